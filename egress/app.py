@@ -1,0 +1,104 @@
+"""Composition root: builds the gateway from a validated `Config`. No other module wires parts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from egress.audit.writer import AuditWriter, WriterSettings
+from egress.config import Config, load_config
+from egress.detect.scan import Scanner
+from egress.gateway.asgi import GatewayApp
+from egress.gateway.auth import KeyRing
+from egress.gateway.pipeline import Limits, Pipeline
+from egress.mask.masker import Masker
+from egress.mask.restore import Restorer
+from egress.policy.decide import AllowServingEndpoints
+from egress.route.catalog import Catalog
+from egress.route.upstream import UpstreamClient, UpstreamSettings
+from egress.store.base import SqlStore
+from egress.store.open import open_store
+
+log = logging.getLogger("egress")
+
+# Set by `egress serve` for worker processes: the config file (or empty for embedded defaults).
+ENV_SERVE_CONFIG = "EGRESS_SERVE_CONFIG"
+
+
+def open_configured_store(config: Config) -> SqlStore:
+    config.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(config.store_url)
+    store.migrate()
+    return store
+
+
+def build_app(config: Config) -> GatewayApp:
+    store = open_configured_store(config)
+    catalog = Catalog(config.providers)
+    keyring = KeyRing(store)
+    upstream = UpstreamClient(
+        UpstreamSettings(
+            connect_timeout_s=config.upstream.connect_timeout_s,
+            read_timeout_s=config.upstream.read_timeout_s,
+            pool_size=config.upstream.pool_size,
+            keepalive_s=config.upstream.keepalive_s,
+            ca_bundle=config.upstream.ca_bundle,
+            client_cert=config.upstream.client_cert,
+            client_key=config.upstream.client_key,
+        )
+    )
+    writer = AuditWriter(
+        store,
+        WriterSettings(
+            flush_interval_s=config.audit.flush_interval_ms / 1000.0,
+            max_batch=config.audit.max_batch,
+        ),
+    )
+    pipeline = Pipeline(
+        catalog=catalog,
+        keyring=keyring,
+        scanner=Scanner(),
+        policy=AllowServingEndpoints(),
+        masker=Masker(),
+        restorer=Restorer(),
+        upstream=upstream,
+        audit=writer,
+        limits=Limits(
+            max_body_bytes=config.server.max_body_bytes,
+            body_read_timeout_s=config.server.body_read_timeout_s,
+            auth_required=config.auth.required,
+        ),
+    )
+
+    async def startup() -> None:
+        writer.start()
+        await upstream.start()
+        await keyring.start()
+        log.info("egress ready: %d provider endpoints, store %s", len(catalog.endpoints), store.dialect)
+
+    async def shutdown() -> None:
+        await keyring.stop()
+        await upstream.close()
+        # Every request that finished has submitted its record; write them all before exiting.
+        writer.close()
+        store.close()
+        log.info("egress stopped: %d audit records written", writer.written)
+
+    async def ready() -> str | None:
+        if not writer.alive:
+            return "audit writer is not running"
+        try:
+            await asyncio.to_thread(store.ping)
+        except Exception as exc:  # noqa: BLE001 - any store failure means not ready
+            return f"store unreachable ({type(exc).__name__})"
+        return None
+
+    return GatewayApp(pipeline, catalog, on_startup=startup, on_shutdown=shutdown, ready=ready)
+
+
+def create_app_from_env() -> GatewayApp:
+    """Factory for server worker processes: `egress serve` passes the config path by environment."""
+    path = os.environ.get(ENV_SERVE_CONFIG) or None
+    return build_app(load_config(Path(path) if path else None))

@@ -1,0 +1,96 @@
+"""Build the audit record of one exchange.
+
+Invariant: the record holds kinds, rule ids, counts, hashes and sizes, never a value from the
+request body, a header value, or a credential. It is canonical JSON (sorted keys) so its hash is
+reproducible by anyone holding the record.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import orjson
+
+from egress.core.exchange import Exchange, Outcome
+from egress.core.records import AuditEntry
+
+RECORD_VERSION = 1
+
+
+def _ms(ns: int) -> float:
+    return round(ns / 1e6, 3)
+
+
+def build_entry(x: Exchange) -> AuditEntry:
+    principal = x.principal
+    client = x.client
+    decision = x.decision
+    total_ns = (x.finished_ns or x.started_ns) - x.started_ns
+    outcome = (x.outcome or Outcome.FAILED).value
+    kinds = Counter(f.kind for f in x.findings)
+    rules = Counter(f.rule_id for f in x.findings)
+    record = {
+        "v": RECORD_VERSION,
+        "request_id": x.request_id,
+        "ts": x.started_at,
+        "user": principal.user if principal else None,
+        "team": principal.team if principal else None,
+        "key_id": principal.key_id if principal else None,
+        "auth": principal.method if principal else None,
+        "client": client.name if client else None,
+        "user_agent": client.user_agent if client else None,
+        "session_id": client.session_id if client else None,
+        "api": x.api.value if x.api else None,
+        "method": x.method,
+        "path": x.path,
+        "model": x.parsed.model if x.parsed else None,
+        "stream": x.parsed.stream if x.parsed else None,
+        "endpoint": x.endpoint_name,
+        "jurisdiction": x.endpoint_jurisdiction,
+        "region": x.endpoint_region,
+        "upstream_attempts": x.upstream_attempts,
+        "upstream_status": x.upstream_status,
+        "status": x.status,
+        "outcome": outcome,
+        "error_code": x.error.code.value if x.error else None,
+        "error_stage": x.error.stage if x.error else None,
+        "bytes_in": len(x.body),
+        "bytes_out": x.bytes_out,
+        "upstream_body_sha256": x.upstream_body_sha256,
+        "usage": {
+            "input_tokens": x.usage.input_tokens,
+            "output_tokens": x.usage.output_tokens,
+            "cache_read_tokens": x.usage.cache_read_tokens,
+            "cache_write_tokens": x.usage.cache_write_tokens,
+        },
+        "latency_ms": {
+            "total": _ms(total_ns),
+            "upstream": _ms(x.upstream_ns),
+            "gateway": _ms(max(total_ns - x.upstream_ns, 0)),
+        },
+        "findings": {"total": len(x.findings), "kinds": dict(kinds), "rules": dict(rules)},
+        "decision": (
+            {
+                "id": decision.decision_id,
+                "action": decision.action.value,
+                "endpoints": list(decision.endpoints),
+                "reasons": list(decision.reasons),
+                "policy_revision": decision.policy_revision,
+            }
+            if decision
+            else None
+        ),
+        "masked": x.masked.masked_count if x.masked else 0,
+    }
+    return AuditEntry(
+        request_id=x.request_id,
+        ts=x.started_at,
+        user=record["user"],
+        team=record["team"],
+        api=record["api"],
+        endpoint=x.endpoint_name,
+        jurisdiction=x.endpoint_jurisdiction,
+        outcome=outcome,
+        status=x.status,
+        canonical=orjson.dumps(record, option=orjson.OPT_SORT_KEYS),
+    )

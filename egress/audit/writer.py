@@ -1,0 +1,111 @@
+"""Group commit for audit records: the request path only enqueues; one thread writes batches.
+
+Invariants: `submit` never blocks on disk; a batch is committed within `flush_interval_s` of its
+first record; `close()` writes everything submitted before it returns (clean shutdown loses
+nothing). If the store fails, the batch is retried, and records stay queued in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from egress.audit.chain import link
+from egress.core.records import AuditEntry
+
+log = logging.getLogger("egress.audit")
+
+_STOP = object()
+
+
+class AuditSink(Protocol):
+    """Where batches go (a `Store`); it extends the chain with `link` inside its transaction."""
+
+    def append_audit(self, entries: Sequence[AuditEntry], link: Callable[[str, bytes], str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WriterSettings:
+    flush_interval_s: float = 0.02
+    max_batch: int = 512
+    retry_delay_s: float = 0.5
+
+
+class AuditWriter:
+    def __init__(self, store: AuditSink, settings: WriterSettings) -> None:
+        self._store = store
+        self._settings = settings
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="egress-audit-writer", daemon=True)
+        self._closed = False
+        self.written = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def submit(self, entry: AuditEntry) -> None:
+        self._queue.put(entry)
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch: list[AuditEntry] = [first]  # type: ignore[list-item]
+            deadline = time.monotonic() + self._settings.flush_interval_s
+            while len(batch) < self._settings.max_batch:
+                remaining = deadline - time.monotonic()
+                try:
+                    item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)  # type: ignore[arg-type]
+            self._write(batch, final=stopping)
+        # Drain anything submitted concurrently with the stop.
+        rest: list[AuditEntry] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                rest.append(item)  # type: ignore[arg-type]
+        if rest:
+            self._write(rest, final=True)
+
+    def _write(self, batch: list[AuditEntry], final: bool) -> None:
+        attempts = 0
+        while True:
+            try:
+                self._store.append_audit(batch, link)
+                self.written += len(batch)
+                return
+            except Exception:  # noqa: BLE001 - any store failure: keep the records, retry
+                self.failures += 1
+                attempts += 1
+                log.exception("audit write failed (%d records pending, attempt %d)", len(batch), attempts)
+                if final and attempts >= 5:
+                    log.error("giving up on %d audit records at shutdown", len(batch))
+                    return
+                time.sleep(self._settings.retry_delay_s)

@@ -1,0 +1,354 @@
+"""The `egress` command line."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from egress.app import ENV_SERVE_CONFIG, build_app, open_configured_store
+from egress.audit.chain import verify
+from egress.config import Config, ConfigError, load_config
+from egress.gateway.auth import KEY_HEADER, new_key
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _config_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Configuration file (YAML). Default: $EGRESS_CONFIG, else the embedded defaults.",
+    )(fn)
+
+
+def _load(config_path: Path | None, **overrides: Any) -> Config:
+    try:
+        return load_config(config_path, **overrides)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err_console.print(f"[red]config error[/red] {problem}")
+        sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="egress")
+def main() -> None:
+    """egress: decide where your code may go when developers use AI coding agents."""
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+@main.command()
+@_config_option
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
+@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(config_path: Path | None, host: str | None, port: int | None, workers: int | None, log_level: str) -> None:
+    """Run the gateway."""
+    config = _load(config_path, host=host, port=port, workers=workers)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    first_key = _ensure_first_key(config)
+    _print_banner(config, first_key)
+    server = config.server
+    common: dict[str, Any] = dict(
+        host=server.host,
+        port=server.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=log_level,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+        date_header=False,
+    )
+    if server.workers > 1:
+        if config_path is not None:
+            os.environ[ENV_SERVE_CONFIG] = str(config_path.resolve())
+        uvicorn.run("egress.app:create_app_from_env", factory=True, workers=server.workers, **common)
+    else:
+        uvicorn.run(build_app(config), **common)
+
+
+def _ensure_first_key(config: Config) -> str | None:
+    """On a fresh install with keys required, create one key for the local user and show it once."""
+    if not config.auth.required:
+        return None
+    store = open_configured_store(config)
+    try:
+        if store.list_keys():
+            return None
+        secret, key = new_key(getpass.getuser(), None)
+        store.create_key(key)
+        return secret
+    finally:
+        store.close()
+
+
+def _print_banner(config: Config, first_key: str | None) -> None:
+    server = config.server
+    base = (
+        server.public_url or f"http://{'127.0.0.1' if server.host in ('0.0.0.0', '::') else server.host}:{server.port}"
+    )
+    key = first_key or "<your gateway key: egress keys create --user YOU>"
+    header = KEY_HEADER.decode()
+    lines = [
+        f"egress listening on {base}  (store: {config.store_url.split('://')[0]}, data: {config.resolved_data_dir})",
+    ]
+    if first_key:
+        lines.append(f"Created the first gateway key for {getpass.getuser()} (shown once, store it now): {first_key}")
+    lines += [
+        "",
+        "Claude Code:",
+        f"  export ANTHROPIC_BASE_URL={base}",
+        f'  export ANTHROPIC_CUSTOM_HEADERS="{header}: {key}"',
+        "",
+        "Codex CLI (~/.codex/config.toml):",
+        '  model_provider = "egress"',
+        "  [model_providers.egress]",
+        '  name = "egress"',
+        f'  base_url = "{base}/v1"',
+        '  wire_api = "responses"',
+        '  env_key = "OPENAI_API_KEY"',
+        f'  env_http_headers = {{ "{header}" = "EGRESS_KEY" }}',
+        f"  # and: export EGRESS_KEY={key}",
+        "",
+        "aider / Continue / Cline / OpenCode (OpenAI-compatible):",
+        f"  export OPENAI_BASE_URL={base}/v1   # aider: OPENAI_API_BASE",
+        f"  extra header {header}: {key}",
+        "",
+    ]
+    click.echo("\n".join(lines))
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """Gateway keys: who may use the gateway."""
+
+
+@keys.command("create")
+@_config_option
+@click.option("--user", required=True, help="The person the key belongs to.")
+@click.option("--team", default=None, help="Their team (used by policy and audit).")
+def keys_create(config_path: Path | None, user: str, team: str | None) -> None:
+    """Create a key. It is printed once; only its hash is stored."""
+    store = open_configured_store(_load(config_path))
+    secret, key = new_key(user, team)
+    store.create_key(key)
+    store.close()
+    err_console.print(
+        f"created {key.key_id} for {user}" + (f" (team {team})" if team else "") + ". The key is shown once:"
+    )
+    click.echo(secret)
+
+
+@keys.command("list")
+@_config_option
+def keys_list(config_path: Path | None) -> None:
+    """List keys (ids, owners, state), never the keys themselves."""
+    store = open_configured_store(_load(config_path))
+    table = Table("key id", "user", "team", "created", "state")
+    for key in store.list_keys():
+        table.add_row(
+            key.key_id,
+            key.user,
+            key.team or "",
+            _iso(key.created_at),
+            f"revoked {_iso(key.revoked_at)}" if key.revoked_at else "active",
+        )
+    store.close()
+    console.print(table)
+
+
+@keys.command("revoke")
+@_config_option
+@click.argument("key_id")
+def keys_revoke(config_path: Path | None, key_id: str) -> None:
+    """Revoke a key by its id (effective within seconds on running gateways)."""
+    store = open_configured_store(_load(config_path))
+    ok = store.revoke_key(key_id, time.time())
+    store.close()
+    if not ok:
+        err_console.print(f"[red]no active key with id {key_id}[/red]")
+        sys.exit(1)
+    click.echo(f"revoked {key_id}")
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@_config_option
+def audit_verify(config_path: Path | None) -> None:
+    """Recompute the hash chain and name the first record that breaks it."""
+    store = open_configured_store(_load(config_path))
+    started = time.perf_counter()
+    report = verify(store.iter_audit())
+    store.close()
+    elapsed = time.perf_counter() - started
+    if report.ok:
+        click.echo(f"OK: {report.checked} records verified in {elapsed:.2f} s; head {report.last_hash}")
+        return
+    brk = report.first_break
+    assert brk is not None
+    click.echo(
+        f"BROKEN at record {brk.seq} (request {brk.request_id}): {brk.reason}. "
+        f"{report.checked} records before it verified."
+    )
+    sys.exit(1)
+
+
+@audit.command("tail")
+@_config_option
+@click.option("-n", "count", type=int, default=20, show_default=True, help="How many records.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON lines.")
+def audit_tail(config_path: Path | None, count: int, as_json: bool) -> None:
+    """Show the newest audit records."""
+    store = open_configured_store(_load(config_path))
+    rows = store.audit_tail(count)
+    store.close()
+    if as_json:
+        for row in rows:
+            click.echo(row.entry.canonical.decode())
+        return
+    table = Table("seq", "time", "user", "api", "model", "endpoint", "jurisdiction", "outcome", "status", "ms")
+    for row in rows:
+        rec = orjson.loads(row.entry.canonical)
+        table.add_row(
+            str(row.seq),
+            _iso(rec["ts"]),
+            rec.get("user") or "",
+            rec.get("api") or "",
+            rec.get("model") or "",
+            rec.get("endpoint") or "",
+            rec.get("jurisdiction") or "",
+            rec["outcome"],
+            str(rec.get("status") or ""),
+            f"{rec['latency_ms']['total']:.1f}",
+        )
+    console.print(table)
+
+
+@audit.command("export")
+@_config_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+def audit_export(config_path: Path | None, fmt: str, output: Path | None) -> None:
+    """Export the audit log with its chain fields (seq, prev_hash, hash), for an auditor."""
+    store = open_configured_store(_load(config_path))
+    stream = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        if fmt == "jsonl":
+            for row in store.iter_audit():
+                record = orjson.loads(row.entry.canonical)
+                stream.write(
+                    json.dumps(
+                        {"seq": row.seq, "prev_hash": row.prev_hash, "hash": row.hash, "record": record},
+                        sort_keys=True,
+                    )
+                    + "\n"
+                )
+        else:
+            columns = [
+                "seq",
+                "ts",
+                "request_id",
+                "user",
+                "team",
+                "client",
+                "api",
+                "model",
+                "endpoint",
+                "jurisdiction",
+                "region",
+                "outcome",
+                "status",
+                "error_code",
+                "bytes_in",
+                "bytes_out",
+                "input_tokens",
+                "output_tokens",
+                "upstream_body_sha256",
+                "prev_hash",
+                "hash",
+            ]
+            writer = csv.writer(stream)
+            writer.writerow(columns)
+            for row in store.iter_audit():
+                rec = orjson.loads(row.entry.canonical)
+                usage = rec.get("usage") or {}
+                values = {
+                    **rec,
+                    "seq": row.seq,
+                    "prev_hash": row.prev_hash,
+                    "hash": row.hash,
+                    "input_tokens": usage.get("input_tokens"),
+                    "output_tokens": usage.get("output_tokens"),
+                }
+                writer.writerow(["" if values.get(c) is None else values.get(c) for c in columns])
+    finally:
+        store.close()
+        if output:
+            stream.close()
+
+
+# --- config ------------------------------------------------------------------------------------
+
+
+@main.group("config")
+def config_group() -> None:
+    """Configuration files."""
+
+
+@config_group.command("check")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def config_check(file: Path) -> None:
+    """Validate a configuration file and explain each error (file, line, key, what is wrong)."""
+    try:
+        config = load_config(file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}")
+        sys.exit(2)
+    click.echo(
+        f"{file}: OK ({len(config.providers)} provider endpoints: {', '.join(e.name for e in config.providers)})"
+    )
+
+
+def _iso(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

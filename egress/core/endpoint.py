@@ -1,0 +1,80 @@
+"""A provider endpoint: where a request may go, and the facts the policy weighs about it.
+
+Vocabulary shared by routing, policy and audit; the catalog that holds them lives in `route`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from egress.core.exchange import Family
+
+_JURISDICTION = re.compile(r"^(?:[A-Z]{2}|EU|self)$")
+
+
+class Credentials(BaseModel):
+    """How egress authenticates upstream: a key from the environment, or the client's own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    env: str | None = Field(default=None, description="environment variable holding the upstream key")
+    passthrough: bool = Field(default=False, description="forward the client's own provider credential")
+    header: str | None = Field(default=None, description="header carrying the key (default by API)")
+    # Filled in once, by config loading, from `env`. Never logged, never audited.
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Credentials:
+        if (self.env is None) == (not self.passthrough):
+            raise ValueError("set exactly one of `env` (an environment variable name) or `passthrough: true`")
+        return self
+
+
+class Endpoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    api: Family
+    base_url: str
+    models: tuple[str, ...] = Field(min_length=1, description="model name patterns (shell globs)")
+    credentials: Credentials
+    operator: str
+    jurisdiction: str = Field(description="ISO 3166 alpha-2 country code, EU, or self")
+    region: str
+    retention_days: int = Field(ge=0)
+    trains_on_api_data: bool
+    dpa: bool
+    certifications: tuple[str, ...] = ()
+    zero_data_retention: bool = False
+    headers: dict[str, str] = Field(default_factory=dict, description="static headers added upstream")
+    query: dict[str, str] = Field(default_factory=dict, description="query parameters added upstream")
+    source: str | None = None
+    as_of: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _jurisdiction(cls, value: str) -> str:
+        if not _JURISDICTION.match(value):
+            raise ValueError("must be an ISO 3166 alpha-2 code (e.g. US, FR), EU, or self")
+        return value
+
+    @property
+    def self_hosted(self) -> bool:
+        return self.jurisdiction == "self"
+
+    def serves(self, model: str) -> bool:
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
+
+    def listed_models(self) -> list[str]:
+        """Model names spelled out in full (patterns without wildcards), for /v1/models."""
+        return [m for m in self.models if not any(ch in m for ch in "*?[")]

@@ -1,0 +1,72 @@
+"""egress's own refusals and failures, independent of any wire format.
+
+An `EgressError` carries a stable machine-readable `code`; the wire layer renders it in the
+client's native error shape. Refusals use a 4xx that clients do not retry; only failures of the
+upstream path (which a retry may fix) use 5xx.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    UNAUTHORIZED = "unauthorized"
+    INVALID_REQUEST = "invalid_request"
+    INVALID_JSON = "invalid_json"
+    INVALID_UTF8 = "invalid_utf8"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    REQUEST_TIMEOUT = "request_timeout"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    NO_ROUTE = "no_route"
+    POLICY_DENIED = "policy_denied"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+    UPSTREAM_TIMEOUT = "upstream_timeout"
+    UPSTREAM_PROTOCOL_ERROR = "upstream_protocol_error"
+    STAGE_FAILED = "stage_failed"
+    SHUTTING_DOWN = "shutting_down"
+
+
+# (HTTP status, retryable). Refusals are final: a retry of the same request gets the same answer.
+_STATUS: dict[ErrorCode, tuple[int, bool]] = {
+    ErrorCode.UNAUTHORIZED: (401, False),
+    ErrorCode.INVALID_REQUEST: (400, False),
+    ErrorCode.INVALID_JSON: (400, False),
+    ErrorCode.INVALID_UTF8: (400, False),
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: (415, False),
+    ErrorCode.PAYLOAD_TOO_LARGE: (413, False),
+    ErrorCode.REQUEST_TIMEOUT: (408, False),
+    ErrorCode.NOT_FOUND: (404, False),
+    ErrorCode.METHOD_NOT_ALLOWED: (405, False),
+    ErrorCode.NO_ROUTE: (400, False),
+    ErrorCode.POLICY_DENIED: (403, False),
+    ErrorCode.UPSTREAM_UNAVAILABLE: (502, True),
+    ErrorCode.UPSTREAM_TIMEOUT: (504, True),
+    ErrorCode.UPSTREAM_PROTOCOL_ERROR: (502, True),
+    # A stage failing is a bug or a broken dependency: fail closed, and do not invite a retry storm.
+    ErrorCode.STAGE_FAILED: (500, False),
+    ErrorCode.SHUTTING_DOWN: (503, True),
+}
+
+
+class EgressError(Exception):
+    """A refusal or failure that egress itself reports to the client."""
+
+    def __init__(self, code: ErrorCode, message: str, *, stage: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.stage = stage
+
+    @property
+    def status(self) -> int:
+        return _STATUS[self.code][0]
+
+    @property
+    def retryable(self) -> bool:
+        return _STATUS[self.code][1]
+
+    def __repr__(self) -> str:
+        return f"EgressError({self.code.value!r}, {self.message!r})"

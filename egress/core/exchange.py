@@ -1,0 +1,198 @@
+"""The vocabulary every stage speaks: one `Exchange` per request, filled in stage by stage.
+
+Nothing here does I/O. Each stage of `gateway.pipeline` reads the fields earlier stages wrote
+and writes its own; the audit stage reads them all.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from egress.core.errors import EgressError
+
+
+class Family(StrEnum):
+    """A wire family: decides the error shape and which upstream endpoints can serve a request."""
+
+    ANTHROPIC = "anthropic"
+    OPENAI = "openai"
+
+
+class Api(StrEnum):
+    ANTHROPIC_MESSAGES = "anthropic.messages"
+    ANTHROPIC_COUNT_TOKENS = "anthropic.count_tokens"
+    OPENAI_CHAT = "openai.chat_completions"
+    OPENAI_RESPONSES = "openai.responses"
+    OPENAI_RESPONSES_COMPACT = "openai.responses_compact"
+
+    @property
+    def family(self) -> Family:
+        return Family.ANTHROPIC if self.value.startswith("anthropic.") else Family.OPENAI
+
+    @property
+    def upstream_path(self) -> str:
+        """The path appended to an endpoint's base URL."""
+        return _UPSTREAM_PATH[self]
+
+
+_UPSTREAM_PATH = {
+    # Anthropic base URLs are the host (https://api.anthropic.com); OpenAI ones end in /v1.
+    Api.ANTHROPIC_MESSAGES: "/v1/messages",
+    Api.ANTHROPIC_COUNT_TOKENS: "/v1/messages/count_tokens",
+    Api.OPENAI_CHAT: "/chat/completions",
+    Api.OPENAI_RESPONSES: "/responses",
+    Api.OPENAI_RESPONSES_COMPACT: "/responses/compact",
+}
+
+
+class SegmentKind(StrEnum):
+    """Where a piece of text sits in a request; detectors and policy may weigh them differently."""
+
+    SYSTEM = "system"
+    INSTRUCTIONS = "instructions"
+    MESSAGE = "message"
+    TOOL_RESULT = "tool_result"
+    TOOL_INPUT = "tool_input"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class TextSegment:
+    """One text value of the request. `path` locates it in the JSON document (keys and indexes)."""
+
+    path: tuple[str | int, ...]
+    text: str
+    kind: SegmentKind
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """Every text the client is about to send, in document order. Opaque values are never here."""
+
+    segments: tuple[TextSegment, ...]
+
+    @property
+    def chars(self) -> int:
+        return sum(len(s.text) for s in self.segments)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRequest:
+    api: Api
+    model: str
+    stream: bool
+    document: dict[str, Any]
+    prompt: Prompt
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking. `key_id` is the gateway key's public id, never the key."""
+
+    user: str
+    team: str | None
+    key_id: str | None
+    method: str  # "gateway_key" | "anonymous"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    name: str  # "claude-code", "codex", "openai-python", … or "unknown"
+    user_agent: str | None
+    session_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str
+    rule_id: str
+    segment: int
+    start: int
+    end: int
+    confidence: float
+
+
+class Action(StrEnum):
+    ALLOW = "allow"
+    MASK = "mask"
+    REROUTE = "reroute"
+    REQUIRE_APPROVAL = "require_approval"
+    BLOCK = "block"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    endpoints: tuple[str, ...]  # allowed endpoint names, in preference order
+    mask_kinds: tuple[str, ...]
+    reasons: tuple[str, ...]
+    decision_id: str
+    policy_revision: str
+
+
+@dataclass(frozen=True, slots=True)
+class MaskedRequest:
+    """The exact body to send upstream and what is needed to undo the masking in the answer."""
+
+    body: bytes
+    placeholders: dict[str, str]  # placeholder -> original value; never leaves the process
+    masked_count: int
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+
+
+class Outcome(StrEnum):
+    FORWARDED = "forwarded"  # upstream answered (any status) and the answer reached the client
+    REFUSED = "refused"  # egress refused before anything was sent upstream
+    FAILED = "failed"  # the upstream path failed (unreachable, timeout, broken stream)
+    CANCELLED = "cancelled"  # the client went away before the answer was complete
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request's journey. Mutable on purpose: each stage owns the fields it fills."""
+
+    request_id: str
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[bytes, bytes]]
+    started_ns: int = field(default_factory=time.perf_counter_ns)
+    started_at: float = field(default_factory=time.time)
+    api: Api | None = None
+    body: bytes = b""
+    principal: Principal | None = None
+    client: ClientInfo | None = None
+    parsed: ParsedRequest | None = None
+    findings: tuple[Finding, ...] = ()
+    decision: Decision | None = None
+    masked: MaskedRequest | None = None
+    endpoint_name: str | None = None
+    endpoint_jurisdiction: str | None = None
+    endpoint_region: str | None = None
+    upstream_attempts: int = 0
+    upstream_body_sha256: str | None = None
+    upstream_status: int | None = None
+    upstream_ns: int = 0  # time spent waiting on or reading from the upstream
+    status: int | None = None  # status sent to the client
+    bytes_out: int = 0
+    usage: Usage = field(default_factory=Usage)
+    outcome: Outcome | None = None
+    error: EgressError | None = None
+    finished_ns: int | None = None
+
+    def header(self, name: bytes) -> bytes | None:
+        """First value of a request header; `name` must be lower-case."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None

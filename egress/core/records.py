@@ -1,0 +1,44 @@
+"""Records that cross from the gateway to storage: audit entries and gateway keys.
+
+An audit entry's `canonical` bytes are the record as hashed into the chain; the other fields are
+copies of values inside it, kept as columns so the audit can be searched. Verification checks
+that the copies still agree with the hashed record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    request_id: str
+    ts: float
+    user: str | None
+    team: str | None
+    api: str | None
+    endpoint: str | None
+    jurisdiction: str | None
+    outcome: str
+    status: int | None
+    canonical: bytes  # the whole record, canonical JSON (sorted keys), as hashed
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAudit:
+    seq: int
+    entry: AuditEntry
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayKey:
+    """A gateway key as stored: its public id and the SHA-256 of the secret, never the secret."""
+
+    key_id: str
+    key_hash: str
+    user: str
+    team: str | None
+    created_at: float
+    revoked_at: float | None

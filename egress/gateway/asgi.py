@@ -1,0 +1,176 @@
+"""The ASGI application: routes on the path only (never the query), answers the local endpoints,
+and hands every API request to the pipeline.
+
+A plain ASGI callable rather than a framework: the hot path is one dict lookup away from the
+pipeline, and there is nothing else on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from egress.core.errors import EgressError, ErrorCode
+from egress.core.exchange import Api, Exchange, Family
+from egress.gateway.pipeline import Pipeline
+from egress.gateway.responder import Responder
+from egress.route.catalog import Catalog
+from egress.wire.codecs import ERROR_RENDERERS
+
+log = logging.getLogger("egress.gateway")
+
+_API_ROUTES: dict[str, Api] = {
+    "/v1/messages": Api.ANTHROPIC_MESSAGES,
+    "/v1/messages/count_tokens": Api.ANTHROPIC_COUNT_TOKENS,
+    "/v1/chat/completions": Api.OPENAI_CHAT,
+    "/v1/responses": Api.OPENAI_RESPONSES,
+    "/v1/responses/compact": Api.OPENAI_RESPONSES_COMPACT,
+}
+
+Hook = Callable[[], Awaitable[None]]
+ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else the reason
+
+
+def new_request_id() -> str:
+    return "egr_" + secrets.token_hex(12)
+
+
+class GatewayApp:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        catalog: Catalog,
+        *,
+        on_startup: Hook,
+        on_shutdown: Hook,
+        ready: ReadyCheck,
+    ) -> None:
+        self.pipeline = pipeline
+        self.catalog = catalog
+        self._on_startup = on_startup
+        self._on_shutdown = on_shutdown
+        self._ready = ready
+        self._models_body = _models_body(catalog)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._on_startup()
+                except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        api = _API_ROUTES.get(path.rstrip("/") if len(path) > 1 else path)
+        request_id = new_request_id()
+        if api is not None:
+            x = Exchange(
+                request_id=request_id,
+                method=method,
+                path=path,
+                query=scope.get("query_string", b"").decode("latin-1"),
+                headers=scope["headers"],
+                api=api,
+            )
+            responder = Responder(send, request_id)
+            if method != "POST":
+                await self.pipeline.refuse(
+                    x,
+                    responder,
+                    EgressError(ErrorCode.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}; use POST"),
+                )
+                return
+            await self.pipeline.handle(x, receive, responder)
+            return
+        if path == "/api/hello" and method in ("HEAD", "GET"):
+            await _plain(send, 200, b"", method == "HEAD")
+        elif path == "/v1/models" and method == "GET":
+            await _json(send, 200, self._models_body)
+        elif path == "/healthz" and method in ("GET", "HEAD"):
+            await _json(send, 200, b'{"status":"ok"}', head=method == "HEAD")
+        elif path == "/readyz" and method in ("GET", "HEAD"):
+            reason = await self._ready()
+            if reason is None:
+                await _json(send, 200, b'{"status":"ready"}', head=method == "HEAD")
+            else:
+                await _json(send, 503, orjson.dumps({"status": "not_ready", "reason": reason}), head=method == "HEAD")
+        else:
+            headers = dict(scope["headers"])
+            family = Family.ANTHROPIC if b"anthropic-version" in headers else Family.OPENAI
+            err = EgressError(ErrorCode.NOT_FOUND, f"no such endpoint: {method} {path}")
+            status, hdrs, body = ERROR_RENDERERS[family](err, request_id)
+            hdrs.append((b"content-length", str(len(body)).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": hdrs})
+            await send({"type": "http.response.body", "body": body})
+
+
+def _models_body(catalog: Catalog) -> bytes:
+    """Models named in full by the catalog, in a shape both the Anthropic and OpenAI SDKs accept."""
+    seen: dict[str, str] = {}
+    for endpoint in catalog.endpoints:
+        for model in endpoint.listed_models():
+            seen.setdefault(model, endpoint.operator)
+    data = [
+        {
+            "id": m,
+            "type": "model",
+            "object": "model",
+            "display_name": m,
+            "created": 0,
+            "created_at": "1970-01-01T00:00:00Z",
+            "owned_by": owner,
+        }
+        for m, owner in seen.items()
+    ]
+    return orjson.dumps(
+        {
+            "object": "list",
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+    )
+
+
+async def _json(send: Any, status: int, body: bytes, head: bool = False) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _plain(send: Any, status: int, body: bytes, head: bool) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if head else body})

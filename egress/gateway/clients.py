@@ -1,0 +1,53 @@
+"""Which agent is calling, from the headers it sends anyway. Used for audit and policy only."""
+
+from __future__ import annotations
+
+from egress.core.exchange import ClientInfo
+
+# (User-Agent prefix, client name), first match wins.
+_USER_AGENTS = (
+    (b"claude-cli/", "claude-code"),
+    (b"codex_cli_rs", "codex"),
+    (b"codex_exec", "codex"),
+    (b"aider", "aider"),
+    (b"litellm", "litellm"),
+    (b"Anthropic/Python", "anthropic-python"),
+    (b"Anthropic/JS", "anthropic-js"),
+    (b"OpenAI/Python", "openai-python"),
+    (b"OpenAI/JS", "openai-js"),
+)
+# Claude Code sends x-claude-code-session-id; Codex sends session-id (older versions session_id).
+_SESSION_HEADERS = (
+    b"x-claude-code-session-id",
+    b"session-id",
+    b"session_id",
+    b"conversation_id",
+    b"thread-id",
+    b"x-session-id",
+)
+
+
+def identify(headers: list[tuple[bytes, bytes]]) -> ClientInfo:
+    user_agent: bytes | None = None
+    originator: bytes | None = None
+    session: bytes | None = None
+    for name, value in headers:
+        if name == b"user-agent":
+            user_agent = value
+        elif name == b"originator":
+            originator = value
+        elif session is None and name in _SESSION_HEADERS:
+            session = value
+    client = "unknown"
+    if originator and originator.startswith(b"codex"):
+        client = "codex"
+    elif user_agent:
+        for prefix, name in _USER_AGENTS:
+            if user_agent.startswith(prefix):
+                client = name
+                break
+    return ClientInfo(
+        name=client,
+        user_agent=user_agent.decode("latin-1")[:256] if user_agent else None,
+        session_id=session.decode("latin-1")[:128] if session else None,
+    )

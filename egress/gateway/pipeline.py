@@ -1,0 +1,345 @@
+"""The one place the stage order lives.
+
+    read body -> authenticate -> parse -> inspect -> decide -> mask -> route/forward -> restore
+    -> record (always, in `finally`)
+
+Fail closed: a failure in any stage before forwarding refuses the request with the client's
+native error and nothing is sent upstream; the upstream target is always an endpoint the
+validated decision allowed. Every request, however it ends, leaves one audit record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from egress.audit.record import build_entry
+from egress.audit.writer import AuditWriter
+from egress.core.endpoint import Endpoint
+from egress.core.errors import EgressError, ErrorCode
+from egress.core.exchange import Action, Exchange, Outcome
+from egress.detect.scan import Scanner
+from egress.gateway.auth import KeyRing, authenticate
+from egress.gateway.clients import identify
+from egress.gateway.responder import Responder
+from egress.mask.masker import Masker
+from egress.mask.restore import Restorer
+from egress.policy.decide import PolicyEngine, RequestFacts, policy_input, validate
+from egress.route.catalog import Catalog
+from egress.route.upstream import HOP_BY_HOP, UpstreamClient, UpstreamResponse, upstream_headers
+from egress.wire.codecs import CODECS, WireCodec
+from egress.wire.sse import SseDecoder
+
+log = logging.getLogger("egress.gateway")
+
+T = TypeVar("T")
+
+# Response headers from upstream that egress recomputes for its own hop.
+_RESPONSE_DROP = HOP_BY_HOP | {b"content-encoding"}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = 32 * 1024 * 1024
+    body_read_timeout_s: float = 30.0
+    auth_required: bool = True
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        keyring: KeyRing,
+        scanner: Scanner,
+        policy: PolicyEngine,
+        masker: Masker,
+        restorer: Restorer,
+        upstream: UpstreamClient,
+        audit: AuditWriter,
+        limits: Limits,
+    ) -> None:
+        self.catalog = catalog
+        self.keyring = keyring
+        self.scanner = scanner
+        self.policy = policy
+        self.masker = masker
+        self.restorer = restorer
+        self.upstream = upstream
+        self.audit = audit
+        self.limits = limits
+
+    # --- the pipeline ------------------------------------------------------------------------
+
+    async def handle(self, x: Exchange, receive: Any, responder: Responder) -> None:
+        assert x.api is not None
+        codec = CODECS[x.api]
+        watch: DisconnectWatch | None = None
+        try:
+            x.body = await self._read_body(x, receive)
+            x.client = identify(x.headers)
+            x.principal, key_header = await authenticate(self.keyring, x.headers, self.limits.auth_required)
+            x.parsed = _stage("parse", codec.parse_request, x.api, x.body)
+            x.findings = _stage("inspect", self.scanner.scan, x.parsed.prompt)
+            candidates = self.catalog.candidates(x.api.family, x.parsed.model)
+            if not candidates:
+                raise EgressError(
+                    ErrorCode.NO_ROUTE,
+                    f"no configured provider endpoint serves {x.parsed.model!r} over the {x.api.family.value} API",
+                )
+            facts = RequestFacts(
+                api=x.api.value,
+                model=x.parsed.model,
+                stream=x.parsed.stream,
+                user=x.principal.user,
+                team=x.principal.team,
+                client=x.client.name,
+                session_id=x.client.session_id,
+            )
+            document = policy_input(facts, x.findings, candidates)
+            x.decision = _stage(
+                "decide", lambda: validate(self.policy.evaluate(document), candidates, self.policy.revision)
+            )
+            if x.decision.action in (Action.BLOCK, Action.REQUIRE_APPROVAL) or not x.decision.endpoints:
+                reason = "; ".join(x.decision.reasons) or "no endpoint is allowed for this request"
+                raise EgressError(ErrorCode.POLICY_DENIED, f"blocked by policy: {reason}", stage="decide")
+            x.masked = _stage("mask", self.masker.apply, x.body, x.parsed, x.findings, x.decision)
+            watch = DisconnectWatch(receive, asyncio.current_task())
+            await self._forward(x, codec, responder, key_header)
+            x.outcome = Outcome.FORWARDED if x.outcome is None else x.outcome
+        except EgressError as err:
+            x.error = err
+            x.outcome = Outcome.REFUSED if x.upstream_attempts == 0 else Outcome.FAILED
+            await responder.fail(err, codec)
+        except ClientGone:
+            x.outcome = Outcome.CANCELLED
+        except asyncio.CancelledError:
+            x.outcome = Outcome.CANCELLED
+            if watch is not None and watch.disconnected:
+                # We cancelled ourselves because the client went away: that is an ending, not an error.
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+            else:
+                raise
+        finally:
+            if watch is not None:
+                watch.disarm()
+            x.status = responder.status
+            x.bytes_out = responder.bytes_out
+            x.finished_ns = time.perf_counter_ns()
+            # Synchronous and non-blocking: cannot be interrupted by a cancellation.
+            self.audit.submit(build_entry(x))
+
+    async def refuse(self, x: Exchange, responder: Responder, err: EgressError) -> None:
+        """Refuse a request before any stage ran (wrong method); audited like any other."""
+        assert x.api is not None
+        x.error = err
+        x.outcome = Outcome.REFUSED
+        try:
+            await responder.fail(err, CODECS[x.api])
+        finally:
+            x.status = responder.status
+            x.finished_ns = time.perf_counter_ns()
+            self.audit.submit(build_entry(x))
+
+    # --- stage 0: client bytes -----------------------------------------------------------------
+
+    async def _read_body(self, x: Exchange, receive: Any) -> bytes:
+        content_type = x.header(b"content-type")
+        if content_type is None or not _is_json(content_type):
+            raise EgressError(
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                "content-type must be application/json"
+                + (f", not {content_type.decode('latin-1')[:64]!r}" if content_type else ""),
+            )
+        limit = self.limits.max_body_bytes
+        declared = x.header(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise EgressError(ErrorCode.PAYLOAD_TOO_LARGE, f"request body exceeds the limit of {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.limits.body_read_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise ClientGone
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise EgressError(
+                            ErrorCode.PAYLOAD_TOO_LARGE, f"request body exceeds the limit of {limit} bytes"
+                        )
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise EgressError(
+                ErrorCode.REQUEST_TIMEOUT,
+                f"the request body did not arrive within {self.limits.body_read_timeout_s:g} s",
+            ) from None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    # --- stages 5 and 6: route, forward, restore ------------------------------------------------
+
+    async def _forward(self, x: Exchange, codec: WireCodec, responder: Responder, key_header: bytes | None) -> None:
+        assert x.decision is not None and x.masked is not None and x.parsed is not None and x.api is not None
+        body = x.masked.body
+        x.upstream_body_sha256 = hashlib.sha256(body).hexdigest()
+        drop = frozenset({key_header}) if key_header else frozenset()
+        resp: UpstreamResponse | None = None
+        last_error: EgressError | None = None
+        # Fail over only among the endpoints the decision allowed, in its order.
+        for name in x.decision.endpoints:
+            endpoint = self.catalog.get(name)
+            if endpoint is None:  # validate() guarantees this; kept as a hard stop
+                raise EgressError(ErrorCode.STAGE_FAILED, f"unknown endpoint {name!r}", stage="route")
+            _note_endpoint(x, endpoint)
+            headers = upstream_headers(x.headers, endpoint, drop)
+            x.upstream_attempts += 1
+            t0 = time.perf_counter_ns()
+            try:
+                resp = await self.upstream.send(endpoint, x.api.upstream_path, x.query, headers, body)
+            except EgressError as err:
+                if err.code is not ErrorCode.UPSTREAM_UNAVAILABLE:
+                    raise
+                last_error = err
+                log.warning("endpoint %s unreachable (request %s); trying the next allowed one", name, x.request_id)
+                continue
+            finally:
+                x.upstream_ns += time.perf_counter_ns() - t0
+            break
+        if resp is None:
+            raise last_error or EgressError(ErrorCode.UPSTREAM_UNAVAILABLE, "no allowed endpoint could be reached")
+        x.upstream_status = resp.status
+        completed = False
+        try:
+            if x.parsed.stream and resp.status == 200 and "text/event-stream" in resp.content_type:
+                await self._relay_stream(x, codec, resp, responder)
+            else:
+                await self._relay_body(x, codec, resp, responder)
+            completed = True
+        finally:
+            if completed:
+                resp.release()
+            else:
+                # Cancelled or failed mid-answer: close the connection so the upstream stops generating.
+                resp.abort()
+
+    async def _relay_body(self, x: Exchange, codec: WireCodec, resp: UpstreamResponse, responder: Responder) -> None:
+        assert x.masked is not None and x.api is not None
+        t0 = time.perf_counter_ns()
+        try:
+            raw = await resp.read()
+        finally:
+            x.upstream_ns += time.perf_counter_ns() - t0
+        if 200 <= resp.status < 300:
+            codec.usage_from_body(raw, x.usage)
+            # Error bodies are forwarded unmodified (clients match on the provider's wording).
+            raw = _stage("restore", self.restorer.body, x.api, x.masked.placeholders, raw)
+        headers = [(k, v) for k, v in resp.headers if k not in _RESPONSE_DROP]
+        headers.append((b"content-length", str(len(raw)).encode()))
+        headers.append((b"x-egress-request-id", x.request_id.encode()))
+        await responder.start(resp.status, headers)
+        await responder.send(raw, more=False)
+
+    async def _relay_stream(self, x: Exchange, codec: WireCodec, resp: UpstreamResponse, responder: Responder) -> None:
+        assert x.masked is not None and x.api is not None
+        headers = [(k, v) for k, v in resp.headers if k not in _RESPONSE_DROP]
+        headers.append((b"x-egress-request-id", x.request_id.encode()))
+        await responder.start(resp.status, headers)
+        decoder = SseDecoder()
+        observer = codec.stream_observer(x.usage)
+        restorer = _stage("restore", self.restorer.stream, x.api, x.masked.placeholders)
+        chunks = resp.chunks()
+        try:
+            while True:
+                t0 = time.perf_counter_ns()
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+                finally:
+                    x.upstream_ns += time.perf_counter_ns() - t0
+                events = decoder.feed(chunk)
+                if not events:
+                    continue
+                for raw in events:
+                    observer.observe(raw)
+                if restorer is not None:
+                    events = [restorer.feed(raw) for raw in events]
+                # Events completed by one network read go out in one write, as they came in.
+                await responder.send(events[0] if len(events) == 1 else b"".join(events))
+            tail = decoder.finish()
+            if tail:
+                observer.observe(tail)
+                await responder.send(restorer.feed(tail) if restorer is not None else tail)
+            if restorer is not None:
+                rest = restorer.finish()
+                if rest:
+                    await responder.send(rest)
+        except EgressError as err:
+            # The stream has started: the error becomes the API's in-stream error event.
+            x.error = err
+            x.outcome = Outcome.FAILED
+            await responder.send(observer.error_event(err))
+        await responder.send(b"", more=False)
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request body was complete."""
+
+
+class DisconnectWatch:
+    """Cancels the request's task when the client disconnects, so the upstream call stops too."""
+
+    def __init__(self, receive: Any, task: asyncio.Task[Any] | None) -> None:
+        self.disconnected = False
+        self._armed = True
+        self._receive = receive
+        self._target = task
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                break
+        if self._armed and self._target is not None:
+            self.disconnected = True
+            self._target.cancel()
+
+    def disarm(self) -> None:
+        self._armed = False
+        self._task.cancel()
+
+
+def _stage(name: str, fn: Callable[..., T], *args: Any) -> T:
+    """Run one stage. Its own refusals pass through; anything else it raises is a failure of
+    that stage, and the request is refused (fail closed), never forwarded unexamined."""
+    try:
+        return fn(*args)
+    except EgressError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the fail-closed boundary of a stage
+        log.error("stage %s failed: %s", name, type(exc).__name__)
+        raise EgressError(
+            ErrorCode.STAGE_FAILED, f"the {name} stage failed; the request was not sent", stage=name
+        ) from exc
+
+
+def _note_endpoint(x: Exchange, endpoint: Endpoint) -> None:
+    x.endpoint_name = endpoint.name
+    x.endpoint_jurisdiction = endpoint.jurisdiction
+    x.endpoint_region = endpoint.region
+
+
+def _is_json(content_type: bytes) -> bool:
+    mime = content_type.split(b";", 1)[0].strip().lower()
+    return mime == b"application/json" or (mime.startswith(b"application/") and mime.endswith(b"+json"))

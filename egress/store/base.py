@@ -1,0 +1,255 @@
+"""Storage behind one protocol; SQLite (embedded default) and PostgreSQL implement it.
+
+Both speak DB-API, so the SQL lives once in `SqlStore`; a dialect supplies connections, the
+parameter style and how a writer takes the chain's lock. The audit chain is extended inside one
+write transaction that first reads the chain's tail, so several gateway processes (or replicas)
+appending at once still produce one linear chain with dense sequence numbers.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from egress.core.records import AuditEntry, GatewayKey, StoredAudit
+
+GENESIS_HASH = "0" * 64
+
+# link(prev_hash, canonical_record) -> hash. Injected by the audit package, which owns the chain.
+Linker = Callable[[str, bytes], str]
+
+_AUDIT_COLUMNS = (
+    "seq, request_id, ts, user_name, team, api, endpoint, jurisdiction, outcome, status, record, prev_hash, hash"
+)
+
+
+class Store(Protocol):
+    def migrate(self) -> None: ...
+
+    def ping(self) -> None: ...
+
+    def append_audit(self, entries: Sequence[AuditEntry], link: Linker) -> None: ...
+
+    def iter_audit(self, after_seq: int = 0, batch: int = 5000) -> Iterator[StoredAudit]: ...
+
+    def audit_tail(self, n: int) -> list[StoredAudit]: ...
+
+    def audit_count(self) -> int: ...
+
+    def create_key(self, key: GatewayKey) -> None: ...
+
+    def list_keys(self) -> list[GatewayKey]: ...
+
+    def revoke_key(self, key_id: str, when: float) -> bool: ...
+
+    def active_keys(self) -> list[GatewayKey]: ...
+
+    def close(self) -> None: ...
+
+
+class SqlStore(ABC):
+    """DB-API implementation shared by the dialects. Methods are synchronous: call them from the
+    audit writer thread, the CLI, or `asyncio.to_thread`, never on the event loop.
+
+    Each thread keeps one connection (SQLite connections must not hop threads mid-transaction).
+    """
+
+    dialect = ""
+    param = "?"
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._all_lock = threading.Lock()
+
+    # --- dialect hooks ---------------------------------------------------------------------
+
+    @abstractmethod
+    def _connect(self) -> Any:
+        """A new DB-API connection with no transaction open."""
+
+    @abstractmethod
+    def _lock_chain(self, cur: Any) -> None:
+        """Begin the write transaction and take the lock that serialises appends to the chain."""
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+
+    # --- schema ----------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        folder = importlib.resources.files("egress.store") / "migrations" / self.dialect
+        scripts = sorted((p.name, p.read_text()) for p in folder.iterdir() if p.name.endswith(".sql"))
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+            )
+            cur.execute("SELECT version FROM schema_migrations")
+            applied = {row[0] for row in cur.fetchall()}
+            for name, sql in scripts:
+                version = int(name.split("_", 1)[0])
+                if version in applied:
+                    continue
+                self._run_script(cur, sql)
+                cur.execute(
+                    f"INSERT INTO schema_migrations (version, name) VALUES ({self.param}, {self.param})",
+                    (version, name),
+                )
+            conn.commit()
+
+    def _run_script(self, cur: Any, sql: str) -> None:
+        for statement in (s.strip() for s in sql.split(";")):
+            if statement:
+                cur.execute(statement)
+
+    def ping(self) -> None:
+        with self._connection() as conn:
+            conn.cursor().execute("SELECT 1")
+
+    # --- audit -----------------------------------------------------------------------------
+
+    def append_audit(self, entries: Sequence[AuditEntry], link: Linker) -> None:
+        if not entries:
+            return
+        p = self.param
+        with self._connection() as conn:
+            cur = conn.cursor()
+            self._lock_chain(cur)
+            cur.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            row = cur.fetchone()
+            seq, prev = (row[0], row[1]) if row else (0, GENESIS_HASH)
+            rows = []
+            for entry in entries:
+                seq += 1
+                digest = link(prev, entry.canonical)
+                rows.append(
+                    (
+                        seq,
+                        entry.request_id,
+                        entry.ts,
+                        entry.user,
+                        entry.team,
+                        entry.api,
+                        entry.endpoint,
+                        entry.jurisdiction,
+                        entry.outcome,
+                        entry.status,
+                        entry.canonical,
+                        prev,
+                        digest,
+                    )
+                )
+                prev = digest
+            cur.executemany(
+                f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) VALUES ({', '.join([p] * 13)})",
+                rows,
+            )
+            conn.commit()
+
+    @staticmethod
+    def _stored(row: Sequence[Any]) -> StoredAudit:
+        entry = AuditEntry(
+            request_id=row[1],
+            ts=row[2],
+            user=row[3],
+            team=row[4],
+            api=row[5],
+            endpoint=row[6],
+            jurisdiction=row[7],
+            outcome=row[8],
+            status=row[9],
+            canonical=bytes(row[10]),
+        )
+        return StoredAudit(seq=row[0], entry=entry, prev_hash=row[11], hash=row[12])
+
+    def iter_audit(self, after_seq: int = 0, batch: int = 5000) -> Iterator[StoredAudit]:
+        p = self.param
+        last = after_seq
+        while True:
+            with self._connection() as conn:
+                cur = conn.cursor()
+                cur.execute(
+                    f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE seq > {p} ORDER BY seq LIMIT {p}",
+                    (last, batch),
+                )
+                rows = cur.fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield self._stored(row)
+            last = rows[-1][0]
+
+    def audit_tail(self, n: int) -> list[StoredAudit]:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT {self.param}", (n,))
+            rows = cur.fetchall()
+        return [self._stored(r) for r in reversed(rows)]
+
+    def audit_count(self) -> int:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT count(*) FROM audit_log")
+            return int(cur.fetchone()[0])
+
+    # --- gateway keys ----------------------------------------------------------------------
+
+    def create_key(self, key: GatewayKey) -> None:
+        p = self.param
+        with self._connection() as conn:
+            conn.cursor().execute(
+                f"INSERT INTO gateway_keys (key_id, key_hash, user_name, team, created_at, revoked_at) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
+                (key.key_id, key.key_hash, key.user, key.team, key.created_at, key.revoked_at),
+            )
+            conn.commit()
+
+    def _keys(self, where: str = "") -> list[GatewayKey]:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(
+                "SELECT key_id, key_hash, user_name, team, created_at, revoked_at FROM gateway_keys "
+                f"{where} ORDER BY created_at"
+            )
+            return [GatewayKey(*row) for row in cur.fetchall()]
+
+    def list_keys(self) -> list[GatewayKey]:
+        return self._keys()
+
+    def active_keys(self) -> list[GatewayKey]:
+        return self._keys("WHERE revoked_at IS NULL")
+
+    def revoke_key(self, key_id: str, when: float) -> bool:
+        p = self.param
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(
+                f"UPDATE gateway_keys SET revoked_at = {p} WHERE key_id = {p} AND revoked_at IS NULL",
+                (when, key_id),
+            )
+            changed = cur.rowcount
+            conn.commit()
+        return changed > 0
+
+    def close(self) -> None:
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()

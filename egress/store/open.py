@@ -1,0 +1,17 @@
+"""Open the store a URL names: sqlite:///path/to/file.db or postgresql://…"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from egress.store.base import SqlStore
+from egress.store.postgres import PostgresStore
+from egress.store.sqlite import SqliteStore
+
+
+def open_store(url: str) -> SqlStore:
+    if url.startswith("sqlite:///"):
+        return SqliteStore(Path(url.removeprefix("sqlite:///")).expanduser())
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url)
+    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH or postgresql://…")

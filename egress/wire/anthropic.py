@@ -1,0 +1,174 @@
+"""Anthropic Messages API: request text locations, usage in answers, native error shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from egress.core.errors import EgressError
+from egress.core.exchange import Api, ParsedRequest, Prompt, SegmentKind, TextSegment, Usage
+from egress.wire.body import load_object, parsed
+from egress.wire.segments import add_text, walk_strings
+from egress.wire.sse import SseEvent, encode_event
+
+# Block types whose content is signed or opaque: never inspected, never rewritten.
+_OPAQUE_BLOCKS = frozenset({"thinking", "redacted_thinking", "image", "compaction"})
+
+
+def parse_request(api: Api, body: bytes) -> ParsedRequest:
+    doc = load_object(body)
+    return parsed(api, doc, Prompt(tuple(_segments(doc))))
+
+
+def _segments(doc: dict[str, Any]) -> list[TextSegment]:
+    out: list[TextSegment] = []
+    system = doc.get("system")
+    if isinstance(system, str):
+        add_text(system, ("system",), SegmentKind.SYSTEM, out)
+    elif isinstance(system, list):
+        for i, block in enumerate(system):
+            if isinstance(block, dict):
+                add_text(block.get("text"), ("system", i, "text"), SegmentKind.SYSTEM, out)
+    messages = doc.get("messages")
+    if isinstance(messages, list):
+        for m, message in enumerate(messages):
+            if not isinstance(message, dict):
+                continue
+            content = message.get("content")
+            base = ("messages", m, "content")
+            if isinstance(content, str):
+                add_text(content, base, SegmentKind.MESSAGE, out)
+            elif isinstance(content, list):
+                for b, block in enumerate(content):
+                    _block_segments(block, (*base, b), out)
+    return out
+
+
+def _block_segments(block: Any, path: tuple[str | int, ...], out: list[TextSegment]) -> None:
+    if not isinstance(block, dict):
+        return
+    kind = block.get("type")
+    if kind == "text":
+        add_text(block.get("text"), (*path, "text"), SegmentKind.MESSAGE, out)
+    elif kind in _OPAQUE_BLOCKS:
+        return
+    elif kind in ("tool_use", "server_tool_use"):
+        walk_strings(block.get("input"), (*path, "input"), SegmentKind.TOOL_INPUT, out)
+    elif kind == "tool_result":
+        content = block.get("content")
+        if isinstance(content, str):
+            add_text(content, (*path, "content"), SegmentKind.TOOL_RESULT, out)
+        elif isinstance(content, list):
+            for c, inner in enumerate(content):
+                if isinstance(inner, dict) and inner.get("type") == "text":
+                    add_text(inner.get("text"), (*path, "content", c, "text"), SegmentKind.TOOL_RESULT, out)
+                elif isinstance(inner, dict) and inner.get("type") not in _OPAQUE_BLOCKS:
+                    walk_strings(inner, (*path, "content", c), SegmentKind.TOOL_RESULT, out)
+    elif kind == "document":
+        source = block.get("source")
+        if isinstance(source, dict) and source.get("type") == "text":
+            add_text(source.get("data"), (*path, "source", "data"), SegmentKind.MESSAGE, out)
+        walk_strings({k: v for k, v in block.items() if k != "source"}, path, SegmentKind.MESSAGE, out)
+    else:
+        # Unknown or server-side block (web_search_tool_result, tool_reference, …): inspect all of it.
+        walk_strings(block, path, SegmentKind.OTHER, out)
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+def _apply_usage(usage: Usage, raw: Any) -> None:
+    if not isinstance(raw, dict):
+        return
+    if isinstance(raw.get("input_tokens"), int):
+        usage.input_tokens = raw["input_tokens"]
+    if isinstance(raw.get("output_tokens"), int):
+        usage.output_tokens = raw["output_tokens"]
+    if isinstance(raw.get("cache_read_input_tokens"), int):
+        usage.cache_read_tokens = raw["cache_read_input_tokens"]
+    if isinstance(raw.get("cache_creation_input_tokens"), int):
+        usage.cache_write_tokens = raw["cache_creation_input_tokens"]
+
+
+def usage_from_body(body: bytes, usage: Usage) -> None:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(doc, dict):
+        _apply_usage(usage, doc.get("usage"))
+        if isinstance(doc.get("input_tokens"), int) and usage.input_tokens is None:  # count_tokens
+            usage.input_tokens = doc["input_tokens"]
+
+
+class StreamObserver:
+    """Reads usage from a Messages stream as it passes; never changes it."""
+
+    __slots__ = ("usage",)
+
+    def __init__(self, usage: Usage) -> None:
+        self.usage = usage
+
+    def observe(self, raw: bytes) -> None:
+        if b'"usage"' not in raw:
+            return
+        event = SseEvent.parse(raw)
+        if event.data is None:
+            return
+        try:
+            doc = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(doc, dict):
+            return
+        if doc.get("type") == "message_start" and isinstance(doc.get("message"), dict):
+            _apply_usage(self.usage, doc["message"].get("usage"))
+        else:
+            # message_delta usage is cumulative: the last one seen is the answer's total.
+            _apply_usage(self.usage, doc.get("usage"))
+
+    def error_event(self, err: EgressError) -> bytes:
+        return encode_event("error", orjson.dumps(_error_object(err)))
+
+
+# --- egress's own errors -------------------------------------------------------------------
+
+_ERROR_TYPE = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+}
+
+
+def _error_object(err: EgressError, request_id: str | None = None) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "type": "error",
+        "error": {
+            "type": _ERROR_TYPE.get(err.status, "api_error"),
+            "message": f"egress: {err.message}",
+            "details": {"error_code": err.code.value},
+        },
+    }
+    if request_id is not None:
+        obj["request_id"] = request_id
+    return obj
+
+
+def render_error(err: EgressError, request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    body = orjson.dumps(_error_object(err, request_id))
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"request-id", request_id.encode()),
+        (b"x-should-retry", b"true" if err.retryable else b"false"),
+    ]
+    return err.status, headers, body

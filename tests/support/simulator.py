@@ -1,0 +1,303 @@
+"""An upstream provider simulator on loopback: the fake at the one seam to the outside world.
+
+It speaks the real wire formats (Anthropic Messages, OpenAI Chat Completions and Responses) by
+replaying recorded provider streams from the shared fixtures, split at random byte boundaries,
+and it records exactly what it received, so tests can assert on the bytes that left egress.
+
+Choosing an answer, first match wins:
+  1. a scripted reply queued with `enqueue()`;
+  2. the `x-sim-fixture` request header (a path relative to the fixtures folder);
+  3. a default fixture for the API.
+A non-streaming request gets the message a client would assemble from the fixture's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def fixtures_dir() -> Path:
+    return Path(os.environ.get("EGRESS_FIXTURES", REPO.parent / "shared" / "fixtures")).resolve()
+
+
+DEFAULT_FIXTURE = {
+    "/v1/messages": "anthropic-messages/basic_response.sse",
+    "/v1/chat/completions": "openai-chat/parse_nothing.sse",
+    "/v1/responses": "openai-responses/codex_cli_responses_fixture.sse",
+}
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    cancelled: bool = False  # the client closed the connection before the answer was complete
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    """A scripted answer. `chunks` are written one by one, `delay_s` apart."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    chunks: list[bytes] = field(default_factory=list)
+    delay_s: float = 0.0
+    hang_s: float = 0.0  # wait this long before answering at all
+    close_after: bool = False  # drop the connection after the chunks (a broken stream)
+
+
+def split_random(data: bytes, rng: random.Random, max_pieces: int = 40) -> list[bytes]:
+    if len(data) < 2:
+        return [data]
+    cuts = sorted(rng.sample(range(1, len(data)), min(max_pieces, len(data) - 1)))
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+
+# --- assembling a non-streamed answer from a fixture's events ------------------------------------
+
+
+def parse_events(data: bytes) -> list[tuple[str | None, str]]:
+    out = []
+    for block in data.decode("utf-8").replace("\r\n", "\n").split("\n\n"):
+        event, lines = None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                lines.append(line[5:].lstrip(" "))
+        if lines:
+            out.append((event, "\n".join(lines)))
+    return out
+
+
+def assemble_anthropic(data: bytes) -> dict[str, Any]:
+    message: dict[str, Any] = {}
+    partial: dict[int, str] = {}
+    for _, payload in parse_events(data):
+        ev = json.loads(payload)
+        kind = ev.get("type")
+        if kind == "message_start":
+            message = dict(ev["message"])
+            message["content"] = []
+        elif kind == "content_block_start":
+            message["content"].append(dict(ev["content_block"]))
+        elif kind == "content_block_delta":
+            block = message["content"][ev["index"]]
+            delta = ev["delta"]
+            if delta["type"] == "text_delta":
+                block["text"] = block.get("text", "") + delta["text"]
+            elif delta["type"] == "input_json_delta":
+                partial[ev["index"]] = partial.get(ev["index"], "") + delta["partial_json"]
+            elif delta["type"] == "thinking_delta":
+                block["thinking"] = block.get("thinking", "") + delta["thinking"]
+            elif delta["type"] == "signature_delta":
+                block["signature"] = delta["signature"]
+        elif kind == "message_delta":
+            message.update({k: v for k, v in ev["delta"].items()})
+            message["usage"] = {**message.get("usage", {}), **ev.get("usage", {})}
+    for index, text in partial.items():
+        try:
+            message["content"][index]["input"] = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError:
+            message["content"][index]["input"] = {}
+    return message
+
+
+def assemble_chat(data: bytes) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    choices: dict[int, dict[str, Any]] = {}
+    for _, payload in parse_events(data):
+        if payload.strip() == "[DONE]":
+            continue
+        chunk = json.loads(payload)
+        result.update({k: chunk[k] for k in ("id", "created", "model", "system_fingerprint") if k in chunk})
+        if chunk.get("usage"):
+            result["usage"] = chunk["usage"]
+        for choice in chunk.get("choices", []):
+            c = choices.setdefault(choice["index"], {"index": choice["index"], "message": {"role": "assistant",
+                                                                                          "content": None},
+                                                     "logprobs": None, "finish_reason": None})
+            delta = choice.get("delta", {})
+            for key in ("content", "refusal"):
+                if delta.get(key) is not None:
+                    c["message"][key] = (c["message"].get(key) or "") + delta[key]
+            for call in delta.get("tool_calls") or []:
+                calls = c["message"].setdefault("tool_calls", [])
+                while len(calls) <= call["index"]:
+                    calls.append({"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+                target = calls[call["index"]]
+                if call.get("id"):
+                    target["id"] = call["id"]
+                fn = call.get("function") or {}
+                target["function"]["name"] += fn.get("name") or ""
+                target["function"]["arguments"] += fn.get("arguments") or ""
+            if choice.get("finish_reason"):
+                c["finish_reason"] = choice["finish_reason"]
+    result["object"] = "chat.completion"
+    result["choices"] = [choices[i] for i in sorted(choices)]
+    return result
+
+
+def assemble_responses(data: bytes) -> dict[str, Any]:
+    response: dict[str, Any] = {}
+    items: list[Any] = []
+    for _, payload in parse_events(data):
+        ev = json.loads(payload)
+        if ev.get("type") == "response.output_item.done":
+            items.append(ev["item"])
+        elif ev.get("type") in ("response.completed", "response.created"):
+            response.update(ev["response"])
+    response.setdefault("object", "response")
+    response.setdefault("status", "completed")
+    if not response.get("output"):
+        response["output"] = items
+    return response
+
+
+_ASSEMBLERS = {"anthropic-messages": assemble_anthropic, "openai-chat": assemble_chat,
+               "openai-responses": assemble_responses}
+
+
+# --- the server -----------------------------------------------------------------------------------
+
+
+class UpstreamSimulator:
+    def __init__(self, seed: int = 0) -> None:
+        self.received: list[Received] = []
+        self.replies: deque[Reply] = deque()
+        self.rng = random.Random(seed)
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def enqueue(self, reply: Reply) -> None:
+        with self._lock:
+            self.replies.append(reply)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.received.clear()
+            self.replies.clear()
+
+    def fixture_bytes(self, name: str) -> bytes:
+        return (fixtures_dir() / name).read_bytes()
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> UpstreamSimulator:
+        self._thread = threading.Thread(target=self._run, name="upstream-simulator", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("simulator did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._runner:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._ready.set()
+        loop.run_forever()
+
+    # handling --------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        record = Received(request.method, request.path, request.query_string,
+                          list(request.raw_headers_decoded()) if hasattr(request, "raw_headers_decoded")
+                          else [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
+                          body)
+        with self._lock:
+            self.received.append(record)
+            scripted = self.replies.popleft() if self.replies else None
+        if request.path == "/v1/models":
+            return web.json_response({"data": [{"id": "claude-sim", "type": "model"}], "object": "list"})
+        if request.path == "/v1/messages/count_tokens":
+            return web.json_response({"input_tokens": len(body) // 4})
+        if request.path == "/v1/responses/compact":
+            return web.json_response({"id": "cmp_1", "object": "response.compaction",
+                                      "output": [{"type": "compaction", "encrypted_content": "opaque=="}]})
+        if scripted is not None:
+            return await self._play(request, record, scripted)
+        try:
+            doc = json.loads(body) if body else {}
+        except json.JSONDecodeError:
+            return web.json_response({"error": {"message": "bad json", "type": "invalid_request_error"}}, status=400)
+        name = request.headers.get("x-sim-fixture") or DEFAULT_FIXTURE.get(request.path)
+        if name is None:
+            return web.json_response({"error": {"message": f"no route {request.path}"}}, status=404)
+        data = self.fixture_bytes(name)
+        if doc.get("stream"):
+            with self._lock:
+                chunks = split_random(data, self.rng)
+            return await self._play(request, record, Reply(
+                headers={"content-type": "text/event-stream; charset=utf-8", "request-id": "req_sim"},
+                chunks=chunks))
+        assembled = _ASSEMBLERS[name.split("/", 1)[0]](data)
+        return web.json_response(assembled, headers={"request-id": "req_sim"})
+
+    async def _play(self, request: web.Request, record: Received, reply: Reply) -> web.StreamResponse:
+        if reply.hang_s:
+            try:
+                await asyncio.sleep(reply.hang_s)
+            except asyncio.CancelledError:
+                record.cancelled = True
+                raise
+        response = web.StreamResponse(status=reply.status, headers=reply.headers)
+        try:
+            await response.prepare(request)
+            for chunk in reply.chunks:
+                await response.write(chunk)
+                if reply.delay_s:
+                    await asyncio.sleep(reply.delay_s)
+            if reply.close_after:
+                assert request.transport is not None
+                request.transport.close()
+                return response
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            record.cancelled = True
+            raise
+        return response
