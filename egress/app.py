@@ -37,7 +37,7 @@ def open_configured_store(config: Config) -> SqlStore:
 def build_app(config: Config) -> GatewayApp:
     store = open_configured_store(config)
     catalog = Catalog(config.providers)
-    keyring = KeyRing(store)
+    keyring = KeyRing(store, refresh_s=config.auth.key_refresh_s)
     upstream = UpstreamClient(
         UpstreamSettings(
             connect_timeout_s=config.upstream.connect_timeout_s,

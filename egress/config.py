@@ -48,6 +48,7 @@ class StoreConfig(BaseModel):
 class AuthConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     required: bool = True
+    key_refresh_s: float = Field(default=2.0, gt=0, le=300, description="how soon a revoked key stops working")
 
 
 class UpstreamConfig(BaseModel):
@@ -75,11 +76,13 @@ class Config(BaseModel):
     auth: AuthConfig = AuthConfig()
     upstream: UpstreamConfig = UpstreamConfig()
     audit: AuditConfig = AuditConfig()
-    providers: tuple[Endpoint, ...] = Field(min_length=1)
+    providers: tuple[Endpoint, ...]
 
     @field_validator("providers")
     @classmethod
     def _unique(cls, value: tuple[Endpoint, ...]) -> tuple[Endpoint, ...]:
+        if not value:
+            raise ValueError("at least one provider endpoint is required")
         Catalog(value)  # raises on duplicate names
         return value
 

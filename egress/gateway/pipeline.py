@@ -110,7 +110,13 @@ class Pipeline:
                 raise EgressError(ErrorCode.POLICY_DENIED, f"blocked by policy: {reason}", stage="decide")
             x.masked = _stage("mask", self.masker.apply, x.body, x.parsed, x.findings, x.decision)
             watch = DisconnectWatch(receive, asyncio.current_task())
-            await self._forward(x, codec, responder, key_header)
+            try:
+                await self._forward(x, codec, responder, key_header)
+            except (EgressError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the fail-closed boundary of route/forward/restore
+                log.error("stage forward failed: %s", type(exc).__name__)
+                raise EgressError(ErrorCode.STAGE_FAILED, "the forward stage failed", stage="forward") from exc
             x.outcome = Outcome.FORWARDED if x.outcome is None else x.outcome
         except EgressError as err:
             x.error = err

@@ -8,8 +8,11 @@ end anywhere: inside a line, between CR and LF, inside a multi-byte UTF-8 charac
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+# SSE lines end in CRLF, LF or CR only (str.splitlines would also split on \x1c, \x85, U+2028, …).
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _CR = 0x0D
 _LF = 0x0A
 
@@ -29,7 +32,7 @@ class SseEvent:
         data_lines: list[str] = []
         saw_field = False
         text = raw.decode("utf-8", errors="replace")
-        for line in text.splitlines():
+        for line in _LINE_END.split(text):
             if not line:
                 continue
             if line.startswith(":"):

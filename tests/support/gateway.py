@@ -34,16 +34,35 @@ def write_config(tmp: Path, sim_url: str, **extra: Any) -> Path:
         "server": {"body_read_timeout_s": 5},
         "upstream": {"connect_timeout_s": 2, "read_timeout_s": 30},
         "audit": {"flush_interval_ms": 5},
+        "auth": {"required": True, "key_refresh_s": 0.2},
         "providers": [
-            {"name": "sim-anthropic", "api": "anthropic", "base_url": sim_url, "models": ["claude-*"],
-             "credentials": {"env": "SIM_ANTHROPIC_KEY"}, "operator": "Simulated Anthropic",
-             "jurisdiction": "US", "region": "us-east-1", "retention_days": 30, "trains_on_api_data": False,
-             "dpa": True, "certifications": ["SOC 2"]},
-            {"name": "sim-openai", "api": "openai", "base_url": sim_url + "/v1",
-             "models": ["gpt-*", "o4-mini", "codex-*"],
-             "credentials": {"env": "SIM_OPENAI_KEY"}, "operator": "Simulated OpenAI",
-             "jurisdiction": "US", "region": "us", "retention_days": 30, "trains_on_api_data": False,
-             "dpa": True},
+            {
+                "name": "sim-anthropic",
+                "api": "anthropic",
+                "base_url": sim_url,
+                "models": ["claude-*"],
+                "credentials": {"env": "SIM_ANTHROPIC_KEY"},
+                "operator": "Simulated Anthropic",
+                "jurisdiction": "US",
+                "region": "us-east-1",
+                "retention_days": 30,
+                "trains_on_api_data": False,
+                "dpa": True,
+                "certifications": ["SOC 2"],
+            },
+            {
+                "name": "sim-openai",
+                "api": "openai",
+                "base_url": sim_url + "/v1",
+                "models": ["gpt-*", "o4-mini", "codex-*"],
+                "credentials": {"env": "SIM_OPENAI_KEY"},
+                "operator": "Simulated OpenAI",
+                "jurisdiction": "US",
+                "region": "us",
+                "retention_days": 30,
+                "trains_on_api_data": False,
+                "dpa": True,
+            },
         ],
     }
     for key, value in extra.items():
@@ -76,8 +95,16 @@ class ThreadedGateway:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ThreadedGateway:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, loop="uvloop", http="httptools",
-                                lifespan="on", access_log=False, log_level="warning")
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve()), daemon=True)
         self._thread.start()

@@ -136,9 +136,15 @@ def assemble_chat(data: bytes) -> dict[str, Any]:
         if chunk.get("usage"):
             result["usage"] = chunk["usage"]
         for choice in chunk.get("choices", []):
-            c = choices.setdefault(choice["index"], {"index": choice["index"], "message": {"role": "assistant",
-                                                                                          "content": None},
-                                                     "logprobs": None, "finish_reason": None})
+            c = choices.setdefault(
+                choice["index"],
+                {
+                    "index": choice["index"],
+                    "message": {"role": "assistant", "content": None},
+                    "logprobs": None,
+                    "finish_reason": None,
+                },
+            )
             delta = choice.get("delta", {})
             for key in ("content", "refusal"):
                 if delta.get(key) is not None:
@@ -176,8 +182,11 @@ def assemble_responses(data: bytes) -> dict[str, Any]:
     return response
 
 
-_ASSEMBLERS = {"anthropic-messages": assemble_anthropic, "openai-chat": assemble_chat,
-               "openai-responses": assemble_responses}
+_ASSEMBLERS = {
+    "anthropic-messages": assemble_anthropic,
+    "openai-chat": assemble_chat,
+    "openai-responses": assemble_responses,
+}
 
 
 # --- the server -----------------------------------------------------------------------------------
@@ -245,10 +254,15 @@ class UpstreamSimulator:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        record = Received(request.method, request.path, request.query_string,
-                          list(request.raw_headers_decoded()) if hasattr(request, "raw_headers_decoded")
-                          else [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
-                          body)
+        record = Received(
+            request.method,
+            request.path,
+            request.query_string,
+            list(request.raw_headers_decoded())
+            if hasattr(request, "raw_headers_decoded")
+            else [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
+            body,
+        )
         with self._lock:
             self.received.append(record)
             scripted = self.replies.popleft() if self.replies else None
@@ -257,8 +271,13 @@ class UpstreamSimulator:
         if request.path == "/v1/messages/count_tokens":
             return web.json_response({"input_tokens": len(body) // 4})
         if request.path == "/v1/responses/compact":
-            return web.json_response({"id": "cmp_1", "object": "response.compaction",
-                                      "output": [{"type": "compaction", "encrypted_content": "opaque=="}]})
+            return web.json_response(
+                {
+                    "id": "cmp_1",
+                    "object": "response.compaction",
+                    "output": [{"type": "compaction", "encrypted_content": "opaque=="}],
+                }
+            )
         if scripted is not None:
             return await self._play(request, record, scripted)
         try:
@@ -272,9 +291,13 @@ class UpstreamSimulator:
         if doc.get("stream"):
             with self._lock:
                 chunks = split_random(data, self.rng)
-            return await self._play(request, record, Reply(
-                headers={"content-type": "text/event-stream; charset=utf-8", "request-id": "req_sim"},
-                chunks=chunks))
+            return await self._play(
+                request,
+                record,
+                Reply(
+                    headers={"content-type": "text/event-stream; charset=utf-8", "request-id": "req_sim"}, chunks=chunks
+                ),
+            )
         assembled = _ASSEMBLERS[name.split("/", 1)[0]](data)
         return web.json_response(assembled, headers={"request-id": "req_sim"})
 
