@@ -6,7 +6,7 @@ uvicorn uses) for request framing. It never parses the JSON body: a request whos
 
     POST /v1/messages   (non-stream)  -> 200 application/json, a small message with usage
     POST /v1/messages   (stream)      -> 200 text/event-stream, chunked, 20 events:
-                                         message_start, content_block_start, 16 text_delta,
+                                         message_start, content_block_start, 15 text_delta,
                                          content_block_stop, message_delta, message_stop
     GET  /healthz                     -> 200
     anything else                     -> 404
@@ -78,7 +78,7 @@ BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: clo
 
 _WORDS = [
     "Done:", " the", " retry", " helper", " now", " honours", " Retry-After", " on", " 429", " and",
-    " 503,", " and", " caps", " the", " backoff", ".",
+    " 503", " and", " caps", " the", " backoff.",
 ]
 
 
@@ -130,7 +130,7 @@ class UpstreamProtocol(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
         self.body: list[bytes] = []
-        self.queue: deque[tuple[bytes, bool]] = deque()  # answers waiting behind a stream
+        self.queue: deque[bytes] = deque()  # answers waiting behind a stream
         self.streaming = False
         self.closed = False
 
@@ -176,7 +176,7 @@ class UpstreamProtocol(asyncio.Protocol):
     # --- answers ---
     def _answer(self, what: bytes) -> None:
         if self.streaming:
-            self.queue.append((what, True))
+            self.queue.append(what)
             return
         self._send(what)
 
@@ -205,8 +205,7 @@ class UpstreamProtocol(asyncio.Protocol):
             return
         self.streaming = False
         while self.queue and not self.streaming:
-            what, _ = self.queue.popleft()
-            self._send(what)
+            self._send(self.queue.popleft())
 
 
 async def serve(host: str, port: int, gap_yield: bool) -> None:
@@ -230,9 +229,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("the bench upstream listens on loopback only")
+    coro = serve(args.host, args.port, args.gap == "yield")
     if uvloop is not None:
-        uvloop.install()
-    asyncio.run(serve(args.host, args.port, args.gap == "yield"))
+        uvloop.run(coro)
+    else:
+        asyncio.run(coro)
 
 
 if __name__ == "__main__":

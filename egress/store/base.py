@@ -27,6 +27,13 @@ _AUDIT_COLUMNS = (
 )
 
 
+def _as_bytes(value: Any) -> bytes:
+    """The stored record as bytes, whatever an editor of the database turned it into."""
+    if isinstance(value, str):
+        return value.encode("utf-8", errors="surrogateescape")
+    return bytes(value) if value is not None else b""
+
+
 class Store(Protocol):
     def migrate(self) -> None: ...
 
@@ -174,7 +181,7 @@ class SqlStore(ABC):
             jurisdiction=row[7],
             outcome=row[8],
             status=row[9],
-            canonical=bytes(row[10]),
+            canonical=_as_bytes(row[10]),
         )
         return StoredAudit(seq=row[0], entry=entry, prev_hash=row[11], hash=row[12])
 

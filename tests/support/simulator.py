@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientConnectionResetError, web
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -242,7 +242,8 @@ class UpstreamSimulator:
         asyncio.set_event_loop(loop)
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # handler_cancellation: a handler learns at once that egress closed the connection.
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         loop.run_until_complete(site.start())
@@ -320,7 +321,7 @@ class UpstreamSimulator:
                 request.transport.close()
                 return response
             await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
+        except (ConnectionResetError, ClientConnectionResetError, asyncio.CancelledError):
             record.cancelled = True
             raise
         return response

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs and run all of it: lint, import contracts, tests.
+# This is the README's test command, and CI's (.ci/run calls it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+
+# The real coding agents, pinned, for the end-to-end tests (tests/integration/test_agents.py).
+mkdir -p .tools/npm
+cp tools/agents/package.json tools/agents/package-lock.json .tools/npm/
+npm ci --prefix .tools/npm --no-audit --no-fund --loglevel=error
+
+# PostgreSQL runs on this kind of machine; start it if it is not up (the store tests use it).
+if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+fi
+
+.venv/bin/ruff check egress tests bench
+.venv/bin/lint-imports
+exec .venv/bin/pytest -q "$@"

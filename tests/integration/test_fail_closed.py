@@ -1,0 +1,137 @@
+"""Fail closed: whichever stage breaks, the request is refused natively, nothing reaches the
+provider, and the audit says which stage failed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import httpx
+import pytest
+
+from egress.core.exchange import Api
+from egress.wire import codecs
+
+MESSAGES = {"model": "claude-sonnet-4-5", "max_tokens": 10, "stream": True,
+            "messages": [{"role": "user", "content": "hi"}]}
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def boom(*_args, **_kwargs):
+    raise Boom("injected failure")
+
+
+class FailingScanner:
+    def scan(self, prompt):
+        raise Boom("detector crashed")
+
+
+class FailingPolicy:
+    revision = "test:failing"
+
+    def evaluate(self, document):
+        raise Boom("engine crashed")
+
+
+class MalformedPolicy:
+    revision = "test:malformed"
+
+    def __init__(self, output):
+        self.output = output
+
+    def evaluate(self, document):
+        return self.output
+
+
+class FailingMasker:
+    def apply(self, *args):
+        raise Boom("masker crashed")
+
+
+class FailingUpstream:
+    async def send(self, *args):
+        raise Boom("client bug")
+
+
+def inject(gateway, monkeypatch, stage: str) -> None:
+    pipeline = gateway.gateway.app.pipeline
+    if stage == "parse":
+        broken = dataclasses.replace(codecs.CODECS[Api.ANTHROPIC_MESSAGES], parse_request=boom)
+        monkeypatch.setitem(codecs.CODECS, Api.ANTHROPIC_MESSAGES, broken)
+    elif stage == "inspect":
+        monkeypatch.setattr(pipeline, "scanner", FailingScanner())
+    elif stage == "decide":
+        monkeypatch.setattr(pipeline, "policy", FailingPolicy())
+    elif stage == "mask":
+        monkeypatch.setattr(pipeline, "masker", FailingMasker())
+    elif stage == "forward":
+        monkeypatch.setattr(pipeline, "upstream", FailingUpstream())
+
+
+@pytest.mark.parametrize("stage", ["parse", "inspect", "decide", "mask", "forward"])
+def test_a_failing_stage_refuses_and_forwards_nothing(gateway, upstream, monkeypatch, stage):
+    inject(gateway, monkeypatch, stage)
+    r = httpx.post(gateway.url + "/v1/messages", json=MESSAGES, headers={"x-egress-key": gateway.key})
+    assert r.status_code == 500
+    body = r.json()
+    assert body["type"] == "error" and body["error"]["details"]["error_code"] == "stage_failed"
+    assert stage in body["error"]["message"]
+    assert "injected" not in r.text and "crashed" not in r.text  # internals are not echoed
+    assert r.headers["x-should-retry"] == "false"
+    assert upstream.received == []
+    (record,) = gateway.audit(1)
+    assert record["error_stage"] == stage and record["error_code"] == "stage_failed"
+    assert record["outcome"] in ("refused", "failed")
+    assert record["upstream_body_sha256"] is None or stage == "forward"
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        None,
+        {"action": "teleport", "endpoints": ["sim-anthropic"]},
+        {"action": "allow", "endpoints": ["sim-openai"]},  # not a candidate for an Anthropic request
+        {"action": "allow", "endpoints": ["somewhere-else"]},
+        {"action": "allow", "endpoints": "sim-anthropic"},
+        {"action": "allow", "endpoints": ["sim-anthropic"], "mask": [1]},
+    ],
+)
+def test_a_malformed_decision_is_a_deny(gateway, upstream, monkeypatch, output):
+    monkeypatch.setattr(gateway.gateway.app.pipeline, "policy", MalformedPolicy(output))
+    r = httpx.post(gateway.url + "/v1/messages", json=MESSAGES, headers={"x-egress-key": gateway.key})
+    assert r.status_code == 500 and r.json()["error"]["details"]["error_code"] == "stage_failed"
+    assert upstream.received == []
+
+
+@pytest.mark.parametrize("action", ["block", "require_approval"])
+def test_block_decisions_are_final_refusals(gateway, upstream, monkeypatch, action):
+    policy = MalformedPolicy({"action": action, "endpoints": [], "reasons": ["secrets must not leave"]})
+    monkeypatch.setattr(gateway.gateway.app.pipeline, "policy", policy)
+    r = httpx.post(gateway.url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": []},
+                   headers={"x-egress-key": gateway.key})
+    assert r.status_code == 403
+    error = r.json()["error"]
+    assert error["code"] == "policy_denied" and "secrets must not leave" in error["message"]
+    assert upstream.received == []
+    (record,) = gateway.audit(1)
+    assert record["decision"]["action"] == action and record["outcome"] == "refused"
+
+
+def test_mask_decision_without_a_masker_refuses(gateway, upstream, monkeypatch):
+    from egress.core.exchange import Finding
+
+    class OneFinding:
+        def scan(self, prompt):
+            return (Finding("secret", "test-rule", 0, 0, 2, 1.0),)
+
+    pipeline = gateway.gateway.app.pipeline
+    monkeypatch.setattr(pipeline, "scanner", OneFinding())
+    monkeypatch.setattr(pipeline, "policy", MalformedPolicy(
+        {"action": "mask", "endpoints": ["sim-anthropic"], "mask": ["secret"]}))
+    r = httpx.post(gateway.url + "/v1/messages", json=MESSAGES, headers={"x-egress-key": gateway.key})
+    assert r.status_code == 403 and r.json()["error"]["details"]["error_code"] == "policy_denied"
+    assert upstream.received == []
+    (record,) = gateway.audit(1)
+    assert record["findings"] == {"total": 1, "kinds": {"secret": 1}, "rules": {"test-rule": 1}}
