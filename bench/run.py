@@ -1,0 +1,749 @@
+"""egress benchmark: the gateway beside the direct upstream, in one run, on loopback.
+
+    .venv/bin/python bench/run.py                 # the full run (about 3 minutes)
+    .venv/bin/python bench/run.py --quick         # a smoke run (about 40 s, no profile)
+    .venv/bin/python bench/run.py --compare HEAD  # also the committed version, side by side
+
+What it does (see docs/performance.md for the method and the numbers):
+
+1. builds the 32 KB Claude Code-shaped body (bench/body.py), stream and non-stream;
+2. starts the near-zero-cost upstream (bench/upstream.py) in its own process;
+3. starts `egress serve` (one worker) in its own process, with a generated config: one
+   Anthropic provider at the upstream (`credentials: {env: BENCH_KEY}`), `auth.required`,
+   a data_dir (SQLite store and audit log) in a temporary folder; creates a gateway key with
+   `egress keys create` and sends it as `x-egress-key`. Optionally also the floor (bench/floor.py,
+   a bare passthrough on the same stack) and a second egress built from a git ref (--compare);
+4. checks each target answers correctly, and counts how many reads a stream arrives in;
+5. for each round, mode (non-stream, stream) and client count (1, 8): for each target (the
+   direct upstream first), a warm-up then a fixed-duration measurement with the load generator
+   (wrk, else bench/loadgen.py) in its own process, over keep-alive connections;
+6. profiles egress with py-spy under 8-client non-stream load (if py-spy is installed);
+7. stops egress cleanly and counts its audit records;
+8. writes bench/results/<date>-<gitsha>.json and prints a markdown table.
+
+Every wait and loop is bounded; all traffic goes to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import body as body_mod  # noqa: E402
+
+PY = sys.executable
+HOST = "127.0.0.1"
+BENCH_KEY = "bench-upstream-placeholder-not-a-secret"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# The issue's targets, and LiteLLM's proxy measured on this machine (for reference).
+TARGETS = {"added_p50_ms": 0.5, "rps_8_nonstream": 2000.0, "rps_8_stream": 1000.0}
+LITELLM = {
+    "nonstream": {"p50_ms": 7.2, "rps": 128.0},
+    "stream": {"p50_ms": 22.5, "rps": 43.0},
+}
+
+_children: list[subprocess.Popen[bytes]] = []
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --- processes ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _affinity(cpus: set[int] | None) -> Any:
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def spawn(args: list[str], log_path: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None,
+          cpus: set[int] | None = None) -> subprocess.Popen[bytes]:
+    out = log_path.open("wb")
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                            preexec_fn=_affinity(cpus), start_new_session=True)
+    out.close()
+    _children.append(proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int | None:
+    """SIGINT (a clean uvicorn shutdown, which flushes the audit log), then SIGKILL if it hangs."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log(f"pid {proc.pid} did not stop in {timeout:.0f} s; killing it")
+            proc.kill()
+            proc.wait(5)
+    with contextlib.suppress(ValueError):
+        _children.remove(proc)
+    return proc.returncode
+
+
+def stop_all() -> None:
+    for proc in list(_children):
+        stop(proc, timeout=10.0)
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited ({proc.returncode}):\n{tail(log_path)}")
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up within {timeout:.0f} s:\n{tail(log_path)}")
+
+
+def tail(path: Path, n: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a process, all threads, in clock ticks."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+# --- targets ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str  # "direct", "egress", "floor", "egress@REF"
+    base: str  # http://127.0.0.1:PORT
+    headers: list[tuple[str, str]]
+    proc: subprocess.Popen[bytes] | None = None  # the gateway process (None for direct)
+    log_path: Path | None = None
+    data_dir: Path | None = None
+    source: str = ""
+    probe: dict[str, Any] = field(default_factory=dict)
+
+
+def git(*args: str, cwd: Path = REPO) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def egress_config(path: Path, port: int, upstream: str, data_dir: Path) -> None:
+    # Written by hand (no PyYAML needed here); every other key takes egress's embedded defaults.
+    path.write_text(
+        f"""data_dir: {json.dumps(str(data_dir))}
+server:
+  host: 127.0.0.1
+  port: {port}
+auth:
+  required: true
+providers:
+  - name: bench-anthropic
+    api: anthropic
+    base_url: {upstream}
+    models: ["claude-*"]
+    credentials: {{env: BENCH_KEY}}
+    operator: Bench upstream
+    jurisdiction: US
+    region: local
+    retention_days: 0
+    trains_on_api_data: false
+    dpa: true
+"""
+    )
+
+
+_LAUNCH = "import sys; from egress.cli.main import main; sys.argv[0] = 'egress'; sys.exit(main())"
+
+
+def start_egress(name: str, src: Path, tmp: Path, upstream: str, cpus: set[int] | None) -> Target:
+    """`egress serve` from the source tree `src` (the working tree, or an exported git ref)."""
+    port = free_port()
+    work = tmp / name.replace("@", "-")
+    work.mkdir()
+    cfg = work / "egress.yaml"
+    data_dir = work / "data"
+    egress_config(cfg, port, upstream, data_dir)
+    env = {**os.environ, "BENCH_KEY": BENCH_KEY, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("EGRESS_CONFIG", None)
+    check = subprocess.run([PY, "-c", "import egress; print(egress.__file__)"], env=env, cwd=src,
+                           capture_output=True, text=True, timeout=60)
+    if not check.stdout.strip().startswith(str(src)):
+        raise RuntimeError(f"{name}: egress imports from {check.stdout.strip()!r}, not from {src}")
+    made = subprocess.run([PY, "-c", _LAUNCH, "keys", "create", "--user", "bench", "--config", str(cfg)],
+                          env=env, cwd=src, capture_output=True, text=True, timeout=60)
+    if made.returncode != 0:
+        raise RuntimeError(f"{name}: egress keys create failed:\n{made.stderr}")
+    key = made.stdout.strip().splitlines()[-1]
+    log_path = work / "serve.log"
+    proc = spawn([PY, "-c", _LAUNCH, "serve", "--config", str(cfg), "--port", str(port)], log_path,
+                 env=env, cwd=src, cpus=cpus)
+    base = f"http://{HOST}:{port}"
+    wait_http(base + "/healthz", proc, log_path)
+    headers = [*body_mod.CLAUDE_CODE_HEADERS, ("x-egress-key", key)]
+    return Target(name, base, headers, proc, log_path, data_dir, source=str(src))
+
+
+def start_floor(tmp: Path, upstream: str, cpus: set[int] | None) -> Target:
+    port = free_port()
+    log_path = tmp / "floor.log"
+    proc = spawn([PY, str(BENCH / "floor.py"), "--port", str(port), "--upstream", upstream], log_path, cpus=cpus)
+    base = f"http://{HOST}:{port}"
+    wait_http(base + "/healthz", proc, log_path)
+    return Target("floor", base, list(body_mod.CLAUDE_CODE_HEADERS), proc, log_path, source="bench/floor.py")
+
+
+# --- correctness checks -------------------------------------------------------------------------
+
+
+def _raw_request(t: Target, payload: bytes) -> bytes:
+    head = [f"POST /v1/messages HTTP/1.1", f"host: {t.base.split('//', 1)[1]}", f"content-length: {len(payload)}"]
+    head += [f"{k}: {v}" for k, v in t.headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+
+
+def _read_response(sock: socket.socket) -> tuple[bytes, int]:
+    """One whole HTTP/1.1 response (content-length or chunked) and the number of recv() calls."""
+    buf = b""
+    reads = 0
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        data = sock.recv(1 << 20)
+        reads += 1
+        if not data:
+            break
+        buf += data
+        head, sep, rest = buf.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        lower = head.lower()
+        m = re.search(rb"content-length:\s*(\d+)", lower)
+        if m and len(rest) >= int(m.group(1)):
+            break
+        if b"transfer-encoding: chunked" in lower and rest.endswith(b"0\r\n\r\n"):
+            break
+    return buf, reads
+
+
+def check_target(t: Target, plain: bytes, stream: bytes, probes: int = 20) -> None:
+    """A non-stream and a stream answer must be the upstream's; count reads per stream."""
+    with socket.create_connection((HOST, int(t.base.rsplit(":", 1)[1])), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(_raw_request(t, plain))
+        resp, _ = _read_response(sock)
+        if not resp.startswith(b"HTTP/1.1 200") or b'"type":"message"' not in resp:
+            raise RuntimeError(f"{t.name}: unexpected non-stream answer:\n{resp[:600]!r}")
+        reads = []
+        for _ in range(probes):
+            sock.sendall(_raw_request(t, stream))
+            resp, n = _read_response(sock)
+            if not resp.startswith(b"HTTP/1.1 200") or resp.count(b"event: ") != 20:
+                raise RuntimeError(f"{t.name}: unexpected stream answer:\n{resp[:600]!r}")
+            reads.append(n)
+    t.probe = {"stream_reads_median": statistics.median(reads), "stream_reads_min": min(reads),
+               "stream_reads_max": max(reads), "events_per_stream": 20}
+
+
+# --- load generation ----------------------------------------------------------------------------
+
+_WRK_LUA = """
+local f = assert(io.open({body!r}, "rb"))
+wrk.body = f:read("*a")
+f:close()
+wrk.method = "POST"
+{headers}
+function done(summary, latency, requests)
+  local e = summary.errors
+  local out = assert(io.open({out!r}, "w"))
+  out:write(string.format(
+    '{{"requests":%d,"duration_us":%d,"bytes":%d,' ..
+    '"errors":{{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}},' ..
+    '"latency_us":{{"min":%d,"mean":%.1f,"max":%d,"stdev":%.1f,"p50":%d,"p90":%d,"p99":%d,"p999":%d}}}}',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency.min, latency.mean, latency.max, latency.stdev,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9)))
+  out:close()
+end
+"""
+
+
+def _lua_str(s: str) -> str:
+    return json.dumps(s)  # a JSON string literal is a valid Lua string literal for our ASCII values
+
+
+class LoadGen:
+    def __init__(self, kind: str, tmp: Path, cpus: set[int] | None) -> None:
+        self.kind = kind
+        self.tmp = tmp
+        self.cpus = cpus
+        self.n = 0
+
+    def version(self) -> str:
+        if self.kind == "wrk":
+            out = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10)
+            return (out.stdout + out.stderr).splitlines()[0].strip()
+        import aiohttp
+
+        return f"bench/loadgen.py (aiohttp {aiohttp.__version__})"
+
+    def run(self, t: Target, body_path: Path, clients: int, seconds: int) -> dict[str, Any]:
+        self.n += 1
+        url = t.base + "/v1/messages"
+        if self.kind == "wrk":
+            out = self.tmp / f"wrk-{self.n}.json"
+            headers = "\n".join(f"wrk.headers[{_lua_str(k)}] = {_lua_str(v)}" for k, v in t.headers)
+            script = self.tmp / f"wrk-{self.n}.lua"
+            script.write_text(_WRK_LUA.format(body=str(body_path), out=str(out), headers=headers).replace(
+                "'", '"', 0))
+            # One wrk thread: N connections, each a client sending its next request as soon as the
+            # previous answer is complete (closed loop). No pipelining.
+            args = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), url]
+            proc = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30,
+                                  preexec_fn=_affinity(self.cpus))
+            if proc.returncode != 0 or not out.exists():
+                raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            return json.loads(out.read_text())
+        args = [PY, str(BENCH / "loadgen.py"), "--url", url, "--body", str(body_path), "--clients", str(clients),
+                "--duration", str(seconds)]
+        for k, v in t.headers:
+            args += ["--header", f"{k}: {v}"]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60,
+                              preexec_fn=_affinity(self.cpus))
+        if proc.returncode != 0:
+            raise RuntimeError(f"loadgen failed ({proc.returncode}):\n{proc.stderr}")
+        return json.loads(proc.stdout)
+
+
+def _lua_script_fix() -> None:
+    """Lua single-quoted strings are used for the JSON format; make sure they survive .format()."""
+
+
+# --- profile ------------------------------------------------------------------------------------
+
+
+def profile(t: Target, gen: LoadGen, body_path: Path, seconds: int, out_stem: Path) -> dict[str, Any] | None:
+    pyspy = shutil.which("py-spy") or str(Path(PY).with_name("py-spy"))
+    if not Path(pyspy).exists():
+        log("py-spy is not installed (pip install py-spy): skipping the profile")
+        return None
+    assert t.proc is not None
+    folded = out_stem.with_suffix(".folded.txt")
+    rate = 250
+    spy = subprocess.Popen(
+        [pyspy, "record", "--pid", str(t.proc.pid), "--rate", str(rate), "--duration", str(seconds),
+         "--format", "raw", "--threads", "--function", "--nonblocking", "--output", str(folded)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    _children.append(spy)  # type: ignore[arg-type]
+    time.sleep(0.5)
+    c0 = cpu_ticks(t.proc.pid)
+    load = gen.run(t, body_path, 8, seconds + 1)
+    c1 = cpu_ticks(t.proc.pid)
+    try:
+        spy.wait(30)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+        spy.wait(5)
+    _children.remove(spy)  # type: ignore[arg-type]
+    if not folded.exists():
+        log(f"py-spy produced nothing: {spy.stdout.read().decode(errors='replace') if spy.stdout else ''}")
+        return None
+    rps = load["requests"] / (load["duration_us"] / 1e6)
+    summary = summarise_folded(folded, rate, seconds, rps)
+    summary.update(
+        {
+            "tool": subprocess.run([pyspy, "--version"], capture_output=True, text=True, timeout=10).stdout.strip(),
+            "rate_hz": rate,
+            "seconds": seconds,
+            "load": "8 clients, non-stream",
+            "rps_during_profile": round(rps, 1),
+            "gateway_cpu_us_per_request": round((c1 - c0) / CLK_TCK / load["requests"] * 1e6, 1),
+            "folded_file": str(folded.relative_to(REPO)) if folded.is_relative_to(REPO) else str(folded),
+        }
+    )
+    return summary
+
+
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+
+def _short(frame: str) -> str:
+    m = _FRAME.match(frame)
+    if not m:
+        return frame
+    file = m.group("file")
+    for marker in ("site-packages/", "/lib/python3.", str(REPO) + "/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+            if marker.startswith("/lib/python3."):
+                file = "stdlib:" + file.split("/", 1)[1]
+            break
+    return f"{m.group('func')} ({file}{':' + m.group('line') if m.group('line') else ''})"
+
+
+def summarise_folded(path: Path, rate: int, seconds: int, rps: float, top: int = 25) -> dict[str, Any]:
+    """Self and total samples per function, per thread kind, from py-spy's folded output."""
+    threads: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    totals: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    samples: collections.Counter[str] = collections.Counter()
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_s = line.rpartition(" ")
+        if not stack or not count_s.isdigit():
+            continue
+        count = int(count_s)
+        frames = stack.split(";")
+        thread = "main"
+        if frames and frames[0].startswith(("thread (", "process ")):
+            frames = [f for f in frames if not f.startswith(("thread (", "process "))]
+        joined = ";".join(frames)
+        if "AuditWriter._run" in joined or "_run (egress/audit/writer.py" in joined:
+            thread = "audit-writer"
+        elif "_bootstrap" in (frames[0] if frames else "") and "uvicorn" not in joined:
+            thread = "other-threads"
+        names = [_short(f) for f in frames]
+        samples[thread] += count
+        if names:
+            threads[thread][names[-1]] += count
+            for name in set(names):
+                totals[thread][name] += count
+    per_req = 1e6 / (rate * rps) if rps else 0.0  # µs of one thread's time per sample, per request
+
+    def table(counter: collections.Counter[str], n: int) -> list[dict[str, Any]]:
+        return [{"function": name, "samples": c, "pct_of_wall": round(100.0 * c / (rate * seconds), 1),
+                 "us_per_request": round(c * per_req, 1)} for name, c in counter.most_common(n)]
+
+    out: dict[str, Any] = {"samples_by_thread": dict(samples), "threads": {}}
+    for thread in samples:
+        out["threads"][thread] = {
+            "busy_pct_of_wall": round(100.0 * samples[thread] / (rate * seconds), 1),
+            "busy_us_per_request": round(samples[thread] * per_req, 1),
+            "top_self": table(threads[thread], top),
+            "top_total": table(totals[thread], top),
+        }
+    return out
+
+
+# --- reporting ----------------------------------------------------------------------------------
+
+
+def summarise_cell(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median over rounds of each measure (one round: the measure itself)."""
+
+    def med(key: str) -> float:
+        return round(statistics.median(r[key] for r in rows), 3)
+
+    return {
+        "rps": round(statistics.median(r["rps"] for r in rows), 1),
+        "rps_min": round(min(r["rps"] for r in rows), 1),
+        "rps_max": round(max(r["rps"] for r in rows), 1),
+        "p50_ms": med("p50_ms"),
+        "p90_ms": med("p90_ms"),
+        "p99_ms": med("p99_ms"),
+        "p999_ms": med("p999_ms"),
+        "gateway_cpu_us_per_req": (round(statistics.median(r["gateway_cpu_us_per_req"] for r in rows), 1)
+                                   if rows[0]["gateway_cpu_us_per_req"] is not None else None),
+        "upstream_cpu_us_per_req": round(statistics.median(r["upstream_cpu_us_per_req"] for r in rows), 1),
+        "requests": sum(r["requests"] for r in rows),
+        "errors": sum(r["errors"] for r in rows),
+        "rounds": len(rows),
+    }
+
+
+def markdown(summary: dict[str, dict[str, Any]], targets: list[str]) -> str:
+    lines = [
+        "| mode | clients | target | req/s | p50 ms | p90 ms | p99 ms | added p50 ms | gateway CPU µs/req | errors |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for mode in ("nonstream", "stream"):
+        for clients in (1, 8):
+            direct = summary.get(f"{mode}/{clients}/direct")
+            for name in targets:
+                s = summary.get(f"{mode}/{clients}/{name}")
+                if s is None:
+                    continue
+                added = "" if name == "direct" or direct is None else f"{s['p50_ms'] - direct['p50_ms']:+.3f}"
+                cpu = "" if s["gateway_cpu_us_per_req"] is None else f"{s['gateway_cpu_us_per_req']:.0f}"
+                label = "non-stream" if mode == "nonstream" else "stream (20 events)"
+                lines.append(
+                    f"| {label} | {clients} | {name} | {s['rps']:,.0f} | {s['p50_ms']:.3f} | {s['p90_ms']:.3f} | "
+                    f"{s['p99_ms']:.3f} | {added} | {cpu} | {s['errors']} |"
+                )
+    return "\n".join(lines)
+
+
+def verdicts(summary: dict[str, dict[str, Any]], name: str = "egress") -> list[dict[str, Any]]:
+    out = []
+    for mode in ("nonstream", "stream"):
+        d, e = summary.get(f"{mode}/1/direct"), summary.get(f"{mode}/1/{name}")
+        if d and e:
+            added = round(e["p50_ms"] - d["p50_ms"], 3)
+            out.append({"measure": f"added p50 latency, 1 client, {mode}", "value": added, "unit": "ms",
+                        "target": f"<= {TARGETS['added_p50_ms']}", "met": added <= TARGETS["added_p50_ms"],
+                        "litellm": LITELLM[mode]["p50_ms"]})
+        e8 = summary.get(f"{mode}/8/{name}")
+        if e8:
+            goal = TARGETS[f"rps_8_{mode}"]
+            out.append({"measure": f"throughput, 8 clients, {mode}", "value": e8["rps"], "unit": "req/s",
+                        "target": f">= {goal:,.0f}", "met": e8["rps"] >= goal, "litellm": LITELLM[mode]["rps"]})
+    return out
+
+
+def audit_counts(data_dir: Path | None) -> dict[str, Any]:
+    if data_dir is None or not (data_dir / "egress.db").exists():
+        return {}
+    conn = sqlite3.connect(f"file:{data_dir / 'egress.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute("SELECT outcome, count(*) FROM audit_log GROUP BY outcome").fetchall()
+    finally:
+        conn.close()
+    return {"records": sum(n for _, n in rows), "by_outcome": dict(rows)}
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    from importlib.metadata import version
+
+    pkgs = {}
+    for p in ("uvicorn", "uvloop", "httptools", "aiohttp", "orjson"):
+        with contextlib.suppress(Exception):
+            pkgs[p] = version(p)
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": pkgs,
+    }
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=5, help="seconds measured per cell and round (default 5)")
+    ap.add_argument("--warmup", type=int, default=1, help="seconds of warm-up before each measurement (default 1)")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds over the whole matrix; the median is reported")
+    ap.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
+    ap.add_argument("--compare", metavar="REF", help="also run egress from this git ref (e.g. HEAD, HEAD~1)")
+    ap.add_argument("--no-floor", action="store_true", help="skip the bare-passthrough floor (bench/floor.py)")
+    ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--profile-seconds", type=int, default=8)
+    ap.add_argument("--pin", action="store_true",
+                    help="pin gateways to CPU 0 and upstream + load generator to CPU 1 (default: no pinning)")
+    ap.add_argument("--gap", choices=["yield", "none"], default="yield", help="upstream SSE pacing (see upstream.py)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 1 round of 2 s, no floor, no profile")
+    ap.add_argument("--out", type=Path, help="result file (default bench/results/<date>-<gitsha>.json)")
+    args = ap.parse_args()
+    if args.quick:
+        args.duration, args.warmup, args.rounds, args.no_floor, args.no_profile = 2, 1, 1, True, True
+    if not (1 <= args.duration <= 60 and 0 <= args.warmup <= 10 and 1 <= args.rounds <= 5):
+        ap.error("keep it bounded: --duration 1..60, --warmup 0..10, --rounds 1..5")
+
+    kind = args.loadgen
+    if kind == "auto":
+        kind = "wrk" if shutil.which("wrk") else "python"
+        if kind == "python":
+            log("wrk not found (apt-get install -y wrk): falling back to bench/loadgen.py (aiohttp)")
+    pin = args.pin and (os.cpu_count() or 1) >= 2
+    gw_cpus, world_cpus = ({0}, {1}) if pin else (None, None)
+
+    sha = git("rev-parse", "--short", "HEAD").strip()
+    dirty = bool(git("status", "--porcelain", "--", "egress").strip())
+    stamp = dt.datetime.now(dt.timezone.utc)
+    out_path = args.out or BENCH / "results" / f"{stamp:%Y-%m-%dT%H%M%SZ}-{sha}{'-dirty' if dirty else ''}.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+
+    with tempfile.TemporaryDirectory(prefix="egress-bench-") as tmp_s:
+        tmp = Path(tmp_s)
+        plain, stream = body_mod.build(False), body_mod.build(True)
+        bodies = {"nonstream": tmp / "body.json", "stream": tmp / "body-stream.json"}
+        bodies["nonstream"].write_bytes(plain)
+        bodies["stream"].write_bytes(stream)
+
+        up_port = free_port()
+        up_log = tmp / "upstream.log"
+        upstream = spawn([PY, str(BENCH / "upstream.py"), "--port", str(up_port), "--gap", args.gap], up_log,
+                         cpus=world_cpus)
+        up_url = f"http://{HOST}:{up_port}"
+        wait_http(up_url + "/healthz", upstream, up_log)
+
+        targets = [Target("direct", up_url, list(body_mod.CLAUDE_CODE_HEADERS), source="bench/upstream.py")]
+        ref_name = None
+        try:
+            targets.append(start_egress("egress", REPO, tmp, up_url, gw_cpus))
+            if not args.no_floor:
+                targets.insert(1, start_floor(tmp, up_url, gw_cpus))
+            if args.compare:
+                ref_sha = git("rev-parse", "--short", args.compare).strip()
+                ref_name = f"egress@{args.compare}"
+                src = tmp / f"ref-{ref_sha}"
+                src.mkdir()
+                archive = subprocess.run(["git", "archive", "--format=tar", ref_sha], cwd=REPO, capture_output=True,
+                                         check=True, timeout=60).stdout
+                subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True, timeout=60)
+                targets.append(start_egress(ref_name, src, tmp, up_url, gw_cpus))
+                targets[-1].source = f"git {args.compare} ({ref_sha})"
+
+            for t in targets:
+                check_target(t, plain, stream)
+                log(f"{t.name}: OK ({t.base}); a stream arrives in {t.probe['stream_reads_median']:g} reads (median)")
+
+            gen = LoadGen(kind, tmp, world_cpus)
+            cells = 2 * 2 * len(targets) * args.rounds
+            log(f"load generator: {gen.version()}; {cells} measurements of {args.duration} s "
+                f"(+{args.warmup} s warm-up each): about {cells * (args.duration + args.warmup) / 60:.1f} min")
+            rows: list[dict[str, Any]] = []
+            for rnd in range(args.rounds):
+                order = targets if rnd % 2 == 0 else [targets[0], *reversed(targets[1:])]
+                for mode in ("nonstream", "stream"):
+                    for clients in (1, 8):
+                        for t in order:
+                            if args.warmup:
+                                gen.run(t, bodies[mode], clients, args.warmup)
+                            g0 = cpu_ticks(t.proc.pid) if t.proc else None
+                            u0 = cpu_ticks(upstream.pid)
+                            r = gen.run(t, bodies[mode], clients, args.duration)
+                            u1 = cpu_ticks(upstream.pid)
+                            g1 = cpu_ticks(t.proc.pid) if t.proc else None
+                            n = max(r["requests"], 1)
+                            lat = r["latency_us"]
+                            errors = sum(r["errors"].values())
+                            row = {
+                                "round": rnd, "mode": mode, "clients": clients, "target": t.name,
+                                "requests": r["requests"], "seconds": round(r["duration_us"] / 1e6, 3),
+                                "rps": r["requests"] / (r["duration_us"] / 1e6),
+                                "p50_ms": lat["p50"] / 1000, "p90_ms": lat["p90"] / 1000,
+                                "p99_ms": lat["p99"] / 1000, "p999_ms": lat["p999"] / 1000,
+                                "max_ms": lat["max"] / 1000, "mean_ms": lat["mean"] / 1000,
+                                "errors": errors, "error_detail": r["errors"],
+                                "gateway_cpu_us_per_req": (None if g0 is None else (g1 - g0) / CLK_TCK / n * 1e6),
+                                "upstream_cpu_us_per_req": (u1 - u0) / CLK_TCK / n * 1e6,
+                            }
+                            rows.append(row)
+                            log(f"round {rnd + 1} {mode:9s} c={clients} {t.name:14s} {row['rps']:8.0f} req/s  "
+                                f"p50 {row['p50_ms']:.3f} ms  p99 {row['p99_ms']:.3f} ms  errors {errors}")
+
+            prof = None
+            if not args.no_profile:
+                log(f"profiling egress with py-spy for {args.profile_seconds} s under 8-client non-stream load")
+                egress_t = next(t for t in targets if t.name == "egress")
+                prof = profile(egress_t, gen, bodies["nonstream"], args.profile_seconds, out_path.with_suffix(""))
+        finally:
+            audits = {}
+            for t in targets:
+                if t.proc is not None:
+                    rc = stop(t.proc)
+                    if t.data_dir is not None:
+                        audits[t.name] = {"exit_code": rc, **audit_counts(t.data_dir)}
+            stop(upstream)
+            stop_all()
+
+    summary: dict[str, dict[str, Any]] = {}
+    for mode in ("nonstream", "stream"):
+        for clients in (1, 8):
+            for t in targets:
+                cell = [r for r in rows if r["mode"] == mode and r["clients"] == clients and r["target"] == t.name]
+                if cell:
+                    summary[f"{mode}/{clients}/{t.name}"] = summarise_cell(cell)
+    names = [t.name for t in targets]
+    result = {
+        "date": stamp.isoformat(timespec="seconds"),
+        "git": {"sha": sha, "dirty_egress_tree": dirty, "compare": args.compare},
+        "machine": machine(),
+        "setup": {
+            "load_generator": gen.version(),
+            "load_generator_kind": kind,
+            "body_bytes": {"nonstream": len(plain), "stream": len(stream)},
+            "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
+            "pinning": {"gateways": sorted(gw_cpus), "upstream_and_loadgen": sorted(world_cpus)} if pin else None,
+            "upstream_sse_gap": args.gap,
+            "targets": {t.name: {"url": t.base, "source": t.source, "probe": t.probe} for t in targets},
+        },
+        "summary": summary,
+        "added_p50_ms": {
+            f"{mode}/{clients}/{name}": round(summary[f"{mode}/{clients}/{name}"]["p50_ms"]
+                                              - summary[f"{mode}/{clients}/direct"]["p50_ms"], 3)
+            for mode in ("nonstream", "stream") for clients in (1, 8) for name in names if name != "direct"
+        },
+        "verdicts": {name: verdicts(summary, name) for name in names if name.startswith("egress")},
+        "reference_litellm": LITELLM,
+        "audit": audits,
+        "profile": prof,
+        "rows": rows,
+    }
+    out_path.write_text(json.dumps(result, indent=2) + "\n")
+
+    print()
+    print(f"egress benchmark {result['date']}  git {sha}{' (egress/ modified)' if dirty else ''}  "
+          f"load: {gen.version()}  body: {len(plain)} B  {args.rounds}x{args.duration}s per cell"
+          + ("  pinned" if pin else ""))
+    print()
+    print(markdown(summary, names))
+    print()
+    for name, vs in result["verdicts"].items():
+        for v in vs:
+            print(f"- {name}: {v['measure']}: {v['value']:,} {v['unit']} (target {v['target']}; "
+                  f"LiteLLM {v['litellm']:,}) -> {'MET' if v['met'] else 'NOT MET'}")
+    for name, a in audits.items():
+        print(f"- {name}: audit records written: {a.get('records')} {a.get('by_outcome')}")
+    if prof:
+        main_t = prof["threads"].get("main", {})
+        print(f"- profile: {prof['rps_during_profile']:,.0f} req/s, gateway CPU {prof['gateway_cpu_us_per_request']} "
+              f"µs/req, main thread busy {main_t.get('busy_pct_of_wall')} % -> {prof['folded_file']}")
+        for row in main_t.get("top_self", [])[:12]:
+            print(f"    {row['us_per_request']:6.1f} µs/req  {row['pct_of_wall']:5.1f} %  {row['function']}")
+    print(f"\nresults: {out_path.relative_to(REPO) if out_path.is_relative_to(REPO) else out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        stop_all()
