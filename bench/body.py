@@ -139,30 +139,36 @@ def _tools() -> list[dict[str, Any]]:
             "Executes a given bash command in a persistent shell session with optional timeout, ensuring "
             "proper handling and security measures. Before executing the command, verify the parent "
             "directory exists. Always quote file paths that contain spaces.",
-            {"command": {**s, "description": "The command to execute"},
-             "timeout": {**n, "description": "Optional timeout in milliseconds (max 600000)"},
-             "description": {**s, "description": "Clear, concise description of what this command does"},
-             "run_in_background": {**b, "description": "Set to true to run this command in the background"}},
+            {
+                "command": {**s, "description": "The command to execute"},
+                "timeout": {**n, "description": "Optional timeout in milliseconds (max 600000)"},
+                "description": {**s, "description": "Clear, concise description of what this command does"},
+                "run_in_background": {**b, "description": "Set to true to run this command in the background"},
+            },
             ["command"],
         ),
         _tool(
             "Glob",
             "Fast file pattern matching tool that works with any codebase size. Supports glob patterns "
-            "like \"**/*.js\" or \"src/**/*.ts\". Returns matching file paths sorted by modification time.",
-            {"pattern": {**s, "description": "The glob pattern to match files against"},
-             "path": {**s, "description": "The directory to search in"}},
+            'like "**/*.js" or "src/**/*.ts". Returns matching file paths sorted by modification time.',
+            {
+                "pattern": {**s, "description": "The glob pattern to match files against"},
+                "path": {**s, "description": "The directory to search in"},
+            },
             ["pattern"],
         ),
         _tool(
             "Grep",
             "A powerful search tool built on ripgrep. Supports full regex syntax, filtering files with "
             "the glob parameter or the type parameter, and output modes content, files_with_matches, count.",
-            {"pattern": {**s, "description": "The regular expression pattern to search for"},
-             "path": {**s, "description": "File or directory to search in"},
-             "glob": {**s, "description": "Glob pattern to filter files"},
-             "output_mode": {"type": "string", "enum": ["content", "files_with_matches", "count"]},
-             "-n": {**b, "description": "Show line numbers in output"},
-             "-i": {**b, "description": "Case insensitive search"}},
+            {
+                "pattern": {**s, "description": "The regular expression pattern to search for"},
+                "path": {**s, "description": "File or directory to search in"},
+                "glob": {**s, "description": "Glob pattern to filter files"},
+                "output_mode": {"type": "string", "enum": ["content", "files_with_matches", "count"]},
+                "-n": {**b, "description": "Show line numbers in output"},
+                "-i": {**b, "description": "Case insensitive search"},
+            },
             ["pattern"],
         ),
         _tool(
@@ -170,37 +176,52 @@ def _tools() -> list[dict[str, Any]]:
             "Reads a file from the local filesystem. By default, it reads up to 2000 lines starting from "
             "the beginning of the file. Results are returned using cat -n format, with line numbers "
             "starting at 1.",
-            {"file_path": {**s, "description": "The absolute path to the file to read"},
-             "offset": {**n, "description": "The line number to start reading from"},
-             "limit": {**n, "description": "The number of lines to read"}},
+            {
+                "file_path": {**s, "description": "The absolute path to the file to read"},
+                "offset": {**n, "description": "The line number to start reading from"},
+                "limit": {**n, "description": "The number of lines to read"},
+            },
             ["file_path"],
         ),
         _tool(
             "Edit",
             "Performs exact string replacements in files. You must use your Read tool at least once in the "
             "conversation before editing. The edit will FAIL if old_string is not unique in the file.",
-            {"file_path": {**s, "description": "The absolute path to the file to modify"},
-             "old_string": {**s, "description": "The text to replace"},
-             "new_string": {**s, "description": "The text to replace it with"},
-             "replace_all": {**b, "default": False, "description": "Replace all occurrences"}},
+            {
+                "file_path": {**s, "description": "The absolute path to the file to modify"},
+                "old_string": {**s, "description": "The text to replace"},
+                "new_string": {**s, "description": "The text to replace it with"},
+                "replace_all": {**b, "default": False, "description": "Replace all occurrences"},
+            },
             ["file_path", "old_string", "new_string"],
         ),
         _tool(
             "Write",
             "Writes a file to the local filesystem. This tool will overwrite the existing file if there is "
             "one at the provided path.",
-            {"file_path": {**s, "description": "The absolute path to the file to write"},
-             "content": {**s, "description": "The content to write to the file"}},
+            {
+                "file_path": {**s, "description": "The absolute path to the file to write"},
+                "content": {**s, "description": "The content to write to the file"},
+            },
             ["file_path", "content"],
         ),
         _tool(
             "TodoWrite",
             "Use this tool to create and manage a structured task list for your current coding session.",
-            {"todos": {"type": "array", "items": {"type": "object", "properties": {
-                "content": {"type": "string", "minLength": 1},
-                "status": {"type": "string", "enum": ["pending", "in_progress", "completed"]},
-                "activeForm": {"type": "string", "minLength": 1}},
-                "required": ["content", "status", "activeForm"]}}},
+            {
+                "todos": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "content": {"type": "string", "minLength": 1},
+                            "status": {"type": "string", "enum": ["pending", "in_progress", "completed"]},
+                            "activeForm": {"type": "string", "minLength": 1},
+                        },
+                        "required": ["content", "status", "activeForm"],
+                    },
+                }
+            },
             ["todos"],
         ),
     ]
@@ -292,7 +313,7 @@ async def fetch_json(session: aiohttp.ClientSession, url: str, policy: RetryPoli
     return await call_with_retry(once, policy)
 '''
 
-_TEST_RETRY_PY = '''import asyncio
+_TEST_RETRY_PY = """import asyncio
 
 import aiohttp
 import pytest
@@ -334,7 +355,7 @@ async def test_gives_up(fast: RetryPolicy) -> None:
 def test_delay_is_capped() -> None:
     policy = RetryPolicy(base_delay_s=1.0, max_delay_s=3.0)
     assert all(0.0 <= policy.delay(n) <= 3.0 for n in range(20))
-'''
+"""
 
 _CONFIG_PY = '''"""Settings, read once from the environment at start-up."""
 
@@ -388,7 +409,9 @@ def _filler_lines(n: int) -> str:
         elif k == 2:
             out.append("    doc = await fetch_json(session, url, RetryPolicy(attempts=3))")
         elif k == 3:
-            out.append(f'    items = [normalise(item) for item in doc.get("items", []) if item.get("sku")]  # batch {i}')
+            out.append(
+                f'    items = [normalise(item) for item in doc.get("items", []) if item.get("sku")]  # batch {i}'
+            )
         elif k == 4:
             out.append(f'    log.debug("page %d: %d items from shard %d", page, len(items), {i % 7})')
         else:
@@ -399,8 +422,11 @@ def _filler_lines(n: int) -> str:
 def _document(filler_lines: int, stream: bool) -> dict[str, Any]:
     system = [
         {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.257.4f1; cc_entrypoint=cli;"},
-        {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.",
-         "cache_control": {"type": "ephemeral"}},
+        {
+            "type": "text",
+            "text": "You are Claude Code, Anthropic's official CLI for Claude.",
+            "cache_control": {"type": "ephemeral"},
+        },
         {"type": "text", "text": _SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}},
     ]
     grep_out = "\n".join(
@@ -415,67 +441,158 @@ def _document(filler_lines: int, stream: bool) -> dict[str, Any]:
         ]
     )
     messages = [
-        {"role": "user", "content": [
-            {"type": "text", "text": _CLAUDE_MD},
-            {"type": "text", "text": "The retry helper ignores Retry-After on 429s and the backoff has no "
-                                     "upper bound in practice. Fix it and add a test."},
-        ]},
-        {"role": "assistant", "content": [
-            {"type": "thinking", "thinking": "I should read the retry module and its tests first, then look "
-                                             "for call sites.",
-             "signature": "EqQBCkgIBxABGAIqQFv3b9kq1Z" + "Qx7" * 40 + "GgwQ1bench0000000000"},
-            {"type": "text", "text": "I'll start by reading the retry module and its tests."},
-            {"type": "tool_use", "id": "toolu_01AbCdEfGhIjKlMnOpQrStUv", "name": "Read",
-             "input": {"file_path": "/home/dev/src/inventory-service/src/inventory/http/retry.py"}},
-            {"type": "tool_use", "id": "toolu_01BcDeFgHiJkLmNoPqRsTuVw", "name": "Read",
-             "input": {"file_path": "/home/dev/src/inventory-service/tests/test_retry.py"}},
-        ]},
-        {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "toolu_01AbCdEfGhIjKlMnOpQrStUv", "content": numbered(_RETRY_PY)},
-            {"type": "tool_result", "tool_use_id": "toolu_01BcDeFgHiJkLmNoPqRsTuVw",
-             "content": numbered(_TEST_RETRY_PY)},
-        ]},
-        {"role": "assistant", "content": [
-            {"type": "text", "text": "Now let me find the call sites and the settings module."},
-            {"type": "tool_use", "id": "toolu_01CdEfGhIjKlMnOpQrStUvWx", "name": "Grep",
-             "input": {"pattern": "call_with_retry|fetch_json", "path": "src", "output_mode": "content", "-n": True}},
-            {"type": "tool_use", "id": "toolu_01DeFgHiJkLmNoPqRsTuVwXy", "name": "Read",
-             "input": {"file_path": "/home/dev/src/inventory-service/src/inventory/config.py"}},
-        ]},
-        {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "toolu_01CdEfGhIjKlMnOpQrStUvWx", "content": grep_out},
-            {"type": "tool_result", "tool_use_id": "toolu_01DeFgHiJkLmNoPqRsTuVwXy", "content": numbered(_CONFIG_PY)},
-        ]},
-        {"role": "assistant", "content": [
-            {"type": "tool_use", "id": "toolu_01EfGhIjKlMnOpQrStUvWxYz", "name": "Edit",
-             "input": {"file_path": "/home/dev/src/inventory-service/src/inventory/http/retry.py",
-                       "old_string": "            if exc.status not in RETRYABLE_STATUS:\n                raise\n",
-                       "new_string": "            if exc.status not in RETRYABLE_STATUS:\n                raise\n"
-                                     "            hint = _hint_from(exc)\n"}},
-            {"type": "tool_use", "id": "toolu_01FgHiJkLmNoPqRsTuVwXyZa", "name": "Bash",
-             "input": {"command": "cd /home/dev/src/inventory-service && python -m pytest tests/test_retry.py -q",
-                       "description": "Run the retry tests"}},
-        ]},
-        {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "toolu_01EfGhIjKlMnOpQrStUvWxYz",
-             "content": "The file /home/dev/src/inventory-service/src/inventory/http/retry.py has been updated. "
-                        "Here's the result of running `cat -n` on a snippet of the edited file:\n"
-                        + numbered("\n".join(_RETRY_PY.splitlines()[60:72]), first=61)},
-            {"type": "tool_result", "tool_use_id": "toolu_01FgHiJkLmNoPqRsTuVwXyZa",
-             "content": "...                                                                       [100%]\n"
-                        "3 passed in 0.21s"},
-        ]},
-        {"role": "assistant", "content": [
-            {"type": "text", "text": "The tests pass. Let me check the warehouse sync, which calls fetch_json "
-                                     "in a loop."},
-            {"type": "tool_use", "id": "toolu_01GhIjKlMnOpQrStUvWxYzAb", "name": "Read",
-             "input": {"file_path": "/home/dev/src/inventory-service/src/inventory/sync/warehouse.py"}},
-        ]},
-        {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "toolu_01GhIjKlMnOpQrStUvWxYzAb",
-             "content": numbered(_filler_lines(filler_lines)),
-             "cache_control": {"type": "ephemeral"}},
-        ]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": _CLAUDE_MD},
+                {
+                    "type": "text",
+                    "text": "The retry helper ignores Retry-After on 429s and the backoff has no "
+                    "upper bound in practice. Fix it and add a test.",
+                },
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "thinking",
+                    "thinking": "I should read the retry module and its tests first, then look for call sites.",
+                    "signature": "EqQBCkgIBxABGAIqQFv3b9kq1Z" + "Qx7" * 40 + "GgwQ1bench0000000000",
+                },
+                {"type": "text", "text": "I'll start by reading the retry module and its tests."},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01AbCdEfGhIjKlMnOpQrStUv",
+                    "name": "Read",
+                    "input": {"file_path": "/home/dev/src/inventory-service/src/inventory/http/retry.py"},
+                },
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01BcDeFgHiJkLmNoPqRsTuVw",
+                    "name": "Read",
+                    "input": {"file_path": "/home/dev/src/inventory-service/tests/test_retry.py"},
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_01AbCdEfGhIjKlMnOpQrStUv",
+                    "content": numbered(_RETRY_PY),
+                },
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_01BcDeFgHiJkLmNoPqRsTuVw",
+                    "content": numbered(_TEST_RETRY_PY),
+                },
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Now let me find the call sites and the settings module."},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01CdEfGhIjKlMnOpQrStUvWx",
+                    "name": "Grep",
+                    "input": {
+                        "pattern": "call_with_retry|fetch_json",
+                        "path": "src",
+                        "output_mode": "content",
+                        "-n": True,
+                    },
+                },
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01DeFgHiJkLmNoPqRsTuVwXy",
+                    "name": "Read",
+                    "input": {"file_path": "/home/dev/src/inventory-service/src/inventory/config.py"},
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_01CdEfGhIjKlMnOpQrStUvWx", "content": grep_out},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_01DeFgHiJkLmNoPqRsTuVwXy",
+                    "content": numbered(_CONFIG_PY),
+                },
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01EfGhIjKlMnOpQrStUvWxYz",
+                    "name": "Edit",
+                    "input": {
+                        "file_path": "/home/dev/src/inventory-service/src/inventory/http/retry.py",
+                        "old_string": "            if exc.status not in RETRYABLE_STATUS:\n                raise\n",
+                        "new_string": "            if exc.status not in RETRYABLE_STATUS:\n                raise\n"
+                        "            hint = _hint_from(exc)\n",
+                    },
+                },
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01FgHiJkLmNoPqRsTuVwXyZa",
+                    "name": "Bash",
+                    "input": {
+                        "command": "cd /home/dev/src/inventory-service && python -m pytest tests/test_retry.py -q",
+                        "description": "Run the retry tests",
+                    },
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_01EfGhIjKlMnOpQrStUvWxYz",
+                    "content": "The file /home/dev/src/inventory-service/src/inventory/http/retry.py has been updated. "
+                    "Here's the result of running `cat -n` on a snippet of the edited file:\n"
+                    + numbered("\n".join(_RETRY_PY.splitlines()[60:72]), first=61),
+                },
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_01FgHiJkLmNoPqRsTuVwXyZa",
+                    "content": "...                                                                       [100%]\n"
+                    "3 passed in 0.21s",
+                },
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "text",
+                    "text": "The tests pass. Let me check the warehouse sync, which calls fetch_json in a loop.",
+                },
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01GhIjKlMnOpQrStUvWxYzAb",
+                    "name": "Read",
+                    "input": {"file_path": "/home/dev/src/inventory-service/src/inventory/sync/warehouse.py"},
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_01GhIjKlMnOpQrStUvWxYzAb",
+                    "content": numbered(_filler_lines(filler_lines)),
+                    "cache_control": {"type": "ephemeral"},
+                },
+            ],
+        },
     ]
     return {
         "model": MODEL,
@@ -498,13 +615,8 @@ def build(stream: bool, target: int = TARGET_BYTES) -> bytes:
     """The body, grown with file lines to just under `target` bytes (same size for both modes
     but for the one byte between `false` and `true`)."""
     lines = 0
-    body = _encode(_document(lines, stream))
-    while True:
-        bigger = _encode(_document(lines + 1, False))
-        if len(bigger) > target:
-            break
+    while lines < 10_000 and len(_encode(_document(lines + 1, False))) <= target:
         lines += 1
-        body = bigger
     return _encode(_document(lines, stream))
 
 

@@ -59,8 +59,11 @@ class Floor:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k not in _DROP}
         assert self.session is not None
         async with self.session.post(self.upstream + scope["path"], data=body, headers=headers) as resp:
-            out = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
-                   if k.lower() not in _RESP_DROP]
+            out = [
+                (k.lower().encode("latin-1"), v.encode("latin-1"))
+                for k, v in resp.headers.items()
+                if k.lower() not in _RESP_DROP
+            ]
             if resp.content_type == "text/event-stream":
                 await send({"type": "http.response.start", "status": resp.status, "headers": out})
                 async for chunk in resp.content.iter_any():
@@ -78,8 +81,18 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=9200)
     ap.add_argument("--upstream", default="http://127.0.0.1:9100")
     args = ap.parse_args()
-    uvicorn.run(Floor(args.upstream), host="127.0.0.1", port=args.port, loop="uvloop", http="httptools",
-                lifespan="on", access_log=False, log_level="warning", server_header=False, date_header=False)
+    uvicorn.run(
+        Floor(args.upstream),
+        host="127.0.0.1",
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        date_header=False,
+    )
 
 
 if __name__ == "__main__":

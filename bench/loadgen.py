@@ -34,8 +34,16 @@ def _percentile(sorted_us: list[float], p: float) -> float:
     return sorted_us[k]
 
 
-async def _client(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str],
-                  deadline: float, lat_us: list[float], errors: dict[str, int], counters: dict[str, int]) -> None:
+async def _client(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    deadline: float,
+    lat_us: list[float],
+    errors: dict[str, int],
+    counters: dict[str, int],
+) -> None:
     while time.perf_counter() < deadline:
         t0 = time.perf_counter_ns()
         try:
@@ -62,8 +70,9 @@ async def run(url: str, body: bytes, headers: dict[str, str], clients: int, dura
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",)) as s:
         started = time.perf_counter()
         deadline = started + duration
-        await asyncio.gather(*(_client(s, url, body, headers, deadline, lat_us, errors, counters)
-                               for _ in range(clients)))
+        await asyncio.gather(
+            *(_client(s, url, body, headers, deadline, lat_us, errors, counters) for _ in range(clients))
+        )
         elapsed = time.perf_counter() - started
     lat_us.sort()
     n = len(lat_us)

@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -88,11 +89,18 @@ def _affinity(cpus: set[int] | None) -> Any:
     return lambda: os.sched_setaffinity(0, cpus)
 
 
-def spawn(args: list[str], log_path: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None,
-          cpus: set[int] | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str],
+    log_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    cpus: set[int] | None = None,
+) -> subprocess.Popen[bytes]:
     out = log_path.open("wb")
-    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                            preexec_fn=_affinity(cpus), start_new_session=True)
+    proc = subprocess.Popen(
+        args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, preexec_fn=_affinity(cpus), start_new_session=True
+    )
     out.close()
     _children.append(proc)
     return proc
@@ -148,6 +156,75 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def machine_busy_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine, from /proc/stat."""
+    with open("/proc/stat", "rb") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def children_ticks() -> int:
+    """CPU of this process's finished children (the load generator runs), in clock ticks."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round((ru.ru_utime + ru.ru_stime) * CLK_TCK)
+
+
+class ForeignLoad:
+    """How busy the machine is with processes that are not this benchmark's: other people's test
+    runs on a shared 2-core box change every number here, so each measurement records it."""
+
+    def __init__(self, ours: list[int]) -> None:
+        self.ours = ours  # pids of the upstream and gateway processes
+
+    def _ours(self) -> int:
+        total = children_ticks() + cpu_ticks(os.getpid())
+        for pid in self.ours:
+            with contextlib.suppress(OSError):
+                total += cpu_ticks(pid)
+        return total
+
+    def start(self) -> tuple[int, int, int]:
+        busy, total = machine_busy_ticks()
+        return busy, total, self._ours()
+
+    def stop(self, mark: tuple[int, int, int]) -> float:
+        """Share of the machine's CPU (all cores, %) used by others since `mark`."""
+        busy, total = machine_busy_ticks()
+        foreign = (busy - mark[0]) - (self._ours() - mark[2])
+        return round(max(0.0, 100.0 * foreign / max(total - mark[1], 1)), 1)
+
+    def wait_quiet(self, limit_pct: float, max_wait_s: float) -> float:
+        """Sample 0.5 s at a time until others use under `limit_pct` of the machine, for at most
+        `max_wait_s`; returns the last reading."""
+        deadline = time.monotonic() + max_wait_s
+        while True:
+            mark = self.start()
+            time.sleep(0.5)
+            pct = self.stop(mark)
+            if pct < limit_pct or time.monotonic() >= deadline:
+                return pct
+            log(f"other processes use {pct:.0f} % of the machine; waiting for quiet (up to {max_wait_s:.0f} s)")
+            time.sleep(1.0)
+
+
+def thread_ticks(pid: int) -> tuple[int, int]:
+    """(main thread, all other threads) utime + stime of a process, in clock ticks."""
+    main = other = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue  # a thread that just ended
+        ticks = int(fields[11]) + int(fields[12])
+        if int(task) == pid:
+            main += ticks
+        else:
+            other += ticks
+    return main, other
+
+
 # --- targets ------------------------------------------------------------------------------------
 
 
@@ -192,11 +269,27 @@ providers:
     )
 
 
+def export_ref(ref: str, tmp: Path) -> tuple[Path, str]:
+    """The tree of a git ref, exported (git archive) into a temporary folder; the repo is untouched."""
+    sha = git("rev-parse", "--short", ref).strip()
+    src = tmp / f"ref-{sha}"
+    if not src.exists():
+        src.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", sha], cwd=REPO, capture_output=True, check=True, timeout=60
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True, timeout=60)
+    return src, sha
+
+
 _LAUNCH = "import sys; from egress.cli.main import main; sys.argv[0] = 'egress'; sys.exit(main())"
 
 
-def start_egress(name: str, src: Path, tmp: Path, upstream: str, cpus: set[int] | None) -> Target:
-    """`egress serve` from the source tree `src` (the working tree, or an exported git ref)."""
+def start_egress(
+    name: str, src: Path, tmp: Path, upstream: str, cpus: set[int] | None, ablate: str | None = None
+) -> Target:
+    """`egress serve` from the source tree `src` (the working tree, or an exported git ref);
+    with `ablate`, through bench/ablate.py with those pieces switched off (measurement only)."""
     port = free_port()
     work = tmp / name.replace("@", "-")
     work.mkdir()
@@ -205,18 +298,30 @@ def start_egress(name: str, src: Path, tmp: Path, upstream: str, cpus: set[int] 
     egress_config(cfg, port, upstream, data_dir)
     env = {**os.environ, "BENCH_KEY": BENCH_KEY, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("EGRESS_CONFIG", None)
-    check = subprocess.run([PY, "-c", "import egress; print(egress.__file__)"], env=env, cwd=src,
-                           capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        [PY, "-c", "import egress; print(egress.__file__)"],
+        env=env,
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if not check.stdout.strip().startswith(str(src)):
         raise RuntimeError(f"{name}: egress imports from {check.stdout.strip()!r}, not from {src}")
-    made = subprocess.run([PY, "-c", _LAUNCH, "keys", "create", "--user", "bench", "--config", str(cfg)],
-                          env=env, cwd=src, capture_output=True, text=True, timeout=60)
+    made = subprocess.run(
+        [PY, "-c", _LAUNCH, "keys", "create", "--user", "bench", "--config", str(cfg)],
+        env=env,
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if made.returncode != 0:
         raise RuntimeError(f"{name}: egress keys create failed:\n{made.stderr}")
     key = made.stdout.strip().splitlines()[-1]
     log_path = work / "serve.log"
-    proc = spawn([PY, "-c", _LAUNCH, "serve", "--config", str(cfg), "--port", str(port)], log_path,
-                 env=env, cwd=src, cpus=cpus)
+    launcher = [PY, str(BENCH / "ablate.py"), ablate] if ablate else [PY, "-c", _LAUNCH]
+    proc = spawn([*launcher, "serve", "--config", str(cfg), "--port", str(port)], log_path, env=env, cwd=src, cpus=cpus)
     base = f"http://{HOST}:{port}"
     wait_http(base + "/healthz", proc, log_path)
     headers = [*body_mod.CLAUDE_CODE_HEADERS, ("x-egress-key", key)]
@@ -236,7 +341,7 @@ def start_floor(tmp: Path, upstream: str, cpus: set[int] | None) -> Target:
 
 
 def _raw_request(t: Target, payload: bytes) -> bytes:
-    head = [f"POST /v1/messages HTTP/1.1", f"host: {t.base.split('//', 1)[1]}", f"content-length: {len(payload)}"]
+    head = ["POST /v1/messages HTTP/1.1", f"host: {t.base.split('//', 1)[1]}", f"content-length: {len(payload)}"]
     head += [f"{k}: {v}" for k, v in t.headers]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
 
@@ -279,8 +384,12 @@ def check_target(t: Target, plain: bytes, stream: bytes, probes: int = 20) -> No
             if not resp.startswith(b"HTTP/1.1 200") or resp.count(b"event: ") != 20:
                 raise RuntimeError(f"{t.name}: unexpected stream answer:\n{resp[:600]!r}")
             reads.append(n)
-    t.probe = {"stream_reads_median": statistics.median(reads), "stream_reads_min": min(reads),
-               "stream_reads_max": max(reads), "events_per_stream": 20}
+    t.probe = {
+        "stream_reads_median": statistics.median(reads),
+        "stream_reads_min": min(reads),
+        "stream_reads_max": max(reads),
+        "events_per_stream": 20,
+    }
 
 
 # --- load generation ----------------------------------------------------------------------------
@@ -333,52 +442,81 @@ class LoadGen:
             out = self.tmp / f"wrk-{self.n}.json"
             headers = "\n".join(f"wrk.headers[{_lua_str(k)}] = {_lua_str(v)}" for k, v in t.headers)
             script = self.tmp / f"wrk-{self.n}.lua"
-            script.write_text(_WRK_LUA.format(body=str(body_path), out=str(out), headers=headers).replace(
-                "'", '"', 0))
+            script.write_text(_WRK_LUA.format(body=str(body_path), out=str(out), headers=headers))
             # One wrk thread: N connections, each a client sending its next request as soon as the
             # previous answer is complete (closed loop). No pipelining.
             args = ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), url]
-            proc = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30,
-                                  preexec_fn=_affinity(self.cpus))
+            proc = subprocess.run(
+                args, capture_output=True, text=True, timeout=seconds + 30, preexec_fn=_affinity(self.cpus)
+            )
             if proc.returncode != 0 or not out.exists():
                 raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
             return json.loads(out.read_text())
-        args = [PY, str(BENCH / "loadgen.py"), "--url", url, "--body", str(body_path), "--clients", str(clients),
-                "--duration", str(seconds)]
+        args = [
+            PY,
+            str(BENCH / "loadgen.py"),
+            "--url",
+            url,
+            "--body",
+            str(body_path),
+            "--clients",
+            str(clients),
+            "--duration",
+            str(seconds),
+        ]
         for k, v in t.headers:
             args += ["--header", f"{k}: {v}"]
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60,
-                              preexec_fn=_affinity(self.cpus))
+        proc = subprocess.run(
+            args, capture_output=True, text=True, timeout=seconds + 60, preexec_fn=_affinity(self.cpus)
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"loadgen failed ({proc.returncode}):\n{proc.stderr}")
         return json.loads(proc.stdout)
 
 
-def _lua_script_fix() -> None:
-    """Lua single-quoted strings are used for the JSON format; make sure they survive .format()."""
-
-
 # --- profile ------------------------------------------------------------------------------------
 
 
-def profile(t: Target, gen: LoadGen, body_path: Path, seconds: int, out_stem: Path) -> dict[str, Any] | None:
+def profile(
+    t: Target, gen: LoadGen, body_path: Path, seconds: int, out_stem: Path, mode: str, native: bool = False
+) -> dict[str, Any] | None:
     pyspy = shutil.which("py-spy") or str(Path(PY).with_name("py-spy"))
     if not Path(pyspy).exists():
         log("py-spy is not installed (pip install py-spy): skipping the profile")
         return None
     assert t.proc is not None
-    folded = out_stem.with_suffix(".folded.txt")
-    rate = 250
+    folded = out_stem.with_name(f"{out_stem.name}.profile-{mode}{'-native' if native else ''}.folded.txt")
+    rate = 250 if not native else 100
+    # Python frames only. py-spy pauses the process for each sample: --nonblocking perturbs less but
+    # reads stacks while they change, and then blames the outer frames (run_asgi, Runner.run).
+    # --native adds C frames (uvloop, orjson, the collector, syscalls) but must pause the process.
+    how = ["--native"] if native else []
     spy = subprocess.Popen(
-        [pyspy, "record", "--pid", str(t.proc.pid), "--rate", str(rate), "--duration", str(seconds),
-         "--format", "raw", "--threads", "--function", "--nonblocking", "--output", str(folded)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            pyspy,
+            "record",
+            "--pid",
+            str(t.proc.pid),
+            "--rate",
+            str(rate),
+            "--duration",
+            str(seconds),
+            "--format",
+            "raw",
+            "--threads",
+            "--function",
+            *how,
+            "--output",
+            str(folded),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     _children.append(spy)  # type: ignore[arg-type]
     time.sleep(0.5)
-    c0 = cpu_ticks(t.proc.pid)
+    c0 = thread_ticks(t.proc.pid)
     load = gen.run(t, body_path, 8, seconds + 1)
-    c1 = cpu_ticks(t.proc.pid)
+    c1 = thread_ticks(t.proc.pid)
     try:
         spy.wait(30)
     except subprocess.TimeoutExpired:
@@ -389,15 +527,18 @@ def profile(t: Target, gen: LoadGen, body_path: Path, seconds: int, out_stem: Pa
         log(f"py-spy produced nothing: {spy.stdout.read().decode(errors='replace') if spy.stdout else ''}")
         return None
     rps = load["requests"] / (load["duration_us"] / 1e6)
-    summary = summarise_folded(folded, rate, seconds, rps)
+    main_us = round((c1[0] - c0[0]) / CLK_TCK / load["requests"] * 1e6, 1)
+    summary = summarise_folded(folded, main_us)
     summary.update(
         {
             "tool": subprocess.run([pyspy, "--version"], capture_output=True, text=True, timeout=10).stdout.strip(),
             "rate_hz": rate,
             "seconds": seconds,
-            "load": "8 clients, non-stream",
+            "load": f"8 clients, {mode}",
+            "native": native,
             "rps_during_profile": round(rps, 1),
-            "gateway_cpu_us_per_request": round((c1 - c0) / CLK_TCK / load["requests"] * 1e6, 1),
+            "gateway_cpu_us_per_request": round((sum(c1) - sum(c0)) / CLK_TCK / load["requests"] * 1e6, 1),
+            "gateway_main_thread_cpu_us_per_request": main_us,
             "folded_file": str(folded.relative_to(REPO)) if folded.is_relative_to(REPO) else str(folded),
         }
     )
@@ -421,10 +562,66 @@ def _short(frame: str) -> str:
     return f"{m.group('func')} ({file}{':' + m.group('line') if m.group('line') else ''})"
 
 
-def summarise_folded(path: Path, rate: int, seconds: int, rps: float, top: int = 25) -> dict[str, Any]:
-    """Self and total samples per function, per thread kind, from py-spy's folded output."""
-    threads: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-    totals: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+_SKIP = ("_stage", "Pipeline.handle.<locals>.<lambda>")
+
+
+_ROOTS = ("Runner.run", "asyncio_run", "run_until_complete", "Server.serve", "Server.run")
+
+
+def _strip_roots(names: list[str]) -> list[str]:
+    """Drop the start-up chain (click, uvicorn.run, asyncio.run) above the event loop."""
+    funcs = [n.split(" (", 1)[0] for n in names]
+    roots = [i for i, f in enumerate(funcs) if f in _ROOTS]
+    return names[roots[-1] + 1 :] if roots else names
+
+
+def _bucket(names: list[str]) -> str:
+    """Which part of the request path a main-thread sample belongs to (frames root to leaf,
+    start-up chain removed)."""
+    funcs = [n.split(" (", 1)[0] for n in names]
+    if "Pipeline.handle" in funcs:
+        rest = [f for f in funcs[funcs.index("Pipeline.handle") + 1 :] if f not in _SKIP]
+        if not rest:
+            return "pipeline: Pipeline.handle (own lines)"
+        if rest[0] == "Pipeline._forward":
+            if len(rest) == 1:
+                return "pipeline: _forward (own lines: sha256 of the body, …)"
+            sub = rest[1]
+            if sub == "Pipeline._relay_body" and len(rest) > 2 and rest[2] == "UpstreamResponse.read":
+                return "pipeline: _forward > _relay_body > read the upstream answer (aiohttp)"
+            if sub == "Pipeline._relay_body" and len(rest) > 2 and rest[2] == "Responder.send":
+                return "pipeline: _forward > _relay_body > respond to the client (uvicorn)"
+            return f"pipeline: _forward > {sub}"
+        return f"pipeline: {rest[0]}"
+    joined = " ".join(names)
+    if "DisconnectWatch" in joined:
+        return "DisconnectWatch task"
+    if "GatewayApp" in joined:
+        return "ASGI app, outside the pipeline (Exchange, request id, dispatch)"
+    if "ClientRequest.write_bytes" in funcs:
+        return "aiohttp: write the body to the upstream socket (write_bytes task)"
+    if "aiohttp/" in joined:
+        return "aiohttp: upstream socket callbacks (response parsing, timers)"
+    if "uvicorn/" in joined:
+        return "uvicorn: HTTP server callbacks (request parsing, ASGI plumbing)"
+    if not funcs:
+        return "event loop itself (uvloop C code: polling, socket syscalls, task steps)"
+    return f"other: {names[-1]}"
+
+
+def summarise_folded(path: Path, main_cpu_us_per_request: float, top: int = 25) -> dict[str, Any]:
+    """Self and total samples per function, and a breakdown of the main thread by part of the
+    request path, from py-spy's folded output.
+
+    py-spy counts a thread as sampled whenever it is not asleep in a known idle call, which
+    includes time spent runnable but waiting for a CPU on this busy 2-core machine; so shares of
+    the main thread's samples are converted to µs by the main thread's *measured* CPU time per
+    request (from /proc), not by wall time. Only the main thread (the event loop) is broken down:
+    it is what bounds one worker's throughput.
+    """
+    selfs: collections.Counter[str] = collections.Counter()
+    totals: collections.Counter[str] = collections.Counter()
+    buckets: collections.Counter[str] = collections.Counter()
     samples: collections.Counter[str] = collections.Counter()
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count_s = line.rpartition(" ")
@@ -432,35 +629,46 @@ def summarise_folded(path: Path, rate: int, seconds: int, rps: float, top: int =
             continue
         count = int(count_s)
         frames = stack.split(";")
-        thread = "main"
-        if frames and frames[0].startswith(("thread (", "process ")):
-            frames = [f for f in frames if not f.startswith(("thread (", "process "))]
+        head = frames[0] if frames and frames[0].startswith(("thread (", "process ")) else ""
+        frames = [f for f in frames if not f.startswith(("thread (", "process "))]
         joined = ";".join(frames)
-        if "AuditWriter._run" in joined or "_run (egress/audit/writer.py" in joined:
+        if "MainThread" in head or (not head and "Runner.run" in joined):
+            thread = "main"
+        elif "AuditWriter._run" in joined:
             thread = "audit-writer"
-        elif "_bootstrap" in (frames[0] if frames else "") and "uvicorn" not in joined:
-            thread = "other-threads"
-        names = [_short(f) for f in frames]
+        else:
+            thread = "other (executor, idle)"
         samples[thread] += count
+        if thread != "main":
+            continue
+        names = _strip_roots([_short(f) for f in frames])
+        buckets[_bucket(names)] += count
         if names:
-            threads[thread][names[-1]] += count
+            selfs[names[-1]] += count
             for name in set(names):
-                totals[thread][name] += count
-    per_req = 1e6 / (rate * rps) if rps else 0.0  # µs of one thread's time per sample, per request
+                totals[name] += count
+    main = samples["main"] or 1
 
     def table(counter: collections.Counter[str], n: int) -> list[dict[str, Any]]:
-        return [{"function": name, "samples": c, "pct_of_wall": round(100.0 * c / (rate * seconds), 1),
-                 "us_per_request": round(c * per_req, 1)} for name, c in counter.most_common(n)]
+        return [
+            {
+                "function": name,
+                "samples": c,
+                "share_pct": round(100.0 * c / main, 1),
+                "us_per_request": round(c / main * main_cpu_us_per_request, 1),
+            }
+            for name, c in counter.most_common(n)
+        ]
 
-    out: dict[str, Any] = {"samples_by_thread": dict(samples), "threads": {}}
-    for thread in samples:
-        out["threads"][thread] = {
-            "busy_pct_of_wall": round(100.0 * samples[thread] / (rate * seconds), 1),
-            "busy_us_per_request": round(samples[thread] * per_req, 1),
-            "top_self": table(threads[thread], top),
-            "top_total": table(totals[thread], top),
-        }
-    return out
+    return {
+        "samples_by_thread": dict(samples),
+        "main_thread": {
+            "cpu_us_per_request": main_cpu_us_per_request,
+            "breakdown": table(buckets, 40),
+            "top_self": table(selfs, top),
+            "top_total": table(totals, top),
+        },
+    }
 
 
 # --- reporting ----------------------------------------------------------------------------------
@@ -480,33 +688,48 @@ def summarise_cell(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "p90_ms": med("p90_ms"),
         "p99_ms": med("p99_ms"),
         "p999_ms": med("p999_ms"),
-        "gateway_cpu_us_per_req": (round(statistics.median(r["gateway_cpu_us_per_req"] for r in rows), 1)
-                                   if rows[0]["gateway_cpu_us_per_req"] is not None else None),
+        "gateway_cpu_us_per_req": (
+            round(statistics.median(r["gateway_cpu_us_per_req"] for r in rows), 1)
+            if rows[0]["gateway_cpu_us_per_req"] is not None
+            else None
+        ),
+        "gateway_main_thread_cpu_us_per_req": (
+            round(statistics.median(r["gateway_main_thread_cpu_us_per_req"] for r in rows), 1)
+            if rows[0]["gateway_main_thread_cpu_us_per_req"] is not None
+            else None
+        ),
         "upstream_cpu_us_per_req": round(statistics.median(r["upstream_cpu_us_per_req"] for r in rows), 1),
+        "foreign_cpu_pct_max": max(r["foreign_cpu_pct"] for r in rows),
         "requests": sum(r["requests"] for r in rows),
         "errors": sum(r["errors"] for r in rows),
         "rounds": len(rows),
     }
 
 
-def markdown(summary: dict[str, dict[str, Any]], targets: list[str]) -> str:
+def markdown(summary: dict[str, dict[str, Any]], targets: list[str], client_counts: list[int]) -> str:
     lines = [
-        "| mode | clients | target | req/s | p50 ms | p90 ms | p99 ms | added p50 ms | gateway CPU µs/req | errors |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| mode | clients | target | req/s | (min–max of rounds) | p50 ms | p90 ms | p99 ms | added p50 ms "
+        "| gateway CPU µs/req (main thread) | errors | others' CPU % |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for mode in ("nonstream", "stream"):
-        for clients in (1, 8):
+        for clients in client_counts:
             direct = summary.get(f"{mode}/{clients}/direct")
             for name in targets:
                 s = summary.get(f"{mode}/{clients}/{name}")
                 if s is None:
                     continue
                 added = "" if name == "direct" or direct is None else f"{s['p50_ms'] - direct['p50_ms']:+.3f}"
-                cpu = "" if s["gateway_cpu_us_per_req"] is None else f"{s['gateway_cpu_us_per_req']:.0f}"
+                cpu = (
+                    ""
+                    if s["gateway_cpu_us_per_req"] is None
+                    else f"{s['gateway_cpu_us_per_req']:.0f} ({s['gateway_main_thread_cpu_us_per_req']:.0f})"
+                )
                 label = "non-stream" if mode == "nonstream" else "stream (20 events)"
                 lines.append(
-                    f"| {label} | {clients} | {name} | {s['rps']:,.0f} | {s['p50_ms']:.3f} | {s['p90_ms']:.3f} | "
-                    f"{s['p99_ms']:.3f} | {added} | {cpu} | {s['errors']} |"
+                    f"| {label} | {clients} | {name} | {s['rps']:,.0f} | {s['rps_min']:,.0f}–{s['rps_max']:,.0f} | "
+                    f"{s['p50_ms']:.3f} | {s['p90_ms']:.3f} | "
+                    f"{s['p99_ms']:.3f} | {added} | {cpu} | {s['errors']} | {s['foreign_cpu_pct_max']:.0f} |"
                 )
     return "\n".join(lines)
 
@@ -517,14 +740,29 @@ def verdicts(summary: dict[str, dict[str, Any]], name: str = "egress") -> list[d
         d, e = summary.get(f"{mode}/1/direct"), summary.get(f"{mode}/1/{name}")
         if d and e:
             added = round(e["p50_ms"] - d["p50_ms"], 3)
-            out.append({"measure": f"added p50 latency, 1 client, {mode}", "value": added, "unit": "ms",
-                        "target": f"<= {TARGETS['added_p50_ms']}", "met": added <= TARGETS["added_p50_ms"],
-                        "litellm": LITELLM[mode]["p50_ms"]})
+            out.append(
+                {
+                    "measure": f"added p50 latency, 1 client, {mode}",
+                    "value": added,
+                    "unit": "ms",
+                    "target": f"<= {TARGETS['added_p50_ms']}",
+                    "met": added <= TARGETS["added_p50_ms"],
+                    "litellm": LITELLM[mode]["p50_ms"],
+                }
+            )
         e8 = summary.get(f"{mode}/8/{name}")
         if e8:
             goal = TARGETS[f"rps_8_{mode}"]
-            out.append({"measure": f"throughput, 8 clients, {mode}", "value": e8["rps"], "unit": "req/s",
-                        "target": f">= {goal:,.0f}", "met": e8["rps"] >= goal, "litellm": LITELLM[mode]["rps"]})
+            out.append(
+                {
+                    "measure": f"throughput, 8 clients, {mode}",
+                    "value": e8["rps"],
+                    "unit": "req/s",
+                    "target": f">= {goal:,.0f}",
+                    "met": e8["rps"] >= goal,
+                    "litellm": LITELLM[mode]["rps"],
+                }
+            )
     return out
 
 
@@ -566,18 +804,46 @@ def machine() -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=int, default=5, help="seconds measured per cell and round (default 5)")
+    ap.add_argument("--duration", type=int, default=3, help="seconds measured per cell and round (default 3)")
     ap.add_argument("--warmup", type=int, default=1, help="seconds of warm-up before each measurement (default 1)")
-    ap.add_argument("--rounds", type=int, default=2, help="rounds over the whole matrix; the median is reported")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds over the whole matrix; the median is reported")
     ap.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
+    ap.add_argument(
+        "--ref", metavar="REF", help="run the 'egress' target from this git ref instead of the working tree"
+    )
     ap.add_argument("--compare", metavar="REF", help="also run egress from this git ref (e.g. HEAD, HEAD~1)")
     ap.add_argument("--no-floor", action="store_true", help="skip the bare-passthrough floor (bench/floor.py)")
+    ap.add_argument(
+        "--ablate",
+        action="append",
+        default=[],
+        metavar="SWITCHES",
+        help="also run egress with these pieces off (bench/ablate.py), e.g. audit-off,watch-off; repeatable",
+    )
+    ap.add_argument("--modes", default="nonstream,stream", help="comma list of nonstream, stream")
+    ap.add_argument("--clients", default="1,8", help="comma list of client counts (default 1,8)")
     ap.add_argument("--no-profile", action="store_true")
-    ap.add_argument("--profile-seconds", type=int, default=8)
-    ap.add_argument("--pin", action="store_true",
-                    help="pin gateways to CPU 0 and upstream + load generator to CPU 1 (default: no pinning)")
+    ap.add_argument("--profile-seconds", type=int, default=6, help="per profiled mode (default 6)")
+    ap.add_argument("--profile-modes", default="nonstream,stream", help="which modes to profile")
+    ap.add_argument(
+        "--profile-native",
+        action="store_true",
+        help="py-spy --native (C frames too; pauses the process while sampling)",
+    )
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin gateways to CPU 0 and upstream + load generator to CPU 1 (default: no pinning)",
+    )
     ap.add_argument("--gap", choices=["yield", "none"], default="yield", help="upstream SSE pacing (see upstream.py)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 round of 2 s, no floor, no profile")
+    ap.add_argument(
+        "--quiet-wait",
+        type=int,
+        default=60,
+        help="before each round, wait up to this many seconds for other processes to use under 10 %% "
+        "of the machine (0: do not wait; default 60)",
+    )
     ap.add_argument("--out", type=Path, help="result file (default bench/results/<date>-<gitsha>.json)")
     args = ap.parse_args()
     if args.quick:
@@ -593,9 +859,11 @@ def main() -> int:
     pin = args.pin and (os.cpu_count() or 1) >= 2
     gw_cpus, world_cpus = ({0}, {1}) if pin else (None, None)
 
-    sha = git("rev-parse", "--short", "HEAD").strip()
-    dirty = bool(git("status", "--porcelain", "--", "egress").strip())
-    stamp = dt.datetime.now(dt.timezone.utc)
+    # The result file is named after the egress that was measured: --ref's commit, or HEAD
+    # (+ "-dirty" when egress/ has uncommitted changes, which the run then includes).
+    sha = git("rev-parse", "--short", args.ref or "HEAD").strip()
+    dirty = not args.ref and bool(git("status", "--porcelain", "--", "egress").strip())
+    stamp = dt.datetime.now(dt.UTC)
     out_path = args.out or BENCH / "results" / f"{stamp:%Y-%m-%dT%H%M%SZ}-{sha}{'-dirty' if dirty else ''}.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -608,25 +876,29 @@ def main() -> int:
 
         up_port = free_port()
         up_log = tmp / "upstream.log"
-        upstream = spawn([PY, str(BENCH / "upstream.py"), "--port", str(up_port), "--gap", args.gap], up_log,
-                         cpus=world_cpus)
+        upstream = spawn(
+            [PY, str(BENCH / "upstream.py"), "--port", str(up_port), "--gap", args.gap], up_log, cpus=world_cpus
+        )
         up_url = f"http://{HOST}:{up_port}"
         wait_http(up_url + "/healthz", upstream, up_log)
 
         targets = [Target("direct", up_url, list(body_mod.CLAUDE_CODE_HEADERS), source="bench/upstream.py")]
         ref_name = None
         try:
-            targets.append(start_egress("egress", REPO, tmp, up_url, gw_cpus))
+            main_src, main_label = REPO, "working tree"
+            if args.ref:
+                main_src, ref_sha = export_ref(args.ref, tmp)
+                main_label = f"git {args.ref} ({ref_sha})"
+            targets.append(start_egress("egress", main_src, tmp, up_url, gw_cpus))
+            targets[-1].source = main_label
             if not args.no_floor:
                 targets.insert(1, start_floor(tmp, up_url, gw_cpus))
+            for spec in args.ablate:
+                targets.append(start_egress(f"egress-{spec}", main_src, tmp, up_url, gw_cpus, ablate=spec))
+                targets[-1].source = f"{main_label} via bench/ablate.py {spec} (measurement only)"
             if args.compare:
-                ref_sha = git("rev-parse", "--short", args.compare).strip()
+                src, ref_sha = export_ref(args.compare, tmp)
                 ref_name = f"egress@{args.compare}"
-                src = tmp / f"ref-{ref_sha}"
-                src.mkdir()
-                archive = subprocess.run(["git", "archive", "--format=tar", ref_sha], cwd=REPO, capture_output=True,
-                                         check=True, timeout=60).stdout
-                subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True, timeout=60)
                 targets.append(start_egress(ref_name, src, tmp, up_url, gw_cpus))
                 targets[-1].source = f"git {args.compare} ({ref_sha})"
 
@@ -635,45 +907,84 @@ def main() -> int:
                 log(f"{t.name}: OK ({t.base}); a stream arrives in {t.probe['stream_reads_median']:g} reads (median)")
 
             gen = LoadGen(kind, tmp, world_cpus)
-            cells = 2 * 2 * len(targets) * args.rounds
-            log(f"load generator: {gen.version()}; {cells} measurements of {args.duration} s "
-                f"(+{args.warmup} s warm-up each): about {cells * (args.duration + args.warmup) / 60:.1f} min")
+            modes = [m for m in args.modes.split(",") if m]
+            client_counts = [int(c) for c in args.clients.split(",") if c]
+            if not set(modes) <= {"nonstream", "stream"} or not all(1 <= c <= 64 for c in client_counts):
+                raise SystemExit("--modes: nonstream,stream; --clients: 1..64")
+            cells = len(modes) * len(client_counts) * len(targets) * args.rounds
+            log(
+                f"load generator: {gen.version()}; {cells} measurements of {args.duration} s "
+                f"(+{args.warmup} s warm-up each): about {cells * (args.duration + args.warmup) / 60:.1f} min"
+            )
             rows: list[dict[str, Any]] = []
+            others = ForeignLoad([upstream.pid, *(t.proc.pid for t in targets if t.proc)])
             for rnd in range(args.rounds):
                 order = targets if rnd % 2 == 0 else [targets[0], *reversed(targets[1:])]
-                for mode in ("nonstream", "stream"):
-                    for clients in (1, 8):
+                if args.quiet_wait:
+                    others.wait_quiet(10.0, args.quiet_wait)
+                for mode in modes:
+                    for clients in client_counts:
                         for t in order:
                             if args.warmup:
                                 gen.run(t, bodies[mode], clients, args.warmup)
-                            g0 = cpu_ticks(t.proc.pid) if t.proc else None
+                            g0 = thread_ticks(t.proc.pid) if t.proc else None
                             u0 = cpu_ticks(upstream.pid)
+                            mark = others.start()
                             r = gen.run(t, bodies[mode], clients, args.duration)
+                            foreign = others.stop(mark)
                             u1 = cpu_ticks(upstream.pid)
-                            g1 = cpu_ticks(t.proc.pid) if t.proc else None
+                            g1 = thread_ticks(t.proc.pid) if t.proc else None
                             n = max(r["requests"], 1)
                             lat = r["latency_us"]
                             errors = sum(r["errors"].values())
                             row = {
-                                "round": rnd, "mode": mode, "clients": clients, "target": t.name,
-                                "requests": r["requests"], "seconds": round(r["duration_us"] / 1e6, 3),
+                                "round": rnd,
+                                "mode": mode,
+                                "clients": clients,
+                                "target": t.name,
+                                "requests": r["requests"],
+                                "seconds": round(r["duration_us"] / 1e6, 3),
                                 "rps": r["requests"] / (r["duration_us"] / 1e6),
-                                "p50_ms": lat["p50"] / 1000, "p90_ms": lat["p90"] / 1000,
-                                "p99_ms": lat["p99"] / 1000, "p999_ms": lat["p999"] / 1000,
-                                "max_ms": lat["max"] / 1000, "mean_ms": lat["mean"] / 1000,
-                                "errors": errors, "error_detail": r["errors"],
-                                "gateway_cpu_us_per_req": (None if g0 is None else (g1 - g0) / CLK_TCK / n * 1e6),
+                                "p50_ms": lat["p50"] / 1000,
+                                "p90_ms": lat["p90"] / 1000,
+                                "p99_ms": lat["p99"] / 1000,
+                                "p999_ms": lat["p999"] / 1000,
+                                "max_ms": lat["max"] / 1000,
+                                "mean_ms": lat["mean"] / 1000,
+                                "errors": errors,
+                                "error_detail": r["errors"],
+                                "gateway_cpu_us_per_req": (
+                                    None if g0 is None or g1 is None else (sum(g1) - sum(g0)) / CLK_TCK / n * 1e6
+                                ),
+                                "gateway_main_thread_cpu_us_per_req": (
+                                    None if g0 is None or g1 is None else (g1[0] - g0[0]) / CLK_TCK / n * 1e6
+                                ),
                                 "upstream_cpu_us_per_req": (u1 - u0) / CLK_TCK / n * 1e6,
+                                "foreign_cpu_pct": foreign,
                             }
                             rows.append(row)
-                            log(f"round {rnd + 1} {mode:9s} c={clients} {t.name:14s} {row['rps']:8.0f} req/s  "
-                                f"p50 {row['p50_ms']:.3f} ms  p99 {row['p99_ms']:.3f} ms  errors {errors}")
+                            log(
+                                f"round {rnd + 1} {mode:9s} c={clients} {t.name:14s} {row['rps']:8.0f} req/s  "
+                                f"p50 {row['p50_ms']:.3f} ms  p99 {row['p99_ms']:.3f} ms  errors {errors}  "
+                                f"others {foreign:.0f} %"
+                            )
 
-            prof = None
+            prof: dict[str, Any] = {}
             if not args.no_profile:
-                log(f"profiling egress with py-spy for {args.profile_seconds} s under 8-client non-stream load")
                 egress_t = next(t for t in targets if t.name == "egress")
-                prof = profile(egress_t, gen, bodies["nonstream"], args.profile_seconds, out_path.with_suffix(""))
+                for pmode in [m for m in args.profile_modes.split(",") if m]:
+                    log(f"profiling egress with py-spy for {args.profile_seconds} s under 8-client {pmode} load")
+                    got = profile(
+                        egress_t,
+                        gen,
+                        bodies[pmode],
+                        args.profile_seconds,
+                        out_path.with_suffix(""),
+                        pmode,
+                        native=args.profile_native,
+                    )
+                    if got:
+                        prof[pmode] = got
         finally:
             audits = {}
             for t in targets:
@@ -686,7 +997,7 @@ def main() -> int:
 
     summary: dict[str, dict[str, Any]] = {}
     for mode in ("nonstream", "stream"):
-        for clients in (1, 8):
+        for clients in client_counts:
             for t in targets:
                 cell = [r for r in rows if r["mode"] == mode and r["clients"] == clients and r["target"] == t.name]
                 if cell:
@@ -694,24 +1005,33 @@ def main() -> int:
     names = [t.name for t in targets]
     result = {
         "date": stamp.isoformat(timespec="seconds"),
-        "git": {"sha": sha, "dirty_egress_tree": dirty, "compare": args.compare},
+        "git": {"sha": sha, "dirty_egress_tree": dirty, "egress_from": main_label, "compare": args.compare},
         "machine": machine(),
         "setup": {
             "load_generator": gen.version(),
             "load_generator_kind": kind,
             "body_bytes": {"nonstream": len(plain), "stream": len(stream)},
-            "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "rounds": args.rounds,
             "pinning": {"gateways": sorted(gw_cpus), "upstream_and_loadgen": sorted(world_cpus)} if pin else None,
             "upstream_sse_gap": args.gap,
+            "modes": modes,
+            "clients": client_counts,
+            "ablate": args.ablate,
             "targets": {t.name: {"url": t.base, "source": t.source, "probe": t.probe} for t in targets},
         },
         "summary": summary,
         "added_p50_ms": {
-            f"{mode}/{clients}/{name}": round(summary[f"{mode}/{clients}/{name}"]["p50_ms"]
-                                              - summary[f"{mode}/{clients}/direct"]["p50_ms"], 3)
-            for mode in ("nonstream", "stream") for clients in (1, 8) for name in names if name != "direct"
+            f"{mode}/{clients}/{name}": round(
+                summary[f"{mode}/{clients}/{name}"]["p50_ms"] - summary[f"{mode}/{clients}/direct"]["p50_ms"], 3
+            )
+            for mode in ("nonstream", "stream")
+            for clients in client_counts
+            for name in names
+            if name != "direct" and f"{mode}/{clients}/{name}" in summary
         },
-        "verdicts": {name: verdicts(summary, name) for name in names if name.startswith("egress")},
+        "verdicts": {name: verdicts(summary, name) for name in names if name == "egress" or name == ref_name},
         "reference_litellm": LITELLM,
         "audit": audits,
         "profile": prof,
@@ -720,24 +1040,42 @@ def main() -> int:
     out_path.write_text(json.dumps(result, indent=2) + "\n")
 
     print()
-    print(f"egress benchmark {result['date']}  git {sha}{' (egress/ modified)' if dirty else ''}  "
-          f"load: {gen.version()}  body: {len(plain)} B  {args.rounds}x{args.duration}s per cell"
-          + ("  pinned" if pin else ""))
+    print(
+        f"egress benchmark {result['date']}  egress: {main_label}{' with uncommitted changes' if dirty else ''}  "
+        f"load: {gen.version()}  body: {len(plain)} B  {args.rounds}x{args.duration}s per cell"
+        + ("  pinned" if pin else "")
+    )
     print()
-    print(markdown(summary, names))
+    print(markdown(summary, names, client_counts))
     print()
     for name, vs in result["verdicts"].items():
         for v in vs:
-            print(f"- {name}: {v['measure']}: {v['value']:,} {v['unit']} (target {v['target']}; "
-                  f"LiteLLM {v['litellm']:,}) -> {'MET' if v['met'] else 'NOT MET'}")
+            print(
+                f"- {name}: {v['measure']}: {v['value']:,} {v['unit']} (target {v['target']}; "
+                f"LiteLLM {v['litellm']:,}) -> {'MET' if v['met'] else 'NOT MET'}"
+            )
+    busy = [r for r in rows if r["foreign_cpu_pct"] >= 10.0]
+    if busy:
+        print(
+            f"- WARNING: other processes used >= 10 % of the machine during {len(busy)} of {len(rows)} "
+            f"measurements (up to {max(r['foreign_cpu_pct'] for r in busy):.0f} %): those numbers are low; "
+            "rerun on a quiet machine"
+        )
     for name, a in audits.items():
         print(f"- {name}: audit records written: {a.get('records')} {a.get('by_outcome')}")
-    if prof:
-        main_t = prof["threads"].get("main", {})
-        print(f"- profile: {prof['rps_during_profile']:,.0f} req/s, gateway CPU {prof['gateway_cpu_us_per_request']} "
-              f"µs/req, main thread busy {main_t.get('busy_pct_of_wall')} % -> {prof['folded_file']}")
-        for row in main_t.get("top_self", [])[:12]:
-            print(f"    {row['us_per_request']:6.1f} µs/req  {row['pct_of_wall']:5.1f} %  {row['function']}")
+    for pmode, p in prof.items():
+        main_t = p["main_thread"]
+        print(
+            f"\nprofile, 8 clients {pmode}: {p['rps_during_profile']:,.0f} req/s, gateway CPU "
+            f"{p['gateway_cpu_us_per_request']} µs/req, of which the main thread "
+            f"{p['gateway_main_thread_cpu_us_per_request']} µs/req -> {p['folded_file']}"
+        )
+        print("  where the main thread's time goes (share of its samples, and µs per request):")
+        for row in main_t["breakdown"][:18]:
+            print(f"    {row['share_pct']:5.1f} %  {row['us_per_request']:6.1f}  {row['function']}")
+        print("  top functions by self time:")
+        for row in main_t["top_self"][:12]:
+            print(f"    {row['share_pct']:5.1f} %  {row['us_per_request']:6.1f}  {row['function']}")
     print(f"\nresults: {out_path.relative_to(REPO) if out_path.is_relative_to(REPO) else out_path}")
     return 0
 

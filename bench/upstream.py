@@ -77,8 +77,21 @@ HEALTHY = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 _WORDS = [
-    "Done:", " the", " retry", " helper", " now", " honours", " Retry-After", " on", " 429", " and",
-    " 503", " and", " caps", " the", " backoff.",
+    "Done:",
+    " the",
+    " retry",
+    " helper",
+    " now",
+    " honours",
+    " Retry-After",
+    " on",
+    " 429",
+    " and",
+    " 503",
+    " and",
+    " caps",
+    " the",
+    " backoff.",
 ]
 
 
@@ -88,23 +101,49 @@ def _event(name: str, data: dict) -> bytes:
 
 def _sse_events() -> list[bytes]:
     events = [
-        _event("message_start", {"type": "message_start", "message": {
-            "id": "msg_bench000000000000000002", "type": "message", "role": "assistant",
-            "model": "claude-sonnet-4-5-20250929", "content": [], "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": 8123, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 7900,
-                      "output_tokens": 1}}}),
-        _event("content_block_start", {"type": "content_block_start", "index": 0,
-                                       "content_block": {"type": "text", "text": ""}}),
+        _event(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_bench000000000000000002",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-sonnet-4-5-20250929",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {
+                        "input_tokens": 8123,
+                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": 7900,
+                        "output_tokens": 1,
+                    },
+                },
+            },
+        ),
+        _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
     ]
     events += [
-        _event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                       "delta": {"type": "text_delta", "text": word}})
+        _event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}},
+        )
         for word in _WORDS
     ]
     events += [
         _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        _event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                 "usage": {"output_tokens": 21}}),
+        _event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 21},
+            },
+        ),
         _event("message_stop", {"type": "message_stop"}),
     ]
     assert len(events) == 20
@@ -224,8 +263,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9100)
-    ap.add_argument("--gap", choices=["yield", "none"], default="yield",
-                    help="between two SSE events: return to the event loop (yield) or not (none)")
+    ap.add_argument(
+        "--gap",
+        choices=["yield", "none"],
+        default="yield",
+        help="between two SSE events: return to the event loop (yield) or not (none)",
+    )
     args = ap.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("the bench upstream listens on loopback only")

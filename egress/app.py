@@ -9,7 +9,10 @@ from pathlib import Path
 
 from egress.audit.writer import AuditWriter, WriterSettings
 from egress.config import Config, load_config
-from egress.detect.scan import Scanner
+from egress.detect.engine import RuleMatcher
+from egress.detect.internal import internal_rules
+from egress.detect.rules import RuleSet, load_rule_files
+from egress.detect.scan import Scanner, TextScanner
 from egress.gateway.asgi import GatewayApp
 from egress.gateway.auth import KeyRing
 from egress.gateway.pipeline import Limits, Pipeline
@@ -32,6 +35,16 @@ def open_configured_store(config: Config) -> SqlStore:
     store = open_store(config.store_url)
     store.migrate()
     return store
+
+
+def build_scanner(config: Config) -> Scanner:
+    """The inspect stage: bundled rules, the configured gitleaks files, internal identifiers."""
+    if not config.detection.enabled:
+        return Scanner()
+    ruleset = load_rule_files(list(config.rule_files))
+    internal = internal_rules(config.detection.internal_identifiers)
+    ruleset = RuleSet(rules=ruleset.rules + internal, allowlists=ruleset.allowlists, version=ruleset.version)
+    return Scanner(TextScanner(RuleMatcher(ruleset), cache_chars=config.detection.cache_mb * 1024 * 1024))
 
 
 def build_app(config: Config) -> GatewayApp:
@@ -59,7 +72,7 @@ def build_app(config: Config) -> GatewayApp:
     pipeline = Pipeline(
         catalog=catalog,
         keyring=keyring,
-        scanner=Scanner(),
+        scanner=build_scanner(config),
         policy=AllowServingEndpoints(),
         masker=Masker(),
         restorer=Restorer(),

@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from egress.core.endpoint import Endpoint
+from egress.detect.internal import InternalIdentifiers
+from egress.detect.rules import RuleError, load_rule_files
 from egress.route.catalog import Catalog
 
 ENV_CONFIG = "EGRESS_CONFIG"
@@ -68,6 +70,14 @@ class AuditConfig(BaseModel):
     max_batch: int = Field(default=512, ge=1, le=100_000)
 
 
+class DetectionConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    enabled: bool = True
+    rules: tuple[Path, ...] = Field(default=(), description="gitleaks-format rule files")
+    internal_identifiers: InternalIdentifiers = InternalIdentifiers()
+    cache_mb: int = Field(default=32, ge=0, le=4096, description="memory for findings of texts already seen")
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     server: ServerConfig = ServerConfig()
@@ -76,7 +86,10 @@ class Config(BaseModel):
     auth: AuthConfig = AuthConfig()
     upstream: UpstreamConfig = UpstreamConfig()
     audit: AuditConfig = AuditConfig()
+    detection: DetectionConfig = DetectionConfig()
     providers: tuple[Endpoint, ...]
+    # Read once by load_config from detection.rules: (path, text) pairs.
+    rule_files: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)
 
     @field_validator("providers")
     @classmethod
@@ -161,7 +174,29 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None, 
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_problems(name, text, exc)) from None
-    return _resolve_credentials(config, name, text, env)
+    config = _resolve_credentials(config, name, text, env)
+    return _read_rule_files(config, name, text)
+
+
+def _read_rule_files(config: Config, name: str, text: str) -> Config:
+    problems: list[Problem] = []
+    files: list[tuple[str, str]] = []
+    base = Path(name).parent if name != "<embedded defaults>" else Path.cwd()
+    for i, path in enumerate(config.detection.rules):
+        full = path if path.is_absolute() else base / path
+        loc = ("detection", "rules", i)
+        try:
+            files.append((str(full), full.read_text(encoding="utf-8")))
+        except OSError as exc:
+            problems.append(Problem(name, _dotted(loc), _line_of(text, loc), f"cannot read {full}: {exc.strerror}"))
+    if not problems and files:
+        try:
+            load_rule_files(files)
+        except RuleError as exc:
+            problems.append(Problem(name, "detection.rules", _line_of(text, ("detection", "rules")), str(exc)))
+    if problems:
+        raise ConfigError(problems)
+    return config.model_copy(update={"rule_files": tuple(files)})
 
 
 def _with_defaults(data: dict[str, Any], bundled: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from egress.app import ENV_SERVE_CONFIG, build_app, open_configured_store
 from egress.audit.chain import verify
+from egress.cli.scan import scan_command
 from egress.config import Config, ConfigError, load_config
 from egress.gateway.auth import KEY_HEADER, new_key
 
@@ -51,6 +52,9 @@ def _load(config_path: Path | None, **overrides: Any) -> Config:
 @click.version_option(package_name="egress")
 def main() -> None:
     """egress: decide where your code may go when developers use AI coding agents."""
+
+
+main.add_command(scan_command)
 
 
 # --- serve -------------------------------------------------------------------------------------

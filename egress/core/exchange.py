@@ -107,12 +107,19 @@ class ClientInfo:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    kind: str
+    """Something sensitive at `text[start:end]` of prompt segment `segment`.
+
+    `preview` is redacted (a known prefix at most, never the value); no value is kept here.
+    """
+
+    kind: str  # secret | pii | sensitive_file | internal
     rule_id: str
     segment: int
     start: int
     end: int
     confidence: float
+    severity: str = "medium"  # critical | high | medium | low
+    preview: str = ""
 
 
 class Action(StrEnum):

@@ -30,14 +30,16 @@ _SESSION_HEADERS = (
 def identify(headers: list[tuple[bytes, bytes]]) -> ClientInfo:
     user_agent: bytes | None = None
     originator: bytes | None = None
-    session: bytes | None = None
+    sessions: dict[bytes, bytes] = {}
     for name, value in headers:
         if name == b"user-agent":
             user_agent = value
         elif name == b"originator":
             originator = value
-        elif session is None and name in _SESSION_HEADERS:
-            session = value
+        elif name in _SESSION_HEADERS:
+            sessions.setdefault(name, value)
+    # The most specific session header wins, whatever order the client sent them in.
+    session = next((sessions[h] for h in _SESSION_HEADERS if h in sessions), None)
     client = "unknown"
     if originator and originator.startswith(b"codex"):
         client = "codex"

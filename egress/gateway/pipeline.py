@@ -111,7 +111,7 @@ class Pipeline:
             x.masked = _stage("mask", self.masker.apply, x.body, x.parsed, x.findings, x.decision)
             watch = DisconnectWatch(receive, asyncio.current_task())
             try:
-                await self._forward(x, codec, responder, key_header)
+                await self._forward(x, codec, responder, key_header, watch)
             except (EgressError, asyncio.CancelledError):
                 raise
             except Exception as exc:  # noqa: BLE001 - the fail-closed boundary of route/forward/restore
@@ -194,7 +194,9 @@ class Pipeline:
 
     # --- stages 5 and 6: route, forward, restore ------------------------------------------------
 
-    async def _forward(self, x: Exchange, codec: WireCodec, responder: Responder, key_header: bytes | None) -> None:
+    async def _forward(
+        self, x: Exchange, codec: WireCodec, responder: Responder, key_header: bytes | None, watch: DisconnectWatch
+    ) -> None:
         assert x.decision is not None and x.masked is not None and x.parsed is not None and x.api is not None
         body = x.masked.body
         x.upstream_body_sha256 = hashlib.sha256(body).hexdigest()
@@ -227,7 +229,7 @@ class Pipeline:
         completed = False
         try:
             if x.parsed.stream and resp.status == 200 and "text/event-stream" in resp.content_type:
-                await self._relay_stream(x, codec, resp, responder)
+                await self._relay_stream(x, codec, resp, responder, watch)
             else:
                 await self._relay_body(x, codec, resp, responder)
             completed = True
@@ -255,7 +257,9 @@ class Pipeline:
         await responder.start(resp.status, headers)
         await responder.send(raw, more=False)
 
-    async def _relay_stream(self, x: Exchange, codec: WireCodec, resp: UpstreamResponse, responder: Responder) -> None:
+    async def _relay_stream(
+        self, x: Exchange, codec: WireCodec, resp: UpstreamResponse, responder: Responder, watch: DisconnectWatch
+    ) -> None:
         assert x.masked is not None and x.api is not None
         headers = [(k, v) for k, v in resp.headers if k not in _RESPONSE_DROP]
         headers.append((b"x-egress-request-id", x.request_id.encode()))
@@ -282,6 +286,10 @@ class Pipeline:
                     events = [restorer.feed(raw) for raw in events]
                 # Events completed by one network read go out in one write, as they came in.
                 await responder.send(events[0] if len(events) == 1 else b"".join(events))
+                if observer.complete:
+                    # The answer is whole: a client that hangs up now (Codex does, right after
+                    # response.completed) has not cancelled anything.
+                    watch.disarm()
             tail = decoder.finish()
             if tail:
                 observer.observe(tail)

@@ -105,12 +105,15 @@ def usage_from_body(body: bytes, usage: Usage) -> None:
 class StreamObserver:
     """Reads usage from a Messages stream as it passes; never changes it."""
 
-    __slots__ = ("usage",)
+    __slots__ = ("usage", "complete")
 
     def __init__(self, usage: Usage) -> None:
         self.usage = usage
+        self.complete = False  # message_stop relayed: the answer is whole
 
     def observe(self, raw: bytes) -> None:
+        if b"message_stop" in raw:
+            self.complete = True
         if b'"usage"' not in raw:
             return
         event = SseEvent.parse(raw)

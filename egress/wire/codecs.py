@@ -13,6 +13,7 @@ from egress.wire import anthropic, openai_chat, openai_errors, openai_responses
 
 class StreamObserver(Protocol):
     usage: Usage
+    complete: bool  # the API's final event has been seen: the answer is whole
 
     def observe(self, raw: bytes) -> None: ...
 

@@ -85,12 +85,15 @@ def usage_from_body(body: bytes, usage: Usage) -> None:
 class StreamObserver:
     """Reads usage from a Chat Completions stream (the usage-only chunk) as it passes."""
 
-    __slots__ = ("usage",)
+    __slots__ = ("usage", "complete")
 
     def __init__(self, usage: Usage) -> None:
         self.usage = usage
+        self.complete = False  # data: [DONE] relayed
 
     def observe(self, raw: bytes) -> None:
+        if b"[DONE]" in raw:
+            self.complete = True
         if b'"usage"' not in raw:
             return
         start = raw.find(b"data:")

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from egress.core.errors import EgressError
+from egress.core.errors import EgressError, ErrorCode
 
 _ERROR_TYPE = {
     400: "invalid_request_error",
@@ -35,9 +35,14 @@ def error_object(err: EgressError) -> dict[str, Any]:
 
 def render_error(err: EgressError, request_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     body = orjson.dumps({"error": error_object(err)})
+    status = err.status
+    if err.code is ErrorCode.UNAUTHORIZED:
+        # Codex CLI treats 401 as "refresh the login and reconnect" and retries five times; a
+        # rejected gateway key is final, so OpenAI-family clients get 403 (not retried by anyone).
+        status = 403
     headers = [
         (b"content-type", b"application/json"),
         (b"x-request-id", request_id.encode()),
         (b"x-should-retry", b"true" if err.retryable else b"false"),
     ]
-    return err.status, headers, body
+    return status, headers, body

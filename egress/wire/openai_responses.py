@@ -99,16 +99,18 @@ def usage_from_body(body: bytes, usage: Usage) -> None:
 class StreamObserver:
     """Reads usage from the terminal event and remembers what an in-stream error must continue."""
 
-    __slots__ = ("usage", "_last")
+    __slots__ = ("usage", "complete", "_last")
 
     def __init__(self, usage: Usage) -> None:
         self.usage = usage
+        self.complete = False  # a terminal event (completed, incomplete, failed) relayed
         self._last: bytes | None = None
 
     def observe(self, raw: bytes) -> None:
         self._last = raw
         if not any(t in raw for t in _TERMINAL):
             return
+        self.complete = True
         event = SseEvent.parse(raw)
         if event.data is None:
             return

@@ -28,7 +28,7 @@ import pytest
 from egress.gateway.auth import KEY_PREFIX
 from tests.support import agents
 from tests.support.gateway import SIM_ENV
-from tests.support.simulator import Received, Reply, UpstreamSimulator, fixtures_dir
+from tests.support.simulator import Received, Reply, UpstreamSimulator
 
 pytestmark = pytest.mark.agents
 
@@ -57,14 +57,22 @@ _NOT_RELAYED = {
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Both binaries exist and are the pinned versions (fails, with the install command, if not)."""
-    scratch = tmp_path_factory.mktemp("agent-versions")
-    env = {"PATH": agents.base_path(), "HOME": str(scratch)}
-    claude, codex = agents.claude_binary(), agents.codex_binary()
-    agents.check_version(claude, agents.CLAUDE_VERSION, env, scratch)
-    agents.check_version(codex, agents.CODEX_VERSION, {**env, "CODEX_HOME": str(scratch / "codex")}, scratch)
-    return {"claude": claude, "codex": codex}
+def claude(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pinned Claude Code binary (the test fails, with the install command, if it is missing)."""
+    scratch = tmp_path_factory.mktemp("claude-version")
+    binary = agents.claude_binary()
+    agents.check_version(binary, agents.CLAUDE_VERSION, {"PATH": agents.base_path(), "HOME": str(scratch)}, scratch)
+    return binary
+
+
+@pytest.fixture(scope="module")
+def codex(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pinned Codex CLI (the test fails, with the install command, if it is missing)."""
+    scratch = tmp_path_factory.mktemp("codex-version")
+    binary = agents.codex_binary()
+    env = {"PATH": agents.base_path(), "HOME": str(scratch), "CODEX_HOME": str(scratch / "codex")}
+    agents.check_version(binary, agents.CODEX_VERSION, env, scratch)
+    return binary
 
 
 class Door:
@@ -253,7 +261,7 @@ def only(received: list[Received]) -> Received:
 
 
 def test_claude_code_through_egress(
-    installed: dict[str, Path], upstream: UpstreamSimulator, gateway: Any, door: Door, tmp_path: Path, workdir: Path
+    claude: Path, upstream: UpstreamSimulator, gateway: Any, door: Door, tmp_path: Path, workdir: Path
 ) -> None:
     marker = f"E2E-CLAUDE-{uuid.uuid4().hex}"
     usage = {"input_tokens": 4321, "output_tokens": 17, "cache_creation_input_tokens": 7, "cache_read_input_tokens": 5}
@@ -261,7 +269,7 @@ def test_claude_code_through_egress(
     upstream.enqueue(sse_reply(anthropic_stream(marker, usage), delay_s=0.005))
     env = agents.claude_env(tmp_path / "home", gateway.url, gateway.key, CLIENT_PROVIDER_KEY)
 
-    result = agents.run_agent([str(installed["claude"]), "-p", "Reply with the marker."], env, workdir)
+    result = agents.run_agent([str(claude), "-p", "Reply with the marker."], env, workdir)
 
     assert result.returncode == 0, result.describe()
     assert marker in result.stdout, result.describe()
@@ -320,40 +328,54 @@ def test_claude_code_through_egress(
     assert marker not in canonical
 
 
+@pytest.mark.parametrize("max_retries", ["0", None], ids=["max-retries-0", "default-retries"])
 def test_claude_code_wrong_gateway_key_is_refused(
-    installed: dict[str, Path], upstream: UpstreamSimulator, gateway: Any, door: Door, tmp_path: Path, workdir: Path
+    claude: Path,
+    upstream: UpstreamSimulator,
+    gateway: Any,
+    door: Door,
+    tmp_path: Path,
+    workdir: Path,
+    max_retries: str | None,
 ) -> None:
+    """A wrong gateway key ends the run at once and nothing reaches the provider.
+
+    With Claude's default retry policy too: it retries a plain 401 with backoff for minutes, but
+    egress marks its refusal final (`x-should-retry: false`), which Claude honours.
+    """
     wrong_key = KEY_PREFIX + secrets.token_urlsafe(32)
     env = agents.claude_env(tmp_path / "home", gateway.url, wrong_key, CLIENT_PROVIDER_KEY)
+    if max_retries is None:
+        del env["CLAUDE_CODE_MAX_RETRIES"]
+    else:
+        env["CLAUDE_CODE_MAX_RETRIES"] = max_retries
 
-    result = agents.run_agent(
-        [str(installed["claude"]), "-p", "This must not leave the gateway."], env, workdir, timeout=60
-    )
+    result = agents.run_agent([str(claude), "-p", "This must not leave the gateway."], env, workdir, timeout=30)
 
     assert result.returncode != 0, result.describe()
-    assert result.wall_s < 30, f"a refusal should end the run quickly\n{result.describe()}"
+    assert result.wall_s < 15, f"a refusal should end the run quickly\n{result.describe()}"
+    # The user is told why, in egress's words.
+    assert "the gateway key is unknown or revoked" in result.stdout + result.stderr, result.describe()
     assert upstream.received == [], [(r.method, r.path) for r in upstream.received]
 
-    # Claude did reach egress (with the wrong key) and was turned away at the door.
-    assert len(door.requests) >= 1
-    assert all(r["path"] == "/v1/messages" for r in door.requests), door.requests
-    records = gateway.audit(len(door.requests))
-    assert len(records) == len(door.requests)
-    for record in records:
-        assert record["outcome"] == "refused"
-        assert record["error_code"] == "unauthorized"
-        assert record["status"] == 401
-        assert record["upstream_attempts"] == 0 and record["endpoint"] is None
-        assert record["user"] is None and record["key_id"] is None
-        assert record["client"] == "claude-code"
-        assert wrong_key not in json.dumps(record)
+    # Claude reached egress once (with the wrong key) and was turned away at the door.
+    assert [(r["method"], r["path"], r["query"]) for r in door.requests] == [("POST", "/v1/messages", "beta=true")]
+    assert door.header("x-egress-key") == wrong_key
+    [record] = gateway.audit(1)
+    assert record["outcome"] == "refused"
+    assert record["error_code"] == "unauthorized"
+    assert record["status"] == 401
+    assert record["upstream_attempts"] == 0 and record["endpoint"] is None
+    assert record["user"] is None and record["key_id"] is None
+    assert record["client"] == "claude-code"
+    assert wrong_key not in json.dumps(record)
 
 
 # --- Codex CLI ------------------------------------------------------------------------------------
 
 
 def test_codex_through_egress(
-    installed: dict[str, Path], upstream: UpstreamSimulator, gateway: Any, door: Door, tmp_path: Path, workdir: Path
+    codex: Path, upstream: UpstreamSimulator, gateway: Any, door: Door, tmp_path: Path, workdir: Path
 ) -> None:
     marker = f"E2E-CODEX-{uuid.uuid4().hex}"
     usage = {
@@ -363,11 +385,14 @@ def test_codex_through_egress(
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": 2412,
     }
-    upstream.enqueue(sse_reply(responses_stream(marker, usage)))
+    # A pause after every chunk: Codex closes its connection as soon as it has read
+    # response.completed, before the upstream's end of body. The answer was whole, so egress must
+    # audit it as forwarded, not cancelled.
+    upstream.enqueue(sse_reply(responses_stream(marker, usage), delay_s=0.05))
     codex_home = agents.write_codex_home(tmp_path / "codex-home", gateway.url, CODEX_MODEL)
     env = agents.codex_env(tmp_path / "home", codex_home, gateway.key)
 
-    result = agents.run_agent(agents.codex_exec_argv("Reply with the marker."), env, workdir)
+    result = agents.run_agent(agents.codex_exec_argv(codex, "Reply with the marker."), env, workdir)
 
     assert result.returncode == 0, result.describe()
     assert marker in result.stdout, result.describe()
@@ -406,7 +431,7 @@ def test_codex_through_egress(
 
 
 def test_codex_with_recorded_fixture(
-    installed: dict[str, Path],
+    codex: Path,
     upstream: UpstreamSimulator,
     gateway: Any,
     door: Door,
@@ -415,37 +440,23 @@ def test_codex_with_recorded_fixture(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Codex against the shared recorded Responses fixture, chosen by the `x-sim-fixture` header
-    that Codex itself sends (config `http_headers`) and egress relays.
-
-    The fixture file ends its last event (`response.completed`) with a single newline, not a blank
-    line (fixtures README: "no final blank line"). Egress relays that unterminated tail byte for
-    byte, and Codex, like any WHATWG-style SSE reader, then never dispatches response.completed:
-    "stream disconnected before completion", exit 1. The README says a replaying test should
-    append the terminator; the simulator does not, so this test serves the same fixture from a
-    copy whose final event is terminated (EGRESS_FIXTURES is read by the simulator per request).
-    """
+    that Codex itself sends (config `http_headers`) and egress relays. (The recorded file lacks
+    its final blank line; the simulator terminates it, as a real provider would.)"""
     fixture = "openai-responses/codex_cli_responses_fixture.sse"
-    data = (fixtures_dir() / fixture).read_bytes()
-    if not data.endswith(b"\n\n"):
-        data = data.rstrip(b"\r\n") + b"\n\n"
-    served = tmp_path / "fixtures" / fixture
-    served.parent.mkdir(parents=True)
-    served.write_bytes(data)
-    monkeypatch.setenv("EGRESS_FIXTURES", str(tmp_path / "fixtures"))
     codex_home = agents.write_codex_home(
         tmp_path / "codex-home", gateway.url, CODEX_MODEL, http_headers={"x-sim-fixture": fixture}
     )
     env = agents.codex_env(tmp_path / "home", codex_home, gateway.key)
 
-    result = agents.run_agent(agents.codex_exec_argv("say hi"), env, workdir)
+    result = agents.run_agent(agents.codex_exec_argv(codex, "say hi"), env, workdir)
 
     assert result.returncode == 0, result.describe()
     assert "fixture hello" in result.stdout, result.describe()
-    assert upstream.received, "nothing reached the simulator"
-    for got in upstream.received:
-        assert (got.method, got.path) == ("POST", "/v1/responses")
-        assert got.header("x-sim-fixture") == fixture
-        assert got.header("authorization") == f"Bearer {UPSTREAM_OPENAI_KEY}"
-    records = gateway.audit(len(door.requests))
-    assert [r["outcome"] for r in records] == ["forwarded"] * len(door.requests)
-    assert all(r["client"] == "codex" and r["endpoint"] == "sim-openai" for r in records)
+    # One request: the answer was complete the first time (no "Reconnecting..." retry).
+    got = only(upstream.received)
+    assert (got.method, got.path) == ("POST", "/v1/responses")
+    assert got.header("x-sim-fixture") == door.header("x-sim-fixture") == fixture
+    assert got.header("authorization") == f"Bearer {UPSTREAM_OPENAI_KEY}"
+    [record] = gateway.audit(1)
+    assert record["outcome"] == "forwarded" and record["status"] == 200
+    assert record["client"] == "codex" and record["endpoint"] == "sim-openai" and record["user"] == "alice"

@@ -9,8 +9,10 @@ import orjson
 
 from tests.support.simulator import Reply
 
-EVENT = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
-         b'"delta":{"type":"text_delta","text":"tick"}}\n\n')
+EVENT = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    b'"delta":{"type":"text_delta","text":"tick"}}\n\n'
+)
 
 
 def test_client_disconnect_mid_stream_cancels_upstream(gateway, upstream):
@@ -18,8 +20,14 @@ def test_client_disconnect_mid_stream_cancels_upstream(gateway, upstream):
     body = orjson.dumps({"model": "claude-sonnet-4-5", "max_tokens": 10, "stream": True, "messages": []})
     host, port = gateway.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-egress-key: "
-                  + gateway.key.encode() + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        s.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-egress-key: "
+            + gateway.key.encode()
+            + b"\r\ncontent-length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
         received = b""
         while received.count(b"tick") < 3:
             received += s.recv(65536)
@@ -38,8 +46,14 @@ def test_client_disconnect_while_upstream_is_silent(gateway, upstream):
     body = orjson.dumps({"model": "claude-sonnet-4-5", "max_tokens": 10, "stream": True, "messages": []})
     host, port = gateway.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-egress-key: "
-                  + gateway.key.encode() + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        s.sendall(
+            b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-egress-key: "
+            + gateway.key.encode()
+            + b"\r\ncontent-length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
         deadline = time.monotonic() + 5
         while not upstream.received and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -11,8 +11,12 @@ import pytest
 from egress.core.exchange import Api
 from egress.wire import codecs
 
-MESSAGES = {"model": "claude-sonnet-4-5", "max_tokens": 10, "stream": True,
-            "messages": [{"role": "user", "content": "hi"}]}
+MESSAGES = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 10,
+    "stream": True,
+    "messages": [{"role": "user", "content": "hi"}],
+}
 
 
 class Boom(RuntimeError):
@@ -109,8 +113,11 @@ def test_a_malformed_decision_is_a_deny(gateway, upstream, monkeypatch, output):
 def test_block_decisions_are_final_refusals(gateway, upstream, monkeypatch, action):
     policy = MalformedPolicy({"action": action, "endpoints": [], "reasons": ["secrets must not leave"]})
     monkeypatch.setattr(gateway.gateway.app.pipeline, "policy", policy)
-    r = httpx.post(gateway.url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": []},
-                   headers={"x-egress-key": gateway.key})
+    r = httpx.post(
+        gateway.url + "/v1/chat/completions",
+        json={"model": "gpt-4o", "messages": []},
+        headers={"x-egress-key": gateway.key},
+    )
     assert r.status_code == 403
     error = r.json()["error"]
     assert error["code"] == "policy_denied" and "secrets must not leave" in error["message"]
@@ -128,8 +135,9 @@ def test_mask_decision_without_a_masker_refuses(gateway, upstream, monkeypatch):
 
     pipeline = gateway.gateway.app.pipeline
     monkeypatch.setattr(pipeline, "scanner", OneFinding())
-    monkeypatch.setattr(pipeline, "policy", MalformedPolicy(
-        {"action": "mask", "endpoints": ["sim-anthropic"], "mask": ["secret"]}))
+    monkeypatch.setattr(
+        pipeline, "policy", MalformedPolicy({"action": "mask", "endpoints": ["sim-anthropic"], "mask": ["secret"]})
+    )
     r = httpx.post(gateway.url + "/v1/messages", json=MESSAGES, headers={"x-egress-key": gateway.key})
     assert r.status_code == 403 and r.json()["error"]["details"]["error_code"] == "policy_denied"
     assert upstream.received == []

@@ -33,8 +33,12 @@ def openai_client(base_url: str, key: str | None) -> openai.OpenAI:
 
 
 def run_anthropic(client: anthropic.Anthropic, fixture: str, stream: bool):
-    kwargs = dict(model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": "hi"}],
-                  extra_headers={"x-sim-fixture": fixture})
+    kwargs = dict(
+        model="claude-sonnet-4-5",
+        max_tokens=100,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-sim-fixture": fixture},
+    )
     if not stream:
         return client.messages.create(**kwargs).model_dump()
 
@@ -47,8 +51,9 @@ def run_anthropic(client: anthropic.Anthropic, fixture: str, stream: bool):
 
 
 def run_chat(client: openai.OpenAI, fixture: str, stream: bool):
-    kwargs = dict(model="gpt-4o", messages=[{"role": "user", "content": "hi"}],
-                  extra_headers={"x-sim-fixture": fixture})
+    kwargs = dict(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-sim-fixture": fixture}
+    )
     if not stream:
         return client.chat.completions.create(**kwargs).model_dump()
     return [c.model_dump() for c in client.chat.completions.create(stream=True, **kwargs)]

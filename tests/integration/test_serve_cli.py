@@ -48,8 +48,9 @@ def env(tmp_path: Path) -> dict:
 
 def test_serve_on_embedded_defaults_prints_agent_setup_and_first_key(env, tmp_path):
     port = free_port()
-    proc = subprocess.Popen([*EGRESS, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*EGRESS, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
         assert httpx.head(f"http://127.0.0.1:{port}/api/hello").status_code == 200
@@ -77,19 +78,30 @@ def test_keys_sdk_traffic_sigterm_flush_and_audit_commands(env, tmp_path, upstre
     key = created.stdout.strip()
     assert key.startswith("egk_") and "created key_" in created.stderr
     port = free_port()
-    proc = subprocess.Popen([*EGRESS, "serve", "--config", str(config), "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*EGRESS, "serve", "--config", str(config), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, proc)
         client = anthropic.Anthropic(base_url=url, api_key="sk-ant-own", default_headers={"x-egress-key": key})
         for _ in range(5):
-            message = client.messages.create(model="claude-sonnet-4-5", max_tokens=10,
-                                             messages=[{"role": "user", "content": "hi"}])
+            message = client.messages.create(
+                model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+            )
             assert message.content[0].text == "Hello there!"
         oai = openai.OpenAI(base_url=url + "/v1", api_key=key)
-        text = "".join(c.choices[0].delta.content or "" for c in oai.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True) if c.choices)
+        text = "".join(
+            c.choices[0].delta.content or ""
+            for c in oai.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+            if c.choices
+        )
         assert text.startswith("I'm unable to provide real-time weather")
     finally:
         proc.send_signal(signal.SIGTERM)  # records are still queued (2 s group commit): none may be lost
@@ -133,15 +145,24 @@ def test_serve_with_several_workers_shares_one_chain(env, tmp_path, upstream):
     config = write_config(tmp_path, upstream.url)
     key = run(["keys", "create", "--user", "dan", "--config", str(config)], env).stdout.strip()
     port = free_port()
-    proc = subprocess.Popen([*EGRESS, "serve", "--config", str(config), "--port", str(port), "--workers", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*EGRESS, "serve", "--config", str(config), "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, proc)
         with httpx.Client() as client:
             for _ in range(30):
-                r = client.post(url + "/v1/messages", json={"model": "claude-x", "max_tokens": 5, "messages": []},
-                                headers={"x-egress-key": key}, timeout=10)
+                r = client.post(
+                    url + "/v1/messages",
+                    json={"model": "claude-x", "max_tokens": 5, "messages": []},
+                    headers={"x-egress-key": key},
+                    timeout=10,
+                )
                 assert r.status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -27,9 +27,12 @@ REPO = Path(__file__).resolve().parents[2]
 CLAUDE_VERSION = "2.1.332"
 CODEX_VERSION = "0.169.0"
 INSTALL_HINT = (
-    f"install the pinned agents with:\n"
+    "install the pinned agents (from the repository root) with\n"
     f"    npm install --prefix .tools/npm @anthropic-ai/claude-code@{CLAUDE_VERSION} @openai/codex@{CODEX_VERSION}\n"
-    f"(from the repository root; or point EGRESS_NPM_PREFIX at an npm prefix that has them)"
+    "or, from the lock file as CI does (scripts/test.sh):\n"
+    "    mkdir -p .tools/npm && cp tools/agents/package.json tools/agents/package-lock.json .tools/npm/ "
+    "&& npm ci --prefix .tools/npm\n"
+    "or set EGRESS_NPM_PREFIX to an npm prefix that has them"
 )
 RUN_TIMEOUT_S = 120.0
 
@@ -188,9 +191,9 @@ def codex_env(home: Path, codex_home: Path, gateway_key: str) -> dict[str, str]:
     }
 
 
-def codex_exec_argv(prompt: str) -> list[str]:
+def codex_exec_argv(binary: Path, prompt: str) -> list[str]:
     return [
-        str(codex_binary()),
+        str(binary),
         "exec",
         "--strict-config",
         "--skip-git-repo-check",

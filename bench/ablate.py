@@ -1,0 +1,178 @@
+"""Run `egress serve` with one or more pieces of its request path switched off, to measure what
+each piece costs end to end (an ablation). For measurement only: it monkeypatches egress inside
+this process; nothing in egress/ is changed, and a gateway run this way is NOT fit for use
+(it may skip the audit, for one).
+
+    python bench/ablate.py audit-off,watch-off serve --config egress.yaml --port 8080
+
+Switches:
+  audit-off     no audit record is built or queued (no build_entry, no SQLite writes)
+  audit-nodb    records are built and queued, the writer thread runs, but nothing is written
+  audit-sync-normal  SQLite with synchronous=NORMAL instead of FULL (WAL still on)
+  watch-off     no DisconnectWatch task per request
+  sha-off       no SHA-256 of the forwarded body (upstream_body_sha256 is a constant)
+  timeout-off   no asyncio.timeout() around the body read
+  switch-1ms    sys.setswitchinterval(0.001) (the GIL is handed over sooner)
+  gc-freeze     gc.freeze() once the app is built (start-up objects leave the collector's view)
+  gc-off        gc.disable() (measurement only: no cyclic garbage collection at all)
+  gc-stats      changes nothing; counts garbage collections by generation and their time, and
+                prints one line `gc-stats {json}` to stderr at exit
+  gc-garbage    keeps what the collector frees (gc.DEBUG_SAVEALL) and prints, at exit, one line
+                `gc-garbage {json}`: the most common types of cyclic garbage (memory grows: short runs)
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+SWITCHES = (
+    "audit-off",
+    "audit-nodb",
+    "audit-sync-normal",
+    "watch-off",
+    "sha-off",
+    "timeout-off",
+    "switch-1ms",
+    "gc-freeze",
+    "gc-off",
+    "gc-stats",
+    "gc-garbage",
+)
+
+
+def apply(names: set[str]) -> None:
+    unknown = names - set(SWITCHES)
+    if unknown:
+        sys.exit(f"unknown switches: {', '.join(sorted(unknown))} (known: {', '.join(SWITCHES)})")
+    import egress.gateway.pipeline as pipeline
+
+    if "audit-off" in names:
+        from egress.audit.writer import AuditWriter
+
+        pipeline.build_entry = lambda x: None  # type: ignore[assignment]
+        AuditWriter.submit = lambda self, entry: None  # type: ignore[method-assign]
+    if "audit-nodb" in names:
+        from egress.store.base import SqlStore
+
+        SqlStore.append_audit = lambda self, entries, link: None  # type: ignore[method-assign]
+    if "audit-sync-normal" in names:
+        from egress.store import sqlite as sqlite_store
+
+        original = sqlite_store.SqliteStore._connect
+
+        def _connect(self: Any) -> Any:
+            conn = original(self)
+            conn._conn.execute("PRAGMA synchronous=NORMAL")
+            return conn
+
+        sqlite_store.SqliteStore._connect = _connect  # type: ignore[method-assign]
+    if "watch-off" in names:
+
+        class NoWatch:
+            disconnected = False
+
+            def __init__(self, receive: Any, task: Any) -> None:
+                pass
+
+            def disarm(self) -> None:
+                pass
+
+        pipeline.DisconnectWatch = NoWatch  # type: ignore[assignment,misc]
+    if "sha-off" in names:
+        import types
+
+        class _Digest:
+            def hexdigest(self) -> str:
+                return "0" * 64
+
+        pipeline.hashlib = types.SimpleNamespace(sha256=lambda data: _Digest())  # type: ignore[assignment]
+    if "timeout-off" in names:
+        import asyncio
+        import contextlib
+        import types
+
+        pipeline.asyncio = types.SimpleNamespace(  # type: ignore[assignment]
+            **{k: getattr(asyncio, k) for k in dir(asyncio) if not k.startswith("__")},
+        )
+        pipeline.asyncio.timeout = lambda delay: contextlib.nullcontext()  # type: ignore[attr-defined]
+    if "switch-1ms" in names:
+        sys.setswitchinterval(0.001)
+    if "gc-stats" in names:
+        import atexit
+        import gc
+        import json
+        import time
+
+        stats = {"collections": [0, 0, 0], "seconds": [0.0, 0.0, 0.0], "max_ms": [0.0, 0.0, 0.0]}
+        started: list[float] = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+                return
+            gen = info["generation"]
+            took = time.perf_counter() - started[0]
+            stats["collections"][gen] += 1
+            stats["seconds"][gen] += took
+            stats["max_ms"][gen] = max(stats["max_ms"][gen], took * 1000)
+
+        gc.callbacks.append(on_gc)
+
+        def report() -> None:
+            stats["tracked_objects"] = len(gc.get_objects())
+            stats["threshold"] = gc.get_threshold()
+            print("gc-stats " + json.dumps(stats), file=sys.stderr, flush=True)
+
+        atexit.register(report)
+    if "gc-garbage" in names:
+        import atexit
+        import collections
+        import gc
+        import json
+
+        gc.set_debug(gc.DEBUG_SAVEALL)
+
+        def garbage_report() -> None:
+            gc.collect()
+            kinds = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+            print(
+                "gc-garbage " + json.dumps({"objects": len(gc.garbage), "top": kinds.most_common(25)}),
+                file=sys.stderr,
+                flush=True,
+            )
+
+        atexit.register(garbage_report)
+    if "gc-freeze" in names or "gc-off" in names:
+        import gc
+
+        import egress.app
+        import egress.cli.main
+
+        build_app = egress.app.build_app
+
+        def build_then_freeze(config: Any) -> Any:
+            app = build_app(config)
+            gc.collect()
+            if "gc-off" in names:
+                gc.disable()
+            else:
+                gc.freeze()
+            return app
+
+        egress.cli.main.build_app = build_then_freeze  # type: ignore[assignment]
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    names = {n for n in sys.argv[1].split(",") if n}
+    apply(names)
+    from egress.cli.main import main as egress_main
+
+    sys.argv = ["egress", *sys.argv[2:]]
+    sys.exit(egress_main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,390 @@
+"""Per-stage cost of egress's request path, measured in-process on the benchmark body.
+
+Calls egress's own functions (imported, not copied) one at a time in a tight loop and reports the
+best-of-5 mean per call, so each number is the cost of that piece alone, without the network,
+the event loop or sampling error. The audit store is measured on a real SQLite file in a
+temporary folder, with the writer's own batch sizes, in wall time and in CPU time of the
+writing thread.
+
+    .venv/bin/python bench/stages.py            # a table on stdout
+    .venv/bin/python bench/stages.py --json F   # also write the numbers to F
+    .venv/bin/python bench/stages.py --ref HEAD # egress as committed, not the working tree
+
+Bounded: every measurement is a fixed number of calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import hashlib
+import json
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+
+
+def _egress_source() -> Path:
+    """The egress to import: `--ref REF` exports that commit (git archive) to a temporary folder,
+    which lives as long as this process; otherwise this checkout's working tree."""
+    if "--ref" not in sys.argv[:-1]:
+        return BENCH.parent
+    import atexit
+    import shutil
+    import subprocess
+
+    ref = sys.argv[sys.argv.index("--ref") + 1]
+    dest = Path(tempfile.mkdtemp(prefix="egress-stages-src-"))
+    atexit.register(shutil.rmtree, dest, ignore_errors=True)
+    tar = subprocess.run(["git", "archive", ref], cwd=BENCH.parent, capture_output=True, check=True, timeout=60)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=tar.stdout, check=True, timeout=60)
+    return dest
+
+
+SOURCE = _egress_source()
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(SOURCE))
+
+import body as body_mod  # noqa: E402
+import orjson  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
+
+from egress.audit.chain import GENESIS_HASH, link  # noqa: E402
+from egress.audit.record import build_entry  # noqa: E402
+from egress.core.endpoint import Endpoint  # noqa: E402
+from egress.core.exchange import Api, Exchange, Outcome  # noqa: E402
+from egress.detect.scan import Scanner  # noqa: E402
+from egress.gateway.asgi import new_request_id  # noqa: E402
+from egress.gateway.auth import find_gateway_key, hash_key, new_key  # noqa: E402
+from egress.gateway.clients import identify  # noqa: E402
+from egress.mask.masker import Masker  # noqa: E402
+from egress.policy.decide import AllowServingEndpoints, RequestFacts, policy_input, validate  # noqa: E402
+from egress.route.catalog import Catalog  # noqa: E402
+from egress.route.upstream import upstream_headers  # noqa: E402
+from egress.store.open import open_store  # noqa: E402
+from egress.wire.codecs import CODECS  # noqa: E402
+
+
+def per_call_us(fn: Any, number: int) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+
+
+def endpoint() -> Endpoint:
+    """The endpoint the benchmark config describes, with its credential filled in as config loading does."""
+    ep = Endpoint.model_validate(
+        {
+            "name": "bench-anthropic",
+            "api": "anthropic",
+            "base_url": "http://127.0.0.1:9100",
+            "models": ["claude-*"],
+            "credentials": {"env": "BENCH_KEY"},
+            "operator": "Bench upstream",
+            "jurisdiction": "US",
+            "region": "local",
+            "retention_days": 0,
+            "trains_on_api_data": False,
+            "dpa": True,
+        }
+    )
+    creds = ep.credentials.model_copy(update={"api_key": SecretStr("bench-upstream-placeholder")})
+    return ep.model_copy(update={"credentials": creds})
+
+
+def request_stages() -> list[tuple[str, float, str]]:
+    body = body_mod.build(False)
+    secret, _key = new_key("bench", None)
+    headers = [(k.encode(), v.encode()) for k, v in [*body_mod.CLAUDE_CODE_HEADERS, ("x-egress-key", secret)]]
+    headers = [(b"host", b"127.0.0.1:8080"), (b"content-length", str(len(body)).encode()), *headers]
+    ep = endpoint()
+    catalog = Catalog((ep,))
+    codec = CODECS[Api.ANTHROPIC_MESSAGES]
+    parsed = codec.parse_request(Api.ANTHROPIC_MESSAGES, body)
+    scanner = Scanner()
+    policy = AllowServingEndpoints()
+    client = identify(headers)
+    facts = RequestFacts(
+        api="anthropic.messages",
+        model=parsed.model,
+        stream=False,
+        user="bench",
+        team=None,
+        client=client.name,
+        session_id=client.session_id,
+    )
+    candidates = catalog.candidates(Api.ANTHROPIC_MESSAGES.family, parsed.model)
+    decision = validate(policy.evaluate(policy_input(facts, (), candidates)), candidates, policy.revision)
+    masked = Masker().apply(body, parsed, (), decision)
+
+    def exchange() -> Exchange:
+        x = Exchange(
+            request_id=new_request_id(),
+            method="POST",
+            path="/v1/messages",
+            query="",
+            headers=headers,
+            api=Api.ANTHROPIC_MESSAGES,
+        )
+        x.body = body
+        x.client = client
+        x.parsed = parsed
+        x.decision = decision
+        x.masked = masked
+        x.endpoint_name = ep.name
+        x.endpoint_jurisdiction = ep.jurisdiction
+        x.endpoint_region = ep.region
+        x.upstream_attempts = 1
+        x.upstream_body_sha256 = "0" * 64
+        x.upstream_status = 200
+        x.status = 200
+        x.bytes_out = 420
+        x.outcome = Outcome.FORWARDED
+        x.finished_ns = time.perf_counter_ns()
+        return x
+
+    filled = exchange()
+    entry = build_entry(filled)
+
+    async def timeout_ctx() -> None:
+        async with asyncio.timeout(30.0):
+            pass
+
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()  # what `egress serve` runs on
+    except ImportError:  # pragma: no cover
+        loop = asyncio.new_event_loop()
+
+    def in_loop_timeout() -> None:
+        loop.run_until_complete(timeout_ctx())
+
+    def noop_coro() -> None:
+        async def nothing() -> None:
+            return None
+
+        loop.run_until_complete(nothing())
+
+    async def create_and_cancel_task() -> None:
+        async def waiter() -> None:
+            await asyncio.sleep(3600)
+
+        t = asyncio.create_task(waiter())
+        await asyncio.sleep(0)
+        t.cancel()
+        try:
+            await t
+        except asyncio.CancelledError:
+            pass
+
+    def task_cycle() -> None:
+        loop.run_until_complete(create_and_cancel_task())
+
+    n = 2000
+    rows: list[tuple[str, float, str]] = [
+        ("new_request_id (secrets.token_hex)", per_call_us(new_request_id, n * 10), "gateway/asgi.py:38"),
+        ("Exchange(...) + fields", per_call_us(exchange, n * 10), "core/exchange.py"),
+        ("identify (client from headers)", per_call_us(lambda: identify(headers), n * 10), "gateway/clients.py:30"),
+        (
+            "find_gateway_key + sha256 of key",
+            per_call_us(lambda: hash_key(find_gateway_key(headers)[0] or ""), n * 10),
+            "gateway/auth.py",
+        ),
+        ("orjson.loads (32 KB body)", per_call_us(lambda: orjson.loads(body), n), "wire/body.py:17"),
+        (
+            "parse_request (loads + text segments)",
+            per_call_us(lambda: codec.parse_request(Api.ANTHROPIC_MESSAGES, body), n),
+            "wire/anthropic.py:19",
+        ),
+        (
+            "scanner.scan (no detectors configured)",
+            per_call_us(lambda: scanner.scan(parsed.prompt), n * 10),
+            "detect/scan.py:24",
+        ),
+        (
+            "catalog.candidates (fnmatch)",
+            per_call_us(lambda: catalog.candidates(Api.ANTHROPIC_MESSAGES.family, parsed.model), n * 10),
+            "route/catalog.py:27",
+        ),
+        (
+            "policy_input + evaluate + validate (uuid4)",
+            per_call_us(
+                lambda: validate(policy.evaluate(policy_input(facts, (), candidates)), candidates, policy.revision),
+                n * 10,
+            ),
+            "policy/decide.py",
+        ),
+        (
+            "masker.apply (nothing to mask)",
+            per_call_us(lambda: Masker().apply(body, parsed, (), decision), n * 10),
+            "mask/masker.py",
+        ),
+        (
+            "sha256(body).hexdigest() (upstream_body_sha256)",
+            per_call_us(lambda: hashlib.sha256(body).hexdigest(), n),
+            "gateway/pipeline.py:194",
+        ),
+        (
+            "upstream_headers (CIMultiDict)",
+            per_call_us(lambda: upstream_headers(headers, ep, frozenset({b"x-egress-key"})), n * 10),
+            "route/upstream.py:52",
+        ),
+        (
+            "usage_from_body (small answer)",
+            per_call_us(
+                lambda: codec.usage_from_body(
+                    b'{"type":"message","usage":{"input_tokens":8123,"output_tokens":21}}', filled.usage
+                ),
+                n * 10,
+            ),
+            "wire/anthropic.py:94",
+        ),
+        (
+            "build_entry (audit record, sorted JSON)",
+            per_call_us(lambda: build_entry(filled), n * 10),
+            "audit/record.py:24",
+        ),
+        (
+            "link (chain hash of one record)",
+            per_call_us(lambda: link(GENESIS_HASH, entry.canonical), n * 10),
+            "audit/chain.py:18",
+        ),
+        (
+            "asyncio.timeout() enter/exit (in a loop turn)",
+            per_call_us(in_loop_timeout, n) - per_call_us(noop_coro, n),
+            "gateway/pipeline.py:168",
+        ),
+        (
+            "create_task + cancel (DisconnectWatch-like)",
+            per_call_us(task_cycle, n) - per_call_us(noop_coro, n),
+            "gateway/pipeline.py:112",
+        ),
+    ]
+    loop.close()
+    return rows
+
+
+def audit_store(batches: tuple[int, ...] = (1, 32, 512), records: int = 2048) -> list[dict[str, Any]]:
+    """Wall and thread-CPU time per record of SqlStore.append_audit, by batch size (fixed count)."""
+    body = body_mod.build(False)
+    entry_x = Exchange(
+        request_id="egr_" + "0" * 24,
+        method="POST",
+        path="/v1/messages",
+        query="",
+        headers=[],
+        api=Api.ANTHROPIC_MESSAGES,
+    )
+    entry_x.body = body
+    base = build_entry(entry_x)
+    out = []
+    for batch in batches:
+        with tempfile.TemporaryDirectory(prefix="egress-stages-") as tmp:
+            store = open_store(f"sqlite:///{Path(tmp) / 'egress.db'}")
+            store.migrate()
+            entries = [dataclasses.replace(base, request_id=new_request_id()) for _ in range(records)]
+            w0, c0 = time.perf_counter(), time.thread_time()
+            for i in range(0, records, batch):
+                store.append_audit(entries[i : i + batch], link)
+            w1, c1 = time.perf_counter(), time.thread_time()
+            store.close()
+        out.append(
+            {
+                "batch": batch,
+                "records": records,
+                "record_bytes": len(base.canonical),
+                "wall_us_per_record": round((w1 - w0) / records * 1e6, 1),
+                "cpu_us_per_record": round((c1 - c0) / records * 1e6, 1),
+                "commits_per_s": round(records / batch / (w1 - w0), 1),
+            }
+        )
+    return out
+
+
+def gc_cost() -> dict[str, Any]:
+    """What one full garbage collection costs in a process holding a built gateway (the app from
+    a config like the benchmark's, plus uvicorn and uvloop imported), before and after gc.freeze()."""
+    import gc
+    import os
+
+    import uvicorn.protocols.http.httptools_impl  # noqa: F401 - loaded by `egress serve` too
+
+    from egress.app import build_app
+    from egress.config import load_config
+
+    with tempfile.TemporaryDirectory(prefix="egress-stages-") as tmp:
+        cfg = Path(tmp) / "egress.yaml"
+        cfg.write_text(
+            f"data_dir: {json.dumps(tmp + '/data')}\n"
+            "providers:\n"
+            "  - {name: bench-anthropic, api: anthropic, base_url: 'http://127.0.0.1:9', models: ['claude-*'],\n"
+            "     credentials: {env: BENCH_KEY}, operator: Bench, jurisdiction: US, region: local,\n"
+            "     retention_days: 0, trains_on_api_data: false, dpa: true}\n"
+        )
+        os.environ.setdefault("BENCH_KEY", "bench-upstream-placeholder")
+        app = build_app(load_config(cfg))
+        gc.collect()
+        tracked = len(gc.get_objects())
+        full = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            gc.collect()
+            full.append((time.perf_counter() - t0) * 1000)
+        gc.freeze()
+        t0 = time.perf_counter()
+        gc.collect()
+        frozen = (time.perf_counter() - t0) * 1000
+        gc.unfreeze()
+        del app
+    return {
+        "tracked_objects": tracked,
+        "full_collection_ms": round(min(full), 2),
+        "full_collection_ms_max": round(max(full), 2),
+        "after_freeze_ms": round(frozen, 3),
+        "thresholds": gc.get_threshold(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--ref", help="import egress from this git ref (default: the working tree)")
+    args = ap.parse_args()
+    import egress
+
+    print(f"egress from {Path(egress.__file__).parent.parent}" + (f" (git {args.ref})" if args.ref else ""))
+    rows = request_stages()
+    print("| stage | µs per call | where (egress/) |\n|---|---:|---|")
+    for name, us, where in rows:
+        print(f"| {name} | {us:.1f} | {where} |")
+    # orjson.loads is shown on its own but is part of parse_request: count it once.
+    total = sum(us for name, us, _ in rows if not name.startswith("orjson.loads"))
+    print(f"| **sum (orjson.loads counted once, inside parse_request)** | **{total:.1f}** | |")
+    store = audit_store()
+    print("\n| audit store: SQLite append_audit, batch of | wall µs/record | writer-thread CPU µs/record | commits/s |")
+    print("|---:|---:|---:|---:|")
+    for r in store:
+        print(f"| {r['batch']} | {r['wall_us_per_record']} | {r['cpu_us_per_record']} | {r['commits_per_s']} |")
+    gcs = gc_cost()
+    print(
+        f"\ngarbage collector: {gcs['tracked_objects']:,} tracked objects once the app is built; one full "
+        f"collection takes {gcs['full_collection_ms']}–{gcs['full_collection_ms_max']} ms, "
+        f"{gcs['after_freeze_ms']} ms after gc.freeze(); thresholds {gcs['thresholds']}"
+    )
+    if args.json:
+        doc = {
+            "stages": [{"stage": n, "us": round(u, 2), "where": w} for n, u, w in rows],
+            "sum_us": round(total, 1),
+            "audit_store": store,
+            "gc": gcs,
+        }
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
