@@ -29,6 +29,7 @@ log = logging.getLogger("egress.detect")
 
 CONTEXT_LINES = 2  # lines of context either side of a keyword hit that a match may span
 BLOCK_LINES = 400  # lines after a keyword hit that a multi-line rule (a PEM block, a manifest) may span
+BLOCK_LINES_UP = 12  # and before it (a section header above the keyword)
 # Patterns confirmed on the whole text: those that can span many lines, and those anchored to the
 # very start or end of the text (\A, \z). A window is whole lines, and ^/$ in the idioms rules
 # use them in, (?:^|[^…]) and (?:[^…]|$), find the same secret in a window as in the text.
@@ -157,7 +158,7 @@ class RuleMatcher:
                     whole.add(rule_index)
                 elif compiled.multiline:
                     if blocks is None:
-                        blocks = _windows(data, offsets, CONTEXT_LINES, BLOCK_LINES)
+                        blocks = _windows(data, offsets, BLOCK_LINES_UP, BLOCK_LINES)
                     rule_windows.setdefault(rule_index, []).extend(blocks)
                 else:
                     if windows is None:

@@ -104,7 +104,9 @@ def email(value: str, text: str = "", start: int = 0, end: int = 0) -> bool:
     local, _, domain = value.rpartition("@")
     if not local or "." not in domain or domain.split(".")[-1].isdigit():
         return False  # npm-style name@1.2.3, git refs
-    return not (text and _before(text, start, 1) in ("/", ":"))  # scp-style git@host:, URLs with user
+    if text and (_before(text, start, 1) in ("/", ":") or _after(text, end, 1) == ":"):
+        return False  # scp-style remotes (git@github.com:org/repo.git), URLs with a user part
+    return True
 
 
 def phone(value: str, text: str = "", start: int = 0, end: int = 0) -> bool:
@@ -121,7 +123,7 @@ def iban(value: str, text: str = "", start: int = 0, end: int = 0) -> bool:
     return stdnum_iban.is_valid(value)
 
 
-_VERSION_CONTEXT = re.compile(r"(?i)(?:version|ver|v|release|tag|@|==|>=|<=|~=|\^|~)\s*[:=]?\s*[\"']?$")
+_VERSION_CONTEXT = re.compile(r"(?i)(?:version|ver|v|release|tag)\w*[\"']?\s*[:=]?\s*[\"']?$|(?:==|>=|<=|~=|\^|~)\s*$")
 
 
 def ipv4(value: str, text: str = "", start: int = 0, end: int = 0) -> bool:
@@ -155,7 +157,8 @@ def ipv6(value: str, text: str = "", start: int = 0, end: int = 0) -> bool:
     return "::" in value or sum(1 for g in value.split(":") if g) >= 6
 
 
-_ENV_LINE = re.compile(r"(?m)^(?:export )?[A-Z][A-Z0-9_]{1,60}=")
+# Claude Code's Read tool prefixes each line with its number and an arrow ("     1→").
+_ENV_LINE = re.compile(r"(?m)^(?:[ \t]*\d{1,6}\u2192)?(?:export )?[A-Z][A-Z0-9_]{1,60}=")
 
 
 def dotenv_context(value: str, text: str = "", start: int = 0, end: int = 0) -> bool:

@@ -1,0 +1,130 @@
+"""`egress scan` on files, trees, git repositories and standard input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from click.testing import CliRunner
+
+from egress.cli.main import main
+
+EMAIL = "jane.roe@northwind-traders.de"
+IBAN = "DE89 3704 0044 0532 0130 00"
+
+
+def scan(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, ["scan", "--no-progress", *args], input=input)
+
+
+def tree(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "billing.py").write_text(f"# owner\nADMIN = '{EMAIL}'\n\nACCOUNT = '{IBAN}'\n")
+    (tmp_path / "src" / "clean.py").write_text("def add(a, b):\n    return a + b\n")
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "out.txt").write_text(f"{EMAIL}\n")
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\x00\x00" + EMAIL.encode())
+    (tmp_path / ".gitignore").write_text("build/\n")
+    return tmp_path
+
+
+def test_json_output_with_positions_and_previews(tmp_path):
+    root = tree(tmp_path)
+    result = scan(str(root), "--format", "json")
+    assert result.exit_code == 1, result.output
+    findings = json.loads(result.stdout)["findings"]
+    assert [(f["path"].split("/")[-1], f["line"], f["column"], f["rule"]) for f in findings] == [
+        ("billing.py", 2, 10, "pii-email"),
+        ("billing.py", 4, 12, "pii-iban"),
+    ]
+    assert all(EMAIL not in f["preview"] and IBAN not in f["preview"] for f in findings)
+    assert "build/out.txt" not in result.stdout  # .gitignore respected; the binary file skipped
+
+
+def test_sarif_output(tmp_path):
+    result = scan(str(tree(tmp_path)), "--format", "sarif")
+    sarif = json.loads(result.stdout)
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    assert {r["id"] for r in run["tool"]["driver"]["rules"]} == {"pii-email", "pii-iban"}
+    first = run["results"][0]
+    assert first["locations"][0]["physicalLocation"]["region"] == {
+        "startLine": 2,
+        "startColumn": 10,
+        "endLine": 2,
+        "endColumn": 10 + len(EMAIL),
+    }
+    assert first["level"] == "warning" and run["results"][1]["level"] == "error"
+
+
+def test_threshold_and_exit_codes(tmp_path):
+    root = tree(tmp_path)
+    assert scan(str(root / "src" / "clean.py")).exit_code == 0
+    assert scan(str(root), "--fail-on", "high").exit_code == 1  # the IBAN is high
+    (root / "src" / "billing.py").write_text(f"ADMIN = '{EMAIL}'\n")
+    assert scan(str(root), "--fail-on", "high").exit_code == 0  # only a medium finding left
+    assert scan(str(root / "missing")).exit_code == 2
+
+
+def test_stdin_and_table(tmp_path):
+    result = scan("-", input=f"export STRIPE_SECRET_KEY=sk_live_51Hx9e7LkQp2Zr8WvT3nYbA4cD\nmail {EMAIL}\n")
+    assert result.exit_code == 1
+    assert "stripe" in result.stdout and "pii-email" in result.stdout
+    assert "sk_live_51Hx9e7LkQp2Zr8WvT3nYbA4cD" not in result.stdout
+
+
+def test_git_tracked_files_only(tmp_path):
+    root = tree(tmp_path)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "src/clean.py"], check=True)
+    result = scan("--git", str(root), "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["findings"] == []
+
+
+def test_custom_gitleaks_rules_and_internal_identifiers(tmp_path):
+    rules = tmp_path / "gitleaks.toml"
+    rules.write_text("""
+[extend]
+useDefault = true
+
+[[rules]]
+id = "acme-license"
+description = "ACME license key"
+regex = \'\'\'(ACME-LIC-[A-Z0-9]{16})\'\'\'
+keywords = ["acme-lic-"]
+path = \'\'\'\\.cfg$\'\'\'
+
+[allowlist]
+paths = [\'\'\'fixtures/\'\'\']
+""")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "app.cfg").write_text("license = ACME-LIC-Q7W8E9R0T1Y2U3I4\n")
+    (repo / "app.txt").write_text("license = ACME-LIC-Q7W8E9R0T1Y2U3I4\n")  # rule limited to .cfg files
+    (repo / "fixtures").mkdir()
+    (repo / "fixtures" / "a.cfg").write_text("license = ACME-LIC-Q7W8E9R0T1Y2U3I4\n")
+    (repo / "notes.md").write_text("Project Nightjar talks to billing.corp.acme.net and 10.20.3.4\n")
+    config = tmp_path / "egress.yaml"
+    config.write_text(
+        "detection:\n  internal_identifiers:\n    codenames: [Nightjar]\n    domains: [corp.acme.net]\n"
+        "    ip_ranges: [10.20.0.0/16]\nproviders:\n  - {name: x, api: openai, base_url: 'http://127.0.0.1:1',"
+        " models: ['*'], credentials: {passthrough: true}, operator: X, jurisdiction: self, region: local,"
+        " retention_days: 0, trains_on_api_data: false, dpa: true}\n"
+    )
+    result = scan(str(repo), "--rules", str(rules), "--config", str(config), "--format", "json", "--fail-on", "low")
+    found = sorted((f["path"].split("/")[-1], f["rule"]) for f in json.loads(result.stdout)["findings"])
+    assert found == [
+        ("app.cfg", "acme-license"),
+        ("notes.md", "internal-codename"),
+        ("notes.md", "internal-domain"),
+        ("notes.md", "internal-ip"),
+        ("notes.md", "pii-ipv4"),
+    ]
+    assert result.exit_code == 1
+
+
+def test_bad_rule_file_is_an_error(tmp_path):
+    rules = tmp_path / "bad.toml"
+    rules.write_text("[[rules]]\nid = 'x'\nregex = '(?<=a)b'\n")
+    result = scan(str(tmp_path), "--rules", str(rules))
+    assert result.exit_code == 2 and "does not compile under RE2" in result.output
