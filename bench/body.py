@@ -6,7 +6,8 @@ a tool list with JSON schemas, a first user turn carrying CLAUDE.md inside `<sys
 then assistant turns with a signed `thinking` block and `tool_use` blocks, and user turns with
 `tool_result`s holding line-numbered file reads ("     1→import os"), grep output and bash
 output. The last user block carries `cache_control`, `metadata.user_id` is the legacy form, and
-`stream` is the last key (as the TS SDK writes it).
+`stream` is the last key (as the TS SDK writes it). The newest tool result starts with a marker
+whose digits a load generator can change per request (see FRESH_MARK) to make that turn new.
 
 Everything is synthetic and deterministic: the same bytes on every run. There are no secrets in
 it (no key-shaped strings, no credentials), so it measures the clean path: inspect everything,
@@ -392,6 +393,21 @@ class Settings:
 '''
 
 
+# The newest tool result (the file read of the last turn) starts with this marker and a 10-digit
+# number. Load generators overwrite the digits with a per-request counter ("fresh" mode), so that
+# text is new on every request, as the newest turn of a real session is, while everything before it
+# is the same resent history. The body's size does not change.
+FRESH_MARK = "bench-turn-"
+FRESH_DIGITS = 10
+
+
+def fresh_split(body: bytes) -> tuple[bytes, bytes]:
+    """(everything up to and including the marker, everything after the digits)."""
+    mark = FRESH_MARK.encode()
+    at = body.index(mark) + len(mark)
+    return body[:at], body[at + FRESH_DIGITS :]
+
+
 def numbered(text: str, first: int = 1) -> str:
     """Claude Code's Read output: a 6-wide right-aligned line number, then U+2192, then the line."""
     return "\n".join(f"{i:>6}\u2192{line}" for i, line in enumerate(text.splitlines(), start=first))
@@ -588,7 +604,9 @@ def _document(filler_lines: int, stream: bool) -> dict[str, Any]:
                 {
                     "type": "tool_result",
                     "tool_use_id": "toolu_01GhIjKlMnOpQrStUvWxYzAb",
-                    "content": numbered(_filler_lines(filler_lines)),
+                    "content": numbered(
+                        f"# {FRESH_MARK}{'0' * FRESH_DIGITS}: warehouse sync\n" + _filler_lines(filler_lines)
+                    ),
                     "cache_control": {"type": "ephemeral"},
                 },
             ],

@@ -20,6 +20,7 @@ import time
 from urllib.parse import urlsplit
 
 import aiohttp
+import body as body_mod  # bench/body.py (this script's folder is on sys.path when run as a script)
 
 try:
     import uvloop
@@ -34,10 +35,27 @@ def _percentile(sorted_us: list[float], p: float) -> float:
     return sorted_us[k]
 
 
+class Bodies:
+    """The same body every time, or (fresh_base >= 0) with the newest turn's number changed per
+    request (bench/body.py FRESH_MARK), so that turn is new text every time."""
+
+    def __init__(self, body: bytes, fresh_base: int) -> None:
+        self.body = body
+        self.n = fresh_base
+        if fresh_base >= 0:
+            self.head, self.tail = body_mod.fresh_split(body)
+
+    def next(self) -> bytes:
+        if self.n < 0:
+            return self.body
+        self.n += 1
+        return b"%s%0*d%s" % (self.head, body_mod.FRESH_DIGITS, self.n, self.tail)
+
+
 async def _client(
     session: aiohttp.ClientSession,
     url: str,
-    body: bytes,
+    bodies: Bodies,
     headers: dict[str, str],
     deadline: float,
     lat_us: list[float],
@@ -45,6 +63,7 @@ async def _client(
     counters: dict[str, int],
 ) -> None:
     while time.perf_counter() < deadline:
+        body = bodies.next()
         t0 = time.perf_counter_ns()
         try:
             async with session.post(url, data=body, headers=headers) as resp:
@@ -59,7 +78,7 @@ async def _client(
             errors["status"] += 1
 
 
-async def run(url: str, body: bytes, headers: dict[str, str], clients: int, duration: float) -> dict:
+async def run(url: str, bodies: Bodies, headers: dict[str, str], clients: int, duration: float) -> dict:
     if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit("loopback only")
     lat_us: list[float] = []
@@ -71,7 +90,7 @@ async def run(url: str, body: bytes, headers: dict[str, str], clients: int, dura
         started = time.perf_counter()
         deadline = started + duration
         await asyncio.gather(
-            *(_client(s, url, body, headers, deadline, lat_us, errors, counters) for _ in range(clients))
+            *(_client(s, url, bodies, headers, deadline, lat_us, errors, counters) for _ in range(clients))
         )
         elapsed = time.perf_counter() - started
     lat_us.sort()
@@ -101,6 +120,12 @@ def main() -> None:
     ap.add_argument("--header", action="append", default=[], help="'name: value', repeatable")
     ap.add_argument("--clients", type=int, default=1)
     ap.add_argument("--duration", type=float, default=8.0)
+    ap.add_argument(
+        "--fresh-base",
+        type=int,
+        default=-1,
+        help="number requests from here in the newest turn (bench/body.py); -1: identical bodies",
+    )
     args = ap.parse_args()
     headers = {}
     for h in args.header:
@@ -108,7 +133,7 @@ def main() -> None:
         headers[name.strip()] = value.strip()
     with open(args.body, "rb") as f:
         body = f.read()
-    coro = run(args.url, body, headers, args.clients, min(args.duration, 120.0))
+    coro = run(args.url, Bodies(body, args.fresh_base), headers, args.clients, min(args.duration, 120.0))
     result = uvloop.run(coro) if uvloop is not None else asyncio.run(coro)
     print(json.dumps(result))
 

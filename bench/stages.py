@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import sys
 import tempfile
 import time
 import timeit
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -306,15 +309,9 @@ def audit_store(batches: tuple[int, ...] = (1, 32, 512), records: int = 2048) ->
     return out
 
 
-def gc_cost() -> dict[str, Any]:
-    """What one full garbage collection costs in a process holding a built gateway (the app from
-    a config like the benchmark's, plus uvicorn and uvloop imported), before and after gc.freeze()."""
-    import gc
-    import os
-
-    import uvicorn.protocols.http.httptools_impl  # noqa: F401 - loaded by `egress serve` too
-
-    from egress.app import build_app
+@contextlib.contextmanager
+def bench_config() -> Iterator[Any]:
+    """A loaded egress Config like the benchmark's (one Anthropic endpoint, everything else default)."""
     from egress.config import load_config
 
     with tempfile.TemporaryDirectory(prefix="egress-stages-") as tmp:
@@ -327,7 +324,82 @@ def gc_cost() -> dict[str, Any]:
             "     retention_days: 0, trains_on_api_data: false, dpa: true}\n"
         )
         os.environ.setdefault("BENCH_KEY", "bench-upstream-placeholder")
-        app = build_app(load_config(cfg))
+        yield load_config(cfg)
+
+
+def scan_stages(batches: int = 5, per_batch: int = 100) -> list[dict[str, Any]]:
+    """The inspect stage as `egress serve` builds it (egress.app.build_scanner, default detection
+    settings), on the benchmark body: everything seen before, only the newest turn new (what the
+    benchmark's default "fresh" load sends), and nothing seen before."""
+    import egress.app
+
+    with bench_config() as config:
+        build_scanner = getattr(egress.app, "build_scanner", None)
+        if build_scanner is None:
+            return [{"case": "this egress has no configurable scanner (no detectors)", "us": None}]
+        scanner = build_scanner(config)
+    codec = CODECS[Api.ANTHROPIC_MESSAGES]
+    body = body_mod.build(False)
+    head, tail = body_mod.fresh_split(body)
+    base = codec.parse_request(Api.ANTHROPIC_MESSAGES, body).prompt
+    total_chars = sum(len(seg.text) for seg in base.segments)
+    fresh_chars = next(len(seg.text) for seg in base.segments if body_mod.FRESH_MARK in seg.text)
+    scanner.scan(base)  # now every text of the body has been seen once
+    # Each request parses into new str objects, whose hashes are not computed yet: so must these.
+    same = [codec.parse_request(Api.ANTHROPIC_MESSAGES, body).prompt for _ in range(per_batch)]
+    t0 = time.perf_counter()
+    for prompt in same:
+        scanner.scan(prompt)
+    seen = (time.perf_counter() - t0) / per_batch * 1e6
+    n = 0
+    fresh_best = cold_best = float("inf")
+    cache = getattr(getattr(scanner, "text_scanner", None), "_cache", None)
+    for _ in range(batches):
+        prompts = []
+        for _ in range(per_batch):
+            n += 1
+            numbered = b"%s%0*d%s" % (head, body_mod.FRESH_DIGITS, n, tail)
+            prompts.append(codec.parse_request(Api.ANTHROPIC_MESSAGES, numbered).prompt)
+        t0 = time.perf_counter()
+        for prompt in prompts:
+            scanner.scan(prompt)
+        fresh_best = min(fresh_best, (time.perf_counter() - t0) / per_batch * 1e6)
+        if cache is not None:
+            t0 = time.perf_counter()
+            for _ in range(20):
+                cache.clear()
+                scanner.scan(base)
+            cold_best = min(cold_best, (time.perf_counter() - t0) / 20 * 1e6)
+    rows = [
+        {"case": f"every text seen before (cache hits; {total_chars:,} chars hashed)", "us": round(seen, 1)},
+        {
+            "case": f"newest tool result new ({fresh_chars:,} new chars of {total_chars:,})",
+            "us": round(fresh_best, 1),
+            "mb_per_s_of_new_text": round(fresh_chars / fresh_best, 1),
+        },
+    ]
+    if cache is not None:
+        rows.append(
+            {
+                "case": f"nothing seen before (cache cleared; {total_chars:,} chars)",
+                "us": round(cold_best, 1),
+                "mb_per_s": round(total_chars / cold_best, 1),
+            }
+        )
+    return rows
+
+
+def gc_cost() -> dict[str, Any]:
+    """What one full garbage collection costs in a process holding a built gateway (the app from
+    a config like the benchmark's, plus uvicorn and uvloop imported), before and after gc.freeze()."""
+    import gc
+
+    import uvicorn.protocols.http.httptools_impl  # noqa: F401 - loaded by `egress serve` too
+
+    from egress.app import build_app
+
+    with bench_config() as config:
+        app = build_app(config)
         gc.collect()
         tracked = len(gc.get_objects())
         full = []
@@ -370,6 +442,12 @@ def main() -> None:
     print("|---:|---:|---:|---:|")
     for r in store:
         print(f"| {r['batch']} | {r['wall_us_per_record']} | {r['cpu_us_per_record']} | {r['commits_per_s']} |")
+    scans = scan_stages()
+    print("\n| inspect stage (egress.app.build_scanner, default detection) on the body | µs per request | MB/s |")
+    print("|---|---:|---:|")
+    for r in scans:
+        mbs = r.get("mb_per_s_of_new_text") or r.get("mb_per_s") or ""
+        print(f"| {r['case']} | {r['us']} | {mbs} |")
     gcs = gc_cost()
     print(
         f"\ngarbage collector: {gcs['tracked_objects']:,} tracked objects once the app is built; one full "
@@ -381,6 +459,7 @@ def main() -> None:
             "stages": [{"stage": n, "us": round(u, 2), "where": w} for n, u, w in rows],
             "sum_us": round(total, 1),
             "audit_store": store,
+            "inspect": scans,
             "gc": gcs,
         }
         args.json.write_text(json.dumps(doc, indent=2) + "\n")

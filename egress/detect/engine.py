@@ -266,17 +266,19 @@ def _line_end(data: bytes, pos: int, lines_down: int) -> int:
 def _windows(
     data: bytes, offsets: list[int], up: int = CONTEXT_LINES, down: int = CONTEXT_LINES
 ) -> list[tuple[int, int]]:
-    """Merge hit offsets into windows of whole lines: `up` lines above each hit, `down` below."""
+    """Merge hit offsets into windows of whole lines: `up` lines above each hit, `down` below.
+
+    Linear in the text: a hit on the same line as the previous one costs one short find."""
     windows: list[tuple[int, int]] = []
+    previous = -1
     for offset in sorted(offsets):
-        lo = _line_start(data, offset, up)
-        if windows and lo <= windows[-1][1]:
-            if windows[-1][1] == len(data):
-                continue
-            windows[-1] = (windows[-1][0], max(windows[-1][1], _line_end(data, offset, down)))
+        if windows and offset <= windows[-1][1]:
+            if data.find(b"\n", previous, offset) >= 0:  # a later line: its context may reach further
+                windows[-1] = (windows[-1][0], max(windows[-1][1], _line_end(data, offset, down)))
         else:
-            windows.append((lo, _line_end(data, offset, down)))
-    return windows
+            windows.append((_line_start(data, offset, up), _line_end(data, offset, down)))
+        previous = offset
+    return _merge_windows(windows)
 
 
 def _merge_windows(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
