@@ -28,8 +28,8 @@ from egress.detect.validators import VALIDATORS, is_placeholder, shannon_entropy
 log = logging.getLogger("egress.detect")
 
 CONTEXT_LINES = 2  # lines of context either side of a keyword hit that a match may span
-BLOCK_LINES = 400  # lines after a keyword hit that a multi-line rule (a PEM block, a manifest) may span
-BLOCK_LINES_UP = 12  # and before it (a section header above the keyword)
+BLOCK_AFTER = 32 * 1024  # bytes after a keyword hit that a multi-line rule (a PEM block, a manifest) may span
+BLOCK_BEFORE = 2 * 1024  # and before it (a section header above the keyword); both snapped to whole lines
 # Patterns confirmed on the whole text: those that can span many lines, and those anchored to the
 # very start or end of the text (\A, \z). A window is whole lines, and ^/$ in the idioms rules
 # use them in, (?:^|[^…]) and (?:[^…]|$), find the same secret in a window as in the text.
@@ -158,7 +158,7 @@ class RuleMatcher:
                     whole.add(rule_index)
                 elif compiled.multiline:
                     if blocks is None:
-                        blocks = _windows(data, offsets, BLOCK_LINES_UP, BLOCK_LINES)
+                        blocks = _blocks(data, offsets)
                     rule_windows.setdefault(rule_index, []).extend(blocks)
                 else:
                     if windows is None:
@@ -278,6 +278,18 @@ def _windows(
         else:
             windows.append((_line_start(data, offset, up), _line_end(data, offset, down)))
         previous = offset
+    return _merge_windows(windows)
+
+
+def _blocks(data: bytes, offsets: list[int]) -> list[tuple[int, int]]:
+    """Windows for multi-line rules: whole lines from BLOCK_BEFORE before to BLOCK_AFTER after."""
+    windows = []
+    for offset in sorted(offsets):
+        if windows and offset + BLOCK_AFTER <= windows[-1][1]:
+            continue
+        lo = _line_start(data, max(offset - BLOCK_BEFORE, 0), 0)
+        hi = _line_end(data, min(offset + BLOCK_AFTER, len(data)), 0)
+        windows.append((lo, hi))
     return _merge_windows(windows)
 
 
