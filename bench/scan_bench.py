@@ -24,6 +24,7 @@ from pathlib import Path
 from egress.app import build_scanner
 from egress.config import load_config
 from egress.core.exchange import Api
+from egress.detect.scan import Scanner, TextScanner
 from egress.wire.codecs import CODECS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,8 +69,10 @@ def main() -> None:
     texts = source_texts(int(args.mb * 1e6))
     size = sum(len(t.encode()) for t in texts)
 
+    matcher = build_scanner(config).text_scanner.matcher  # compiled once, as at gateway start
+
     def scan_all() -> None:
-        scanner = build_scanner(config).text_scanner  # a fresh cache: every text is new
+        scanner = TextScanner(matcher)  # a fresh cache: every text is new
         for text in texts:
             scanner.scan_text(text)
 
@@ -79,17 +82,14 @@ def main() -> None:
     body = agent_request(200_000)
     parsed = codec.parse_request(Api.ANTHROPIC_MESSAGES, body)
 
-    def cold_request() -> None:
-        build_scanner(config).scan(parsed.prompt)
-
-    scanner_for_cold = [build_scanner(config) for _ in range(7)]
+    scanner_for_cold = [Scanner(TextScanner(matcher)) for _ in range(7)]
     cold = []
     for s in scanner_for_cold:
         t0 = time.perf_counter()
         s.scan(parsed.prompt)
         cold.append(time.perf_counter() - t0)
 
-    warm_scanner = build_scanner(config)
+    warm_scanner = Scanner(TextScanner(matcher))
     warm_scanner.scan(parsed.prompt)
     doc = json.loads(body)
     warm = []
