@@ -37,14 +37,47 @@ def open_configured_store(config: Config) -> SqlStore:
     return store
 
 
-def build_scanner(config: Config) -> Scanner:
-    """The inspect stage: bundled rules, the configured gitleaks files, internal identifiers."""
-    if not config.detection.enabled:
-        return Scanner()
-    ruleset = load_rule_files(list(config.rule_files))
+class FileBlobCache:
+    """Compiled artefacts (the rule prefilter automaton) kept on disk between starts.
+
+    Written atomically; an unreadable or missing directory only costs a recompile."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+
+    def get(self, key: str) -> bytes | None:
+        if self.directory is None:
+            return None
+        try:
+            return (self.directory / key).read_bytes()
+        except OSError:
+            return None
+
+    def put(self, key: str, blob: bytes) -> None:
+        if self.directory is None:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self.directory / f".{key}.{os.getpid()}.tmp"
+            tmp.write_bytes(blob)
+            tmp.replace(self.directory / key)
+        except OSError as exc:
+            log.warning("cannot cache the compiled rules in %s: %s", self.directory, exc.strerror)
+
+
+def build_matcher(config: Config, extra: tuple[tuple[str, str], ...] = ()) -> RuleMatcher:
+    """Bundled rules, the configured gitleaks files (and `extra` ones), internal identifiers."""
+    ruleset = load_rule_files(list(config.rule_files) + list(extra))
     internal = internal_rules(config.detection.internal_identifiers)
     ruleset = RuleSet(rules=ruleset.rules + internal, allowlists=ruleset.allowlists, version=ruleset.version)
-    return Scanner(TextScanner(RuleMatcher(ruleset), cache_chars=config.detection.cache_mb * 1024 * 1024))
+    return RuleMatcher(ruleset, FileBlobCache(config.detection.cache_dir))
+
+
+def build_scanner(config: Config) -> Scanner:
+    """The inspect stage."""
+    if not config.detection.enabled:
+        return Scanner()
+    return Scanner(TextScanner(build_matcher(config), cache_chars=config.detection.cache_mb * 1024 * 1024))
 
 
 def build_app(config: Config) -> GatewayApp:

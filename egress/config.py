@@ -76,6 +76,7 @@ class DetectionConfig(BaseModel):
     rules: tuple[Path, ...] = Field(default=(), description="gitleaks-format rule files")
     internal_identifiers: InternalIdentifiers = InternalIdentifiers()
     cache_mb: int = Field(default=32, ge=0, le=4096, description="memory for findings of texts already seen")
+    cache_dir: Path | None = Field(default=None, description="compiled rule automata; default $XDG_CACHE_HOME/egress")
 
 
 class Config(BaseModel):
@@ -134,6 +135,11 @@ def default_data_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "egress"
 
 
+def default_cache_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".cache")
+    return Path(base) / "egress"
+
+
 def _bundled_text() -> str:
     return (importlib.resources.files("egress") / "defaults" / "egress.yaml").read_text()
 
@@ -170,6 +176,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None, 
     data["server"] = server
     if data.get("data_dir") is None:
         data["data_dir"] = str(default_data_dir(env))
+    detection = data.get("detection")
+    if detection is None or (isinstance(detection, dict) and detection.get("cache_dir") is None):
+        data["detection"] = {**(detection or {}), "cache_dir": str(default_cache_dir(env))}
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from egress.app import build_matcher
 from egress.config import ConfigError, load_config
 from egress.detect.engine import RuleMatcher
-from egress.detect.internal import internal_rules
-from egress.detect.rules import SEVERITIES, Rule, RuleError, RuleSet, load_rule_files
+from egress.detect.rules import SEVERITIES, Rule, RuleError, RuleSet
 from egress.detect.scan import TextScanner
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -48,9 +48,10 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 
 
 class FileScanner:
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(self, matcher: RuleMatcher) -> None:
+        ruleset = matcher.ruleset
         self.ruleset = ruleset
-        self.text_scanner = TextScanner(RuleMatcher(ruleset), cache_chars=0)
+        self.text_scanner = TextScanner(matcher, cache_chars=0)
         self._rules = {r.id: r for r in ruleset.rules}
         self._path_rules = [(r, re2.compile(r.path)) for r in ruleset.rules if r.path and not r.regex]
         self._rule_paths = {r.id: re2.compile(r.path) for r in ruleset.rules if r.path and r.regex}
@@ -215,15 +216,10 @@ def scan_command(
     Exit status: 0 no finding at or above --fail-on, 1 findings, 2 error."""
     err = Console(stderr=True, highlight=False)
     try:
-        files = [(str(p), p.read_text(encoding="utf-8")) for p in rule_files]
-        internal: tuple[Rule, ...] = ()
-        if config_path is not None:
-            config = load_config(config_path)
-            files = list(config.rule_files) + files
-            internal = internal_rules(config.detection.internal_identifiers)
-        base = load_rule_files(files)
-        ruleset = RuleSet(rules=base.rules + internal, allowlists=base.allowlists, version=base.version)
-        scanner = FileScanner(ruleset)
+        files = tuple((str(p), p.read_text(encoding="utf-8")) for p in rule_files)
+        config = load_config(config_path)
+        scanner = FileScanner(build_matcher(config, files))
+        ruleset = scanner.ruleset
     except (RuleError, ConfigError, OSError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(2)

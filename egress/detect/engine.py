@@ -7,6 +7,8 @@ Two linear-time engines work together, with gitleaks' semantics:
      secret) and exact offsets. A rule never runs on a text without one of its keywords.
 Rules without keywords (shapes such as IBANs or card numbers) are prefiltered the same way by a
 Hyperscan automaton of their whole patterns when it accepts them; otherwise they always run.
+On ASCII text a third automaton, of every rule's whole pattern (`prefilter`), rules out the
+rules that cannot match, so RE2 runs only where a secret is likely.
 Neither engine backtracks, so no input can make a scan slow.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 import hyperscan
 import re2
 
+from egress.detect import prefilter
 from egress.detect.rules import Allowlist, Rule, RuleSet
 from egress.detect.validators import VALIDATORS, is_placeholder, shannon_entropy
 
@@ -45,7 +48,9 @@ class _Compiled:
 
 
 class RuleMatcher:
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(
+        self, ruleset: RuleSet, cache: prefilter.BlobCache | None = None, *, whole_patterns: bool = True
+    ) -> None:
         self.ruleset = ruleset
         self._rules: list[_Compiled] = []
         global_allow = tuple((a, tuple(re2.compile(r) for r in a.regexes)) for a in ruleset.allowlists)
@@ -58,6 +63,18 @@ class RuleMatcher:
             self._rules.append(_Compiled(rule, re2.compile(rule.regex.encode()), own + applicable, check))
         self._kw_db, self._kw_rules = self._compile_keywords()
         self._shape_db, self._always = self._compile_shapes()
+        self._full_db, self._full_ids = (
+            prefilter.build([(i, c.rule.regex) for i, c in enumerate(self._rules)], cache)  # type: ignore[misc]
+            if whole_patterns
+            else (None, frozenset())
+        )
+        # Rules the whole-pattern automaton does not cover (Hyperscan refused their pattern) are
+        # found by their keywords alone; a small automaton of just those keywords decides whether
+        # the full keyword pass is needed on a text the whole-pattern pass found nothing in.
+        self._uncovered = frozenset(range(len(self._rules))) - self._full_ids
+        self._uncovered_kw_db = self._compile_literals(
+            sorted({k for i in self._uncovered for k in self._rules[i].rule.keywords})
+        )
 
     # --- compilation ---------------------------------------------------------------------------
 
@@ -97,6 +114,37 @@ class RuleMatcher:
         )
         return db, always
 
+    @staticmethod
+    def _compile_literals(words: list[str]) -> Any:
+        if not words:
+            return None
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        db.compile(
+            expressions=[_literal(w) for w in words],
+            ids=list(range(len(words))),
+            elements=len(words),
+            flags=[hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(words),
+        )
+        return db
+
+    def _always_uncovered(self, data: bytes) -> bool:
+        """Whether a rule outside the whole-pattern automaton could still match this text."""
+        if any(not self._rules[i].rule.keywords for i in self._uncovered):
+            return True
+        if self._uncovered_kw_db is None:
+            return False
+        hit: list[bool] = []
+
+        def on_word(_word: int, _start: int, _end: int, _flags: int, _ctx: Any) -> bool:
+            hit.append(True)
+            return True  # stop at the first
+
+        try:
+            self._uncovered_kw_db.scan(data, match_event_handler=on_word)
+        except hyperscan.ScanTerminated:
+            pass
+        return bool(hit)
+
     @property
     def rule_count(self) -> int:
         return len(self._rules)
@@ -105,6 +153,18 @@ class RuleMatcher:
 
     def scan(self, text: str) -> list[Match]:
         data = text.encode("utf-8", errors="replace")
+        ascii_only = len(data) == len(text)
+        full = ascii_only and self._full_db is not None
+        possible: set[int] = set()
+        if full:
+            # On ASCII text, a rule whose whole pattern does not occur cannot match: most texts
+            # stop here, after one pass.
+            def on_pattern(rule_index: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
+                possible.add(rule_index)
+
+            self._full_db.scan(data, match_event_handler=on_pattern)
+            if not possible and not self._always_uncovered(data):
+                return []
         triggered: set[int] = set(self._always)
         if self._kw_db is not None:
             kw_rules = self._kw_rules
@@ -113,7 +173,11 @@ class RuleMatcher:
                 triggered.update(kw_rules[word])
 
             self._kw_db.scan(data, match_event_handler=on_keyword)
-        if self._shape_db is not None:
+        if full:
+            # Keyword-less rules are triggered by their whole pattern; the rest also need a keyword.
+            triggered |= {i for i in possible if not self._rules[i].rule.keywords}
+            triggered = {i for i in triggered if i in possible or i not in self._full_ids}
+        elif self._shape_db is not None:
 
             def on_shape(rule_index: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
                 triggered.add(rule_index)
@@ -121,7 +185,7 @@ class RuleMatcher:
             self._shape_db.scan(data, match_event_handler=on_shape)
         if not triggered:
             return []
-        to_chars = _identity if len(data) == len(text) else _CharOffsets(data)
+        to_chars = _identity if ascii_only else _CharOffsets(data)
         matches: list[Match] = []
         for rule_index in sorted(triggered):
             self._confirm(self._rules[rule_index], text, data, to_chars, matches)
