@@ -6,13 +6,17 @@ by bench/detection_report.py (which writes docs/detection.md).
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from egress.app import FileBlobCache
+from egress.config import default_cache_dir
 from egress.detect.engine import RuleMatcher
+from egress.detect.rules import bundled_files, load_rules
 from egress.detect.scan import merge
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -77,3 +81,8 @@ def score(matcher: RuleMatcher) -> dict[str, Score]:
             s.false_positives += 1
             s.flagged.append(f"{m.rule.id} on shared negative {example['text'][:60]!r} ({example.get('note')})")
     return dict(scores)
+
+
+def bundled_matcher(**kwargs: object) -> RuleMatcher:
+    """The bundled rules, with the compiled prefilter cached where egress itself caches it."""
+    return RuleMatcher(load_rules(bundled_files()), FileBlobCache(default_cache_dir(os.environ)), **kwargs)  # type: ignore[arg-type]

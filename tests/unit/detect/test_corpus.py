@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from egress.detect.engine import RuleMatcher
-from egress.detect.rules import bundled_files, load_rules
-from tests.support.corpus import load_corpus, score
+from tests.support.corpus import bundled_matcher, load_corpus, score
 
-MATCHER = RuleMatcher(load_rules(bundled_files()))
+MATCHER = bundled_matcher()
 SCORES = score(MATCHER)
 RECALL_FLOOR = 1.0
 PRECISION_FLOOR = 1.0

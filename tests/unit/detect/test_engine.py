@@ -13,6 +13,7 @@ from egress.core.exchange import Prompt, SegmentKind, TextSegment
 from egress.detect.engine import RuleMatcher
 from egress.detect.rules import RuleError, bundled_files, load_rule_files, load_rules
 from egress.detect.scan import Scanner, TextScanner, redact
+from tests.support.corpus import bundled_matcher
 
 CUSTOM = """
 title = "acme custom rules"
@@ -137,7 +138,7 @@ def test_bundled_rules_all_load_and_compile():
 
 # --- findings and the incremental cache --------------------------------------------------------
 
-BUNDLED = RuleMatcher(load_rules(bundled_files()))
+BUNDLED = bundled_matcher()
 
 PLANTS = [
     "jane.roe@northwind-traders.de",
@@ -209,3 +210,29 @@ def test_preview_never_holds_the_value():
     secret = "adt_k3j9x0q2m8v7c6b5n4z1l0p9"
     assert redact(secret) == "adt_…(28 chars)"
     assert redact("hunter2") == "…(7 chars)"
+
+
+# --- the whole-pattern prefilter is an optimisation, never a change in findings -----------------
+
+WITHOUT_PREFILTER = RuleMatcher(load_rules(bundled_files()), whole_patterns=False)
+
+
+def _found(matcher, text):
+    return sorted((m.rule.id, m.start, m.end) for m in matcher.scan(text))
+
+
+def test_prefilter_finds_exactly_what_the_keyword_path_finds_on_the_corpus():
+    from tests.support.corpus import load_corpus
+
+    entries, negatives = load_corpus()
+    texts = [ex["text"] for e in entries for ex in (e.get("positives") or []) + (e.get("negatives") or [])]
+    texts += [n["text"] for n in negatives]
+    assert len(texts) > 1500
+    for text in texts:
+        assert _found(BUNDLED, text) == _found(WITHOUT_PREFILTER, text), text
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=texts_with_plants())
+def test_prefilter_finds_exactly_what_the_keyword_path_finds(text):
+    assert _found(BUNDLED, text) == _found(WITHOUT_PREFILTER, text)
