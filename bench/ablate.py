@@ -9,6 +9,9 @@ Switches:
   audit-off     no audit record is built or queued (no build_entry, no SQLite writes)
   audit-nodb    records are built and queued, the writer thread runs, but nothing is written
   audit-sync-normal  SQLite with synchronous=NORMAL instead of FULL (WAL still on)
+  audit-sleep   the audit writer thread sleeps one flush interval, then drains the queue without
+                blocking on it, so submitting a record never wakes it (one wake-up per batch
+                instead of one per record); records are still built, queued and written
   watch-off     no DisconnectWatch task per request
   sha-off       no SHA-256 of the forwarded body (upstream_body_sha256 is a constant)
   timeout-off   no asyncio.timeout() around the body read
@@ -30,6 +33,7 @@ SWITCHES = (
     "audit-off",
     "audit-nodb",
     "audit-sync-normal",
+    "audit-sleep",
     "watch-off",
     "sha-off",
     "timeout-off",
@@ -67,6 +71,34 @@ def apply(names: set[str]) -> None:
             return conn
 
         sqlite_store.SqliteStore._connect = _connect  # type: ignore[method-assign]
+    if "audit-sleep" in names:
+        import queue
+        import time
+
+        from egress.audit import writer as writer_mod
+
+        def _run(self: Any) -> None:
+            settings = self._settings
+            stopping = False
+            while not stopping:
+                time.sleep(settings.flush_interval_s)  # bounded: exits once _STOP is drained
+                while True:
+                    batch = []
+                    while len(batch) < settings.max_batch:
+                        try:
+                            item = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if item is writer_mod._STOP:
+                            stopping = True
+                            break
+                        batch.append(item)
+                    if batch:
+                        self._write(batch, final=stopping)
+                    if stopping or len(batch) < settings.max_batch:
+                        break
+
+        writer_mod.AuditWriter._run = _run  # type: ignore[method-assign]
     if "watch-off" in names:
 
         class NoWatch:

@@ -1,8 +1,9 @@
 """egress benchmark: the gateway beside the direct upstream, in one run, on loopback.
 
-    .venv/bin/python bench/run.py                 # the full run (about 3 minutes)
-    .venv/bin/python bench/run.py --quick         # a smoke run (about 40 s, no profile)
+    .venv/bin/python bench/run.py                 # the working tree: 3-4.5 minutes
+    .venv/bin/python bench/run.py --ref HEAD      # a commit (exported with git archive)
     .venv/bin/python bench/run.py --compare HEAD  # also the committed version, side by side
+    .venv/bin/python bench/run.py --quick         # a smoke run (about 40 s, no profile)
 
 What it does (see docs/performance.md for the method and the numbers):
 
@@ -11,17 +12,22 @@ What it does (see docs/performance.md for the method and the numbers):
 3. starts `egress serve` (one worker) in its own process, with a generated config: one
    Anthropic provider at the upstream (`credentials: {env: BENCH_KEY}`), `auth.required`,
    a data_dir (SQLite store and audit log) in a temporary folder; creates a gateway key with
-   `egress keys create` and sends it as `x-egress-key`. Optionally also the floor (bench/floor.py,
-   a bare passthrough on the same stack) and a second egress built from a git ref (--compare);
+   `egress keys create` and sends it as `x-egress-key`. Also the floor (bench/floor.py, a bare
+   passthrough on the same stack), and optionally egress from another git ref (--compare) or
+   with pieces switched off (--ablate, bench/ablate.py);
 4. checks each target answers correctly, and counts how many reads a stream arrives in;
 5. for each round, mode (non-stream, stream) and client count (1, 8): for each target (the
    direct upstream first), a warm-up then a fixed-duration measurement with the load generator
-   (wrk, else bench/loadgen.py) in its own process, over keep-alive connections;
-6. profiles egress with py-spy under 8-client non-stream load (if py-spy is installed);
+   (wrk, else bench/loadgen.py) in its own process, over keep-alive connections; by default the
+   newest turn of the body is new on every request (--no-fresh: identical bodies). It records the
+   CPU other processes used meanwhile, and measures again (bounded) when they were busy;
+6. profiles egress under 8-client load: py-spy (Python frames, by part of the request path) and
+   perf (CPU by thread, library and symbol), when installed;
 7. stops egress cleanly and counts its audit records;
 8. writes bench/results/<date>-<gitsha>.json and prints a markdown table.
 
-Every wait and loop is bounded; all traffic goes to 127.0.0.1.
+All benchmark processes run at nice -20 when run as root (other jobs on a shared machine then
+disturb the numbers much less). Every wait and loop is bounded; all traffic goes to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -520,6 +526,115 @@ class LoadGen:
 # --- profile ------------------------------------------------------------------------------------
 
 
+# Symbols whose inclusive share says where CPU goes outside Python code (perf call graphs).
+_PERF_INCLUSIVE = {
+    "tcp_sendmsg": "kernel: TCP send (to the upstream and the client)",
+    "tcp_recvmsg": "kernel: TCP receive",
+    "__schedule": "kernel: context switches",
+    "do_futex": "kernel: futex (GIL hand-over, audit queue)",
+    "do_epoll_wait": "kernel: epoll_wait",
+}
+
+
+def perf_profile(t: Target, gen: LoadGen, body_path: Path, seconds: int) -> dict[str, Any] | None:
+    """CPU time of the gateway process by thread, library and symbol, from `perf record` (cpu-clock
+    samples, kernel included): unlike py-spy it counts only time on a CPU, and sees C code."""
+    perf = shutil.which("perf")
+    if perf is None or t.proc is None:
+        log("perf is not installed: skipping the CPU profile by library")
+        return None
+    data = gen.tmp / f"perf-{gen.n}.data"
+    rec = subprocess.Popen(
+        [
+            perf,
+            "record",
+            "-q",
+            "-e",
+            "cpu-clock",
+            "-F",
+            "999",
+            "-g",
+            "-p",
+            str(t.proc.pid),
+            "-o",
+            str(data),
+            "--",
+            "sleep",
+            str(seconds),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _children.append(rec)  # type: ignore[arg-type]
+    time.sleep(0.3)
+    c0 = thread_ticks(t.proc.pid)
+    load = gen.run(t, body_path, 8, seconds)
+    c1 = thread_ticks(t.proc.pid)
+    try:
+        rec.wait(30)
+    except subprocess.TimeoutExpired:
+        rec.kill()
+        rec.wait(5)
+    _children.remove(rec)  # type: ignore[arg-type]
+    if not data.exists():
+        log(f"perf record failed: {rec.stderr.read().decode(errors='replace')[-300:] if rec.stderr else ''}")
+        return None
+
+    def report(*args: str) -> list[tuple[float, str]]:
+        out = subprocess.run(
+            [perf, "report", "-i", str(data), "--stdio", "-g", "none", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+        rows = []
+        for line in out.splitlines():
+            m = re.match(r"^\s+([\d.]+)%\s+(?:[\d.]+%\s+)?(.*\S)\s*$", line)
+            if m and not line.lstrip().startswith("#"):
+                rows.append((float(m.group(1)), re.sub(r"\s{2,}", "  ", m.group(2))))
+        return rows
+
+    threads = report("--no-children", "-s", "pid")
+    main_tid = f"{t.proc.pid}:"
+    per_req = ((sum(c1) - sum(c0)) / CLK_TCK / max(load["requests"], 1)) * 1e6
+    inclusive = {}
+    for pct, name in report("--children", "-s", "sym"):
+        sym = name.split("] ", 1)[-1].strip()
+        if sym in _PERF_INCLUSIVE and sym not in inclusive:
+            inclusive[sym] = {"what": _PERF_INCLUSIVE[sym], "pct": pct, "us_per_request": round(pct / 100 * per_req, 1)}
+    # libpython has no frame pointers, so the collector's callees are summed by name, not by call graph.
+    gc_pct = round(
+        sum(
+            pct
+            for pct, name in report("--no-children", "-s", "sym")
+            if re.search(
+                r"\] (gc_\w+|visit_\w+|\w*_?traverse\w*|move_unreachable|update_refs|subtract_refs|"
+                r"deduce_unreachable|move_legacy_finalizers|delete_garbage)$",
+                name,
+            )
+        ),
+        2,
+    )
+    inclusive["gc"] = {
+        "what": "cyclic garbage collector (gc_collect_main and the traverse/visit functions it runs)",
+        "pct": gc_pct,
+        "us_per_request": round(gc_pct / 100 * per_req, 1),
+    }
+    return {
+        "tool": subprocess.run([perf, "--version"], capture_output=True, text=True, timeout=10).stdout.strip(),
+        "load": "8 clients, non-stream",
+        "rps": round(load["requests"] / (load["duration_us"] / 1e6), 1),
+        "gateway_cpu_us_per_request": round(per_req, 1),
+        "threads": [
+            {"thread": "main (event loop)" if name.startswith(main_tid) else f"other ({name})", "pct": pct}
+            for pct, name in threads
+        ],
+        "libraries": [{"library": name, "pct": pct} for pct, name in report("--no-children", "-s", "dso")[:15]],
+        "symbols": [{"symbol": name, "pct": pct} for pct, name in report("--no-children", "-s", "dso,sym")[:25]],
+        "inclusive": inclusive,
+    }
+
+
 def profile(
     t: Target, gen: LoadGen, body_path: Path, seconds: int, out_stem: Path, mode: str, native: bool = False
 ) -> dict[str, Any] | None:
@@ -874,6 +989,7 @@ def main() -> int:
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--profile-seconds", type=int, default=6, help="per profiled mode (default 6)")
     ap.add_argument("--profile-modes", default="nonstream,stream", help="which modes to profile")
+    ap.add_argument("--no-perf", action="store_true", help="skip the perf CPU profile (by library and symbol)")
     ap.add_argument(
         "--profile-native",
         action="store_true",
@@ -898,6 +1014,16 @@ def main() -> int:
         type=int,
         default=-20 if os.geteuid() == 0 else 0,
         help="scheduling priority of the benchmark's processes (default -20 when run as root, else 0)",
+    )
+    ap.add_argument(
+        "--busy-limit",
+        type=float,
+        default=25.0,
+        help="re-measure a cell when other processes used this much of the machine during it (default 25 %%)",
+    )
+    ap.add_argument("--retries", type=int, default=2, help="re-measurements per cell at most (default 2)")
+    ap.add_argument(
+        "--retry-budget", type=int, default=60, help="seconds spent on re-measurements in all, at most (default 60)"
     )
     ap.add_argument("--out", type=Path, help="result file (default bench/results/<date>-<gitsha>.json)")
     args = ap.parse_args()
@@ -981,6 +1107,7 @@ def main() -> int:
             )
             rows: list[dict[str, Any]] = []
             others = ForeignLoad([upstream.pid, *(t.proc.pid for t in targets if t.proc)])
+            retry_budget = float(args.retry_budget)
             for rnd in range(args.rounds):
                 order = targets if rnd % 2 == 0 else [targets[0], *reversed(targets[1:])]
                 if args.quiet_wait:
@@ -990,13 +1117,28 @@ def main() -> int:
                         for t in order:
                             if args.warmup:
                                 gen.run(t, bodies[mode], clients, args.warmup)
-                            g0 = thread_ticks(t.proc.pid) if t.proc else None
-                            u0 = cpu_ticks(upstream.pid)
-                            mark = others.start()
-                            r = gen.run(t, bodies[mode], clients, args.duration)
-                            foreign = others.stop(mark)
-                            u1 = cpu_ticks(upstream.pid)
-                            g1 = thread_ticks(t.proc.pid) if t.proc else None
+                            # Measure; if other processes were busy meanwhile, wait for quiet and measure
+                            # again (at most --retries times, within --retry-budget seconds in all),
+                            # keeping the measurement they disturbed least.
+                            best = None
+                            for attempt in range(1 + args.retries):
+                                g0 = thread_ticks(t.proc.pid) if t.proc else None
+                                u0 = cpu_ticks(upstream.pid)
+                                mark = others.start()
+                                r = gen.run(t, bodies[mode], clients, args.duration)
+                                foreign = others.stop(mark)
+                                u1 = cpu_ticks(upstream.pid)
+                                g1 = thread_ticks(t.proc.pid) if t.proc else None
+                                if best is None or foreign < best[0]:
+                                    best = (foreign, r, g0, g1, u0, u1, attempt + 1)
+                                if foreign < args.busy_limit or attempt == args.retries or retry_budget <= 0:
+                                    break
+                                waited = time.monotonic()
+                                others.wait_quiet(10.0, min(20.0, retry_budget))
+                                retry_budget -= time.monotonic() - waited + args.duration + args.warmup
+                                if args.warmup:
+                                    gen.run(t, bodies[mode], clients, args.warmup)
+                            foreign, r, g0, g1, u0, u1, attempts = best
                             n = max(r["requests"], 1)
                             lat = r["latency_us"]
                             errors = sum(r["errors"].values())
@@ -1024,6 +1166,7 @@ def main() -> int:
                                 ),
                                 "upstream_cpu_us_per_req": (u1 - u0) / CLK_TCK / n * 1e6,
                                 "foreign_cpu_pct": foreign,
+                                "attempts": attempts,
                             }
                             rows.append(row)
                             log(
@@ -1033,6 +1176,7 @@ def main() -> int:
                             )
 
             prof: dict[str, Any] = {}
+            perf_prof: dict[str, Any] | None = None
             if not args.no_profile:
                 egress_t = next(t for t in targets if t.name == "egress")
                 for pmode in [m for m in args.profile_modes.split(",") if m]:
@@ -1048,6 +1192,9 @@ def main() -> int:
                     )
                     if got:
                         prof[pmode] = got
+                if not args.no_perf:
+                    log(f"CPU profile of egress with perf for {args.profile_seconds} s under 8-client non-stream load")
+                    perf_prof = perf_profile(egress_t, gen, bodies["nonstream"], args.profile_seconds)
         finally:
             audits = {}
             for t in targets:
@@ -1079,6 +1226,8 @@ def main() -> int:
             "rounds": args.rounds,
             "pinning": {"gateways": sorted(gw_cpus), "upstream_and_loadgen": sorted(world_cpus)} if pin else None,
             "upstream_sse_gap": args.gap,
+            "busy_limit_pct": args.busy_limit,
+            "retries": args.retries,
             "fresh_last_turn": not args.no_fresh,
             "nice": NICE,
             "modes": modes,
@@ -1100,6 +1249,7 @@ def main() -> int:
         "reference_litellm": LITELLM,
         "audit": audits,
         "profile": prof,
+        "perf": perf_prof,
         "rows": rows,
     }
     out_path.write_text(json.dumps(result, indent=2) + "\n")
@@ -1147,6 +1297,15 @@ def main() -> int:
         print("  top functions by self time:")
         for row in main_t["top_self"][:12]:
             print(f"    {row['share_pct']:5.1f} %  {row['us_per_request']:6.1f}  {row['function']}")
+    if perf_prof:
+        print(
+            f"\nperf, 8 clients non-stream: {perf_prof['rps']:,.0f} req/s, gateway CPU "
+            f"{perf_prof['gateway_cpu_us_per_request']} µs/req; by thread: "
+            + ", ".join(f"{r['thread']} {r['pct']:.1f} %" for r in perf_prof["threads"][:3])
+        )
+        print("  by library: " + ", ".join(f"{r['library']} {r['pct']:.1f} %" for r in perf_prof["libraries"][:9]))
+        for sym, row in perf_prof["inclusive"].items():
+            print(f"    {row['pct']:5.1f} %  {row['us_per_request']:6.1f} µs/req  {row['what']} ({sym}, inclusive)")
     print(f"\nresults: {out_path.relative_to(REPO) if out_path.is_relative_to(REPO) else out_path}")
     return 0
 

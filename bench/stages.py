@@ -62,7 +62,6 @@ from egress.audit.chain import GENESIS_HASH, link  # noqa: E402
 from egress.audit.record import build_entry  # noqa: E402
 from egress.core.endpoint import Endpoint  # noqa: E402
 from egress.core.exchange import Api, Exchange, Outcome  # noqa: E402
-from egress.detect.scan import Scanner  # noqa: E402
 from egress.gateway.asgi import new_request_id  # noqa: E402
 from egress.gateway.auth import find_gateway_key, hash_key, new_key  # noqa: E402
 from egress.gateway.clients import identify  # noqa: E402
@@ -108,7 +107,6 @@ def request_stages() -> list[tuple[str, float, str]]:
     catalog = Catalog((ep,))
     codec = CODECS[Api.ANTHROPIC_MESSAGES]
     parsed = codec.parse_request(Api.ANTHROPIC_MESSAGES, body)
-    scanner = Scanner()
     policy = AllowServingEndpoints()
     client = identify(headers)
     facts = RequestFacts(
@@ -190,29 +188,28 @@ def request_stages() -> list[tuple[str, float, str]]:
 
     n = 2000
     rows: list[tuple[str, float, str]] = [
-        ("new_request_id (secrets.token_hex)", per_call_us(new_request_id, n * 10), "gateway/asgi.py:38"),
-        ("Exchange(...) + fields", per_call_us(exchange, n * 10), "core/exchange.py"),
-        ("identify (client from headers)", per_call_us(lambda: identify(headers), n * 10), "gateway/clients.py:30"),
+        ("new_request_id (secrets.token_hex)", per_call_us(new_request_id, n * 10), "gateway/asgi.py new_request_id"),
+        ("Exchange(...) + fields", per_call_us(exchange, n * 10), "core/exchange.py Exchange"),
+        (
+            "identify (client from headers)",
+            per_call_us(lambda: identify(headers), n * 10),
+            "gateway/clients.py identify",
+        ),
         (
             "find_gateway_key + sha256 of key",
             per_call_us(lambda: hash_key(find_gateway_key(headers)[0] or ""), n * 10),
-            "gateway/auth.py",
+            "gateway/auth.py find_gateway_key, hash_key",
         ),
-        ("orjson.loads (32 KB body)", per_call_us(lambda: orjson.loads(body), n), "wire/body.py:17"),
+        ("orjson.loads (32 KB body)", per_call_us(lambda: orjson.loads(body), n), "wire/body.py load_object"),
         (
             "parse_request (loads + text segments)",
             per_call_us(lambda: codec.parse_request(Api.ANTHROPIC_MESSAGES, body), n),
-            "wire/anthropic.py:19",
-        ),
-        (
-            "scanner.scan (no detectors configured)",
-            per_call_us(lambda: scanner.scan(parsed.prompt), n * 10),
-            "detect/scan.py:24",
+            "wire/anthropic.py parse_request",
         ),
         (
             "catalog.candidates (fnmatch)",
             per_call_us(lambda: catalog.candidates(Api.ANTHROPIC_MESSAGES.family, parsed.model), n * 10),
-            "route/catalog.py:27",
+            "route/catalog.py Catalog.candidates",
         ),
         (
             "policy_input + evaluate + validate (uuid4)",
@@ -220,22 +217,22 @@ def request_stages() -> list[tuple[str, float, str]]:
                 lambda: validate(policy.evaluate(policy_input(facts, (), candidates)), candidates, policy.revision),
                 n * 10,
             ),
-            "policy/decide.py",
+            "policy/decide.py policy_input, validate",
         ),
         (
             "masker.apply (nothing to mask)",
             per_call_us(lambda: Masker().apply(body, parsed, (), decision), n * 10),
-            "mask/masker.py",
+            "mask/masker.py Masker.apply",
         ),
         (
             "sha256(body).hexdigest() (upstream_body_sha256)",
             per_call_us(lambda: hashlib.sha256(body).hexdigest(), n),
-            "gateway/pipeline.py:194",
+            "gateway/pipeline.py Pipeline._forward",
         ),
         (
             "upstream_headers (CIMultiDict)",
             per_call_us(lambda: upstream_headers(headers, ep, frozenset({b"x-egress-key"})), n * 10),
-            "route/upstream.py:52",
+            "route/upstream.py upstream_headers",
         ),
         (
             "usage_from_body (small answer)",
@@ -245,27 +242,27 @@ def request_stages() -> list[tuple[str, float, str]]:
                 ),
                 n * 10,
             ),
-            "wire/anthropic.py:94",
+            "wire/anthropic.py usage_from_body",
         ),
         (
             "build_entry (audit record, sorted JSON)",
             per_call_us(lambda: build_entry(filled), n * 10),
-            "audit/record.py:24",
+            "audit/record.py build_entry",
         ),
         (
             "link (chain hash of one record)",
             per_call_us(lambda: link(GENESIS_HASH, entry.canonical), n * 10),
-            "audit/chain.py:18",
+            "audit/chain.py link (writer thread)",
         ),
         (
             "asyncio.timeout() enter/exit (in a loop turn)",
             per_call_us(in_loop_timeout, n) - per_call_us(noop_coro, n),
-            "gateway/pipeline.py:168",
+            "gateway/pipeline.py Pipeline._read_body",
         ),
         (
             "create_task + cancel (DisconnectWatch-like)",
             per_call_us(task_cycle, n) - per_call_us(noop_coro, n),
-            "gateway/pipeline.py:112",
+            "gateway/pipeline.py DisconnectWatch",
         ),
     ]
     loop.close()
@@ -431,7 +428,7 @@ def main() -> None:
 
     print(f"egress from {Path(egress.__file__).parent.parent}" + (f" (git {args.ref})" if args.ref else ""))
     rows = request_stages()
-    print("| stage | µs per call | where (egress/) |\n|---|---:|---|")
+    print("| stage (inspect: see the next tables) | µs per call | where (egress/) |\n|---|---:|---|")
     for name, us, where in rows:
         print(f"| {name} | {us:.1f} | {where} |")
     # orjson.loads is shown on its own but is part of parse_request: count it once.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from pathlib import Path
@@ -144,7 +145,18 @@ def build_app(config: Config) -> GatewayApp:
     return GatewayApp(pipeline, catalog, on_startup=startup, on_shutdown=shutdown, ready=ready)
 
 
+def freeze_after_start(app: GatewayApp) -> GatewayApp:
+    """Move everything built at start-up out of the garbage collector's sight.
+
+    The gateway, its rule sets and its libraries are tens of thousands of long-lived objects; a
+    full collection walks all of them (tens of milliseconds) and was the p99 under load. Frozen,
+    a collection only looks at what requests create."""
+    gc.collect()
+    gc.freeze()
+    return app
+
+
 def create_app_from_env() -> GatewayApp:
     """Factory for server worker processes: `egress serve` passes the config path by environment."""
     path = os.environ.get(ENV_SERVE_CONFIG) or None
-    return build_app(load_config(Path(path) if path else None))
+    return freeze_after_start(build_app(load_config(Path(path) if path else None)))

@@ -7,7 +7,10 @@ reproducible by anyone holding the record.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -21,14 +24,43 @@ def _ms(ns: int) -> float:
     return round(ns / 1e6, 3)
 
 
-def build_entry(x: Exchange) -> AuditEntry:
+@dataclass(frozen=True, slots=True)
+class AuditDraft:
+    """A record built on the request path, finished on the audit writer thread: the digest of
+    the body sent upstream is computed there (hashlib releases the GIL), then the canonical JSON."""
+
+    record: dict[str, Any]
+    upstream_body: bytes | None
+
+
+def finalize(item: AuditEntry | AuditDraft) -> AuditEntry:
+    if isinstance(item, AuditEntry):
+        return item
+    record = item.record
+    if item.upstream_body is not None:
+        record["upstream_body_sha256"] = hashlib.sha256(item.upstream_body).hexdigest()
+    return AuditEntry(
+        request_id=record["request_id"],
+        ts=record["ts"],
+        user=record["user"],
+        team=record["team"],
+        api=record["api"],
+        endpoint=record["endpoint"],
+        jurisdiction=record["jurisdiction"],
+        outcome=record["outcome"],
+        status=record["status"],
+        canonical=orjson.dumps(record, option=orjson.OPT_SORT_KEYS),
+    )
+
+
+def build_entry(x: Exchange) -> AuditDraft:
     principal = x.principal
     client = x.client
     decision = x.decision
     total_ns = (x.finished_ns or x.started_ns) - x.started_ns
     outcome = (x.outcome or Outcome.FAILED).value
-    kinds = Counter(f.kind for f in x.findings)
-    rules = Counter(f.rule_id for f in x.findings)
+    kinds = Counter(f.kind for f in x.findings) if x.findings else {}
+    rules = Counter(f.rule_id for f in x.findings) if x.findings else {}
     record = {
         "v": RECORD_VERSION,
         "request_id": x.request_id,
@@ -56,7 +88,7 @@ def build_entry(x: Exchange) -> AuditEntry:
         "error_stage": x.error.stage if x.error else None,
         "bytes_in": len(x.body),
         "bytes_out": x.bytes_out,
-        "upstream_body_sha256": x.upstream_body_sha256,
+        "upstream_body_sha256": None,
         "usage": {
             "input_tokens": x.usage.input_tokens,
             "output_tokens": x.usage.output_tokens,
@@ -82,15 +114,5 @@ def build_entry(x: Exchange) -> AuditEntry:
         ),
         "masked": x.masked.masked_count if x.masked else 0,
     }
-    return AuditEntry(
-        request_id=x.request_id,
-        ts=x.started_at,
-        user=record["user"],
-        team=record["team"],
-        api=record["api"],
-        endpoint=x.endpoint_name,
-        jurisdiction=x.endpoint_jurisdiction,
-        outcome=outcome,
-        status=x.status,
-        canonical=orjson.dumps(record, option=orjson.OPT_SORT_KEYS),
-    )
+    # The body's digest is filled in on the writer thread (finalize), off the request path.
+    return AuditDraft(record, x.masked.body if x.masked is not None and x.upstream_attempts else None)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from egress.audit.chain import link
+from egress.audit.record import AuditDraft, finalize
 from egress.core.records import AuditEntry
 
 log = logging.getLogger("egress.audit")
@@ -43,6 +44,7 @@ class AuditWriter:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="egress-audit-writer", daemon=True)
         self._closed = False
+        self._stop = threading.Event()
         self.written = 0
         self.failures = 0
 
@@ -53,35 +55,40 @@ class AuditWriter:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def submit(self, entry: AuditEntry) -> None:
+    def submit(self, entry: AuditEntry | AuditDraft) -> None:
+        """Queue a record; a draft is finished (body digest, canonical JSON) on the writer thread."""
         self._queue.put(entry)
 
     def close(self, timeout: float = 30.0) -> None:
         if self._closed:
             return
         self._closed = True
+        self._stop.set()
         self._queue.put(_STOP)
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        # One wake-up per batch, not per record: block for the first record, then let the batch
+        # fill for one flush interval and drain it. Waking for every record would make this
+        # thread fight the event loop for the GIL on every request.
+        interval = self._settings.flush_interval_s
         stopping = False
         while not stopping:
             first = self._queue.get()
             if first is _STOP:
                 break
-            batch: list[AuditEntry] = [first]  # type: ignore[list-item]
-            deadline = time.monotonic() + self._settings.flush_interval_s
+            self._stop.wait(interval)  # returns at once when close() is called
+            batch: list[object] = [first]
             while len(batch) < self._settings.max_batch:
-                remaining = deadline - time.monotonic()
                 try:
-                    item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is _STOP:
                     stopping = True
                     break
-                batch.append(item)  # type: ignore[arg-type]
-            self._write(batch, final=stopping)
+                batch.append(item)
+            self._write([finalize(item) for item in batch], final=stopping)
         # Drain anything submitted concurrently with the stop.
         rest: list[AuditEntry] = []
         while True:
@@ -90,7 +97,7 @@ class AuditWriter:
             except queue.Empty:
                 break
             if item is not _STOP:
-                rest.append(item)  # type: ignore[arg-type]
+                rest.append(finalize(item))
         if rest:
             self._write(rest, final=True)
 

@@ -19,7 +19,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from egress.app import ENV_SERVE_CONFIG, build_app, open_configured_store
+from egress.app import ENV_SERVE_CONFIG, build_app, freeze_after_start, open_configured_store
 from egress.audit.chain import verify
 from egress.cli.scan import scan_command
 from egress.config import Config, ConfigError, load_config
@@ -84,13 +84,14 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
         timeout_graceful_shutdown=30,
         server_header=False,
         date_header=False,
+        proxy_headers=False,  # egress does not trust X-Forwarded-* from its clients
     )
     if server.workers > 1:
         if config_path is not None:
             os.environ[ENV_SERVE_CONFIG] = str(config_path.resolve())
         uvicorn.run("egress.app:create_app_from_env", factory=True, workers=server.workers, **common)
     else:
-        uvicorn.run(build_app(config), **common)
+        uvicorn.run(freeze_after_start(build_app(config)), **common)
 
 
 def _ensure_first_key(config: Config) -> str | None:

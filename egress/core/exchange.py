@@ -59,9 +59,12 @@ class SegmentKind(StrEnum):
     OTHER = "other"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TextSegment:
-    """One text value of the request. `path` locates it in the JSON document (keys and indexes)."""
+    """One text value of the request. `path` locates it in the JSON document (keys and indexes).
+
+    Not frozen: a request builds dozens of these, and a frozen dataclass's __init__ costs twice as
+    much. Treat it as immutable all the same."""
 
     path: tuple[str | int, ...]
     text: str
@@ -187,7 +190,6 @@ class Exchange:
     endpoint_jurisdiction: str | None = None
     endpoint_region: str | None = None
     upstream_attempts: int = 0
-    upstream_body_sha256: str | None = None
     upstream_status: int | None = None
     upstream_ns: int = 0  # time spent waiting on or reading from the upstream
     status: int | None = None  # status sent to the client

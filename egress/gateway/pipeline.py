@@ -11,7 +11,6 @@ validated decision allowed. Every request, however it ends, leaves one audit rec
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -103,13 +102,16 @@ class Pipeline:
             )
             document = policy_input(facts, x.findings, candidates)
             x.decision = _stage(
-                "decide", lambda: validate(self.policy.evaluate(document), candidates, self.policy.revision)
+                "decide",
+                lambda: validate(
+                    self.policy.evaluate(document), candidates, self.policy.revision, "dec_" + x.request_id[4:]
+                ),
             )
             if x.decision.action in (Action.BLOCK, Action.REQUIRE_APPROVAL) or not x.decision.endpoints:
                 reason = "; ".join(x.decision.reasons) or "no endpoint is allowed for this request"
                 raise EgressError(ErrorCode.POLICY_DENIED, f"blocked by policy: {reason}", stage="decide")
             x.masked = _stage("mask", self.masker.apply, x.body, x.parsed, x.findings, x.decision)
-            watch = DisconnectWatch(receive, asyncio.current_task())
+            watch = DisconnectWatch(receive, asyncio.current_task(), responder)
             try:
                 await self._forward(x, codec, responder, key_header, watch)
             except (EgressError, asyncio.CancelledError):
@@ -198,8 +200,7 @@ class Pipeline:
         self, x: Exchange, codec: WireCodec, responder: Responder, key_header: bytes | None, watch: DisconnectWatch
     ) -> None:
         assert x.decision is not None and x.masked is not None and x.parsed is not None and x.api is not None
-        body = x.masked.body
-        x.upstream_body_sha256 = hashlib.sha256(body).hexdigest()
+        body = x.masked.body  # its SHA-256 goes into the audit record, computed off the loop
         drop = frozenset({key_header}) if key_header else frozenset()
         resp: UpstreamResponse | None = None
         last_error: EgressError | None = None
@@ -311,27 +312,50 @@ class ClientGone(Exception):
 
 
 class DisconnectWatch:
-    """Cancels the request's task when the client disconnects, so the upstream call stops too."""
+    """Cancels the request's task when the client disconnects, so the upstream call stops too.
 
-    def __init__(self, receive: Any, task: asyncio.Task[Any] | None) -> None:
+    Armed lazily: most answers complete within `delay_s`, and for them no task is ever created
+    (a task per request costs CPU and, once cancelled, cyclic garbage). A client that went away
+    earlier is still noticed: `receive()` reports a past disconnect at once."""
+
+    delay_s = 0.25
+
+    def __init__(self, receive: Any, task: asyncio.Task[Any] | None, responder: Responder) -> None:
         self.disconnected = False
-        self._armed = True
-        self._receive = receive
+        self._receive: Any = receive
         self._target = task
-        self._task = asyncio.create_task(self._run())
+        self._responder: Responder | None = responder
+        self._task: asyncio.Task[None] | None = None
+        self._handle: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(self.delay_s, self._start)
+
+    def _start(self) -> None:
+        self._handle = None
+        self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         while True:
-            message = await self._receive()
+            receive = self._receive
+            if receive is None:
+                return
+            message = await receive()
             if message["type"] == "http.disconnect":
                 break
-        if self._armed and self._target is not None:
+        responder = self._responder
+        if self._target is not None and responder is not None and not responder.finished:
             self.disconnected = True
             self._target.cancel()
 
     def disarm(self) -> None:
-        self._armed = False
-        self._task.cancel()
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        # Drop the references that would otherwise form a cycle through the task.
+        self._target = None
+        self._receive = None
+        self._responder = None
 
 
 def _stage(name: str, fn: Callable[..., T], *args: Any) -> T:

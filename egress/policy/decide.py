@@ -33,8 +33,8 @@ def policy_input(
     facts: RequestFacts, findings: tuple[Finding, ...], candidates: tuple[Endpoint, ...]
 ) -> dict[str, Any]:
     """The versioned document a policy sees. Findings are summarised: never values."""
-    kinds = Counter(f.kind for f in findings)
-    rules = Counter(f.rule_id for f in findings)
+    kinds = Counter(f.kind for f in findings) if findings else {}
+    rules = Counter(f.rule_id for f in findings) if findings else {}
     return {
         "version": INPUT_VERSION,
         "request": {
@@ -85,7 +85,7 @@ class AllowServingEndpoints:
         }
 
 
-def validate(output: Any, candidates: tuple[Endpoint, ...], revision: str) -> Decision:
+def validate(output: Any, candidates: tuple[Endpoint, ...], revision: str, default_id: str = "") -> Decision:
     """Turn an engine's raw output into a Decision, or refuse: anything malformed is a deny."""
     if not isinstance(output, dict):
         raise EgressError(ErrorCode.STAGE_FAILED, "policy returned no decision", stage="decide")
@@ -115,6 +115,6 @@ def validate(output: Any, candidates: tuple[Endpoint, ...], revision: str) -> De
         endpoints=tuple(endpoints),
         mask_kinds=tuple(mask),
         reasons=tuple(reasons),
-        decision_id=str(output.get("decision_id") or uuid.uuid4()),
+        decision_id=str(output.get("decision_id") or default_id or uuid.uuid4()),
         policy_revision=revision,
     )

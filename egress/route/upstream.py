@@ -155,6 +155,9 @@ class UpstreamClient:
                 sock_read=self._settings.read_timeout_s,
             ),
             auto_decompress=True,
+            # One session serves every user: a provider's Set-Cookie must never be replayed on
+            # another user's request.
+            cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent", "Content-Type"),
             raise_for_status=False,
         )

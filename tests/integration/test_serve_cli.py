@@ -18,6 +18,7 @@ import httpx
 import openai
 import pytest
 
+from egress.config import default_cache_dir
 from tests.support.gateway import SIM_ENV, free_port, write_config
 
 EGRESS = [sys.executable, "-m", "egress"]
@@ -27,7 +28,7 @@ def run(args: list[str], env: dict, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([*EGRESS, *args], env=env, capture_output=True, text=True, timeout=60, **kw)
 
 
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -43,7 +44,16 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict:
-    return {**os.environ, **SIM_ENV, "HOME": str(tmp_path), "EGRESS_DATA_DIR": str(tmp_path / "data")}
+    # The compiled rule prefilter is cached outside the temporary HOME, so each test does not
+    # recompile it (seconds) on start.
+    cache = default_cache_dir(os.environ).parent
+    return {
+        **os.environ,
+        **SIM_ENV,
+        "HOME": str(tmp_path),
+        "EGRESS_DATA_DIR": str(tmp_path / "data"),
+        "XDG_CACHE_HOME": str(cache),
+    }
 
 
 def test_serve_on_embedded_defaults_prints_agent_setup_and_first_key(env, tmp_path):
