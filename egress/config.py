@@ -32,6 +32,7 @@ class ServerConfig(BaseModel):
     workers: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     body_read_timeout_s: float = Field(default=30.0, gt=0)
+    header_read_timeout_s: float = Field(default=10.0, gt=0, description="deadline for a request's headers")
     public_url: str | None = Field(default=None, description="the URL clients use, if not http://host:port")
 
 

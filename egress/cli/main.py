@@ -24,6 +24,7 @@ from egress.audit.chain import verify
 from egress.cli.scan import scan_command
 from egress.config import Config, ConfigError, load_config
 from egress.gateway.auth import KEY_HEADER, new_key
+from egress.gateway.http_protocol import with_header_timeout
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -77,7 +78,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
         host=server.host,
         port=server.port,
         loop="uvloop",
-        http="httptools",
+        http=with_header_timeout(server.header_read_timeout_s),
         lifespan="on",
         access_log=False,
         log_level=log_level,

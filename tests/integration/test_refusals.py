@@ -139,6 +139,31 @@ def test_slow_client_body_times_out(gateway, upstream):
     assert upstream.received == []
 
 
+def test_slow_client_headers_are_cut_off(gateway, upstream):
+    host, port = gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=15) as s:
+        s.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\n")
+        started = time.monotonic()
+        for _ in range(20):  # one more header byte every 0.1 s: never finishing
+            s.sendall(b"x")
+            time.sleep(0.1)
+            try:
+                s.settimeout(0.01)
+                if s.recv(1) == b"":
+                    break
+            except TimeoutError:
+                continue
+            except ConnectionResetError:
+                break
+            finally:
+                s.settimeout(15)
+        else:
+            s.settimeout(5)
+            assert s.recv(1) == b""  # closed by the gateway (test config: 2 s header deadline)
+        assert time.monotonic() - started < 4.5
+    assert upstream.received == []
+
+
 def test_unknown_path_and_method(gateway, upstream):
     r = httpx.get(gateway.url + "/v1/messages", headers={"anthropic-version": "2023-06-01"})
     assert_anthropic_error(r, 405, "invalid_request_error", "method_not_allowed")

@@ -31,7 +31,7 @@ def write_config(tmp: Path, sim_url: str, **extra: Any) -> Path:
     """A config with one Anthropic and one OpenAI endpoint, both on the simulator."""
     doc: dict[str, Any] = {
         "data_dir": str(tmp / "data"),
-        "server": {"body_read_timeout_s": 5},
+        "server": {"body_read_timeout_s": 5, "header_read_timeout_s": 2},
         "upstream": {"connect_timeout_s": 2, "read_timeout_s": 30},
         "audit": {"flush_interval_ms": 5},
         "auth": {"required": True, "key_refresh_s": 0.2},
