@@ -16,6 +16,7 @@ from egress.detect.rules import RuleSet, load_rule_files
 from egress.detect.scan import Scanner, TextScanner
 from egress.gateway.asgi import GatewayApp
 from egress.gateway.auth import KeyRing
+from egress.gateway.http_protocol import with_header_timeout
 from egress.gateway.pipeline import Limits, Pipeline
 from egress.mask.masker import Masker
 from egress.mask.restore import Restorer
@@ -159,4 +160,6 @@ def freeze_after_start(app: GatewayApp) -> GatewayApp:
 def create_app_from_env() -> GatewayApp:
     """Factory for server worker processes: `egress serve` passes the config path by environment."""
     path = os.environ.get(ENV_SERVE_CONFIG) or None
-    return freeze_after_start(build_app(load_config(Path(path) if path else None)))
+    config = load_config(Path(path) if path else None)
+    with_header_timeout(config.server.header_read_timeout_s)
+    return freeze_after_start(build_app(config))

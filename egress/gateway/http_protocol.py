@@ -50,4 +50,9 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
 
 def with_header_timeout(seconds: float) -> type[HeaderDeadlineProtocol]:
-    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout_s": seconds})
+    """The protocol class, with the deadline set for this process (a server setting, read once).
+
+    The class itself is returned, not a generated subclass, so that uvicorn can hand it to worker
+    processes by reference; each worker sets the same value from the same configuration."""
+    HeaderDeadlineProtocol.header_timeout_s = seconds
+    return HeaderDeadlineProtocol

@@ -19,6 +19,7 @@ import yaml
 from egress.app import build_app
 from egress.config import Config, load_config
 from egress.gateway.asgi import GatewayApp
+from egress.gateway.http_protocol import with_header_timeout
 
 
 def free_port() -> int:
@@ -100,7 +101,7 @@ class ThreadedGateway:
             host="127.0.0.1",
             port=self.port,
             loop="uvloop",
-            http="httptools",
+            http=with_header_timeout(self.config.server.header_read_timeout_s),
             lifespan="on",
             access_log=False,
             log_level="warning",
