@@ -83,17 +83,8 @@ class RuleMatcher:
         for index, compiled in enumerate(self._rules):
             for kw in compiled.rule.keywords:
                 keywords.setdefault(kw, []).append(index)
-        if not keywords:
-            return None, []
         words = sorted(keywords)
-        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        db.compile(
-            expressions=[_literal(w) for w in words],
-            ids=list(range(len(words))),
-            elements=len(words),
-            flags=[hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(words),
-        )
-        return db, [tuple(keywords[w]) for w in words]
+        return self._compile_literals(words), [tuple(keywords[w]) for w in words]
 
     def _compile_shapes(self) -> tuple[Any, list[int]]:
         """Keyword-less rules: one Hyperscan automaton of those it accepts; the rest always run."""
@@ -116,6 +107,7 @@ class RuleMatcher:
 
     @staticmethod
     def _compile_literals(words: list[str]) -> Any:
+        """One automaton of literal words, case-insensitive, one report per word and text."""
         if not words:
             return None
         db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)

@@ -15,19 +15,25 @@ EVENT = (
 )
 
 
-def test_client_disconnect_mid_stream_cancels_upstream(gateway, upstream):
-    upstream.enqueue(Reply(headers={"content-type": "text/event-stream"}, chunks=[EVENT] * 200, delay_s=0.05))
+def open_stream_request(gateway) -> socket.socket:
+    """A raw connection that has sent a streaming Messages request; closing it is the disconnect."""
     body = orjson.dumps({"model": "claude-sonnet-4-5", "max_tokens": 10, "stream": True, "messages": []})
     host, port = gateway.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(
-            b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-egress-key: "
-            + gateway.key.encode()
-            + b"\r\ncontent-length: "
-            + str(len(body)).encode()
-            + b"\r\n\r\n"
-            + body
-        )
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(
+        b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-egress-key: "
+        + gateway.key.encode()
+        + b"\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+    return s
+
+
+def test_client_disconnect_mid_stream_cancels_upstream(gateway, upstream):
+    upstream.enqueue(Reply(headers={"content-type": "text/event-stream"}, chunks=[EVENT] * 200, delay_s=0.05))
+    with open_stream_request(gateway) as s:
         received = b""
         while received.count(b"tick") < 3:
             received += s.recv(65536)
@@ -43,17 +49,7 @@ def test_client_disconnect_mid_stream_cancels_upstream(gateway, upstream):
 
 def test_client_disconnect_while_upstream_is_silent(gateway, upstream):
     upstream.enqueue(Reply(headers={"content-type": "text/event-stream"}, hang_s=10, chunks=[EVENT]))
-    body = orjson.dumps({"model": "claude-sonnet-4-5", "max_tokens": 10, "stream": True, "messages": []})
-    host, port = gateway.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(
-            b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-egress-key: "
-            + gateway.key.encode()
-            + b"\r\ncontent-length: "
-            + str(len(body)).encode()
-            + b"\r\n\r\n"
-            + body
-        )
+    with open_stream_request(gateway):
         deadline = time.monotonic() + 5
         while not upstream.received and time.monotonic() < deadline:
             time.sleep(0.02)
