@@ -42,6 +42,21 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     raise AssertionError("egress serve did not become ready")
 
 
+def start_serve(env: dict, *args: str) -> tuple[subprocess.Popen, str]:
+    """`egress serve` on a free port, once it reports ready."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [*EGRESS, "serve", *args, "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, proc)
+    return proc, url
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict:
     # The compiled rule prefilter is cached outside the temporary HOME, so each test does not
@@ -87,17 +102,8 @@ def test_keys_sdk_traffic_sigterm_flush_and_audit_commands(env, tmp_path, upstre
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert key.startswith("egk_") and "created key_" in created.stderr
-    port = free_port()
-    proc = subprocess.Popen(
-        [*EGRESS, "serve", "--config", str(config), "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc, url = start_serve(env, "--config", str(config))
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url, proc)
         client = anthropic.Anthropic(base_url=url, api_key="sk-ant-own", default_headers={"x-egress-key": key})
         for _ in range(5):
             message = client.messages.create(
@@ -154,17 +160,8 @@ def test_keys_sdk_traffic_sigterm_flush_and_audit_commands(env, tmp_path, upstre
 def test_serve_with_several_workers_shares_one_chain(env, tmp_path, upstream):
     config = write_config(tmp_path, upstream.url)
     key = run(["keys", "create", "--user", "dan", "--config", str(config)], env).stdout.strip()
-    port = free_port()
-    proc = subprocess.Popen(
-        [*EGRESS, "serve", "--config", str(config), "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc, url = start_serve(env, "--config", str(config), "--workers", "2")
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url, proc)
         with httpx.Client() as client:
             for _ in range(30):
                 r = client.post(
