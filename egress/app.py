@@ -19,7 +19,9 @@ from egress.gateway.auth import KeyRing
 from egress.gateway.http_protocol import with_header_timeout
 from egress.gateway.pipeline import Limits, Pipeline
 from egress.mask.masker import Masker
+from egress.mask.placeholders import MaskingKeys, Placeholders, load_or_create_master_key
 from egress.mask.restore import Restorer
+from egress.mask.vault import SessionVault
 from egress.policy.decide import AllowServingEndpoints
 from egress.route.catalog import Catalog
 from egress.route.upstream import UpstreamClient, UpstreamSettings
@@ -82,8 +84,16 @@ def build_scanner(config: Config) -> Scanner:
     return Scanner(TextScanner(build_matcher(config), cache_chars=config.detection.cache_mb * 1024 * 1024))
 
 
+def build_masking(config: Config, store: SqlStore) -> tuple[Masker, SessionVault]:
+    """Placeholders and the session vault, both keyed by the tenant's master key."""
+    keys = MaskingKeys.derive(load_or_create_master_key(config.masking_key_file))
+    vault = SessionVault(keys.vault, store, ttl_s=config.masking.vault_ttl_hours * 3600.0)
+    return Masker(Placeholders(keys)), vault
+
+
 def build_app(config: Config) -> GatewayApp:
     store = open_configured_store(config)
+    masker, vault = build_masking(config, store)
     catalog = Catalog(config.providers)
     keyring = KeyRing(store, refresh_s=config.auth.key_refresh_s)
     upstream = UpstreamClient(
@@ -108,9 +118,10 @@ def build_app(config: Config) -> GatewayApp:
         catalog=catalog,
         keyring=keyring,
         scanner=build_scanner(config),
-        policy=AllowServingEndpoints(),
-        masker=Masker(),
+        policy=AllowServingEndpoints(config.masking.kinds),
+        masker=masker,
         restorer=Restorer(),
+        vault=vault,
         upstream=upstream,
         audit=writer,
         limits=Limits(
@@ -124,6 +135,9 @@ def build_app(config: Config) -> GatewayApp:
         writer.start()
         await upstream.start()
         await keyring.start()
+        purged = await pipeline.purge_vault()
+        if purged:
+            log.info("session vault: %d expired entries removed", purged)
         log.info("egress ready: %d provider endpoints, store %s", len(catalog.endpoints), store.dialect)
 
     async def shutdown() -> None:
@@ -131,6 +145,7 @@ def build_app(config: Config) -> GatewayApp:
         await upstream.close()
         # Every request that finished has submitted its record; write them all before exiting.
         writer.close()
+        pipeline.close()
         store.close()
         log.info("egress stopped: %d audit records written", writer.written)
 

@@ -80,6 +80,26 @@ class DetectionConfig(BaseModel):
     cache_dir: Path | None = Field(default=None, description="compiled rule automata; default $XDG_CACHE_HOME/egress")
 
 
+FINDING_KINDS = ("secret", "pii", "sensitive_file", "internal")
+
+
+class MaskingConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kinds: tuple[str, ...] = Field(
+        default=("secret",), description="finding kinds the built-in policy masks (a Rego policy decides its own)"
+    )
+    key_file: Path | None = Field(default=None, description="tenant master key; default data_dir/masking.key")
+    vault_ttl_hours: float = Field(default=720.0, gt=0, description="how long a stateful session's map is kept")
+
+    @field_validator("kinds")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [k for k in value if k not in FINDING_KINDS]
+        if unknown:
+            raise ValueError(f"unknown finding kind {unknown[0]!r}; known: {', '.join(FINDING_KINDS)}")
+        return value
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     server: ServerConfig = ServerConfig()
@@ -89,6 +109,7 @@ class Config(BaseModel):
     upstream: UpstreamConfig = UpstreamConfig()
     audit: AuditConfig = AuditConfig()
     detection: DetectionConfig = DetectionConfig()
+    masking: MaskingConfig = MaskingConfig()
     providers: tuple[Endpoint, ...]
     # Read once by load_config from detection.rules: (path, text) pairs.
     rule_files: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)
@@ -105,6 +126,10 @@ class Config(BaseModel):
     def resolved_data_dir(self) -> Path:
         assert self.data_dir is not None, "load_config() always sets data_dir"
         return self.data_dir
+
+    @property
+    def masking_key_file(self) -> Path:
+        return self.masking.key_file or self.resolved_data_dir / "masking.key"
 
     @property
     def store_url(self) -> str:

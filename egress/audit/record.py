@@ -112,7 +112,18 @@ def build_entry(x: Exchange) -> AuditDraft:
             if decision
             else None
         ),
-        "masked": x.masked.masked_count if x.masked else 0,
+        # What was masked: kinds, rule ids, occurrence counts and keyed hashes of the values,
+        # never a value or a placeholder.
+        "masked": {
+            "count": x.masked.masked_count if x.masked else 0,
+            "values": [
+                {"kind": v.kind, "rule": v.rule_id, "hash": v.value_hash, "occurrences": v.occurrences}
+                for v in x.masked.values
+            ]
+            if x.masked
+            else [],
+            "rewritten": x.masked.rewritten if x.masked else False,
+        },
     }
     # The body's digest is filled in on the writer thread (finalize), off the request path.
     return AuditDraft(record, x.masked.body if x.masked is not None and x.upstream_attempts else None)

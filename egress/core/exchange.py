@@ -69,6 +69,7 @@ class TextSegment:
     path: tuple[str | int, ...]
     text: str
     kind: SegmentKind
+    json_text: bool = False  # the text is itself JSON (tool-call arguments): values in it are escaped
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +145,24 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class MaskedValue:
+    """What the audit may know of one masked value: never the value, never its placeholder."""
+
+    kind: str
+    rule_id: str
+    value_hash: str  # keyed hash (see mask.placeholders.Placeholders.audit_hash)
+    occurrences: int
+
+
+@dataclass(frozen=True, slots=True)
 class MaskedRequest:
     """The exact body to send upstream and what is needed to undo the masking in the answer."""
 
     body: bytes
     placeholders: dict[str, str]  # placeholder -> original value; never leaves the process
     masked_count: int
+    values: tuple[MaskedValue, ...] = ()
+    rewritten: bool = False  # True when the body had to be re-serialised (see mask.masker)
 
 
 @dataclass(slots=True)

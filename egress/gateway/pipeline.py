@@ -13,21 +13,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import orjson
 
 from egress.audit.record import build_entry
 from egress.audit.writer import AuditWriter
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
-from egress.core.exchange import Action, Exchange, Outcome
+from egress.core.exchange import Action, Api, Exchange, Outcome
 from egress.detect.scan import Scanner
 from egress.gateway.auth import KeyRing, authenticate
 from egress.gateway.clients import identify
 from egress.gateway.responder import Responder
 from egress.mask.masker import Masker
-from egress.mask.restore import Restorer
+from egress.mask.restore import Restorer, StreamRestorer
+from egress.mask.vault import SessionVault
 from egress.policy.decide import PolicyEngine, RequestFacts, policy_input, validate
 from egress.route.catalog import Catalog
 from egress.route.upstream import HOP_BY_HOP, UpstreamClient, UpstreamResponse, upstream_headers
@@ -62,6 +66,7 @@ class Pipeline:
         upstream: UpstreamClient,
         audit: AuditWriter,
         limits: Limits,
+        vault: SessionVault | None = None,
     ) -> None:
         self.catalog = catalog
         self.keyring = keyring
@@ -72,6 +77,17 @@ class Pipeline:
         self.upstream = upstream
         self.audit = audit
         self.limits = limits
+        self.vault = vault
+        # One thread for the vault's store calls: they never run on the event loop.
+        self._vault_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egress-vault")
+
+    def close(self) -> None:
+        self._vault_thread.shutdown(wait=True)
+
+    async def purge_vault(self) -> int:
+        if self.vault is None:
+            return 0
+        return await asyncio.get_running_loop().run_in_executor(self._vault_thread, self.vault.purge)
 
     # --- the pipeline ------------------------------------------------------------------------
 
@@ -110,7 +126,8 @@ class Pipeline:
             if x.decision.action in (Action.BLOCK, Action.REQUIRE_APPROVAL) or not x.decision.endpoints:
                 reason = "; ".join(x.decision.reasons) or "no endpoint is allowed for this request"
                 raise EgressError(ErrorCode.POLICY_DENIED, f"blocked by policy: {reason}", stage="decide")
-            x.masked = _stage("mask", self.masker.apply, x.body, x.parsed, x.findings, x.decision)
+            inherited = await self._inherited(x)
+            x.masked = _stage("mask", self.masker.apply, x.body, x.parsed, x.findings, x.decision, inherited)
             watch = DisconnectWatch(receive, asyncio.current_task(), responder)
             try:
                 await self._forward(x, codec, responder, key_header, watch)
@@ -155,6 +172,40 @@ class Pipeline:
             x.status = responder.status
             x.finished_ns = time.perf_counter_ns()
             self.audit.submit(build_entry(x))
+
+    # --- stage 4: the session vault of stateful conversations -----------------------------------
+
+    def _stateful(self, x: Exchange) -> bool:
+        """A Responses answer the provider keeps (store defaults to true) can be continued with
+        previous_response_id, so its placeholder map must outlive this request."""
+        return (
+            self.vault is not None
+            and x.api is Api.OPENAI_RESPONSES
+            and x.parsed is not None
+            and x.parsed.document.get("store") is not False
+        )
+
+    async def _inherited(self, x: Exchange) -> Mapping[str, str] | None:
+        assert x.parsed is not None
+        previous = x.parsed.document.get("previous_response_id")
+        if self.vault is None or x.api is not Api.OPENAI_RESPONSES or not isinstance(previous, str):
+            return None
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._vault_thread, self.vault.load, previous)
+        except Exception as exc:  # noqa: BLE001 - the fail-closed boundary of the vault read
+            log.error("vault read failed: %s", type(exc).__name__)
+            raise EgressError(
+                ErrorCode.STAGE_FAILED, "the session vault could not be read; the request was not sent", stage="mask"
+            ) from exc
+
+    async def _remember(self, response_id: str, placeholders: Mapping[str, str]) -> None:
+        assert self.vault is not None
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._vault_thread, self.vault.save, response_id, placeholders)
+        except Exception as exc:  # noqa: BLE001 - the answer is already on its way; log, never fail it
+            log.error("vault write failed for a stateful answer: %s", type(exc).__name__)
 
     # --- stage 0: client bytes -----------------------------------------------------------------
 
@@ -251,6 +302,10 @@ class Pipeline:
         if 200 <= resp.status < 300:
             codec.usage_from_body(raw, x.usage)
             # Error bodies are forwarded unmodified (clients match on the provider's wording).
+            if x.masked.placeholders and self._stateful(x):
+                response_id = _response_id(raw)
+                if response_id is not None:
+                    await self._remember(response_id, x.masked.placeholders)
             raw = _stage("restore", self.restorer.body, x.api, x.masked.placeholders, raw)
         headers = [(k, v) for k, v in resp.headers if k not in _RESPONSE_DROP]
         headers.append((b"content-length", str(len(raw)).encode()))
@@ -267,7 +322,9 @@ class Pipeline:
         await responder.start(resp.status, headers)
         decoder = SseDecoder()
         observer = codec.stream_observer(x.usage)
-        restorer = _stage("restore", self.restorer.stream, x.api, x.masked.placeholders)
+        restorer: StreamRestorer | None = _stage("restore", self.restorer.stream, x.api, x.masked.placeholders)
+        remember = restorer is not None and self._stateful(x)
+        saving: asyncio.Task[None] | None = None
         chunks = resp.chunks()
         try:
             while True:
@@ -285,6 +342,9 @@ class Pipeline:
                     observer.observe(raw)
                 if restorer is not None:
                     events = [restorer.feed(raw) for raw in events]
+                    if remember and saving is None and restorer.response_id is not None:
+                        # Saved while the answer streams, so a follow-up can find it at once.
+                        saving = asyncio.ensure_future(self._remember(restorer.response_id, x.masked.placeholders))
                 # Events completed by one network read go out in one write, as they came in.
                 await responder.send(events[0] if len(events) == 1 else b"".join(events))
                 if observer.complete:
@@ -299,6 +359,8 @@ class Pipeline:
                 rest = restorer.finish()
                 if rest:
                     await responder.send(rest)
+            if saving is not None:
+                await saving
         except EgressError as err:
             # The stream has started: the error becomes the API's in-stream error event.
             x.error = err
@@ -370,6 +432,15 @@ def _stage(name: str, fn: Callable[..., T], *args: Any) -> T:
         raise EgressError(
             ErrorCode.STAGE_FAILED, f"the {name} stage failed; the request was not sent", stage=name
         ) from exc
+
+
+def _response_id(body: bytes) -> str | None:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    rid = doc.get("id") if isinstance(doc, dict) else None
+    return rid if isinstance(rid, str) else None
 
 
 def _note_endpoint(x: Exchange, endpoint: Endpoint) -> None:

@@ -1,18 +1,28 @@
-"""The restore stage's seam: put masked values back into the answer before the client sees it.
+"""The restore stage: put masked values back into the answer before the client sees it.
 
-The map needed is the one built while masking this same request (`MaskedRequest.placeholders`):
-the model can only cite placeholders it was shown. With an empty map there is nothing to
-restore and the answer is relayed untouched.
+The map used is the one built while masking this same request (`MaskedRequest.placeholders`,
+plus, for a stateful Responses conversation, what the session vault held): the model can only
+cite placeholders it was shown. With an empty map the answer is relayed untouched.
+
+Whole (non-streamed) answers are restored in their bytes, like stream events: everything but the
+placeholders stays as the provider wrote it, and `Content-Length` is recomputed by the caller.
 """
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Mapping
 from typing import Protocol
 
 from egress.core.exchange import Api
+from egress.mask import literals
+from egress.mask.placeholders import json_escape
+from egress.mask.streams import DEPTH2_KEYS, SKIP_KEYS, AnthropicStream, ChatStream, ResponsesStream
 
 
 class StreamRestorer(Protocol):
+    response_id: str | None  # Responses: the id the provider gave this answer, once seen
+
     def feed(self, raw_event: bytes) -> bytes:
         """Restore one whole SSE event; may hold back text that could still complete a placeholder."""
         ...
@@ -22,13 +32,50 @@ class StreamRestorer(Protocol):
         ...
 
 
+_STREAMS = {
+    Api.ANTHROPIC_MESSAGES: AnthropicStream,
+    Api.ANTHROPIC_COUNT_TOKENS: AnthropicStream,
+    Api.OPENAI_CHAT: ChatStream,
+    Api.OPENAI_RESPONSES: ResponsesStream,
+    Api.OPENAI_RESPONSES_COMPACT: ResponsesStream,
+}
+
+
+class RestoreMap:
+    """One answer's placeholders: built in microseconds when the answer starts (nothing is
+    escaped until a placeholder is actually cited), and the hold-back test for a tail."""
+
+    __slots__ = ("_values", "_escaped", "_sorted", "longest")
+
+    def __init__(self, placeholders: Mapping[str, str]) -> None:
+        self._values = {p.encode("ascii"): v for p, v in placeholders.items()}
+        self._escaped: dict[bytes, tuple[bytes, bytes]] = {}
+        self._sorted = sorted(self._values)
+        self.longest = max(map(len, self._sorted), default=0)
+
+    def get(self, placeholder: bytes) -> tuple[bytes, bytes] | None:
+        escaped = self._escaped.get(placeholder)
+        if escaped is None:
+            value = self._values.get(placeholder)
+            if value is None:
+                return None
+            once = json_escape(value)
+            escaped = self._escaped[placeholder] = (once, json_escape(once.decode("utf-8", "surrogatepass")))
+        return escaped
+
+    def could_grow(self, tail: bytes) -> bool:
+        """Is `tail` a proper prefix of an issued placeholder?"""
+        i = bisect.bisect_left(self._sorted, tail)
+        return i < len(self._sorted) and self._sorted[i] != tail and self._sorted[i].startswith(tail)
+
+
 class Restorer:
-    def stream(self, api: Api, placeholders: dict[str, str]) -> StreamRestorer | None:
+    def stream(self, api: Api, placeholders: Mapping[str, str]) -> StreamRestorer | None:
         if not placeholders:
             return None
-        raise ValueError("restoring placeholders requires the masking engine")
+        return _STREAMS[api](RestoreMap(placeholders))
 
-    def body(self, api: Api, placeholders: dict[str, str], body: bytes) -> bytes:
-        if not placeholders:
+    def body(self, api: Api, placeholders: Mapping[str, str], body: bytes) -> bytes:
+        if not placeholders or b"EGX_" not in body:
             return body
-        raise ValueError("restoring placeholders requires the masking engine")
+        return literals.replace_all(body, RestoreMap(placeholders), depth2_keys=DEPTH2_KEYS, skip_keys=SKIP_KEYS)

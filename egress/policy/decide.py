@@ -72,16 +72,22 @@ class PolicyEngine(Protocol):
 
 
 class AllowServingEndpoints:
-    """The built-in default until a Rego policy is configured: allow every candidate, in order."""
+    """The built-in default until a Rego policy is configured: allow every candidate, in order,
+    masking the configured finding kinds (`masking.kinds`)."""
 
-    revision = "builtin:allow-serving-endpoints@1"
+    def __init__(self, mask_kinds: tuple[str, ...] = ()) -> None:
+        self.mask_kinds = mask_kinds
+        self.revision = "builtin:allow-serving-endpoints@2" + (f"+mask:{','.join(mask_kinds)}" if mask_kinds else "")
 
     def evaluate(self, document: dict[str, Any]) -> dict[str, Any]:
+        found = document["findings"]["kinds"]
+        masked = [k for k in self.mask_kinds if found.get(k)]
         return {
-            "action": Action.ALLOW.value,
+            "action": (Action.MASK if masked else Action.ALLOW).value,
             "endpoints": [c["name"] for c in document["candidates"]],
-            "mask": [],
-            "reasons": ["default policy: allow the endpoints that serve the model"],
+            "mask": list(self.mask_kinds),
+            "reasons": ["default policy: allow the endpoints that serve the model"]
+            + ([f"mask {', '.join(masked)}"] if masked else []),
         }
 
 

@@ -55,6 +55,7 @@ def _segments(doc: dict[str, Any]) -> list[TextSegment]:
                         ("messages", m, "tool_calls", t, "function", "arguments"),
                         SegmentKind.TOOL_INPUT,
                         out,
+                        json_text=True,
                     )
         for key in ("refusal", "reasoning_content"):
             add_text(message.get(key), ("messages", m, key), kind, out)

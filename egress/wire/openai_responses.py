@@ -50,7 +50,7 @@ def _segments(doc: dict[str, Any]) -> list[TextSegment]:
                     elif isinstance(part, dict) and part.get("type") not in ("input_image", "input_file"):
                         walk_strings(part, (*path, "content", p), seg_kind, out)
         elif kind == "function_call":
-            add_text(item.get("arguments"), (*path, "arguments"), SegmentKind.TOOL_INPUT, out)
+            add_text(item.get("arguments"), (*path, "arguments"), SegmentKind.TOOL_INPUT, out, json_text=True)
         elif kind == "custom_tool_call":
             add_text(item.get("input"), (*path, "input"), SegmentKind.TOOL_INPUT, out)
         elif kind in ("function_call_output", "custom_tool_call_output", "local_shell_call_output"):

@@ -53,6 +53,6 @@ def walk_strings(value: Any, path: Path, kind: SegmentKind, out: list[TextSegmen
             walk_strings(child, (*path, i), kind, out)
 
 
-def add_text(value: Any, path: Path, kind: SegmentKind, out: list[TextSegment]) -> None:
+def add_text(value: Any, path: Path, kind: SegmentKind, out: list[TextSegment], json_text: bool = False) -> None:
     if isinstance(value, str) and value:
-        out.append(TextSegment(path, value, kind))
+        out.append(TextSegment(path, value, kind, json_text))

@@ -126,8 +126,9 @@ def test_block_decisions_are_final_refusals(gateway, upstream, monkeypatch, acti
     assert record["decision"]["action"] == action and record["outcome"] == "refused"
 
 
-def test_mask_decision_without_a_masker_refuses(gateway, upstream, monkeypatch):
+def test_mask_decision_without_a_masking_key_refuses(gateway, upstream, monkeypatch):
     from egress.core.exchange import Finding
+    from egress.mask.masker import Masker
 
     class OneFinding:
         def scan(self, prompt):
@@ -135,6 +136,7 @@ def test_mask_decision_without_a_masker_refuses(gateway, upstream, monkeypatch):
 
     pipeline = gateway.gateway.app.pipeline
     monkeypatch.setattr(pipeline, "scanner", OneFinding())
+    monkeypatch.setattr(pipeline, "masker", Masker(placeholders=None))
     monkeypatch.setattr(
         pipeline, "policy", MalformedPolicy({"action": "mask", "endpoints": ["sim-anthropic"], "mask": ["secret"]})
     )

@@ -19,6 +19,7 @@ import os
 import random
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ class Reply:
     delay_s: float = 0.0
     hang_s: float = 0.0  # wait this long before answering at all
     close_after: bool = False  # drop the connection after the chunks (a broken stream)
+    # Answer from what was received (a scripted model that reads its prompt): returns the chunks.
+    build: Callable[[Received], list[bytes]] | None = None
 
 
 def split_random(data: bytes, rng: random.Random, max_pieces: int = 40) -> list[bytes]:
@@ -313,10 +316,11 @@ class UpstreamSimulator:
             except asyncio.CancelledError:
                 record.cancelled = True
                 raise
+        chunks = reply.build(record) if reply.build is not None else reply.chunks
         response = web.StreamResponse(status=reply.status, headers=reply.headers)
         try:
             await response.prepare(request)
-            for chunk in reply.chunks:
+            for chunk in chunks:
                 await response.write(chunk)
                 if reply.delay_s:
                     await asyncio.sleep(reply.delay_s)

@@ -1,0 +1,106 @@
+"""Placeholders: what the provider sees instead of a masked value.
+
+    EGX_<LABEL>_<hash>      e.g.  EGX_AWS_ACCESS_KEY_ID_qkfzrmbtwyhea
+
+Invariants:
+  * deterministic per tenant: the hash is a keyed BLAKE2b of the value under the tenant's key,
+    so the same value gets the same placeholder on every turn and every request, and a masked
+    prompt prefix stays byte-identical across turns (prompt caching keeps working);
+  * ASCII letters, digits and underscores only: a placeholder is a valid identifier in most
+    languages and needs no escaping in JSON at any depth, so code and tool-call JSON that contain
+    one still parse;
+  * unambiguous to find: the label is [A-Z0-9_], the hash 13 lower-case letters (60 bits),
+    so a placeholder's end is fixed by its first lower-case run, whatever text is glued after it.
+The value itself is never derivable from the placeholder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from hashlib import blake2b
+from pathlib import Path
+
+import orjson
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+PREFIX = "EGX_"
+HASH_LEN = 13
+MAX_LABEL = 40
+PATTERN = re.compile(rb"EGX_[A-Z0-9_]{1,%d}_[a-z]{%d}" % (MAX_LABEL + 1, HASH_LEN))
+_LABEL_JUNK = re.compile(r"[^A-Z0-9]+")
+_LETTERS = bytes(0x61 + b % 26 for b in range(256))
+
+
+def label_for(rule_id: str) -> str:
+    """`aws-access-key-id` -> `AWS_ACCESS_KEY_ID`: the model can still tell what kind of value it was."""
+    label = _LABEL_JUNK.sub("_", rule_id.upper()).strip("_")[:MAX_LABEL].strip("_")
+    return label or "SECRET"
+
+
+@dataclass(frozen=True, slots=True)
+class MaskingKeys:
+    """Three independent keys derived from the tenant's one master key (HKDF-SHA256)."""
+
+    placeholder: bytes  # BLAKE2b key for placeholder hashes
+    audit: bytes  # BLAKE2b key for the value hashes in audit records (never equal to a placeholder's)
+    vault: bytes  # AES-256-GCM key for the session vault
+
+    @classmethod
+    def derive(cls, master: bytes) -> MaskingKeys:
+        def sub(info: bytes) -> bytes:
+            return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)
+
+        return cls(sub(b"egress placeholder v1"), sub(b"egress audit v1"), sub(b"egress vault v1"))
+
+
+def load_or_create_master_key(path: Path) -> bytes:
+    """The tenant's master key: 32 random bytes created at first start, readable by the owner only.
+
+    Created with O_EXCL so two workers starting together agree on one key."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            data = path.read_bytes()
+        else:
+            key = os.urandom(32)
+            with os.fdopen(fd, "wb") as f:
+                f.write(key.hex().encode() + b"\n")
+            return key
+    text = data.strip()
+    try:
+        key = bytes.fromhex(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError(f"{path}: the masking key file must hold 64 hex digits") from None
+    if len(key) != 32:
+        raise ValueError(f"{path}: the masking key file must hold 64 hex digits (32 bytes)")
+    return key
+
+
+class Placeholders:
+    def __init__(self, keys: MaskingKeys) -> None:
+        self._key = keys.placeholder
+        self._audit_key = keys.audit
+
+    def make(self, value: str, label: str) -> str:
+        digest = blake2b(value.encode("utf-8", "surrogatepass"), key=self._key, digest_size=HASH_LEN).digest()
+        # 13 letters, one per digest byte (byte mod 26: about 4.6 bits each, 60 bits in all).
+        return f"{PREFIX}{label}_{digest.translate(_LETTERS).decode('ascii')}"
+
+    def audit_hash(self, value: str) -> str:
+        """A keyed hash for the audit record: lets an auditor tell two masked values apart (or
+        match a suspected value, given the key) without the record ever holding the value."""
+        digest = blake2b(value.encode("utf-8", "surrogatepass"), key=self._audit_key, digest_size=16)
+        return "blake2b:" + digest.hexdigest()
+
+
+def json_escape(value: str) -> bytes:
+    """The bytes of `value` inside a JSON string literal (no quotes), as a compact encoder writes it."""
+    # orjson writes non-ASCII as UTF-8 and escapes exactly what JSON requires.
+    return orjson.dumps(value)[1:-1]
