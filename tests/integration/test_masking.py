@@ -12,6 +12,7 @@ audit says what was masked and holds neither values nor placeholders."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import secrets
@@ -373,3 +374,18 @@ def test_store_false_answers_are_not_kept(gateway, upstream):
     with oai.responses.stream(model="gpt-5.5-codex", input=f"remember {v['aws']}", store=False) as s:
         s.get_final_response()
     assert gateway.store.vault_get(gateway.gateway.app.pipeline.vault.entry_id("resp_nostore")) is None
+
+
+def test_no_value_reaches_any_log_or_the_database(gateway, upstream, caplog, tmp_path: Path):
+    caplog.set_level(logging.DEBUG)
+    v = canaries()
+    upstream.enqueue(scripted("anthropic", True, v, []))
+    text, _ = call("anthropic", True, gateway.url, gateway.key, v)
+    assert v["aws"] in text
+    gateway.audit(1)
+    # egress's own logs and its server's (the client SDK's debug log holds the request it sent).
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.split(".")[0] in ("egress", "uvicorn"))
+    db = b"".join(p.read_bytes() for p in (tmp_path / "data").glob("egress.db*"))
+    for value in v.values():
+        assert value not in logged and value.encode() not in db
+    assert not PLACEHOLDER.search(logged) and not PLACEHOLDER.search(db.decode("latin-1"))

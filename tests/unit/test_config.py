@@ -110,3 +110,11 @@ def test_config_check_command(tmp_path, monkeypatch):
         f"error: {bad}:6: providers[0].base_url: Value error, must be an absolute http:// or https:// URL"
         in result.output
     )
+
+
+def test_masking_defaults_and_unknown_kinds(tmp_path):
+    config = load_config(None, env={"HOME": str(tmp_path)})
+    assert config.masking.kinds == ("secret",)
+    assert config.masking_key_file == config.resolved_data_dir / "masking.key"
+    out = problems(GOOD + "masking:\n  kinds: [secret, passwords]\n", tmp_path)
+    assert len(out) == 1 and "masking.kinds" in out[0] and "unknown finding kind 'passwords'" in out[0]
