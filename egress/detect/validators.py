@@ -159,7 +159,7 @@ def ipv6(value: str, text: str = "", start: int = 0, end: int = 0) -> bool:
 
 
 # Claude Code's Read tool prefixes each line with its number and an arrow ("     1→").
-_ENV_LINE = re.compile(r"(?m)^(?:[ \t]*\d{1,6}\u2192)?(?:export )?[A-Z][A-Z0-9_]{1,60}=")
+_ENV_LINE = re.compile(r"(?m)^(?:[ \t]*\d{1,6}(?:\u2192|\t))?(?:export )?[A-Z][A-Z0-9_]{1,60}=")
 
 
 def dotenv_context(value: str, text: str = "", start: int = 0, end: int = 0) -> bool:

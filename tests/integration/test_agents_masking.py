@@ -107,8 +107,13 @@ class SecretsFile:
 
 
 def quoted_lines(tool_output: str) -> list[str]:
-    """The lines of a tool's output that hold a placeholder, without Claude's `   4→` prefixes."""
-    return [re.sub(r"^\s*\d+\u2192", "", line).strip() for line in tool_output.splitlines() if PLACEHOLDER.search(line)]
+    """The lines of a tool's output that hold a placeholder, without the line numbers Claude's
+    Read tool puts in front (`4` and a tab, or `   4→` in older versions)."""
+    return [
+        re.sub(r"^\s*\d+(?:\t|\u2192)", "", line).strip()
+        for line in tool_output.splitlines()
+        if PLACEHOLDER.search(line)
+    ]
 
 
 def answer_text(lines: list[str]) -> str:
@@ -126,7 +131,10 @@ def text_of(content: Any) -> str:
 
 @dataclass
 class Model:
-    """The scripted model's notes: what each request was taken to be and what the tool returned."""
+    """The scripted model's notes: what each request was taken to be and what the tool returned.
+
+    The model only takes notes; the test asserts on them after the run (an assertion raised in
+    the simulator would reach the agent as a 500, not as a readable test failure)."""
 
     turns: list[str] = field(default_factory=list)  # "read" | "answer" | "side", in request order
     tool_output: list[str] = field(default_factory=list)  # the tool result the model saw in turn 2
@@ -165,7 +173,11 @@ def _anthropic(blocks: list[bytes], stop_reason: str) -> bytes:
             "usage": {"input_tokens": 100, "output_tokens": 1},
         },
     }
-    end = {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": {"output_tokens": 20}}
+    end = {
+        "type": "message_delta",
+        "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+        "usage": {"output_tokens": 20},
+    }
     return b"".join(
         [sse("message_start", start), *blocks, sse("message_delta", end), sse("message_stop", {"type": "message_stop"})]
     )
@@ -174,9 +186,15 @@ def _anthropic(blocks: list[bytes], stop_reason: str) -> bytes:
 def anthropic_text(text: str) -> bytes:
     return _anthropic(
         [
-            sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
             *[
-                sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": part}})
+                sse(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": part}},
+                )
                 for part in pieces(text)
             ],
             sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
@@ -192,7 +210,14 @@ def anthropic_tool_use(tool_id: str, name: str, arguments: dict[str, Any]) -> by
         [
             sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
             *[
-                sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": part}})
+                sse(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "input_json_delta", "partial_json": part},
+                    },
+                )
                 for part in pieces(args, 7)
             ],
             sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
@@ -204,8 +229,15 @@ def anthropic_tool_use(tool_id: str, name: str, arguments: dict[str, Any]) -> by
 # --- OpenAI Responses answers --------------------------------------------------------------------
 
 
-def _responses(item: dict[str, Any], deltas: list[tuple[str, dict[str, Any]]], done: tuple[str, dict[str, Any]]) -> bytes:
-    base = {"id": "resp_e2e" + secrets.token_hex(8), "object": "response", "created_at": 1764138000, "model": CODEX_MODEL}
+def _responses(
+    item: dict[str, Any], deltas: list[tuple[str, dict[str, Any]]], done: tuple[str, dict[str, Any]]
+) -> bytes:
+    base = {
+        "id": "resp_e2e" + secrets.token_hex(8),
+        "object": "response",
+        "created_at": 1764138000,
+        "model": CODEX_MODEL,
+    }
     usage = {
         "input_tokens": 100,
         "input_tokens_details": {"cached_tokens": 0},
@@ -243,7 +275,14 @@ def responses_text(text: str) -> bytes:
 def responses_function_call(call_id: str, name: str, arguments: dict[str, Any]) -> bytes:
     item_id = "fc_e2e" + secrets.token_hex(8)
     args = json.dumps(arguments)
-    item = {"id": item_id, "type": "function_call", "status": "completed", "call_id": call_id, "name": name, "arguments": args}
+    item = {
+        "id": item_id,
+        "type": "function_call",
+        "status": "completed",
+        "call_id": call_id,
+        "name": name,
+        "arguments": args,
+    }
     where = {"item_id": item_id, "output_index": 0}
     deltas = [("response.function_call_arguments.delta", {**where, "delta": part}) for part in pieces(args, 6)]
     return _responses(item, deltas, ("response.function_call_arguments.done", {**where, "arguments": args}))
@@ -292,6 +331,8 @@ def assert_masked_end_to_end(
     placeholders = {line.split("=", 1)[1] for line in lines}
     assert all(PLACEHOLDER.fullmatch(p) for p in placeholders) and len(placeholders) == len(file.values), lines
     assert "APP_NAME=billing" in seen and "LOG_LEVEL=info" in seen  # ordinary lines pass unchanged
+    [answered] = model.answered
+    assert all(p in answered for p in placeholders), answered  # the model wrote placeholders only
 
     # Nothing secret reached the upstream, in any request.
     for got in upstream.received:
@@ -361,9 +402,6 @@ def test_claude_code_reads_secrets_the_provider_never_sees(
     result = agents.run_agent([str(claude), "-p", "Which credentials does deploy.env hold?"], env, project)
 
     assert result.returncode == 0, result.describe()
-    assert [r.path for r in upstream.received if r.path == "/v1/messages"][:2] == ["/v1/messages"] * 2, [
-        (r.path, t) for r, t in zip(upstream.received, model.turns, strict=False)
-    ]
     assert_masked_end_to_end(file, model, result.stdout, upstream, gateway, tmp_path)
 
 
