@@ -25,11 +25,13 @@ def literal_findings(prompt: Prompt, planted: dict[str, str]) -> tuple[Finding, 
     out = []
     for index, segment in enumerate(prompt.segments):
         for value, rule in planted.items():
-            needle = json.dumps(value)[1:-1] if segment.json_text else value
-            start = segment.text.find(needle)
-            while start >= 0:
-                out.append(Finding("secret", rule, index, start, start + len(needle), 0.9))
-                start = segment.text.find(needle, start + len(needle))
+            # In JSON text (tool-call arguments) the value is escaped, \u-style or not.
+            forms = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]} if segment.json_text else {value}
+            for needle in forms:
+                start = segment.text.find(needle)
+                while start >= 0:
+                    out.append(Finding("secret", rule, index, start, start + len(needle), 0.9))
+                    start = segment.text.find(needle, start + len(needle))
     return tuple(out)
 
 

@@ -234,3 +234,66 @@ def test_labels_keep_the_kind_readable():
     assert label_for("aws-access-key-id") == "AWS_ACCESS_KEY_ID"
     assert label_for("--") == "SECRET"
     assert re.fullmatch(r"[A-Z0-9_]+", label_for("stripe.live-key (v2)"))
+
+
+# --- random values, random places -------------------------------------------------------------
+
+value_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=8, max_size=24).filter(
+    lambda v: "EGX_" not in v and v.strip() == v and len(set(v)) > 3
+)
+filler = st.text(alphabet='abc XYZ\n\t"\\/<>&\u00e9\u4e2d:=', max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(value_text, min_size=1, max_size=3, unique=True), st.lists(filler, min_size=4, max_size=4), st.data())
+def test_random_values_never_leave_and_round_trip_through_any_location(values, fill, data):
+    # Values planted at random places of a Chat request: a message, a tool call's JSON arguments,
+    # a tool result; the arguments written by Python's json (\u escapes) or compactly.
+    ensure_ascii = data.draw(st.booleans())
+    picks = [data.draw(st.sampled_from(values)) for _ in range(3)]
+    args = json.dumps({"cmd": f"{fill[0]}{picks[1]}{fill[1]}"}, ensure_ascii=ensure_ascii)
+    doc = {
+        "model": "gpt-5",
+        "messages": [
+            {"role": "user", "content": f"{fill[2]}{picks[0]}{fill[3]}"},
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "sh", "arguments": args}}],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": picks[2]},
+        ],
+    }
+    raw = json.dumps(doc, ensure_ascii=ensure_ascii).encode()
+    planted = {v: "generic-password" for v in values}
+    masked = mask_request(Api.OPENAI_CHAT, raw, planted)
+    sent = json.loads(masked.body)
+    texts = [
+        sent["messages"][0]["content"],
+        json.loads(sent["messages"][1]["tool_calls"][0]["function"]["arguments"])["cmd"],
+        sent["messages"][2]["content"],
+    ]
+    for value in values:
+        assert all(value not in t for t in texts)
+    # The model echoes what it saw; restored, then masked again, it is what the model wrote.
+    reply = json.dumps(
+        {
+            "choices": [
+                {
+                    "message": {
+                        "content": texts[0],
+                        "tool_calls": [
+                            {"function": {"arguments": sent["messages"][1]["tool_calls"][0]["function"]["arguments"]}}
+                        ],
+                    }
+                }
+            ]
+        }
+    ).encode()
+    restored = json.loads(Restorer().body(Api.OPENAI_CHAT, masked.placeholders, reply))["choices"][0]["message"]
+    assert restored["content"] == doc["messages"][0]["content"]
+    assert json.loads(restored["tool_calls"][0]["function"]["arguments"]) == json.loads(args)
+    again = dict(doc, messages=[*doc["messages"], {"role": "assistant", "content": restored["content"]}])
+    remasked = json.loads(
+        mask_request(Api.OPENAI_CHAT, json.dumps(again, ensure_ascii=ensure_ascii).encode(), planted).body
+    )
+    assert remasked["messages"][-1]["content"] == texts[0]
