@@ -18,6 +18,7 @@ Switches:
   switch-1ms    sys.setswitchinterval(0.001) (the GIL is handed over sooner)
   gc-freeze     gc.freeze() once the app is built (start-up objects leave the collector's view)
   gc-off        gc.disable() (measurement only: no cyclic garbage collection at all)
+  mask-off      the built-in policy masks nothing (findings are still made and recorded)
   gc-stats      changes nothing; counts garbage collections by generation and their time, and
                 prints one line `gc-stats {json}` to stderr at exit
   gc-garbage    keeps what the collector frees (gc.DEBUG_SAVEALL) and prints, at exit, one line
@@ -42,6 +43,7 @@ SWITCHES = (
     "gc-off",
     "gc-stats",
     "gc-garbage",
+    "mask-off",
 )
 
 
@@ -51,6 +53,15 @@ def apply(names: set[str]) -> None:
         sys.exit(f"unknown switches: {', '.join(sorted(unknown))} (known: {', '.join(SWITCHES)})")
     import egress.gateway.pipeline as pipeline
 
+    if "mask-off" in names:
+        from egress.policy.decide import AllowServingEndpoints
+
+        original_init = AllowServingEndpoints.__init__
+
+        def _no_mask(self: Any, mask_kinds: tuple[str, ...] = ()) -> None:
+            original_init(self, ())
+
+        AllowServingEndpoints.__init__ = _no_mask  # type: ignore[method-assign]
     if "audit-off" in names:
         from egress.audit.writer import AuditWriter
 

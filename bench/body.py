@@ -435,7 +435,17 @@ def _filler_lines(n: int) -> str:
     return "\n".join(out)
 
 
-def _document(filler_lines: int, stream: bool) -> dict[str, Any]:
+def secrets_env(n: int) -> str:
+    """A `.env` file read (Claude Code's Read format) holding `n` fake, detectable secrets."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    lines = ["APP_ENV=production", "LOG_LEVEL=info"]
+    for i in range(n):
+        tail = "".join(alphabet[(i * 7 + k * 3) % 32] for k in range(16))
+        lines.append(f"AWS_ACCESS_KEY_ID_{i}=AKIA{tail}" if i % 2 == 0 else f"STRIPE_KEY_{i}=sk_live_{tail}Zq8Lm2Xv")
+    return numbered("\n".join(lines))
+
+
+def _document(filler_lines: int, stream: bool, secrets: int = 0) -> dict[str, Any]:
     system = [
         {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.257.4f1; cc_entrypoint=cli;"},
         {
@@ -466,6 +476,7 @@ def _document(filler_lines: int, stream: bool) -> dict[str, Any]:
                     "text": "The retry helper ignores Retry-After on 429s and the backoff has no "
                     "upper bound in practice. Fix it and add a test.",
                 },
+                *([{"type": "text", "text": "Here is .env:\n" + secrets_env(secrets)}] if secrets else []),
             ],
         },
         {
@@ -629,13 +640,14 @@ def _encode(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def build(stream: bool, target: int = TARGET_BYTES) -> bytes:
+def build(stream: bool, target: int = TARGET_BYTES, secrets: int = 0) -> bytes:
     """The body, grown with file lines to just under `target` bytes (same size for both modes
-    but for the one byte between `false` and `true`)."""
+    but for the one byte between `false` and `true`). With `secrets`, the first user turn also
+    holds a `.env` file read with that many detectable secrets (the masking benchmark)."""
     lines = 0
-    while lines < 10_000 and len(_encode(_document(lines + 1, False))) <= target:
+    while lines < 10_000 and len(_encode(_document(lines + 1, False, secrets))) <= target:
         lines += 1
-    return _encode(_document(lines, stream))
+    return _encode(_document(lines, stream, secrets))
 
 
 def main() -> None:

@@ -984,6 +984,13 @@ def main() -> int:
         help="send the identical body every time (all text already seen: the scanner's cache answers); "
         "by default the newest tool result is new on every request",
     )
+    ap.add_argument(
+        "--secrets",
+        type=int,
+        default=0,
+        help="plant this many detectable secrets in the body (a .env read): egress masks them and runs "
+        "the restorer on every answer; compare with --ablate mask-off (default 0)",
+    )
     ap.add_argument("--modes", default="nonstream,stream", help="comma list of nonstream, stream")
     ap.add_argument("--clients", default="1,8", help="comma list of client counts (default 1,8)")
     ap.add_argument("--no-profile", action="store_true")
@@ -1058,7 +1065,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="egress-bench-") as tmp_s:
         tmp = Path(tmp_s)
-        plain, stream = body_mod.build(False), body_mod.build(True)
+        plain, stream = body_mod.build(False, secrets=args.secrets), body_mod.build(True, secrets=args.secrets)
         bodies = {"nonstream": tmp / "body.json", "stream": tmp / "body-stream.json"}
         bodies["nonstream"].write_bytes(plain)
         bodies["stream"].write_bytes(stream)
