@@ -16,6 +16,7 @@ The value itself is never derivable from the placeholder.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ _LABEL_JUNK = re.compile(r"[^A-Z0-9]+")
 _LETTERS = bytes(0x61 + b % 26 for b in range(256))
 
 
+@functools.lru_cache(maxsize=4096)
 def label_for(rule_id: str) -> str:
     """`aws-access-key-id` -> `AWS_ACCESS_KEY_ID`: the model can still tell what kind of value it was."""
     label = _LABEL_JUNK.sub("_", rule_id.upper()).strip("_")[:MAX_LABEL].strip("_")
@@ -84,20 +86,40 @@ def load_or_create_master_key(path: Path) -> bytes:
 
 
 class Placeholders:
+    """Placeholders and audit hashes of values. Agents resend the same values every turn, so the
+    results are memoised (in process memory only, bounded; the values are there anyway while a
+    request is handled)."""
+
+    _MEMO_MAX = 4096
+
     def __init__(self, keys: MaskingKeys) -> None:
         self._key = keys.placeholder
         self._audit_key = keys.audit
+        self._made: dict[tuple[str, str], str] = {}
+        self._hashed: dict[str, str] = {}
 
     def make(self, value: str, label: str) -> str:
-        digest = blake2b(value.encode("utf-8", "surrogatepass"), key=self._key, digest_size=HASH_LEN).digest()
-        # 13 letters, one per digest byte (byte mod 26: about 4.6 bits each, 60 bits in all).
-        return f"{PREFIX}{label}_{digest.translate(_LETTERS).decode('ascii')}"
+        made = self._made.get((value, label))
+        if made is None:
+            digest = blake2b(value.encode("utf-8", "surrogatepass"), key=self._key, digest_size=HASH_LEN).digest()
+            # 13 letters, one per digest byte (byte mod 26: about 4.6 bits each, 60 bits in all).
+            made = f"{PREFIX}{label}_{digest.translate(_LETTERS).decode('ascii')}"
+            if len(self._made) >= self._MEMO_MAX:
+                self._made.clear()
+            self._made[(value, label)] = made
+        return made
 
     def audit_hash(self, value: str) -> str:
         """A keyed hash for the audit record: lets an auditor tell two masked values apart (or
         match a suspected value, given the key) without the record ever holding the value."""
-        digest = blake2b(value.encode("utf-8", "surrogatepass"), key=self._audit_key, digest_size=16)
-        return "blake2b:" + digest.hexdigest()
+        hashed = self._hashed.get(value)
+        if hashed is None:
+            digest = blake2b(value.encode("utf-8", "surrogatepass"), key=self._audit_key, digest_size=16)
+            hashed = "blake2b:" + digest.hexdigest()
+            if len(self._hashed) >= self._MEMO_MAX:
+                self._hashed.clear()
+            self._hashed[value] = hashed
+        return hashed
 
 
 def json_escape(value: str) -> bytes:
