@@ -306,3 +306,20 @@ def test_non_streamed_answers_restore_every_text_but_thinking():
     doc = json.loads(Restorer().body(Api.OPENAI_CHAT, MAP, chat))
     assert doc["choices"][0]["message"]["content"] == value
     assert json.loads(doc["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]) == {"a": value}
+
+
+def test_responses_custom_tool_input_is_restored_as_plain_text():
+    """Codex's apply_patch is a custom tool: its input is raw text, not JSON."""
+    placeholder, value = next((p, v) for p, v in MAP.items() if '"' in v)
+    patch = f"*** Begin Patch\n+PASSWORD={placeholder}\n*** End Patch"
+    evs = [
+        ("response.custom_tool_call_input.delta", {"item_id": "ct_1", "output_index": 0, "delta": patch[:20]}),
+        ("response.custom_tool_call_input.delta", {"item_id": "ct_1", "output_index": 0, "delta": patch[20:]}),
+        ("response.custom_tool_call_input.done", {"item_id": "ct_1", "output_index": 0, "input": patch}),
+        ("response.output_item.done", {"output_index": 0, "item": {"type": "custom_tool_call", "name": "apply_patch", "input": patch}}),
+    ]
+    wire = b"".join(sse(name, {"type": name, **body, "sequence_number": n}) for n, (name, body) in enumerate(evs))
+    out = [d for _, d in events(run_stream(Restorer().stream(Api.OPENAI_RESPONSES, MAP), wire, []))]
+    want = patch.replace(placeholder, value)
+    assert "".join(d["delta"] for d in out if d["type"].endswith(".delta")) == want
+    assert out[-2]["input"] == want and out[-1]["item"]["input"] == want
