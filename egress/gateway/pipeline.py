@@ -192,18 +192,18 @@ class Pipeline:
             return None
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._vault_thread, self.vault.load, previous)
+            return await loop.run_in_executor(self._vault_thread, self.vault.load, previous, _owner(x))
         except Exception as exc:  # noqa: BLE001 - the fail-closed boundary of the vault read
             log.error("vault read failed: %s", type(exc).__name__)
             raise EgressError(
                 ErrorCode.STAGE_FAILED, "the session vault could not be read; the request was not sent", stage="mask"
             ) from exc
 
-    async def _remember(self, response_id: str, placeholders: Mapping[str, str]) -> None:
+    async def _remember(self, x: Exchange, response_id: str, placeholders: Mapping[str, str]) -> None:
         assert self.vault is not None
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._vault_thread, self.vault.save, response_id, placeholders)
+            await loop.run_in_executor(self._vault_thread, self.vault.save, response_id, _owner(x), placeholders)
         except Exception as exc:  # noqa: BLE001 - the answer is already on its way; log, never fail it
             log.error("vault write failed for a stateful answer: %s", type(exc).__name__)
 
@@ -305,7 +305,7 @@ class Pipeline:
             if x.masked.placeholders and self._stateful(x):
                 response_id = _response_id(raw)
                 if response_id is not None:
-                    await self._remember(response_id, x.masked.placeholders)
+                    await self._remember(x, response_id, x.masked.placeholders)
             raw = _stage("restore", self.restorer.body, x.api, x.masked.placeholders, raw)
         headers = [(k, v) for k, v in resp.headers if k not in _RESPONSE_DROP]
         headers.append((b"content-length", str(len(raw)).encode()))
@@ -344,7 +344,7 @@ class Pipeline:
                     events = [restorer.feed(raw) for raw in events]
                     if remember and saving is None and restorer.response_id is not None:
                         # Saved while the answer streams, so a follow-up can find it at once.
-                        saving = asyncio.ensure_future(self._remember(restorer.response_id, x.masked.placeholders))
+                        saving = asyncio.ensure_future(self._remember(x, restorer.response_id, x.masked.placeholders))
                 # Events completed by one network read go out in one write, as they came in.
                 await responder.send(events[0] if len(events) == 1 else b"".join(events))
                 if observer.complete:
@@ -432,6 +432,11 @@ def _stage(name: str, fn: Callable[..., T], *args: Any) -> T:
         raise EgressError(
             ErrorCode.STAGE_FAILED, f"the {name} stage failed; the request was not sent", stage=name
         ) from exc
+
+
+def _owner(x: Exchange) -> str:
+    """Whose stateful conversation this is: the authenticated user."""
+    return x.principal.user if x.principal is not None else ""
 
 
 def _response_id(body: bytes) -> str | None:

@@ -7,7 +7,8 @@ them, egress keeps each answer's map under the response id, for `ttl_s`.
 Invariants: nothing reaches storage in clear. Each entry is AES-256-GCM sealed under the vault key
 (derived from the tenant's master key), with a fresh 96-bit nonce and the entry id as associated
 data, so an entry cannot be moved under another id. The entry id itself is an HMAC of the
-response id. An entry that does not open (wrong key, tampered) is treated as absent: the answer
+response id and of the user who created it: only that user can continue the conversation with
+its values restored. An entry that does not open (wrong key, tampered) is treated as absent: the answer
 keeps its placeholders rather than guessing.
 """
 
@@ -47,17 +48,19 @@ class SessionVault:
         self.ttl_s = ttl_s
         self.clock = clock
 
-    def entry_id(self, response_id: str) -> str:
-        return hmac.new(self._id_key, response_id.encode(), hashlib.sha256).hexdigest()
+    def entry_id(self, response_id: str, owner: str) -> str:
+        """Bound to who created it: another user who learns a response id (the provider shares
+        one organisation's ids across its keys) cannot have that conversation's values restored."""
+        return hmac.new(self._id_key, owner.encode() + b"\0" + response_id.encode(), hashlib.sha256).hexdigest()
 
-    def save(self, response_id: str, placeholders: Mapping[str, str]) -> None:
-        entry = self.entry_id(response_id)
+    def save(self, response_id: str, owner: str, placeholders: Mapping[str, str]) -> None:
+        entry = self.entry_id(response_id, owner)
         nonce = os.urandom(12)
         sealed = _VERSION + nonce + self._aead.encrypt(nonce, orjson.dumps(dict(placeholders)), entry.encode())
         self.store.vault_put(entry, sealed, self.clock() + self.ttl_s)
 
-    def load(self, response_id: str) -> dict[str, str] | None:
-        entry = self.entry_id(response_id)
+    def load(self, response_id: str, owner: str) -> dict[str, str] | None:
+        entry = self.entry_id(response_id, owner)
         row = self.store.vault_get(entry)
         if row is None:
             return None

@@ -17,6 +17,7 @@ import random
 import re
 import secrets
 import string
+import time
 from pathlib import Path
 from typing import Any
 
@@ -364,7 +365,7 @@ def test_previous_response_id_restores_from_the_encrypted_vault(gateway, upstrea
     # At rest: a sealed row, no value, no placeholder, not even the response id in clear.
     db = b"".join(p.read_bytes() for p in (tmp_path / "data").glob("egress.db*"))
     assert v["aws"].encode() not in db and first[0].encode() not in db and response_id.encode() not in db
-    assert gateway.store.vault_get(gateway.gateway.app.pipeline.vault.entry_id(response_id)) is not None
+    assert gateway.store.vault_get(gateway.gateway.app.pipeline.vault.entry_id(response_id, "alice")) is not None
 
 
 def test_store_false_answers_are_not_kept(gateway, upstream):
@@ -373,7 +374,7 @@ def test_store_false_answers_are_not_kept(gateway, upstream):
     _, oai = clients(gateway.url, gateway.key)
     with oai.responses.stream(model="gpt-5.5-codex", input=f"remember {v['aws']}", store=False) as s:
         s.get_final_response()
-    assert gateway.store.vault_get(gateway.gateway.app.pipeline.vault.entry_id("resp_nostore")) is None
+    assert gateway.store.vault_get(gateway.gateway.app.pipeline.vault.entry_id("resp_nostore", "alice")) is None
 
 
 def test_no_value_reaches_any_log_or_the_database(gateway, upstream, caplog, tmp_path: Path):
@@ -389,3 +390,30 @@ def test_no_value_reaches_any_log_or_the_database(gateway, upstream, caplog, tmp
     for value in v.values():
         assert value not in logged and value.encode() not in db
     assert not PLACEHOLDER.search(logged) and not PLACEHOLDER.search(db.decode("latin-1"))
+
+
+def test_another_user_cannot_continue_a_conversation_with_its_values_restored(gateway, upstream):
+    """The provider accepts any response id of the organisation; egress restores a stored
+    conversation's values only for the user who created it."""
+    from egress.gateway.auth import new_key
+
+    v = canaries()
+    response_id = "resp_" + secrets.token_hex(8)
+    first: list[str] = []
+
+    def turn1(received: Received) -> list[bytes]:
+        first.append(PLACEHOLDER.findall(received.body.decode())[0])
+        return [responses_answer("Noted.", "true", response_id)]
+
+    upstream.enqueue(Reply(headers=SSE_HEADERS, build=turn1))
+    upstream.enqueue(Reply(headers=SSE_HEADERS, build=lambda r: [responses_answer(f"It was {first[0]}.", "true", "resp_b")]))
+    _, alice = clients(gateway.url, gateway.key)
+    with alice.responses.stream(model="gpt-5.5-codex", input=f"remember {v['aws']}") as s:
+        s.get_final_response()
+    bob_secret, bob_key = new_key("bob", "other-team")
+    gateway.store.create_key(bob_key)
+    time.sleep(0.5)  # the key ring refreshes every 0.2 s in the test config
+    _, bob = clients(gateway.url, bob_secret)
+    with bob.responses.stream(model="gpt-5.5-codex", input="what was it?", previous_response_id=response_id) as s:
+        answer = s.get_final_response()
+    assert v["aws"] not in answer.output_text and first[0] in answer.output_text

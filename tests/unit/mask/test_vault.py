@@ -32,9 +32,10 @@ def sqlite_store(tmp_path: Path) -> SqliteStore:
 def test_round_trip_and_nothing_in_clear_on_disk(tmp_path: Path):
     store = sqlite_store(tmp_path)
     vault = SessionVault(MaskingKeys.derive(b"\x01" * 32).vault, store, ttl_s=60)
-    vault.save("resp_abc123", MAP)
-    assert vault.load("resp_abc123") == MAP
-    assert vault.load("resp_other") is None
+    vault.save("resp_abc123", "alice", MAP)
+    assert vault.load("resp_abc123", "alice") == MAP
+    assert vault.load("resp_other", "alice") is None
+    assert vault.load("resp_abc123", "mallory") is None  # bound to the user who created it
     store.close()
     disk = b"".join(p.read_bytes() for p in tmp_path.glob("egress.db*"))
     for needle in [b"AKIAZ3MEXAMPLEQ7XK2F", b"EGX_AWS_ACCESS_KEY_ID", b"resp_abc123", b"pa\\\"ss"]:
@@ -44,27 +45,27 @@ def test_round_trip_and_nothing_in_clear_on_disk(tmp_path: Path):
 def test_expired_entries_are_absent_and_purged(tmp_path: Path):
     store, clock = sqlite_store(tmp_path), Clock()
     vault = SessionVault(MaskingKeys.derive(b"\x01" * 32).vault, store, ttl_s=60, clock=clock)
-    vault.save("resp_1", MAP)
+    vault.save("resp_1", "alice", MAP)
     clock.now += 59
-    assert vault.load("resp_1") == MAP
+    assert vault.load("resp_1", "alice") == MAP
     clock.now += 2
-    assert vault.load("resp_1") is None
-    assert vault.purge() == 1 and store.vault_get(vault.entry_id("resp_1")) is None
+    assert vault.load("resp_1", "alice") is None
+    assert vault.purge() == 1 and store.vault_get(vault.entry_id("resp_1", "alice")) is None
 
 
 def test_a_wrong_key_or_a_moved_or_edited_entry_does_not_open(tmp_path: Path):
     store = sqlite_store(tmp_path)
     vault = SessionVault(MaskingKeys.derive(b"\x01" * 32).vault, store, ttl_s=60)
-    vault.save("resp_1", MAP)
-    vault.save("resp_2", {"EGX_X_abcdefghijklm": "other"})
+    vault.save("resp_1", "alice", MAP)
+    vault.save("resp_2", "alice", {"EGX_X_abcdefghijklm": "other"})
     other_tenant = SessionVault(MaskingKeys.derive(b"\x02" * 32).vault, store, ttl_s=60)
-    assert other_tenant.load("resp_1") is None
-    sealed, expires = store.vault_get(vault.entry_id("resp_1"))
-    store.vault_put(vault.entry_id("resp_2"), sealed, expires)  # moved under another id
-    assert vault.load("resp_2") is None
+    assert other_tenant.load("resp_1", "alice") is None
+    sealed, expires = store.vault_get(vault.entry_id("resp_1", "alice"))
+    store.vault_put(vault.entry_id("resp_2", "alice"), sealed, expires)  # moved under another id
+    assert vault.load("resp_2", "alice") is None
     flipped = sealed[:-1] + bytes([sealed[-1] ^ 1])
-    store.vault_put(vault.entry_id("resp_1"), flipped, expires)  # edited
-    assert vault.load("resp_1") is None
+    store.vault_put(vault.entry_id("resp_1", "alice"), flipped, expires)  # edited
+    assert vault.load("resp_1", "alice") is None
 
 
 @pytest.mark.postgres
@@ -74,9 +75,9 @@ def test_postgres_store_keeps_the_vault_too():
         try:
             store.migrate()
             vault = SessionVault(MaskingKeys.derive(b"\x01" * 32).vault, store, ttl_s=60)
-            vault.save("resp_pg", MAP)
-            vault.save("resp_pg", MAP)  # an answer saved twice replaces its entry
-            assert vault.load("resp_pg") == MAP
+            vault.save("resp_pg", "alice", MAP)
+            vault.save("resp_pg", "alice", MAP)  # an answer saved twice replaces its entry
+            assert vault.load("resp_pg", "alice") == MAP
         finally:
             store.close()
 
