@@ -18,6 +18,7 @@ from egress.gateway.asgi import GatewayApp
 from egress.gateway.auth import KeyRing
 from egress.gateway.http_protocol import with_header_timeout
 from egress.gateway.pipeline import Limits, Pipeline
+from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
 from egress.mask.placeholders import MaskingKeys, Placeholders, load_or_create_master_key
 from egress.mask.restore import Restorer
@@ -122,6 +123,7 @@ def build_app(config: Config) -> GatewayApp:
         masker=masker,
         restorer=Restorer(),
         vault=vault,
+        ledger=SessionLedger(),
         upstream=upstream,
         audit=writer,
         limits=Limits(

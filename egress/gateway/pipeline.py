@@ -29,6 +29,7 @@ from egress.detect.scan import Scanner
 from egress.gateway.auth import KeyRing, authenticate
 from egress.gateway.clients import identify
 from egress.gateway.responder import Responder
+from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
 from egress.mask.restore import Restorer, StreamRestorer
 from egress.mask.vault import SessionVault
@@ -67,6 +68,7 @@ class Pipeline:
         audit: AuditWriter,
         limits: Limits,
         vault: SessionVault | None = None,
+        ledger: SessionLedger | None = None,
     ) -> None:
         self.catalog = catalog
         self.keyring = keyring
@@ -78,6 +80,7 @@ class Pipeline:
         self.audit = audit
         self.limits = limits
         self.vault = vault
+        self.ledger = ledger
         # One thread for the vault's store calls: they never run on the event loop.
         self._vault_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egress-vault")
 
@@ -127,7 +130,11 @@ class Pipeline:
                 reason = "; ".join(x.decision.reasons) or "no endpoint is allowed for this request"
                 raise EgressError(ErrorCode.POLICY_DENIED, f"blocked by policy: {reason}", stage="decide")
             inherited = await self._inherited(x)
-            x.masked = _stage("mask", self.masker.apply, x.body, x.parsed, x.findings, x.decision, inherited)
+            session = x.client.session_id
+            known = self.ledger.known(_owner(x), session) if self.ledger is not None else None
+            x.masked = _stage("mask", self.masker.apply, x.body, x.parsed, x.findings, x.decision, inherited, known)
+            if self.ledger is not None and x.masked.placeholders:
+                self.ledger.remember(_owner(x), session, x.masked.placeholders)
             watch = DisconnectWatch(receive, asyncio.current_task(), responder)
             try:
                 await self._forward(x, codec, responder, key_header, watch)

@@ -51,6 +51,7 @@ class _Value:
     rule_id: str
     confidence: float
     detected: int  # occurrences the detectors reported
+    optional: bool = False  # remembered from the session: restorable only if masked in this request
 
 
 class Masker:
@@ -65,10 +66,13 @@ class Masker:
         findings: tuple[Finding, ...],
         decision: Decision,
         inherited: Mapping[str, str] | None = None,
+        known: Mapping[str, str] | None = None,
     ) -> MaskedRequest:
+        """`inherited`: placeholder -> value of a stateful session (always restorable);
+        `known`: value -> placeholder masked earlier in this agent session (see mask.ledger)."""
         wanted = set(decision.mask_kinds)
         targets = [f for f in findings if f.kind in wanted] if wanted else []
-        if not targets and not inherited:
+        if not targets and not inherited and not known:
             return MaskedRequest(body=body, placeholders={}, masked_count=0)
         if self.placeholders is None:
             # Fail closed: a decision that requires masking is never forwarded in clear.
@@ -77,7 +81,7 @@ class Masker:
                 "the policy requires masking, and this gateway has no masking key configured",
                 stage="mask",
             )
-        values = self._values(parsed, targets, inherited or {})
+        values = self._values(parsed, targets, inherited or {}, known or {})
         if b'"thinking"' in body:
             _refuse_if_signed(parsed.document, values)
         masked = self._mask_bytes(body, values, parsed, targets)
@@ -88,6 +92,8 @@ class Masker:
         new_body, counts = masked
         by_placeholder: dict[str, str] = {}
         for v in values.values():
+            if v.optional and not counts.get(v.value):
+                continue  # remembered from earlier in the session, not in this request
             other = by_placeholder.setdefault(v.placeholder, v.value)
             if other != v.value:
                 raise EgressError(ErrorCode.STAGE_FAILED, "two values drew the same placeholder", stage="mask")
@@ -106,7 +112,9 @@ class Masker:
 
     # --- 1. values and their placeholders ---------------------------------------------------
 
-    def _values(self, parsed: ParsedRequest, targets: list[Finding], inherited: Mapping[str, str]) -> dict[str, _Value]:
+    def _values(
+        self, parsed: ParsedRequest, targets: list[Finding], inherited: Mapping[str, str], known: Mapping[str, str]
+    ) -> dict[str, _Value]:
         assert self.placeholders is not None
         values: dict[str, _Value] = {}
         segments = parsed.prompt.segments
@@ -117,19 +125,23 @@ class Masker:
                 value = _json_unescape(value)
             if not value:
                 continue
-            known = values.get(value)
-            if known is None:
+            seen = values.get(value)
+            if seen is None:
                 values[value] = _Value(value, "", f.kind, f.rule_id, f.confidence, 1)
                 continue
-            known.detected += 1
-            if (f.confidence, known.rule_id) > (known.confidence, f.rule_id):
-                known.kind, known.rule_id, known.confidence = f.kind, f.rule_id, f.confidence
-        pinned = {value: placeholder for placeholder, value in inherited.items()}
+            seen.detected += 1
+            if (f.confidence, seen.rule_id) > (seen.confidence, f.rule_id):
+                seen.kind, seen.rule_id, seen.confidence = f.kind, f.rule_id, f.confidence
+        pinned = dict(known)
+        pinned.update((value, placeholder) for placeholder, value in inherited.items())
         for v in values.values():
             v.placeholder = pinned.pop(v.value, None) or self.placeholders.make(v.value, label_for(v.rule_id))
-        # Values of earlier turns of a stateful session: masked wherever the client repeats them.
+        # Values of earlier turns (a stateful session's, or this agent session's): masked wherever
+        # the client repeats them, whether or not a detector fires there now.
+        inherited_values = set(inherited.values())
         for value, placeholder in pinned.items():
-            values[value] = _Value(value, placeholder, "inherited", "session", 0.0, 0)
+            kind = "inherited" if value in inherited_values else "remembered"
+            values[value] = _Value(value, placeholder, kind, "session", 0.0, 0, kind == "remembered")
         return values
 
     # --- 2-3. replacement in the bytes --------------------------------------------------------

@@ -417,3 +417,28 @@ def test_another_user_cannot_continue_a_conversation_with_its_values_restored(ga
     with bob.responses.stream(model="gpt-5.5-codex", input="what was it?", previous_response_id=response_id) as s:
         answer = s.get_final_response()
     assert v["aws"] not in answer.output_text and first[0] in answer.output_text
+
+
+def test_after_compaction_a_value_only_a_context_rule_found_stays_masked(gateway, upstream):
+    """Claude Code compacts: the summary the model wrote (restored on its way back) replaces the
+    file read where the password was found; no rule fires on the summary, yet it never leaves."""
+    password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(20))
+    session = {"x-egress-key": gateway.key, "x-claude-code-session-id": "sess-" + secrets.token_hex(4)}
+    turn1 = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": f"APP_ENV=prod\nLOG_LEVEL=info\nDB_PASSWORD={password}\n"}],
+    }
+    r1 = httpx.post(gateway.url + "/v1/messages", json=turn1, headers=session)
+    assert r1.status_code == 200 and password.encode() not in upstream.received[-1].body
+    summary = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": f"Summary: the database credential {password} now lives in CI."}],
+    }
+    httpx.post(gateway.url + "/v1/messages", json=summary, headers=session)
+    assert password.encode() not in upstream.received[-1].body
+    # A different session has no such memory (and no detector fires): documented behaviour.
+    other = {**session, "x-claude-code-session-id": "sess-other"}
+    httpx.post(gateway.url + "/v1/messages", json=summary, headers=other)
+    assert password.encode() in upstream.received[-1].body
