@@ -7,14 +7,17 @@ Two linear-time engines work together, with gitleaks' semantics:
      secret) and exact offsets. A rule never runs on a text without one of its keywords.
 Rules without keywords (shapes such as IBANs or card numbers) are prefiltered the same way by a
 Hyperscan automaton of their whole patterns when it accepts them; otherwise they always run.
-On ASCII text a third automaton, of every rule's whole pattern (`prefilter`), rules out the
-rules that cannot match, so RE2 runs only where a secret is likely.
+A third automaton, of every rule's whole pattern (`prefilter`), rules out the rules that cannot
+match, so RE2 runs only where a secret is likely: on ASCII text directly, on other text through
+its stand-in (`_stand_in`: each non-ASCII character one \x01 byte), which is sound for every
+pattern that does not name non-ASCII characters, Unicode classes or control characters.
 Neither engine backtracks, so no input can make a scan slow.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +75,12 @@ class RuleMatcher:
         # found by their keywords alone; a small automaton of just those keywords decides whether
         # the full keyword pass is needed on a text the whole-pattern pass found nothing in.
         self._uncovered = frozenset(range(len(self._rules))) - self._full_ids
+        # On non-ASCII text the whole-pattern automaton runs on a stand-in (see _stand_in), which
+        # is sound for every pattern except those that can match a non-ASCII character in a way
+        # the stand-in cannot: non-ASCII literals, Unicode classes, control-character classes.
+        self._unicode_sensitive = frozenset(
+            i for i, c in enumerate(self._rules) if c.rule.regex and _unicode_sensitive(c.rule.regex)
+        )
         self._uncovered_kw_db = self._compile_literals(
             sorted({k for i in self._uncovered for k in self._rules[i].rule.keywords})
         )
@@ -146,17 +155,59 @@ class RuleMatcher:
     def scan(self, text: str) -> list[Match]:
         data = text.encode("utf-8", errors="replace")
         ascii_only = len(data) == len(text)
-        full = ascii_only and self._full_db is not None
-        possible: set[int] = set()
-        if full:
-            # On ASCII text, a rule whose whole pattern does not occur cannot match: most texts
-            # stop here, after one pass.
-            def on_pattern(rule_index: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
-                possible.add(rule_index)
+        if self._full_db is None:
+            triggered = self._keywords(data) | self._shapes(data)
+        elif ascii_only:
+            triggered = self._prefiltered(data, data, frozenset())
+        elif "\u212a" in text or "\u017f" in text:
+            # KELVIN SIGN and LONG S are letters to RE2's case folding but not to \w and \b: no
+            # stand-in byte can be both, so such (rare) text takes the reference path.
+            triggered = self._keywords(data) | self._shapes(data)
+        else:
+            triggered = self._non_ascii_triggered(data)
+        if not triggered:
+            return []
+        to_chars = _identity if ascii_only else _CharOffsets(data)
+        matches: list[Match] = []
+        for rule_index in sorted(triggered):
+            self._confirm(self._rules[rule_index], text, data, to_chars, matches)
+        return matches
 
-            self._full_db.scan(data, match_event_handler=on_pattern)
-            if not possible and not self._always_uncovered(data):
-                return []
+    def _prefiltered(self, data: bytes, prefilter_bytes: bytes, sure: frozenset[int]) -> set[int]:
+        """A rule whose whole pattern does not occur in `prefilter_bytes` cannot match (`sure`
+        rules are kept regardless): most texts stop after that one pass. The rest need a keyword
+        in `data` too (gitleaks semantics)."""
+        possible = self._possible(prefilter_bytes) | sure
+        if not possible and not self._always_uncovered(data):
+            return set()
+        triggered = self._keywords(data) | {i for i in possible if not self._rules[i].rule.keywords}
+        return {i for i in triggered if i in possible or i not in self._full_ids}
+
+    def _non_ascii_triggered(self, data: bytes) -> set[int]:
+        """Hyperscan reads bytes, so other text is prefiltered as its stand-in (see _stand_in).
+        Keywords first: when few rules' keywords occur (most agent tool results, numbered with
+        U+2192 by Claude Code's Read tool), running them costs less than the whole-pattern pass."""
+        stand_in = _stand_in(data)
+        keyworded = self._keywords(data)
+        covered = keyworded & self._full_ids
+        if len(covered) >= _PREFILTER_WORTH:
+            possible = self._possible(stand_in) | self._unicode_sensitive
+            keyworded = {i for i in keyworded if i in possible or i not in self._full_ids}
+        shapes = self._shapes(stand_in) | {i for i in self._unicode_sensitive if not self._rules[i].rule.keywords}
+        return keyworded | shapes
+
+    def _possible(self, data: bytes) -> set[int]:
+        """Rules whose whole pattern occurs in these bytes (Hyperscan: bytes, not characters)."""
+        possible: set[int] = set()
+
+        def on_pattern(rule_index: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
+            possible.add(rule_index)
+
+        self._full_db.scan(data, match_event_handler=on_pattern)
+        return possible
+
+    def _keywords(self, data: bytes) -> set[int]:
+        """Rules one of whose keywords occurs (and the rules that always run)."""
         triggered: set[int] = set(self._always)
         if self._kw_db is not None:
             kw_rules = self._kw_rules
@@ -165,23 +216,18 @@ class RuleMatcher:
                 triggered.update(kw_rules[word])
 
             self._kw_db.scan(data, match_event_handler=on_keyword)
-        if full:
-            # Keyword-less rules are triggered by their whole pattern; the rest also need a keyword.
-            triggered |= {i for i in possible if not self._rules[i].rule.keywords}
-            triggered = {i for i in triggered if i in possible or i not in self._full_ids}
-        elif self._shape_db is not None:
+        return triggered
+
+    def _shapes(self, data: bytes) -> set[int]:
+        """Keyword-less rules whose pattern occurs (their automaton, when Hyperscan accepts it)."""
+        found: set[int] = set()
+        if self._shape_db is not None:
 
             def on_shape(rule_index: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
-                triggered.add(rule_index)
+                found.add(rule_index)
 
             self._shape_db.scan(data, match_event_handler=on_shape)
-        if not triggered:
-            return []
-        to_chars = _identity if ascii_only else _CharOffsets(data)
-        matches: list[Match] = []
-        for rule_index in sorted(triggered):
-            self._confirm(self._rules[rule_index], text, data, to_chars, matches)
-        return matches
+        return found
 
     def _confirm(
         self,
@@ -229,6 +275,31 @@ class _CharOffsets:
 
     def __call__(self, offset: int) -> int:
         return len(self._data[:offset].decode("utf-8", "replace"))
+
+
+# On non-ASCII text, the whole-pattern pass runs when at least this many rules' keywords occur.
+_PREFILTER_WORTH = 4
+# UTF-8 lead bytes become \x01, continuation bytes go: one byte per character, in one C call.
+_LEADS_TO_01 = bytes(range(0xC0)) + b"\x01" * 0x40
+_CONTINUATIONS = bytes(range(0x80, 0xC0))
+_UNICODE_SENSITIVE = re.compile(r"[^\x00-\x7f]|\\[pPCX]|cntrl|\\x[01][0-9a-fA-F]|\\x7[fF]|\\[0-7]{3}")
+
+
+def _stand_in(data: bytes) -> bytes:
+    r"""The text (its UTF-8 bytes) with each non-ASCII character replaced by one \x01 byte.
+
+    Sound for the whole-pattern prefilter: a non-ASCII character and \x01 are both one character
+    (RE2 counts repeats in characters), neither is a word, digit or space character for RE2's
+    ASCII classes and \b, both match `.`, `\S`, `\W`, `\D` and negated classes that do not name
+    control characters, and neither matches an ASCII positive class. So wherever a pattern
+    matches the text, it matches the stand-in, unless it names non-ASCII characters, Unicode
+    classes or control characters: those rules always run on non-ASCII text. (Text holding one of
+    the two characters RE2's case folding matches to ASCII letters never gets here.)"""
+    return data.translate(_LEADS_TO_01, _CONTINUATIONS)
+
+
+def _unicode_sensitive(pattern: str) -> bool:
+    return _UNICODE_SENSITIVE.search(pattern) is not None
 
 
 def _hyperscan_accepts(pattern: str) -> bool:

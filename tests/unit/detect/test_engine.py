@@ -236,3 +236,36 @@ def test_prefilter_finds_exactly_what_the_keyword_path_finds_on_the_corpus():
 @given(text=texts_with_plants())
 def test_prefilter_finds_exactly_what_the_keyword_path_finds(text):
     assert _found(BUNDLED, text) == _found(WITHOUT_PREFILTER, text)
+
+
+def _non_ascii_variants(text: str) -> list[str]:
+    """The text among non-ASCII characters: before, after, inside lines, inside values."""
+    mid = len(text) // 2
+    return [
+        "José Müller → " + text,
+        text + " — ünïcödé € 中文 😀",
+        text.replace("\n", "\n\u00e9 ", 1),
+        text[:mid] + "\u00e9" + text[mid:],
+        text.replace("s", "\u017f").replace("k", "\u212a"),  # RE2's case folding maps these to ASCII
+    ]
+
+
+def test_non_ascii_texts_find_exactly_what_the_keyword_path_finds_on_the_corpus():
+    """Non-ASCII text goes through the whole-pattern prefilter as its stand-in (engine._stand_in):
+    an optimisation that must never change a finding."""
+    from tests.support.corpus import load_corpus
+
+    entries, negatives = load_corpus()
+    texts = [ex["text"] for e in entries for ex in (e.get("positives") or []) + (e.get("negatives") or [])]
+    texts += [n["text"] for n in negatives]
+    for text in texts:
+        for variant in _non_ascii_variants(text):
+            assert _found(BUNDLED, variant) == _found(WITHOUT_PREFILTER, variant), variant
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=texts_with_plants(), filler=st.text(alphabet="é→€中😀\u017f\u212a\u00a0ü", min_size=1, max_size=6), at=st.integers(0, 10_000))
+def test_non_ascii_prefilter_finds_exactly_what_the_keyword_path_finds(text, filler, at):
+    at %= len(text) + 1
+    mixed = text[:at] + filler + text[at:]
+    assert _found(BUNDLED, mixed) == _found(WITHOUT_PREFILTER, mixed)
