@@ -19,6 +19,7 @@ Inside text that is itself JSON (tool-call arguments), a value is restored JSON-
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -74,7 +75,7 @@ class _Map(Replacements, Prefixes, Protocol):
     """What the engine needs of a restore map (see egress.mask.restore.RestoreMap)."""
 
 
-class StreamRestorer:
+class StreamRestorer(ABC):
     """Restores one answer stream. Subclasses say how their API's events map onto streams."""
 
     sequenced = False  # Responses: events carry sequence_number, renumbered after an insertion
@@ -88,8 +89,9 @@ class StreamRestorer:
 
     # --- per API ---------------------------------------------------------------------------
 
-    def plan(self, doc: dict) -> Plan:  # pragma: no cover - every API overrides it
-        raise NotImplementedError
+    @abstractmethod
+    def plan(self, doc: dict) -> Plan:
+        """What this event of the API holds: streamed text fields, streams it ends, copies."""
 
     def plan_raw(self, data: bytes) -> Plan | None:
         """A plan for a data line that is not JSON (Chat's `[DONE]`); None: pass through."""

@@ -291,23 +291,6 @@ def responses_function_call(call_id: str, name: str, arguments: dict[str, Any]) 
 # --- fixtures -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def claude(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    scratch = tmp_path_factory.mktemp("claude-version")
-    binary = agents.claude_binary()
-    agents.check_version(binary, agents.CLAUDE_VERSION, {"PATH": agents.base_path(), "HOME": str(scratch)}, scratch)
-    return binary
-
-
-@pytest.fixture(scope="module")
-def codex(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    scratch = tmp_path_factory.mktemp("codex-version")
-    binary = agents.codex_binary()
-    env = {"PATH": agents.base_path(), "HOME": str(scratch), "CODEX_HOME": str(scratch / "codex")}
-    agents.check_version(binary, agents.CODEX_VERSION, env, scratch)
-    return binary
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The agent's working directory: a scratch project outside any git repository."""
