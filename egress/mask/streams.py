@@ -97,7 +97,7 @@ class StreamRestorer(ABC):
         """A plan for a data line that is not JSON (Chat's `[DONE]`); None: pass through."""
         return None
 
-    def observe(self, raw: bytes) -> None:
+    def observe(self, raw: bytes) -> None:  # noqa: B027 - an optional hook, empty by default
         """Hook for facts read from the stream whatever it holds (the Responses response id)."""
 
     # --- the engine --------------------------------------------------------------------------
