@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -323,3 +324,32 @@ def test_responses_custom_tool_input_is_restored_as_plain_text():
     want = patch.replace(placeholder, value)
     assert "".join(d["delta"] for d in out if d["type"].endswith(".delta")) == want
     assert out[-2]["input"] == want and out[-1]["item"]["input"] == want
+
+
+@pytest.mark.parametrize("api", [Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT, Api.OPENAI_RESPONSES])
+def test_one_byte_per_network_read_changes_nothing(api):
+    """The harshest chunking: every byte its own read, so every multi-byte character is split."""
+    text = "clé → " + "".join(MAP) + " 中文😀 E"
+    if api is Api.ANTHROPIC_MESSAGES:
+        wire = anthropic_wire(text, json.dumps({"command": text}, ensure_ascii=False), [3, 9, 40], [5, 17])
+    elif api is Api.OPENAI_CHAT:
+        base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        wire = b"".join(
+            sse(None, {**base, "choices": [{"index": 0, "delta": {"content": part}, "finish_reason": None}]})
+            for part in split(text, [4, 11, 30])
+        ) + sse(None, "[DONE]")
+    else:
+        wire = b"".join(
+            sse("response.output_text.delta", {"type": "response.output_text.delta", "output_index": 0, "content_index": 0, "delta": part, "sequence_number": n})
+            for n, part in enumerate(split(text, [2, 13, 50]))
+        )
+    whole = run_stream(Restorer().stream(api, MAP), wire, [])
+    assert run_stream(Restorer().stream(api, MAP), wire, list(range(1, len(wire)))) == whole
+    evs = [d for _, d in events(whole) if isinstance(d, dict)]
+    if api is Api.ANTHROPIC_MESSAGES:
+        got = _delta_text(events(whole), 1, "text")
+    elif api is Api.OPENAI_CHAT:
+        got = "".join(c["delta"].get("content") or "" for d in evs for c in d["choices"])
+    else:
+        got = "".join(d["delta"] for d in evs)
+    assert got == restore_plain(text)
