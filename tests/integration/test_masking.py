@@ -26,6 +26,7 @@ import httpx
 import openai
 import pytest
 
+from egress.gateway.auth import new_key
 from tests.support.masking import sse
 from tests.support.simulator import (
     Received,
@@ -340,31 +341,40 @@ def test_turn_two_starts_with_turn_ones_masked_prompt(gateway, upstream):
 # --- stateful Responses sessions: the vault --------------------------------------------------------
 
 
-def test_previous_response_id_restores_from_the_encrypted_vault(gateway, upstream, tmp_path: Path):
+def remembered_turn(gateway, upstream) -> tuple[dict[str, str], str, str]:
+    """Turn 1 of a stateful Responses conversation as alice: a canary sent, the answer stored
+    by the provider. Returns (canaries, the answer's response id, the placeholder the model saw)."""
     v = canaries()
     response_id = "resp_" + secrets.token_hex(8)
-    first: list[str] = []
+    seen: list[str] = []
 
     def turn1(received: Received) -> list[bytes]:
-        first.append(PLACEHOLDER.findall(received.body.decode())[0])
+        seen.append(PLACEHOLDER.findall(received.body.decode())[0])
         return [responses_answer("Noted.", "true", response_id)]
+
+    upstream.enqueue(Reply(headers=SSE_HEADERS, build=turn1))
+    _, alice = clients(gateway.url, gateway.key)
+    with alice.responses.stream(model="gpt-5.5-codex", input=f"remember {v['aws']}") as s:
+        s.get_final_response()
+    return v, response_id, seen[0]
+
+
+def test_previous_response_id_restores_from_the_encrypted_vault(gateway, upstream, tmp_path: Path):
+    v, response_id, placeholder = remembered_turn(gateway, upstream)
 
     def turn2(received: Received) -> list[bytes]:
         assert json.loads(received.body)["previous_response_id"] == response_id
-        return [responses_answer(f"It was {first[0]}.", f"echo {first[0]}", "resp_2")]
+        return [responses_answer(f"It was {placeholder}.", f"echo {placeholder}", "resp_2")]
 
-    upstream.enqueue(Reply(headers=SSE_HEADERS, build=turn1))
     upstream.enqueue(Reply(headers=SSE_HEADERS, build=turn2))
     _, oai = clients(gateway.url, gateway.key)
-    with oai.responses.stream(model="gpt-5.5-codex", input=f"remember {v['aws']}") as s:
-        s.get_final_response()
     with oai.responses.stream(model="gpt-5.5-codex", input="what was it?", previous_response_id=response_id) as s:
         again = s.get_final_response()
     assert again.output_text == f"It was {v['aws']}."
     assert json.loads(again.output[1].arguments) == {"cmd": f"echo {v['aws']}"}
     # At rest: a sealed row, no value, no placeholder, not even the response id in clear.
     db = b"".join(p.read_bytes() for p in (tmp_path / "data").glob("egress.db*"))
-    assert v["aws"].encode() not in db and first[0].encode() not in db and response_id.encode() not in db
+    assert v["aws"].encode() not in db and placeholder.encode() not in db and response_id.encode() not in db
     assert gateway.store.vault_get(gateway.gateway.app.pipeline.vault.entry_id(response_id, "alice")) is not None
 
 
@@ -395,28 +405,16 @@ def test_no_value_reaches_any_log_or_the_database(gateway, upstream, caplog, tmp
 def test_another_user_cannot_continue_a_conversation_with_its_values_restored(gateway, upstream):
     """The provider accepts any response id of the organisation; egress restores a stored
     conversation's values only for the user who created it."""
-    from egress.gateway.auth import new_key
-
-    v = canaries()
-    response_id = "resp_" + secrets.token_hex(8)
-    first: list[str] = []
-
-    def turn1(received: Received) -> list[bytes]:
-        first.append(PLACEHOLDER.findall(received.body.decode())[0])
-        return [responses_answer("Noted.", "true", response_id)]
-
-    upstream.enqueue(Reply(headers=SSE_HEADERS, build=turn1))
-    upstream.enqueue(Reply(headers=SSE_HEADERS, build=lambda r: [responses_answer(f"It was {first[0]}.", "true", "resp_b")]))
-    _, alice = clients(gateway.url, gateway.key)
-    with alice.responses.stream(model="gpt-5.5-codex", input=f"remember {v['aws']}") as s:
-        s.get_final_response()
+    v, response_id, placeholder = remembered_turn(gateway, upstream)
+    upstream.enqueue(Reply(headers=SSE_HEADERS, build=lambda r: [responses_answer(f"It was {placeholder}.", "true", "resp_b")]))
     bob_secret, bob_key = new_key("bob", "other-team")
     gateway.store.create_key(bob_key)
     time.sleep(0.5)  # the key ring refreshes every 0.2 s in the test config
     _, bob = clients(gateway.url, bob_secret)
     with bob.responses.stream(model="gpt-5.5-codex", input="what was it?", previous_response_id=response_id) as s:
         answer = s.get_final_response()
-    assert v["aws"] not in answer.output_text and first[0] in answer.output_text
+    assert v["aws"] not in answer.output_text and placeholder in answer.output_text
+
 
 
 def test_after_compaction_a_value_only_a_context_rule_found_stays_masked(gateway, upstream):
