@@ -118,7 +118,7 @@ def request_stages() -> list[tuple[str, float, str]]:
         client=client.name,
         session_id=client.session_id,
     )
-    candidates = catalog.candidates(Api.ANTHROPIC_MESSAGES.family, parsed.model)
+    candidates = catalog.candidates(Api.ANTHROPIC_MESSAGES, parsed.model)
     decision = validate(policy.evaluate(policy_input(facts, (), candidates)), candidates, policy.revision)
     masked = Masker().apply(body, parsed, (), decision)
 
@@ -208,7 +208,7 @@ def request_stages() -> list[tuple[str, float, str]]:
         ),
         (
             "catalog.candidates (fnmatch)",
-            per_call_us(lambda: catalog.candidates(Api.ANTHROPIC_MESSAGES.family, parsed.model), n * 10),
+            per_call_us(lambda: catalog.candidates(Api.ANTHROPIC_MESSAGES, parsed.model), n * 10),
             "route/catalog.py Catalog.candidates",
         ),
         (

@@ -7,12 +7,32 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from egress.core.exchange import Family
+from egress.core.exchange import Api
 
 _JURISDICTION = re.compile(r"^(?:[A-Z]{2}|EU|self)$")
+
+
+class WireApi(StrEnum):
+    """What an endpoint speaks. A Chat-only server (llama.cpp, vLLM, Ollama) answers Messages and
+    Responses requests only through translation (`egress.wire.translate`)."""
+
+    ANTHROPIC = "anthropic"  # Messages and count_tokens
+    OPENAI = "openai"  # Chat Completions and Responses
+    OPENAI_CHAT = "openai-chat"  # Chat Completions only
+
+    def speaks(self, api: Api) -> bool:
+        return api in _SPEAKS[self]
+
+
+_SPEAKS: dict[WireApi, frozenset[Api]] = {
+    WireApi.ANTHROPIC: frozenset({Api.ANTHROPIC_MESSAGES, Api.ANTHROPIC_COUNT_TOKENS}),
+    WireApi.OPENAI: frozenset({Api.OPENAI_CHAT, Api.OPENAI_RESPONSES, Api.OPENAI_RESPONSES_COMPACT}),
+    WireApi.OPENAI_CHAT: frozenset({Api.OPENAI_CHAT}),
+}
 
 
 class Credentials(BaseModel):
@@ -37,7 +57,7 @@ class Endpoint(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    api: Family
+    api: WireApi
     base_url: str
     models: tuple[str, ...] = Field(min_length=1, description="model name patterns (shell globs)")
     credentials: Credentials

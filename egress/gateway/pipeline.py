@@ -104,7 +104,7 @@ class Pipeline:
             x.principal, key_header = await authenticate(self.keyring, x.headers, self.limits.auth_required)
             x.parsed = _stage("parse", codec.parse_request, x.api, x.body)
             x.findings = _stage("inspect", self.scanner.scan, x.parsed.prompt)
-            candidates = self.catalog.candidates(x.api.family, x.parsed.model)
+            candidates = self.catalog.candidates(x.api, x.parsed.model)
             if not candidates:
                 raise EgressError(
                     ErrorCode.NO_ROUTE,
