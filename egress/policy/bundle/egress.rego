@@ -1,0 +1,187 @@
+# egress's bundled default sovereignty policy.
+#
+# Input: the versioned document of docs/policy.md (input.version 2). Output:
+# data.egress.decision = {action, endpoints, mask, reasons, obligations}.
+#
+# Its settings are data, not code: `policy.data` in the egress configuration arrives here as
+# data.egress_config, merged over `defaults` below (and, for a team, `teams.<team>` over that).
+#
+# Invariant: rules only refuse candidates. An endpoint is allowed when no rule refuses it, so a
+# fact that is missing or unknown can only narrow what is allowed (fail closed).
+#
+# Style: every rule is a function of (candidate, request, settings) rather than of `input`, so
+# the unit tests in egress_test.rego call them directly (regopy does not evaluate `with input as`
+# reliably for rules that depend on other rules).
+package egress
+
+import rego.v1
+
+defaults := {
+	# Finding kinds masked wherever the request goes. Secrets are always among them.
+	"mask_kinds": ["secret"],
+	# Where personal data may go: the EU and its member states, the other EEA states, and self.
+	"pii_jurisdictions": [
+		"EU", "self",
+		"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
+		"LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+	],
+	# Personal data only to operators with a data processing agreement (self-hosted needs none).
+	"pii_requires_dpa": true,
+	# Providers that train on API data receive only requests classified public.
+	"block_training": true,
+	# The proprietary-code hook: requests classified proprietary, or with findings of these
+	# kinds or rules, go to self-hosted endpoints only.
+	"proprietary": {"kinds": [], "rules": []},
+	# Findings that need a person's approval before the request may leave.
+	"approval": {"kinds": [], "rules": []},
+	# Obligations attached to every decision (e.g. "record_payload").
+	"obligations": [],
+	# Per-team overrides of any key above: {"<team>": {...}}.
+	"teams": {},
+}
+
+default user_config := {}
+
+user_config := data.egress_config
+
+decision := decide(input, settings(input, user_config))
+
+# --- settings -------------------------------------------------------------------------------
+
+settings(req, cfg) := object.union(merged, object.get(merged.teams, team_of(req), {})) if {
+	merged := object.union(defaults, cfg)
+}
+
+team_of(req) := req.subject.team if is_string(req.subject.team)
+
+team_of(req) := "" if not is_string(req.subject.team)
+
+# --- what the request carries ---------------------------------------------------------------
+
+found(req, kind) if req.findings.kinds[kind] > 0
+
+public(req) if "public" in req.classifications
+
+proprietary(req, s) if "proprietary" in req.classifications
+
+proprietary(req, s) if {
+	some kind in s.proprietary.kinds
+	found(req, kind)
+}
+
+proprietary(req, s) if {
+	some rule in s.proprietary.rules
+	req.findings.rules[rule] > 0
+}
+
+needs_approval(req, s) if {
+	some kind in s.approval.kinds
+	found(req, kind)
+}
+
+needs_approval(req, s) if {
+	some rule in s.approval.rules
+	req.findings.rules[rule] > 0
+}
+
+# --- the rules: why a candidate endpoint is refused ------------------------------------------
+
+checks := ["jurisdiction", "training", "pii_jurisdiction", "pii_dpa", "proprietary"]
+
+# Unknown or missing jurisdiction: never.
+refuse("jurisdiction", c, _, _) := concat("", [c.name, ": jurisdiction ", text(object.get(c, "jurisdiction", null)), " is unknown"]) if {
+	not regex.match(`^([A-Z]{2}|EU|self)$`, text(object.get(c, "jurisdiction", null)))
+}
+
+# Providers that train on API data (or do not say) never receive non-public content.
+refuse("training", c, req, s) := concat("", [c.name, ": trains on API data and the request is not public"]) if {
+	s.block_training
+	not public(req)
+	not c.trains_on_api_data == false
+}
+
+# Personal data only to the allowed jurisdictions.
+refuse("pii_jurisdiction", c, req, s) := concat("", [c.name, ": personal data may not go to ", text(object.get(c, "jurisdiction", null))]) if {
+	found(req, "pii")
+	not c.jurisdiction in s.pii_jurisdictions
+}
+
+# Personal data only to operators with a DPA, unless the endpoint is our own.
+refuse("pii_dpa", c, req, s) := concat("", [c.name, ": personal data needs a data processing agreement"]) if {
+	found(req, "pii")
+	s.pii_requires_dpa
+	not c.self_hosted == true
+	not c.dpa == true
+}
+
+# Proprietary code only to self-hosted endpoints.
+refuse("proprietary", c, req, s) := concat("", [c.name, ": proprietary code goes to self-hosted endpoints only"]) if {
+	proprietary(req, s)
+	not c.self_hosted == true
+}
+
+refusals(c, req, s) := [why | some check in checks; why := refuse(check, c, req, s)]
+
+text(x) := x if is_string(x)
+
+text(x) := "(missing)" if not is_string(x)
+
+# --- the decision ---------------------------------------------------------------------------
+
+allowed(req, s) := [c.name | some c in req.candidates; refusals(c, req, s) == []]
+
+mask_kinds(s) := s.mask_kinds if "secret" in s.mask_kinds
+
+mask_kinds(s) := array.concat(["secret"], s.mask_kinds) if not "secret" in s.mask_kinds
+
+masked_found(req, s) := sort([kind | some kind in mask_kinds(s); found(req, kind)])
+
+approval(req, s) := true if needs_approval(req, s)
+
+approval(req, s) := false if not needs_approval(req, s)
+
+preferred(req) := req.candidates[0].name if count(req.candidates) > 0
+
+preferred(req) := "" if count(req.candidates) == 0
+
+# The action, strongest first: block > require_approval > reroute > mask > allow.
+action(ok, _, _, _) := "block" if ok == []
+
+action(ok, _, true, _) := "require_approval" if ok != []
+
+action(ok, first, false, _) := "reroute" if {
+	ok != []
+	ok[0] != first
+}
+
+action(ok, first, false, masked) := "mask" if {
+	ok != []
+	ok[0] == first
+	masked != []
+}
+
+action(ok, first, false, []) := "allow" if {
+	ok != []
+	ok[0] == first
+}
+
+summary(ok, held, masked) := array.concat(
+	array.concat(
+		["no candidate endpoint is compliant for this request" | ok == []],
+		[concat("", ["masking ", concat(", ", masked)]) | masked != []],
+	),
+	["a finding requires approval before the request may leave" | held],
+)
+
+decide(req, s) := {
+	"action": action(ok, preferred(req), held, masked),
+	"endpoints": ok,
+	"mask": mask_kinds(s),
+	"reasons": array.concat(sort([why | some j in judged; some why in j.why]), summary(ok, held, masked)),
+	"obligations": s.obligations,
+} if {
+	judged := [{"name": c.name, "why": refusals(c, req, s)} | some c in req.candidates]
+	ok := [j.name | some j in judged; j.why == []]
+	held := approval(req, s)
+	masked := masked_found(req, s)
+}

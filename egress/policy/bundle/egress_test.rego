@@ -1,0 +1,199 @@
+# Unit tests of the bundled default policy: `egress policy test` runs every `test_` rule here
+# (and in the *_test.rego files of a configured policy). Tests call the policy's functions with
+# a request and settings instead of overriding `input` (regopy mis-evaluates `with input as`).
+package egress_test
+
+import rego.v1
+
+import data.egress
+
+us := {"name": "us-cloud", "jurisdiction": "US", "trains_on_api_data": false, "dpa": true, "self_hosted": false}
+
+eu := {"name": "eu-cloud", "jurisdiction": "FR", "trains_on_api_data": false, "dpa": true, "self_hosted": false}
+
+eu_no_dpa := {"name": "eu-nodpa", "jurisdiction": "DE", "trains_on_api_data": false, "dpa": false, "self_hosted": false}
+
+own := {"name": "own", "jurisdiction": "self", "trains_on_api_data": false, "dpa": false, "self_hosted": true}
+
+trainer := {"name": "trainer", "jurisdiction": "US", "trains_on_api_data": true, "dpa": true, "self_hosted": false}
+
+cn := {"name": "cn-cloud", "jurisdiction": "CN", "trains_on_api_data": false, "dpa": false, "self_hosted": false}
+
+decide(req, cfg) := egress.decide(req, egress.settings(req, cfg))
+
+request(kinds, rules, classes, candidates) := {
+	"version": 2,
+	"request": {"api": "anthropic.messages", "model": "claude-x", "stream": true},
+	"subject": {"user": "dev", "team": "eng"},
+	"findings": {"kinds": kinds, "rules": rules},
+	"classifications": classes,
+	"candidates": candidates,
+}
+
+# Clean code goes to the preferred endpoint unchanged.
+test_clean_request_allowed_everywhere if {
+	d := decide(request({}, {}, [], [us, eu, own]), {})
+	d.action == "allow"
+	d.endpoints == ["us-cloud", "eu-cloud", "own"]
+}
+
+# Secrets are masked wherever the request goes.
+test_secret_is_masked if {
+	d := decide(request({"secret": 2}, {"aws-access-key-id": 2}, [], [us, eu]), {})
+	d.action == "mask"
+	d.endpoints == ["us-cloud", "eu-cloud"]
+	"secret" in d.mask
+}
+
+# Secrets stay in the mask list even when the configuration forgets them.
+test_secret_always_masked_even_if_configured_away if {
+	d := decide(request({"secret": 1}, {}, [], [us]), {"mask_kinds": ["pii"]})
+	d.action == "mask"
+	"secret" in d.mask
+	"pii" in d.mask
+}
+
+# Personal data: only EU/EEA or self, and only with a DPA.
+test_pii_rerouted_away_from_us if {
+	d := decide(request({"pii": 1}, {"pii-email": 1}, [], [us, eu, own]), {})
+	d.action == "reroute"
+	d.endpoints == ["eu-cloud", "own"]
+	"us-cloud: personal data may not go to US" in d.reasons
+}
+
+test_pii_needs_dpa_except_self if {
+	d := decide(request({"pii": 1}, {}, [], [eu_no_dpa, own]), {})
+	d.endpoints == ["own"]
+	"eu-nodpa: personal data needs a data processing agreement" in d.reasons
+}
+
+test_pii_with_only_us_is_blocked if {
+	d := decide(request({"pii": 1}, {}, [], [us, cn]), {})
+	d.action == "block"
+	d.endpoints == []
+	"no candidate endpoint is compliant for this request" in d.reasons
+}
+
+test_pii_jurisdictions_configurable_per_team if {
+	d := decide(request({"pii": 1}, {}, [], [us, eu]), {"teams": {"eng": {"pii_jurisdictions": ["US", "FR"]}}})
+	d.endpoints == ["us-cloud", "eu-cloud"]
+}
+
+test_team_override_applies_only_to_that_team if {
+	doc := object.union(request({"pii": 1}, {}, [], [us, eu]), {"subject": {"user": "x", "team": "sales"}})
+	d := decide(doc, {"teams": {"eng": {"pii_jurisdictions": ["US"]}}})
+	d.endpoints == ["eu-cloud"]
+}
+
+# Providers that train on API data receive public content only.
+test_trainer_refused_for_non_public if {
+	d := decide(request({}, {}, [], [trainer, eu]), {})
+	d.endpoints == ["eu-cloud"]
+	d.action == "reroute"
+}
+
+test_trainer_allowed_for_public if {
+	d := decide(request({}, {}, ["public"], [trainer, eu]), {})
+	d.endpoints == ["trainer", "eu-cloud"]
+}
+
+test_trainer_missing_fact_is_refused if {
+	unknown := {"name": "vague", "jurisdiction": "US", "dpa": true, "self_hosted": false}
+	d := decide(request({}, {}, [], [unknown, eu]), {})
+	d.endpoints == ["eu-cloud"]
+}
+
+# Unknown or missing jurisdiction: never.
+test_unknown_jurisdiction_blocked if {
+	odd := {"name": "odd", "jurisdiction": "Atlantis", "trains_on_api_data": false, "dpa": true, "self_hosted": false}
+	d := decide(request({}, {}, [], [odd]), {})
+	d.action == "block"
+	"odd: jurisdiction Atlantis is unknown" in d.reasons
+}
+
+test_missing_jurisdiction_blocked if {
+	none := {"name": "none", "trains_on_api_data": false, "dpa": true, "self_hosted": false}
+	d := decide(request({}, {}, [], [none, eu]), {})
+	d.endpoints == ["eu-cloud"]
+	"none: jurisdiction (missing) is unknown" in d.reasons
+}
+
+# The proprietary-code hook: self-hosted only.
+test_proprietary_classification_goes_to_self if {
+	d := decide(request({}, {}, ["proprietary"], [us, eu, own]), {})
+	d.endpoints == ["own"]
+	d.action == "reroute"
+}
+
+test_proprietary_by_finding_kind if {
+	d := decide(request({"internal": 3}, {}, [], [us, own]), {"proprietary": {"kinds": ["internal"], "rules": []}})
+	d.endpoints == ["own"]
+}
+
+test_proprietary_by_rule if {
+	d := decide(request({"internal": 1}, {"internal-codename": 1}, [], [us, own]), {"proprietary": {"kinds": [], "rules": ["internal-codename"]}})
+	d.endpoints == ["own"]
+}
+
+test_proprietary_without_self_blocked if {
+	d := decide(request({}, {}, ["proprietary"], [us, eu]), {})
+	d.action == "block"
+}
+
+test_internal_findings_not_proprietary_by_default if {
+	d := decide(request({"internal": 1}, {}, [], [us]), {})
+	d.action == "allow"
+}
+
+# Approval hook.
+test_approval_required_for_configured_rule if {
+	d := decide(request({"secret": 1}, {"private-key-pem": 1}, [], [us]), {"approval": {"kinds": [], "rules": ["private-key-pem"]}})
+	d.action == "require_approval"
+	d.endpoints == ["us-cloud"]
+}
+
+test_approval_not_required_when_rule_absent if {
+	d := decide(request({"secret": 1}, {"aws-access-key-id": 1}, [], [us]), {"approval": {"kinds": [], "rules": ["private-key-pem"]}})
+	d.action == "mask"
+}
+
+# Obligations come from data.
+test_obligations_from_config if {
+	d := decide(request({}, {}, [], [us]), {"obligations": ["record_payload"]})
+	d.obligations == ["record_payload"]
+}
+
+# No candidates at all: block, never an empty allow.
+test_no_candidates_blocked if {
+	d := decide(request({}, {}, [], []), {})
+	d.action == "block"
+}
+
+# A team of null (a gateway key without a team) takes the organisation's settings.
+test_no_team_takes_defaults if {
+	doc := object.union(request({"pii": 1}, {}, [], [us, eu]), {"subject": {"user": "x", "team": null}})
+	d := decide(doc, {"teams": {"eng": {"pii_jurisdictions": ["US"]}}})
+	d.endpoints == ["eu-cloud"]
+}
+
+# Each refusal rule on its own.
+test_rule_jurisdiction if {
+	egress.refuse("jurisdiction", {"name": "x", "jurisdiction": "us"}, {}, {}) == "x: jurisdiction us is unknown"
+	not egress.refuse("jurisdiction", eu, {}, {})
+}
+
+test_rule_training if {
+	s := egress.settings(request({}, {}, [], []), {})
+	egress.refuse("training", trainer, request({}, {}, [], []), s)
+	not egress.refuse("training", trainer, request({}, {}, ["public"], []), s)
+	not egress.refuse("training", trainer, request({}, {}, [], []), egress.settings(request({}, {}, [], []), {"block_training": false}))
+}
+
+test_rule_pii_dpa_self_exempt if {
+	req := request({"pii": 1}, {}, [], [])
+	s := egress.settings(req, {})
+	not egress.refuse("pii_dpa", own, req, s)
+	egress.refuse("pii_dpa", eu_no_dpa, req, s)
+	not egress.refuse("pii_dpa", eu_no_dpa, req, egress.settings(req, {"pii_requires_dpa": false}))
+}
+
