@@ -36,6 +36,8 @@ defaults := {
 	"approval": {"kinds": [], "rules": []},
 	# Obligations attached to every decision (e.g. "record_payload").
 	"obligations": [],
+	# Shadow mode for a rollout: decisions are recorded, not enforced.
+	"shadow": false,
 	# Per-team overrides of any key above: {"<team>": {...}}.
 	"teams": {},
 }
@@ -59,6 +61,13 @@ team_of(req) := "" if not is_string(req.subject.team)
 # --- what the request carries ---------------------------------------------------------------
 
 found(req, kind) if req.findings.kinds[kind] > 0
+
+# Found and sent in clear: kinds the decision masks never leave.
+leaves(req, s, kind) if {
+	found(req, kind)
+	masked := mask_kinds(s)
+	not kind in masked
+}
 
 public(req) if "public" in req.classifications
 
@@ -86,41 +95,52 @@ needs_approval(req, s) if {
 
 # --- the rules: why a candidate endpoint is refused ------------------------------------------
 
-checks := ["jurisdiction", "training", "pii_jurisdiction", "pii_dpa", "proprietary"]
-
 # Unknown or missing jurisdiction: never.
-refuse("jurisdiction", c, _, _) := concat("", [c.name, ": jurisdiction ", text(object.get(c, "jurisdiction", null)), " is unknown"]) if {
+refuse_jurisdiction(c, _, _) := concat("", [c.name, ": jurisdiction ", text(object.get(c, "jurisdiction", null)), " is unknown"]) if {
 	not regex.match(`^([A-Z]{2}|EU|self)$`, text(object.get(c, "jurisdiction", null)))
 }
 
 # Providers that train on API data (or do not say) never receive non-public content.
-refuse("training", c, req, s) := concat("", [c.name, ": trains on API data and the request is not public"]) if {
+refuse_training(c, req, s) := concat("", [c.name, ": trains on API data and the request is not public"]) if {
 	s.block_training
 	not public(req)
 	not c.trains_on_api_data == false
 }
 
-# Personal data only to the allowed jurisdictions.
-refuse("pii_jurisdiction", c, req, s) := concat("", [c.name, ": personal data may not go to ", text(object.get(c, "jurisdiction", null))]) if {
-	found(req, "pii")
+# Personal data only to the allowed jurisdictions (masked personal data does not leave at all).
+refuse_pii_jurisdiction(c, req, s) := concat("", [c.name, ": personal data may not go to ", text(object.get(c, "jurisdiction", null))]) if {
+	leaves(req, s, "pii")
 	not c.jurisdiction in s.pii_jurisdictions
 }
 
 # Personal data only to operators with a DPA, unless the endpoint is our own.
-refuse("pii_dpa", c, req, s) := concat("", [c.name, ": personal data needs a data processing agreement"]) if {
-	found(req, "pii")
+refuse_pii_dpa(c, req, s) := concat("", [c.name, ": personal data needs a data processing agreement"]) if {
+	leaves(req, s, "pii")
 	s.pii_requires_dpa
 	not c.self_hosted == true
 	not c.dpa == true
 }
 
 # Proprietary code only to self-hosted endpoints.
-refuse("proprietary", c, req, s) := concat("", [c.name, ": proprietary code goes to self-hosted endpoints only"]) if {
+refuse_proprietary(c, req, s) := concat("", [c.name, ": proprietary code goes to self-hosted endpoints only"]) if {
 	proprietary(req, s)
 	not c.self_hosted == true
 }
 
-refusals(c, req, s) := [why | some check in checks; why := refuse(check, c, req, s)]
+# Every rule's reason, in a fixed order; [] when none refuses the candidate.
+refusals(c, req, s) := array.concat(
+	array.concat(
+		[why | why := refuse_jurisdiction(c, req, s)],
+		[why | why := refuse_training(c, req, s)],
+	),
+	array.concat(
+		array.concat(
+			[why | why := refuse_pii_jurisdiction(c, req, s)],
+			[why | why := refuse_pii_dpa(c, req, s)],
+		),
+		[why | why := refuse_proprietary(c, req, s)],
+	),
+)
 
 text(x) := x if is_string(x)
 
@@ -179,6 +199,7 @@ decide(req, s) := {
 	"mask": mask_kinds(s),
 	"reasons": array.concat(sort([why | some j in judged; some why in j.why]), summary(ok, held, masked)),
 	"obligations": s.obligations,
+	"shadow": s.shadow,
 } if {
 	judged := [{"name": c.name, "why": refusals(c, req, s)} | some c in req.candidates]
 	ok := [j.name | some j in judged; j.why == []]

@@ -178,22 +178,38 @@ test_no_team_takes_defaults if {
 
 # Each refusal rule on its own.
 test_rule_jurisdiction if {
-	egress.refuse("jurisdiction", {"name": "x", "jurisdiction": "us"}, {}, {}) == "x: jurisdiction us is unknown"
-	not egress.refuse("jurisdiction", eu, {}, {})
+	egress.refuse_jurisdiction({"name": "x", "jurisdiction": "us"}, {}, {}) == "x: jurisdiction us is unknown"
+	not egress.refuse_jurisdiction(eu, {}, {})
 }
 
 test_rule_training if {
 	s := egress.settings(request({}, {}, [], []), {})
-	egress.refuse("training", trainer, request({}, {}, [], []), s)
-	not egress.refuse("training", trainer, request({}, {}, ["public"], []), s)
-	not egress.refuse("training", trainer, request({}, {}, [], []), egress.settings(request({}, {}, [], []), {"block_training": false}))
+	egress.refuse_training(trainer, request({}, {}, [], []), s)
+	not egress.refuse_training(trainer, request({}, {}, ["public"], []), s)
+	not egress.refuse_training(trainer, request({}, {}, [], []), egress.settings(request({}, {}, [], []), {"block_training": false}))
 }
 
 test_rule_pii_dpa_self_exempt if {
 	req := request({"pii": 1}, {}, [], [])
 	s := egress.settings(req, {})
-	not egress.refuse("pii_dpa", own, req, s)
-	egress.refuse("pii_dpa", eu_no_dpa, req, s)
-	not egress.refuse("pii_dpa", eu_no_dpa, req, egress.settings(req, {"pii_requires_dpa": false}))
+	not egress.refuse_pii_dpa(own, req, s)
+	egress.refuse_pii_dpa(eu_no_dpa, req, s)
+	not egress.refuse_pii_dpa(eu_no_dpa, req, egress.settings(req, {"pii_requires_dpa": false}))
 }
 
+
+# Masked personal data does not leave: any jurisdiction may then serve the request.
+test_masked_pii_may_go_anywhere if {
+	d := decide(request({"pii": 1}, {}, [], [us, eu]), {"mask_kinds": ["secret", "pii"]})
+	d.action == "mask"
+	d.endpoints == ["us-cloud", "eu-cloud"]
+	"masking pii" in d.reasons
+}
+
+# Shadow mode per team, for a staged rollout.
+test_shadow_per_team if {
+	d := decide(request({}, {}, [], [us]), {"teams": {"eng": {"shadow": true}}})
+	d.shadow == true
+	e := decide(request({}, {}, [], [us]), {})
+	e.shadow == false
+}
