@@ -73,6 +73,15 @@ class Endpoint(BaseModel):
     query: dict[str, str] = Field(default_factory=dict, description="query parameters added upstream")
     source: str | None = None
     as_of: str | None = None
+    # Facts a provider catalog entry brings (`egress.route.provider_catalog`); None means unknown.
+    catalog: str | None = Field(default=None, description="the catalog entry this endpoint instantiates")
+    default_inference_location: str | None = Field(default=None, description="where inference runs by default")
+    region_pinning: bool | None = Field(default=None, description="inference can be pinned to the region")
+    open_weights: bool = False
+    government_access: tuple[str, ...] = Field(default=(), description="laws under which the operator can be compelled")
+    upstream_model: str | None = Field(
+        default=None, description="model name sent upstream instead of the requested one (e.g. a self-hosted server)"
+    )
 
     @field_validator("base_url")
     @classmethod
