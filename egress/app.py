@@ -6,10 +6,13 @@ import asyncio
 import gc
 import logging
 import os
+import signal
 from pathlib import Path
+from typing import Any
 
 from egress.audit.writer import AuditWriter, WriterSettings
 from egress.config import Config, load_config
+from egress.core.exchange import Api
 from egress.detect.engine import RuleMatcher
 from egress.detect.internal import internal_rules
 from egress.detect.rules import RuleSet, load_rule_files
@@ -23,11 +26,16 @@ from egress.mask.masker import Masker
 from egress.mask.placeholders import MaskingKeys, Placeholders, load_or_create_master_key
 from egress.mask.restore import Restorer
 from egress.mask.vault import SessionVault
-from egress.policy.decide import AllowServingEndpoints
+from egress.policy.decide import AllowServingEndpoints, PolicyEngine
+from egress.policy.rego import PolicyLoadError, RegoPolicy, RegoSource
+from egress.policy.remote import RemoteOpa
+from egress.policy.service import PolicyService, ServiceSettings
 from egress.route.catalog import Catalog
+from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient, UpstreamSettings
 from egress.store.base import SqlStore
 from egress.store.open import open_store
+from egress.wire.translate import translator_for
 
 log = logging.getLogger("egress")
 
@@ -92,10 +100,50 @@ def build_masking(config: Config, store: SqlStore) -> tuple[Masker, SessionVault
     return Masker(Placeholders(keys)), vault
 
 
+def policy_data(config: Config) -> dict[str, Any]:
+    """The policy's settings: `policy.data`, with `masking.kinds` as the default kinds to mask."""
+    return {"mask_kinds": list(config.masking.kinds), **config.policy.data}
+
+
+def rego_source(config: Config) -> RegoSource:
+    return RegoSource.from_paths(config.policy.files) if config.policy.files else RegoSource.bundled()
+
+
+def load_policy_engine(config: Config) -> PolicyEngine:
+    """The configured engine, compiled. Raises PolicyLoadError when the policy does not load."""
+    settings = config.policy
+    if settings.engine == "builtin":
+        return AllowServingEndpoints(config.masking.kinds)
+    if settings.engine == "opa":
+        assert settings.opa_url is not None  # PolicyConfig validates this
+        return RemoteOpa(settings.opa_url, settings.query.removeprefix("data.").replace(".", "/"), settings.timeout_ms / 1000)
+    return RegoPolicy(rego_source(config), policy_data(config), settings.query)
+
+
+def build_policy(config: Config) -> PolicyService:
+    settings = config.policy
+    ttl = settings.cache_ttl_s if settings.cache_ttl_s is not None else (5.0 if settings.engine == "opa" else None)
+    return PolicyService(
+        load_policy_engine(config),
+        ServiceSettings(
+            timeout_s=settings.timeout_ms / 1000.0,
+            cache_entries=settings.cache_entries,
+            cache_ttl_s=ttl,
+            shadow=settings.shadow,
+        ),
+        baseline=AllowServingEndpoints(config.masking.kinds),
+        # A reload reads the policy files again; the rest of the configuration stays as started.
+        loader=lambda: load_policy_engine(config),
+    )
+
+
 def build_app(config: Config) -> GatewayApp:
     store = open_configured_store(config)
     masker, vault = build_masking(config, store)
-    catalog = Catalog(config.providers)
+    # Client APIs a Chat Completions endpoint can answer through translation.
+    translatable = frozenset(api for api in Api if translator_for(api, Api.OPENAI_CHAT) is not None)
+    catalog = Catalog(config.providers, translatable=translatable)
+    policy = build_policy(config)
     keyring = KeyRing(store, refresh_s=config.auth.key_refresh_s)
     upstream = UpstreamClient(
         UpstreamSettings(
@@ -119,7 +167,8 @@ def build_app(config: Config) -> GatewayApp:
         catalog=catalog,
         keyring=keyring,
         scanner=build_scanner(config),
-        policy=AllowServingEndpoints(config.masking.kinds),
+        policy=policy,
+        health=EndpointHealth(),
         masker=masker,
         restorer=Restorer(),
         vault=vault,
@@ -130,6 +179,7 @@ def build_app(config: Config) -> GatewayApp:
             max_body_bytes=config.server.max_body_bytes,
             body_read_timeout_s=config.server.body_read_timeout_s,
             auth_required=config.auth.required,
+            client_classifications=frozenset(config.policy.client_classifications),
         ),
     )
 
@@ -137,10 +187,16 @@ def build_app(config: Config) -> GatewayApp:
         writer.start()
         await upstream.start()
         await keyring.start()
+        _reload_on_sighup(policy)
         purged = await pipeline.purge_vault()
         if purged:
             log.info("session vault: %d expired entries removed", purged)
-        log.info("egress ready: %d provider endpoints, store %s", len(catalog.endpoints), store.dialect)
+        log.info(
+            "egress ready: %d provider endpoints, store %s, policy %s",
+            len(catalog.endpoints),
+            store.dialect,
+            policy.revision,
+        )
 
     async def shutdown() -> None:
         await keyring.stop()
@@ -148,6 +204,9 @@ def build_app(config: Config) -> GatewayApp:
         # Every request that finished has submitted its record; write them all before exiting.
         writer.close()
         pipeline.close()
+        if isinstance(policy.engine, RemoteOpa):
+            await policy.engine.aclose()
+        policy.close()
         store.close()
         log.info("egress stopped: %d audit records written", writer.written)
 
@@ -161,6 +220,22 @@ def build_app(config: Config) -> GatewayApp:
         return None
 
     return GatewayApp(pipeline, catalog, on_startup=startup, on_shutdown=shutdown, ready=ready)
+
+
+def _reload_on_sighup(policy: PolicyService) -> None:
+    """SIGHUP reloads the policy (`egress policy reload` sends it). A policy that does not load
+    is reported and the running one stays."""
+
+    def reload() -> None:
+        try:
+            policy.reload()
+        except PolicyLoadError as exc:
+            log.error("policy reload failed, keeping revision %s: %s", policy.revision, exc)
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    except (NotImplementedError, RuntimeError, ValueError):
+        log.warning("SIGHUP is not available here: reload the policy by restarting")
 
 
 def freeze_after_start(app: GatewayApp) -> GatewayApp:

@@ -11,15 +11,23 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from egress.core.endpoint import Endpoint
 from egress.detect.internal import InternalIdentifiers
 from egress.detect.rules import RuleError, load_rule_files
 from egress.route.catalog import Catalog
+from egress.route.provider_catalog import (
+    CatalogEntry,
+    CatalogError,
+    ProviderCatalog,
+    instantiate,
+    parse_catalog,
+    patched_entry,
+)
 
 ENV_CONFIG = "EGRESS_CONFIG"
 ENV_DATA_DIR = "EGRESS_DATA_DIR"
@@ -100,6 +108,33 @@ class MaskingConfig(BaseModel):
         return value
 
 
+class PolicyConfig(BaseModel):
+    """Which policy decides, and its data (docs/policy.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    engine: Literal["rego", "opa", "builtin"] = Field(
+        default="rego", description="rego: in-process (regopy); opa: a remote OPA server; builtin: allow and mask"
+    )
+    files: tuple[Path, ...] = Field(default=(), description=".rego files or folders; default: the bundled policy")
+    query: str = Field(default="data.egress.decision", pattern=r"^data(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+    data: dict[str, Any] = Field(default_factory=dict, description="the policy's settings, as data.egress_config")
+    opa_url: str | None = Field(default=None, description="the OPA server for engine opa, e.g. http://127.0.0.1:8181")
+    timeout_ms: float = Field(default=250.0, gt=0, le=60_000)
+    cache_entries: int = Field(default=10_000, ge=0)
+    cache_ttl_s: float | None = Field(default=None, gt=0, description="default: forever for rego, 5 s for opa")
+    shadow: bool = Field(default=False, description="record decisions without enforcing them (rollout)")
+    client_classifications: tuple[str, ...] = Field(
+        default=("proprietary",),
+        description="labels a client may declare in x-egress-classification (only ones that tighten the policy)",
+    )
+
+    @model_validator(mode="after")
+    def _opa_needs_url(self) -> PolicyConfig:
+        if self.engine == "opa" and not self.opa_url:
+            raise ValueError("engine opa needs opa_url")
+        return self
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     server: ServerConfig = ServerConfig()
@@ -110,9 +145,12 @@ class Config(BaseModel):
     audit: AuditConfig = AuditConfig()
     detection: DetectionConfig = DetectionConfig()
     masking: MaskingConfig = MaskingConfig()
+    policy: PolicyConfig = PolicyConfig()
     providers: tuple[Endpoint, ...]
     # Read once by load_config from detection.rules: (path, text) pairs.
     rule_files: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)
+    # Set once by load_config: the bundled provider catalog with the file's `catalog:` entries.
+    provider_catalog: ProviderCatalog = Field(default=ProviderCatalog(version=""), exclude=True)
 
     @field_validator("providers")
     @classmethod
@@ -205,12 +243,24 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None, 
     detection = data.get("detection")
     if detection is None or (isinstance(detection, dict) and detection.get("cache_dir") is None):
         data["detection"] = {**(detection or {}), "cache_dir": str(default_cache_dir(env))}
+    data, catalog = _with_catalog(name, text, data)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_problems(name, text, exc)) from None
+    config = config.model_copy(update={"provider_catalog": catalog})
     config = _resolve_credentials(config, name, text, env)
+    config = _resolve_policy_files(config, name)
     return _read_rule_files(config, name, text)
+
+
+def _resolve_policy_files(config: Config, name: str) -> Config:
+    """Policy paths are relative to the configuration file (read at start and on each reload)."""
+    if not config.policy.files:
+        return config
+    base = Path(name).parent if name != "<embedded defaults>" else Path.cwd()
+    files = tuple(p if p.is_absolute() else base / p for p in config.policy.files)
+    return config.model_copy(update={"policy": config.policy.model_copy(update={"files": files})})
 
 
 def _read_rule_files(config: Config, name: str, text: str) -> Config:
@@ -271,6 +321,59 @@ def _resolve_credentials(config: Config, name: str, text: str, env: Mapping[str,
     return config.model_copy(update={"providers": tuple(endpoints)})
 
 
+def _bundled_catalog_text() -> str:
+    return (importlib.resources.files("egress") / "defaults" / "catalog.yaml").read_text()
+
+
+def _with_catalog(name: str, text: str, data: dict[str, Any]) -> tuple[dict[str, Any], ProviderCatalog]:
+    """The configuration with its `catalog:` list applied to the bundled catalog and taken out,
+    and every provider that names a catalog entry (`catalog: <id>`) expanded into a full endpoint."""
+    catalog = _extended_catalog(name, text, parse_catalog(yaml.safe_load(_bundled_catalog_text())), data.get("catalog"))
+    rest = {k: v for k, v in data.items() if k != "catalog"}
+    if isinstance(rest.get("providers"), list):
+        rest["providers"] = _catalog_providers(name, text, catalog, rest["providers"])
+    return rest, catalog
+
+
+def _extended_catalog(name: str, text: str, catalog: ProviderCatalog, extension: Any) -> ProviderCatalog:
+    """Each item of `catalog:` adds an entry (a new id) or overrides fields of one (a known id)."""
+    if extension is None:
+        return catalog
+    if not isinstance(extension, list):
+        raise ConfigError([Problem(name, "catalog", _line_of(text, ("catalog",)), "must be a list of catalog entries")])
+    problems: list[Problem] = []
+    for i, patch in enumerate(extension):
+        loc = ("catalog", i)
+        if not isinstance(patch, dict) or not isinstance(patch.get("id"), str):
+            problems.append(Problem(name, _dotted(loc), _line_of(text, loc), "each entry is a mapping with an `id`"))
+            continue
+        try:
+            catalog = catalog.with_entry(CatalogEntry.model_validate(patched_entry(catalog.get(patch["id"]), patch)))
+        except ValidationError as exc:
+            problems.extend(_problems(name, text, exc, loc))
+    if problems:
+        raise ConfigError(problems)
+    return catalog
+
+
+def _catalog_providers(name: str, text: str, catalog: ProviderCatalog, providers: list[Any]) -> list[Any]:
+    """Providers with `catalog: <id>` take that entry's facts; the keys they give win."""
+    problems: list[Problem] = []
+    expanded: list[Any] = []
+    for i, provider in enumerate(providers):
+        if not isinstance(provider, dict) or "catalog" not in provider:
+            expanded.append(provider)
+            continue
+        try:
+            expanded.append(instantiate(catalog.entry_for(str(provider["catalog"])), provider))
+        except CatalogError as exc:
+            loc = ("providers", i, exc.key)
+            problems.append(Problem(name, _dotted(loc), _line_of(text, loc), exc.message))
+    if problems:
+        raise ConfigError(problems)
+    return expanded
+
+
 def _dotted(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -278,10 +381,10 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _problems(name: str, text: str, exc: ValidationError) -> list[Problem]:
+def _problems(name: str, text: str, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[Problem]:
     problems = []
     for error in exc.errors():
-        loc = tuple(error["loc"])
+        loc = prefix + tuple(error["loc"])
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key (check its spelling and place)"

@@ -17,7 +17,7 @@ import orjson
 from egress.core.exchange import Exchange, Outcome
 from egress.core.records import AuditEntry
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: decision obligations, candidates, shadow; translated_from
 
 
 def _ms(ns: int) -> float:
@@ -78,6 +78,7 @@ def build_entry(x: Exchange) -> AuditDraft:
         "model": x.parsed.model if x.parsed else None,
         "stream": x.parsed.stream if x.parsed else None,
         "endpoint": x.endpoint_name,
+        "translated_from": x.translated_from.value if x.translated_from else None,
         "jurisdiction": x.endpoint_jurisdiction,
         "region": x.endpoint_region,
         "upstream_attempts": x.upstream_attempts,
@@ -107,7 +108,21 @@ def build_entry(x: Exchange) -> AuditDraft:
                 "action": decision.action.value,
                 "endpoints": list(decision.endpoints),
                 "reasons": list(decision.reasons),
+                "obligations": list(decision.obligations),
                 "policy_revision": decision.policy_revision,
+                "candidates": list(x.candidates),
+                # Shadow mode: what the policy decided but was not enforced.
+                "shadow": (
+                    {
+                        "action": decision.shadow_of.action.value,
+                        "endpoints": list(decision.shadow_of.endpoints),
+                        "mask": list(decision.shadow_of.mask_kinds),
+                        "reasons": list(decision.shadow_of.reasons),
+                        "policy_revision": decision.shadow_of.policy_revision,
+                    }
+                    if decision.shadow_of
+                    else None
+                ),
             }
             if decision
             else None
@@ -126,4 +141,4 @@ def build_entry(x: Exchange) -> AuditDraft:
         },
     }
     # The body's digest is filled in on the writer thread (finalize), off the request path.
-    return AuditDraft(record, x.masked.body if x.masked is not None and x.upstream_attempts else None)
+    return AuditDraft(record, x.upstream_body if x.upstream_attempts else None)

@@ -21,6 +21,8 @@ from rich.table import Table
 
 from egress.app import ENV_SERVE_CONFIG, build_app, freeze_after_start, open_configured_store
 from egress.audit.chain import verify
+from egress.cli.policy import PID_FILE, policy_command
+from egress.cli.providers import providers_command
 from egress.cli.scan import scan_command
 from egress.config import Config, ConfigError, load_config
 from egress.gateway.auth import KEY_HEADER, new_key
@@ -56,6 +58,8 @@ def main() -> None:
 
 
 main.add_command(scan_command)
+main.add_command(providers_command)
+main.add_command(policy_command)
 
 
 # --- serve -------------------------------------------------------------------------------------
@@ -87,12 +91,20 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
         date_header=False,
         proxy_headers=False,  # egress does not trust X-Forwarded-* from its clients
     )
-    if server.workers > 1:
-        if config_path is not None:
-            os.environ[ENV_SERVE_CONFIG] = str(config_path.resolve())
-        uvicorn.run("egress.app:create_app_from_env", factory=True, workers=server.workers, **common)
-    else:
-        uvicorn.run(freeze_after_start(build_app(config)), **common)
+    # `egress policy reload` signals this process: with one worker it reloads the policy in
+    # place; with several, uvicorn's supervisor restarts the workers one by one (same effect).
+    pid_file = config.resolved_data_dir / PID_FILE
+    config.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(f"{os.getpid()}\n")
+    try:
+        if server.workers > 1:
+            if config_path is not None:
+                os.environ[ENV_SERVE_CONFIG] = str(config_path.resolve())
+            uvicorn.run("egress.app:create_app_from_env", factory=True, workers=server.workers, **common)
+        else:
+            uvicorn.run(freeze_after_start(build_app(config)), **common)
+    finally:
+        pid_file.unlink(missing_ok=True)
 
 
 def _ensure_first_key(config: Config) -> str | None:

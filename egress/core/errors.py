@@ -22,6 +22,9 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NO_ROUTE = "no_route"
     POLICY_DENIED = "policy_denied"
+    POLICY_UNAVAILABLE = "policy_unavailable"  # the engine failed or did not answer in time: deny
+    POLICY_INVALID = "policy_invalid"  # the engine answered something that is not a decision: deny
+    NO_COMPLIANT_ENDPOINT = "no_compliant_endpoint"  # every endpoint the policy allowed is down
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     UPSTREAM_TIMEOUT = "upstream_timeout"
     UPSTREAM_PROTOCOL_ERROR = "upstream_protocol_error"
@@ -42,6 +45,10 @@ _STATUS: dict[ErrorCode, tuple[int, bool]] = {
     ErrorCode.METHOD_NOT_ALLOWED: (405, False),
     ErrorCode.NO_ROUTE: (400, False),
     ErrorCode.POLICY_DENIED: (403, False),
+    ErrorCode.POLICY_UNAVAILABLE: (503, True),
+    ErrorCode.POLICY_INVALID: (500, False),
+    # Never answered by a non-compliant endpoint instead; a retry may find a compliant one back.
+    ErrorCode.NO_COMPLIANT_ENDPOINT: (503, True),
     ErrorCode.UPSTREAM_UNAVAILABLE: (502, True),
     ErrorCode.UPSTREAM_TIMEOUT: (504, True),
     ErrorCode.UPSTREAM_PROTOCOL_ERROR: (502, True),

@@ -142,6 +142,10 @@ class Decision:
     reasons: tuple[str, ...]
     decision_id: str
     policy_revision: str
+    obligations: tuple[str, ...] = ()
+    # Shadow mode: the policy's own decision, recorded but not enforced (`self` is then the
+    # baseline that was enforced instead).
+    shadow_of: Decision | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,11 +201,14 @@ class Exchange:
     client: ClientInfo | None = None
     parsed: ParsedRequest | None = None
     findings: tuple[Finding, ...] = ()
+    candidates: tuple[str, ...] = ()  # endpoints that could serve the request, before the policy
     decision: Decision | None = None
     masked: MaskedRequest | None = None
+    upstream_body: bytes | None = None  # the bytes last sent upstream (masked; translated if so)
     endpoint_name: str | None = None
     endpoint_jurisdiction: str | None = None
     endpoint_region: str | None = None
+    translated_from: Api | None = None  # set when the endpoint answered through API translation
     upstream_attempts: int = 0
     upstream_status: int | None = None
     upstream_ns: int = 0  # time spent waiting on or reading from the upstream

@@ -24,7 +24,7 @@ from egress.audit.record import build_entry
 from egress.audit.writer import AuditWriter
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
-from egress.core.exchange import Action, Api, Exchange, Outcome
+from egress.core.exchange import Action, Api, Decision, Exchange, Outcome
 from egress.detect.scan import Scanner
 from egress.gateway.auth import KeyRing, authenticate
 from egress.gateway.clients import identify
@@ -33,11 +33,14 @@ from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
 from egress.mask.restore import Restorer, StreamRestorer
 from egress.mask.vault import SessionVault
-from egress.policy.decide import PolicyEngine, RequestFacts, policy_input, validate
+from egress.policy.decide import RequestFacts, policy_input
+from egress.policy.service import PolicyService
 from egress.route.catalog import Catalog
+from egress.route.health import EndpointHealth
 from egress.route.upstream import HOP_BY_HOP, UpstreamClient, UpstreamResponse, upstream_headers
 from egress.wire.codecs import CODECS, WireCodec
 from egress.wire.sse import SseDecoder
+from egress.wire.translate import StreamTranslation, Translator, translator_for
 
 log = logging.getLogger("egress.gateway")
 
@@ -45,6 +48,12 @@ T = TypeVar("T")
 
 # Response headers from upstream that egress recomputes for its own hop.
 _RESPONSE_DROP = HOP_BY_HOP | {b"content-encoding"}
+# Headers of a translated answer that describe the upstream's body, not the one egress sends.
+_TRANSLATED_DROP = _RESPONSE_DROP | {b"content-length", b"content-type"}
+# Upstream statuses after which another allowed endpoint is tried (nothing has reached the
+# client yet): the endpoint is overloaded or broken, not the request.
+_FAIL_OVER_STATUS = frozenset({502, 503, 504, 529})
+CLASSIFICATION_HEADER = b"x-egress-classification"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +61,8 @@ class Limits:
     max_body_bytes: int = 32 * 1024 * 1024
     body_read_timeout_s: float = 30.0
     auth_required: bool = True
+    # Labels a client may declare in x-egress-classification; only ones that tighten the policy.
+    client_classifications: frozenset[str] = frozenset({"proprietary"})
 
 
 class Pipeline:
@@ -61,7 +72,7 @@ class Pipeline:
         catalog: Catalog,
         keyring: KeyRing,
         scanner: Scanner,
-        policy: PolicyEngine,
+        policy: PolicyService,
         masker: Masker,
         restorer: Restorer,
         upstream: UpstreamClient,
@@ -69,6 +80,7 @@ class Pipeline:
         limits: Limits,
         vault: SessionVault | None = None,
         ledger: SessionLedger | None = None,
+        health: EndpointHealth | None = None,
     ) -> None:
         self.catalog = catalog
         self.keyring = keyring
@@ -81,6 +93,7 @@ class Pipeline:
         self.limits = limits
         self.vault = vault
         self.ledger = ledger
+        self.health = health or EndpointHealth()
         # One thread for the vault's store calls: they never run on the event loop.
         self._vault_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egress-vault")
 
@@ -118,17 +131,20 @@ class Pipeline:
                 team=x.principal.team,
                 client=x.client.name,
                 session_id=x.client.session_id,
+                classifications=self._classifications(x),
             )
-            document = policy_input(facts, x.findings, candidates)
-            x.decision = _stage(
-                "decide",
-                lambda: validate(
-                    self.policy.evaluate(document), candidates, self.policy.revision, "dec_" + x.request_id[4:]
-                ),
-            )
-            if x.decision.action in (Action.BLOCK, Action.REQUIRE_APPROVAL) or not x.decision.endpoints:
+            x.candidates = tuple(e.name for e in candidates)
+            translated = frozenset(e.name for e in candidates if not e.api.speaks(x.api))
+            document = policy_input(facts, x.findings, candidates, translated)
+            x.decision = await self._decide(x, document, candidates)
+            if x.decision.action is Action.BLOCK or not x.decision.endpoints:
                 reason = "; ".join(x.decision.reasons) or "no endpoint is allowed for this request"
                 raise EgressError(ErrorCode.POLICY_DENIED, f"blocked by policy: {reason}", stage="decide")
+            if x.decision.action is Action.REQUIRE_APPROVAL:
+                reason = "; ".join(x.decision.reasons)
+                raise EgressError(
+                    ErrorCode.POLICY_DENIED, f"this request needs an approver's approval: {reason}", stage="decide"
+                )
             inherited = await self._inherited(x)
             session = x.client.session_id
             known = self.ledger.known(_owner(x), session) if self.ledger is not None else None
@@ -179,6 +195,27 @@ class Pipeline:
             x.status = responder.status
             x.finished_ns = time.perf_counter_ns()
             self.audit.submit(build_entry(x))
+
+    # --- stage 3: decide ------------------------------------------------------------------------
+
+    async def _decide(self, x: Exchange, document: dict[str, Any], candidates: tuple[Endpoint, ...]) -> Decision:
+        try:
+            return await self.policy.decide(document, candidates, "dec_" + x.request_id[4:])
+        except EgressError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the fail-closed boundary of the decide stage
+            log.error("stage decide failed: %s", type(exc).__name__)
+            raise EgressError(
+                ErrorCode.STAGE_FAILED, "the decide stage failed; the request was not sent", stage="decide"
+            ) from exc
+
+    def _classifications(self, x: Exchange) -> tuple[str, ...]:
+        """Labels the client declared that the configuration lets it declare (others ignored)."""
+        raw = x.header(CLASSIFICATION_HEADER)
+        if raw is None:
+            return ()
+        labels = {label.strip().lower() for label in raw.decode("latin-1").split(",")}
+        return tuple(sorted(labels & self.limits.client_classifications))
 
     # --- stage 4: the session vault of stateful conversations -----------------------------------
 
@@ -258,39 +295,14 @@ class Pipeline:
         self, x: Exchange, codec: WireCodec, responder: Responder, key_header: bytes | None, watch: DisconnectWatch
     ) -> None:
         assert x.decision is not None and x.masked is not None and x.parsed is not None and x.api is not None
-        body = x.masked.body  # its SHA-256 goes into the audit record, computed off the loop
-        drop = frozenset({key_header}) if key_header else frozenset()
-        resp: UpstreamResponse | None = None
-        last_error: EgressError | None = None
-        # Fail over only among the endpoints the decision allowed, in its order.
-        for name in x.decision.endpoints:
-            endpoint = self.catalog.get(name)
-            if endpoint is None:  # validate() guarantees this; kept as a hard stop
-                raise EgressError(ErrorCode.STAGE_FAILED, f"unknown endpoint {name!r}", stage="route")
-            _note_endpoint(x, endpoint)
-            headers = upstream_headers(x.headers, endpoint, drop)
-            x.upstream_attempts += 1
-            t0 = time.perf_counter_ns()
-            try:
-                resp = await self.upstream.send(endpoint, x.api.upstream_path, x.query, headers, body)
-            except EgressError as err:
-                if err.code is not ErrorCode.UPSTREAM_UNAVAILABLE:
-                    raise
-                last_error = err
-                log.warning("endpoint %s unreachable (request %s); trying the next allowed one", name, x.request_id)
-                continue
-            finally:
-                x.upstream_ns += time.perf_counter_ns() - t0
-            break
-        if resp is None:
-            raise last_error or EgressError(ErrorCode.UPSTREAM_UNAVAILABLE, "no allowed endpoint could be reached")
+        resp, translator = await self._route(x, key_header)
         x.upstream_status = resp.status
         completed = False
         try:
             if x.parsed.stream and resp.status == 200 and "text/event-stream" in resp.content_type:
-                await self._relay_stream(x, codec, resp, responder, watch)
+                await self._relay_stream(x, codec, resp, responder, watch, translator)
             else:
-                await self._relay_body(x, codec, resp, responder)
+                await self._relay_body(x, codec, resp, responder, translator)
             completed = True
         finally:
             if completed:
@@ -299,14 +311,82 @@ class Pipeline:
                 # Cancelled or failed mid-answer: close the connection so the upstream stops generating.
                 resp.abort()
 
-    async def _relay_body(self, x: Exchange, codec: WireCodec, resp: UpstreamResponse, responder: Responder) -> None:
+    async def _route(self, x: Exchange, key_header: bytes | None) -> tuple[UpstreamResponse, Translator | None]:
+        """Send to the first allowed endpoint that answers, in the decision's order.
+
+        Fail over only among the endpoints the decision allowed; skip those whose circuit is
+        open. When none answers: `no_compliant_endpoint` if the policy narrowed the candidates
+        (the others are not an option), else `upstream_unavailable`."""
+        assert x.decision is not None and x.masked is not None and x.api is not None
+        drop = frozenset({key_header}) if key_header else frozenset()
+        last_error: EgressError | None = None
+        allowed = x.decision.endpoints
+        for position, name in enumerate(allowed):
+            endpoint = self.catalog.get(name)
+            if endpoint is None:  # validate() guarantees this; kept as a hard stop
+                raise EgressError(ErrorCode.STAGE_FAILED, f"unknown endpoint {name!r}", stage="route")
+            if not self.health.admit(name):
+                log.info("endpoint %s skipped: circuit open (request %s)", name, x.request_id)
+                continue
+            translator = None if endpoint.api.speaks(x.api) else translator_for(x.api, Api.OPENAI_CHAT)
+            if translator is None and not endpoint.api.speaks(x.api):
+                raise EgressError(ErrorCode.STAGE_FAILED, f"endpoint {name!r} cannot answer {x.api.value}", stage="route")
+            body = x.masked.body
+            path = x.api.upstream_path
+            if translator is not None:
+                body = _stage("translate", translator.request_body, body, endpoint.upstream_model)
+                path = translator.upstream_path
+            _note_endpoint(x, endpoint, translator is not None)
+            headers = upstream_headers(x.headers, endpoint, drop)
+            x.upstream_attempts += 1
+            x.upstream_body = body
+            t0 = time.perf_counter_ns()
+            try:
+                resp = await self.upstream.send(endpoint, path, x.query, headers, body)
+            except EgressError as err:
+                if err.code not in (ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.UPSTREAM_TIMEOUT):
+                    raise
+                self.health.failed(name)
+                last_error = err
+                log.warning("endpoint %s unreachable (request %s); trying the next allowed one", name, x.request_id)
+                continue
+            finally:
+                x.upstream_ns += time.perf_counter_ns() - t0
+            if resp.status in _FAIL_OVER_STATUS and position < len(allowed) - 1:
+                self.health.failed(name)
+                resp.release()
+                log.warning("endpoint %s answered %d (request %s); trying the next allowed one", name, resp.status, x.request_id)
+                continue
+            if resp.status >= 500:
+                self.health.failed(name)
+            else:
+                self.health.succeeded(name)
+            return resp, translator
+        if x.decision.endpoints != x.candidates:
+            raise EgressError(
+                ErrorCode.NO_COMPLIANT_ENDPOINT,
+                "no endpoint that the policy allows for this request is reachable "
+                f"({', '.join(allowed)}); it was not sent anywhere else",
+                stage="route",
+            )
+        raise last_error or EgressError(ErrorCode.UPSTREAM_UNAVAILABLE, "no allowed endpoint could be reached")
+
+    async def _relay_body(
+        self, x: Exchange, codec: WireCodec, resp: UpstreamResponse, responder: Responder, translator: Translator | None
+    ) -> None:
         assert x.masked is not None and x.api is not None
         t0 = time.perf_counter_ns()
         try:
             raw = await resp.read()
         finally:
             x.upstream_ns += time.perf_counter_ns() - t0
-        if 200 <= resp.status < 300:
+        status = resp.status
+        drop = _RESPONSE_DROP
+        if translator is not None:
+            # The answer in the client's own API: success and error bodies alike.
+            status, raw = _stage("translate", translator.response, status, raw)
+            drop = _TRANSLATED_DROP
+        if 200 <= status < 300:
             codec.usage_from_body(raw, x.usage)
             # Error bodies are forwarded unmodified (clients match on the provider's wording).
             if x.masked.placeholders and self._stateful(x):
@@ -314,20 +394,34 @@ class Pipeline:
                 if response_id is not None:
                     await self._remember(x, response_id, x.masked.placeholders)
             raw = _stage("restore", self.restorer.body, x.api, x.masked.placeholders, raw)
-        headers = [(k, v) for k, v in resp.headers if k not in _RESPONSE_DROP]
+        headers = [(k, v) for k, v in resp.headers if k not in drop]
+        if translator is not None:
+            headers.append((b"content-type", b"application/json"))
         headers.append((b"content-length", str(len(raw)).encode()))
         headers.append((b"x-egress-request-id", x.request_id.encode()))
-        await responder.start(resp.status, headers)
+        await responder.start(status, headers)
         await responder.send(raw, more=False)
 
     async def _relay_stream(
-        self, x: Exchange, codec: WireCodec, resp: UpstreamResponse, responder: Responder, watch: DisconnectWatch
+        self,
+        x: Exchange,
+        codec: WireCodec,
+        resp: UpstreamResponse,
+        responder: Responder,
+        watch: DisconnectWatch,
+        translator: Translator | None,
     ) -> None:
         assert x.masked is not None and x.api is not None
-        headers = [(k, v) for k, v in resp.headers if k not in _RESPONSE_DROP]
+        drop = _TRANSLATED_DROP if translator is not None else _RESPONSE_DROP
+        headers = [(k, v) for k, v in resp.headers if k not in drop]
+        if translator is not None:
+            headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
         headers.append((b"x-egress-request-id", x.request_id.encode()))
         await responder.start(resp.status, headers)
         decoder = SseDecoder()
+        # Upstream events in the upstream's API become events in the client's API here, before
+        # anything else looks at them: observation and restoration see only the client's API.
+        translation: StreamTranslation | None = translator.stream() if translator is not None else None
         observer = codec.stream_observer(x.usage)
         restorer: StreamRestorer | None = _stage("restore", self.restorer.stream, x.api, x.masked.placeholders)
         remember = restorer is not None and self._stateful(x)
@@ -343,6 +437,8 @@ class Pipeline:
                 finally:
                     x.upstream_ns += time.perf_counter_ns() - t0
                 events = decoder.feed(chunk)
+                if translation is not None and events:
+                    events = [out for raw in events for out in translation.feed(raw)]
                 if not events:
                     continue
                 for raw in events:
@@ -359,9 +455,12 @@ class Pipeline:
                     # response.completed) has not cancelled anything.
                     watch.disarm()
             tail = decoder.finish()
-            if tail:
-                observer.observe(tail)
-                await responder.send(restorer.feed(tail) if restorer is not None else tail)
+            last = [tail] if tail else []
+            if translation is not None:
+                last = [out for raw in last for out in translation.feed(raw)] + translation.finish()
+            for raw in last:
+                observer.observe(raw)
+                await responder.send(restorer.feed(raw) if restorer is not None else raw)
             if restorer is not None:
                 rest = restorer.finish()
                 if rest:
@@ -455,10 +554,11 @@ def _response_id(body: bytes) -> str | None:
     return rid if isinstance(rid, str) else None
 
 
-def _note_endpoint(x: Exchange, endpoint: Endpoint) -> None:
+def _note_endpoint(x: Exchange, endpoint: Endpoint, translated: bool) -> None:
     x.endpoint_name = endpoint.name
     x.endpoint_jurisdiction = endpoint.jurisdiction
     x.endpoint_region = endpoint.region
+    x.translated_from = x.api if translated else None
 
 
 def _is_json(content_type: bytes) -> bool:

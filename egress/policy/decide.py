@@ -15,7 +15,9 @@ from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Action, Decision, Finding
 
-INPUT_VERSION = 1
+# Version 2 added findings.severities, classifications and the candidates' translated, open
+# weights and government-access facts. docs/policy.md documents every field.
+INPUT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +29,21 @@ class RequestFacts:
     team: str | None
     client: str | None
     session_id: str | None
+    classifications: tuple[str, ...] = ()
 
 
 def policy_input(
-    facts: RequestFacts, findings: tuple[Finding, ...], candidates: tuple[Endpoint, ...]
+    facts: RequestFacts,
+    findings: tuple[Finding, ...],
+    candidates: tuple[Endpoint, ...],
+    translated: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The versioned document a policy sees. Findings are summarised: never values."""
+    """The versioned document a policy sees. Findings are summarised: never values.
+
+    `translated` names the candidates that would answer through API translation."""
     kinds = Counter(f.kind for f in findings) if findings else {}
     rules = Counter(f.rule_id for f in findings) if findings else {}
+    severities = Counter(f.severity for f in findings) if findings else {}
     return {
         "version": INPUT_VERSION,
         "request": {
@@ -45,7 +54,13 @@ def policy_input(
             "session_id": facts.session_id,
         },
         "subject": {"user": facts.user, "team": facts.team},
-        "findings": {"total": len(findings), "kinds": dict(kinds), "rules": dict(rules)},
+        "findings": {
+            "total": len(findings),
+            "kinds": dict(kinds),
+            "severities": dict(severities),
+            "rules": dict(rules),
+        },
+        "classifications": sorted(set(facts.classifications)),
         "candidates": [
             {
                 "name": e.name,
@@ -59,6 +74,7 @@ def policy_input(
                 "zero_data_retention": e.zero_data_retention,
                 "certifications": list(e.certifications),
                 "self_hosted": e.self_hosted,
+                "translated": e.name in translated,
             }
             for e in candidates
         ],
@@ -66,61 +82,82 @@ def policy_input(
 
 
 class PolicyEngine(Protocol):
+    """What the policy service asks. `evaluate` returns the engine's raw answer (validated by
+    `validate`) or raises; it may be slow, so the service bounds it with a timeout."""
+
     revision: str
 
-    def evaluate(self, document: dict[str, Any]) -> dict[str, Any]: ...
+    async def evaluate(self, document: dict[str, Any]) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 class AllowServingEndpoints:
-    """The built-in default until a Rego policy is configured: allow every candidate, in order,
-    masking the configured finding kinds (`masking.kinds`)."""
+    """The built-in policy (`policy.engine: builtin`) and the baseline that shadow mode enforces:
+    allow every candidate, in order, masking the configured finding kinds (`masking.kinds`)."""
 
     def __init__(self, mask_kinds: tuple[str, ...] = ()) -> None:
         self.mask_kinds = mask_kinds
         self.revision = "builtin:allow-serving-endpoints@2" + (f"+mask:{','.join(mask_kinds)}" if mask_kinds else "")
 
-    def evaluate(self, document: dict[str, Any]) -> dict[str, Any]:
+    def decide_now(self, document: dict[str, Any]) -> dict[str, Any]:
         found = document["findings"]["kinds"]
         masked = [k for k in self.mask_kinds if found.get(k)]
         return {
             "action": (Action.MASK if masked else Action.ALLOW).value,
             "endpoints": [c["name"] for c in document["candidates"]],
             "mask": list(self.mask_kinds),
-            "reasons": ["default policy: allow the endpoints that serve the model"]
+            "reasons": ["built-in policy: allow the endpoints that serve the model"]
             + ([f"mask {', '.join(masked)}"] if masked else []),
         }
+
+    async def evaluate(self, document: dict[str, Any]) -> Any:
+        return self.decide_now(document)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _invalid(message: str) -> EgressError:
+    return EgressError(ErrorCode.POLICY_INVALID, f"the policy's decision is malformed: {message}", stage="decide")
+
+
+def _strings(output: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = output.get(key, [])
+    if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise _invalid(f"`{key}` must be a list of strings")
+    return tuple(value)
 
 
 def validate(output: Any, candidates: tuple[Endpoint, ...], revision: str, default_id: str = "") -> Decision:
     """Turn an engine's raw output into a Decision, or refuse: anything malformed is a deny."""
     if not isinstance(output, dict):
-        raise EgressError(ErrorCode.STAGE_FAILED, "policy returned no decision", stage="decide")
+        raise _invalid("it is not an object")
     try:
         action = Action(output.get("action"))
     except ValueError:
-        raise EgressError(ErrorCode.STAGE_FAILED, "policy returned an unknown action", stage="decide") from None
-    endpoints = output.get("endpoints", [])
-    mask = output.get("mask", [])
-    reasons = output.get("reasons", [])
-    if not (isinstance(endpoints, list) and all(isinstance(e, str) for e in endpoints)):
-        raise EgressError(ErrorCode.STAGE_FAILED, "policy decision has malformed endpoints", stage="decide")
-    if not (isinstance(mask, list) and all(isinstance(k, str) for k in mask)):
-        raise EgressError(ErrorCode.STAGE_FAILED, "policy decision has malformed mask kinds", stage="decide")
-    if not (isinstance(reasons, list) and all(isinstance(r, str) for r in reasons)):
-        raise EgressError(ErrorCode.STAGE_FAILED, "policy decision has malformed reasons", stage="decide")
+        raise _invalid(f"unknown action {str(output.get('action'))[:40]!r}") from None
+    endpoints = _strings(output, "endpoints")
+    mask = _strings(output, "mask")
+    reasons = _strings(output, "reasons")
+    obligations = _strings(output, "obligations")
+    if not isinstance(output.get("shadow", False), bool):
+        raise _invalid("`shadow` must be true or false")
     allowed = {c.name for c in candidates}
     stray = [e for e in endpoints if e not in allowed]
     if stray:
-        raise EgressError(
-            ErrorCode.STAGE_FAILED,
-            f"policy allowed endpoints that cannot serve this request: {', '.join(stray)}",
-            stage="decide",
-        )
+        raise _invalid(f"it allows endpoints that cannot serve this request: {', '.join(stray)}")
     return Decision(
         action=action,
-        endpoints=tuple(endpoints),
-        mask_kinds=tuple(mask),
-        reasons=tuple(reasons),
-        decision_id=str(output.get("decision_id") or default_id or uuid.uuid4()),
+        endpoints=endpoints,
+        mask_kinds=mask,
+        reasons=reasons,
+        decision_id=default_id or str(uuid.uuid4()),
         policy_revision=revision,
+        obligations=obligations,
     )
+
+
+def wants_shadow(output: Any) -> bool:
+    """The policy asked (for this request's team, say) that its decision not be enforced."""
+    return isinstance(output, dict) and output.get("shadow") is True

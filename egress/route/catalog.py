@@ -6,7 +6,7 @@ request can name another host (egress is not an open proxy).
 
 from __future__ import annotations
 
-from egress.core.endpoint import Endpoint, WireApi
+from egress.core.endpoint import Endpoint
 from egress.core.exchange import Api
 
 

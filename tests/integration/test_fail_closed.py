@@ -33,10 +33,15 @@ class FailingScanner:
 
 
 class FailingPolicy:
+    """An engine with a bug: not an evaluation error, an exception nobody planned for."""
+
     revision = "test:failing"
 
-    def evaluate(self, document):
+    async def evaluate(self, document):
         raise Boom("engine crashed")
+
+    def close(self):
+        pass
 
 
 class MalformedPolicy:
@@ -45,8 +50,16 @@ class MalformedPolicy:
     def __init__(self, output):
         self.output = output
 
-    def evaluate(self, document):
+    async def evaluate(self, document):
         return self.output
+
+    def close(self):
+        pass
+
+
+def use_engine(gateway, monkeypatch, engine) -> None:
+    """Replace the policy engine behind the running gateway's policy service."""
+    monkeypatch.setattr(gateway.gateway.app.pipeline.policy, "engine", engine)
 
 
 class FailingMasker:
@@ -67,7 +80,7 @@ def inject(gateway, monkeypatch, stage: str) -> None:
     elif stage == "inspect":
         monkeypatch.setattr(pipeline, "scanner", FailingScanner())
     elif stage == "decide":
-        monkeypatch.setattr(pipeline, "policy", FailingPolicy())
+        monkeypatch.setattr(pipeline.policy, "engine", FailingPolicy())
     elif stage == "mask":
         monkeypatch.setattr(pipeline, "masker", FailingMasker())
     elif stage == "forward":
@@ -103,16 +116,18 @@ def test_a_failing_stage_refuses_and_forwards_nothing(gateway, upstream, monkeyp
     ],
 )
 def test_a_malformed_decision_is_a_deny(gateway, upstream, monkeypatch, output):
-    monkeypatch.setattr(gateway.gateway.app.pipeline, "policy", MalformedPolicy(output))
+    use_engine(gateway, monkeypatch, MalformedPolicy(output))
     r = httpx.post(gateway.url + "/v1/messages", json=MESSAGES, headers={"x-egress-key": gateway.key})
-    assert r.status_code == 500 and r.json()["error"]["details"]["error_code"] == "stage_failed"
+    assert r.status_code == 500 and r.json()["error"]["details"]["error_code"] == "policy_invalid"
     assert upstream.received == []
+    (record,) = gateway.audit(1)
+    assert record["error_code"] == "policy_invalid" and record["error_stage"] == "decide"
 
 
 @pytest.mark.parametrize("action", ["block", "require_approval"])
 def test_block_decisions_are_final_refusals(gateway, upstream, monkeypatch, action):
     policy = MalformedPolicy({"action": action, "endpoints": [], "reasons": ["secrets must not leave"]})
-    monkeypatch.setattr(gateway.gateway.app.pipeline, "policy", policy)
+    use_engine(gateway, monkeypatch, policy)
     r = httpx.post(
         gateway.url + "/v1/chat/completions",
         json={"model": "gpt-4o", "messages": []},
@@ -137,9 +152,7 @@ def test_mask_decision_without_a_masking_key_refuses(gateway, upstream, monkeypa
     pipeline = gateway.gateway.app.pipeline
     monkeypatch.setattr(pipeline, "scanner", OneFinding())
     monkeypatch.setattr(pipeline, "masker", Masker(placeholders=None))
-    monkeypatch.setattr(
-        pipeline, "policy", MalformedPolicy({"action": "mask", "endpoints": ["sim-anthropic"], "mask": ["secret"]})
-    )
+    use_engine(gateway, monkeypatch, MalformedPolicy({"action": "mask", "endpoints": ["sim-anthropic"], "mask": ["secret"]}))
     r = httpx.post(gateway.url + "/v1/messages", json=MESSAGES, headers={"x-egress-key": gateway.key})
     assert r.status_code == 403 and r.json()["error"]["details"]["error_code"] == "policy_denied"
     assert upstream.received == []

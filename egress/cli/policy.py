@@ -1,0 +1,230 @@
+"""`egress policy test | eval | reload`: the policy as something you can run and inspect."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from egress.app import build_policy, build_scanner, policy_data, rego_source, translator_for
+from egress.config import Config, ConfigError, load_config
+from egress.core.errors import EgressError
+from egress.core.exchange import Api, Decision, Finding
+from egress.policy.decide import RequestFacts, policy_input
+from egress.policy.rego import PolicyLoadError, RegoSource
+from egress.policy.testing import Verdict, run_isolated
+from egress.route.catalog import Catalog
+from egress.wire.codecs import CODECS
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+PID_FILE = "egress.pid"
+
+_APIS = {
+    "anthropic": Api.ANTHROPIC_MESSAGES,
+    "openai-chat": Api.OPENAI_CHAT,
+    "openai-responses": Api.OPENAI_RESPONSES,
+}
+
+
+def _config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err_console.print(f"[red]config error[/red] {problem}")
+        sys.exit(2)
+
+
+@click.group("policy")
+def policy_command() -> None:
+    """Test, dry-run and reload the sovereignty policy."""
+
+
+_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Configuration file (YAML). Default: $EGRESS_CONFIG, else the embedded defaults.",
+)
+
+
+@policy_command.command("test")
+@_config_option
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("-v", "--verbose", is_flag=True, help="List every test, not only failures.")
+def policy_test(config_path: Path | None, paths: tuple[Path, ...], verbose: bool) -> None:
+    """Run the Rego unit tests (`test_*` rules of `*_test.rego`) of the configured policy, or of
+    the policy files and folders given as PATHS. Exit status 1 when a test fails."""
+    config = _config(config_path)
+    try:
+        source = RegoSource.from_paths(paths) if paths else rego_source(config)
+        results = run_isolated(source, policy_data(config))
+    except PolicyLoadError as exc:
+        err_console.print(f"[red]policy error[/red] {exc}")
+        sys.exit(2)
+    if not results:
+        err_console.print("[red]no tests found[/red]: add test_* rules to *_test.rego files next to the policy")
+        sys.exit(1)
+    failed = [r for r in results if r.verdict is not Verdict.PASS]
+    for result in results:
+        if verbose or result.verdict is not Verdict.PASS:
+            colour = {"pass": "green", "fail": "red", "error": "red"}[result.verdict.value]
+            line = f"[{colour}]{result.verdict.value.upper():5}[/{colour}] {Path(result.module).name}: {result.name}"
+            console.print(line + (f"  ({result.detail})" if result.detail else ""))
+    summary = f"{len(results) - len(failed)} passed, {len(failed)} failed"
+    console.print(("[red]" if failed else "[green]") + summary)
+    sys.exit(1 if failed else 0)
+
+
+@policy_command.command("eval")
+@_config_option
+@click.option("--request", "request_file", required=True, type=click.File("rb"), help="A request body (JSON); - for stdin.")
+@click.option("--api", type=click.Choice(sorted(_APIS)), default=None, help="Its API (default: guessed from the body).")
+@click.option("--user", default="cli", help="The user the policy sees.")
+@click.option("--team", default=None, help="The team the policy sees.")
+@click.option("--client", default=None, help="The client the policy sees (claude-code, codex, …).")
+@click.option("--classification", "classifications", multiple=True, help="A classification label (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
+def policy_eval(
+    config_path: Path | None,
+    request_file: Any,
+    api: str | None,
+    user: str,
+    team: str | None,
+    client: str | None,
+    classifications: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Dry-run one request: its findings, the policy input, the decision and the endpoint chosen.
+    Nothing is sent anywhere."""
+    config = _config(config_path)
+    body = request_file.read()
+    chosen_api = _APIS[api] if api else guess_api(body)
+    try:
+        parsed = CODECS[chosen_api].parse_request(chosen_api, body)
+    except EgressError as exc:
+        err_console.print(f"[red]request error[/red] {exc.message}")
+        sys.exit(2)
+    findings = build_scanner(config).scan(parsed.prompt)
+    translatable = frozenset(a for a in Api if translator_for(a, Api.OPENAI_CHAT) is not None)
+    catalog = Catalog(config.providers, translatable=translatable)
+    candidates = catalog.candidates(chosen_api, parsed.model)
+    facts = RequestFacts(chosen_api.value, parsed.model, parsed.stream, user, team, client, None, classifications)
+    translated = frozenset(e.name for e in candidates if not e.api.speaks(chosen_api))
+    document = policy_input(facts, findings, candidates, translated)
+    try:
+        service = build_policy(config)
+    except PolicyLoadError as exc:
+        err_console.print(f"[red]policy error[/red] {exc}")
+        sys.exit(2)
+    try:
+        decision: Decision | None = asyncio.run(service.decide(document, candidates, "dec_cli"))
+        error = None
+    except EgressError as exc:
+        decision, error = None, exc
+    finally:
+        service.close()
+    chosen = decision.endpoints[0] if decision and decision.endpoints and decision.action.value != "block" else None
+    report = {
+        "api": chosen_api.value,
+        "findings": [_finding(f, parsed.prompt.segments[f.segment].path) for f in findings],
+        "input": document,
+        "decision": _decision(decision) if decision else None,
+        "error": {"code": error.code.value, "message": error.message} if error else None,
+        "endpoint": chosen,
+        "translated": chosen in translated if chosen else False,
+        "policy_revision": service.revision,
+    }
+    if as_json:
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        _print_report(report)
+    sys.exit(0 if decision is not None else 1)
+
+
+@policy_command.command("reload")
+@_config_option
+def policy_reload(config_path: Path | None) -> None:
+    """Tell the running gateway (same data directory) to reload its policy (SIGHUP)."""
+    config = _config(config_path)
+    pid_file = config.resolved_data_dir / PID_FILE
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        err_console.print(f"[red]cannot signal the gateway[/red] via {pid_file}: {exc}")
+        sys.exit(2)
+    console.print(f"sent SIGHUP to egress (pid {pid}); its log says which policy revision is active")
+
+
+def guess_api(body: bytes) -> Api:
+    """The API a request body is written for, from its shape."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return Api.ANTHROPIC_MESSAGES  # the parser gives the precise error
+    if isinstance(doc, dict) and "input" in doc and "messages" not in doc:
+        return Api.OPENAI_RESPONSES
+    if isinstance(doc, dict) and ("system" in doc or "max_tokens" in doc and "anthropic_version" in doc):
+        return Api.ANTHROPIC_MESSAGES
+    if isinstance(doc, dict) and str(doc.get("model", "")).startswith("claude"):
+        return Api.ANTHROPIC_MESSAGES
+    return Api.OPENAI_CHAT
+
+
+def _finding(f: Finding, path: tuple[str | int, ...]) -> dict[str, Any]:
+    return {
+        "kind": f.kind,
+        "rule": f.rule_id,
+        "severity": f.severity,
+        "where": "/".join(str(p) for p in path),
+        "offset": f.start,
+        "preview": f.preview,
+    }
+
+
+def _decision(d: Decision) -> dict[str, Any]:
+    return {
+        "action": d.action.value,
+        "endpoints": list(d.endpoints),
+        "mask": list(d.mask_kinds),
+        "reasons": list(d.reasons),
+        "obligations": list(d.obligations),
+        "shadow": _decision(d.shadow_of) if d.shadow_of else None,
+    }
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    findings = Table(title=f"Findings ({len(report['findings'])})", show_lines=False)
+    for column in ("kind", "rule", "severity", "where", "preview"):
+        findings.add_column(column)
+    for f in report["findings"]:
+        findings.add_row(f["kind"], f["rule"], f["severity"], f["where"], f["preview"])
+    console.print(findings)
+    console.print("[bold]Policy input[/bold]")
+    console.print(orjson.dumps(report["input"], option=orjson.OPT_INDENT_2).decode())
+    console.print(f"[bold]Policy[/bold] {report['policy_revision']}")
+    if report["error"]:
+        console.print(f"[red]Refused[/red] ({report['error']['code']}): {report['error']['message']}")
+        return
+    decision = report["decision"]
+    console.print(f"[bold]Decision[/bold] {decision['action']}  allowed: {', '.join(decision['endpoints']) or '(none)'}")
+    console.print(f"  mask: {', '.join(decision['mask']) or '(nothing)'}")
+    for reason in decision["reasons"]:
+        console.print(f"  - {reason}")
+    if report["endpoint"]:
+        via = " (through API translation)" if report["translated"] else ""
+        console.print(f"[bold]Endpoint[/bold] {report['endpoint']}{via}")
+    else:
+        console.print("[bold]Endpoint[/bold] none: the request would be refused")
