@@ -409,7 +409,6 @@ class ChatStreamTranslation(ABC):
             self._fail(protocol_fault("the upstream sent an event that is not a JSON object"), out)
             return
         if chunk.get("error"):
-            self._start(chunk, out)
             self._fail(fault_from(chunk, 502), out)
             return
         self._start(chunk, out)
@@ -543,7 +542,6 @@ class ChatStreamTranslation(ABC):
         if self._finish_reason is not None:
             self._complete(out)
         else:
-            self._start({}, out)
             self._fail(protocol_fault("the upstream stream ended before the answer was complete"), out)
 
     def _complete(self, out: list[bytes]) -> None:
@@ -551,6 +549,7 @@ class ChatStreamTranslation(ABC):
         self._on_complete(self._finish_reason or "stop", self._usage or ChatUsage(), self._tool_calls, out)
 
     def _fail(self, fault: UpstreamFault, out: list[bytes]) -> None:
+        self._start({}, out)  # the error continues a well-formed stream, even at its very start
         self._ended = True
         self._on_error(fault, out)
 

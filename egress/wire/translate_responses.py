@@ -41,6 +41,8 @@ reports it as an error rather than taking the truncated answer as complete); oth
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -326,7 +328,7 @@ def _response_format(text: Any, chat: dict[str, Any]) -> None:
 def usage_object(usage: ChatUsage) -> dict[str, Any]:
     return {
         "input_tokens": usage.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cached_tokens or 0},
+        "input_tokens_details": {"cached_tokens": usage.cached_tokens or 0, "cache_write_tokens": 0},
         "output_tokens": usage.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens or 0},
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
@@ -469,8 +471,8 @@ _ARGS_DELTA = (
 class ResponsesStream(ChatStreamTranslation):
     """Chat chunks in, Responses events out, `sequence_number` counting from 0 without gaps."""
 
-    def __init__(self, echo: RequestEcho) -> None:
-        super().__init__(echo.model)
+    def __init__(self, echo: RequestEcho, clock: Callable[[], int] = time.monotonic_ns) -> None:
+        super().__init__(echo.model, clock)
         self._echo = echo
         self._seq = 0
         self._head = ResponseHead(echo, new_id("resp_"), 0, echo.model)
