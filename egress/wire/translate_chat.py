@@ -408,7 +408,7 @@ class ChatStreamTranslation(ABC):
         if not isinstance(chunk, dict):
             self._fail(protocol_fault("the upstream sent an event that is not a JSON object"), out)
             return
-        if chunk.get("error"):
+        if chunk.get("error") or chunk.get("object") == "error":  # OpenAI's and older vLLM's shapes
             self._fail(fault_from(chunk, 502), out)
             return
         self._start(chunk, out)

@@ -303,6 +303,12 @@ def test_a_mid_stream_upstream_error_becomes_the_apis_error_event():
     assert responses_final(events).status == "failed"
 
 
+def test_an_older_vllm_error_chunk_is_an_error_too():
+    data = b'data: {"object":"error","message":"out of memory","type":"InternalServerError","code":500}\n\n'
+    docs = parsed(translate(MessagesStream("local"), [data]))
+    assert docs[-1]["error"]["message"] == "out of memory"
+
+
 @pytest.mark.parametrize("garbage", [b"data: {not json\n\n", b"data: [1, 2]\n\n"])
 def test_an_upstream_event_that_is_not_a_chat_chunk_is_a_protocol_error(garbage):
     docs = parsed(translate(MessagesStream("local"), [garbage]))
