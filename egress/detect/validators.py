@@ -99,10 +99,20 @@ def luhn(value: str, text: str = "", start: int = 0, end: int = 0) -> bool:
     return True
 
 
+# Role and machine mailboxes name no person: they are not personal data. Claude Code's system
+# prompt carries `noreply@anthropic.com` in every request; a policy must not see PII there.
+_ROLE_MAILBOX = re.compile(
+    r"(?i)^(?:no-?reply|do-?not-?reply|notifications?|mailer-daemon|postmaster|hostmaster|webmaster|abuse|"
+    r"security|privacy|support|help|info|contact|hello|sales|billing|admin|root|noc|dmarc|bounces?)$"
+)
+
+
 def email(value: str, text: str = "", start: int = 0, end: int = 0) -> bool:
     if _EXAMPLE_DOMAINS.search(value) or _ASSET_SUFFIX.search(value):
         return False
     local, _, domain = value.rpartition("@")
+    if _ROLE_MAILBOX.match(local):
+        return False
     if not local or "." not in domain or domain.split(".")[-1].isdigit():
         return False  # npm-style name@1.2.3, git refs
     if text and (_before(text, start, 1) in ("/", ":") or _after(text, end, 1) == ":"):
