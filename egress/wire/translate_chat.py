@@ -345,7 +345,9 @@ class ChatStreamTranslation(ABC):
         self._finish_reason: str | None = None
         self._usage: ChatUsage | None = None
         self._tool_calls = 0  # tool calls in the answer (some servers finish "stop" after calls)
-        self._last_out = clock()
+        # When the model started reasoning with nothing sent since (None: something was just sent).
+        # Only reasoning chunks read the clock: the per-event path never does.
+        self._quiet_since: int | None = None
 
     # -- the StreamTranslation interface --
 
@@ -356,12 +358,12 @@ class ChatStreamTranslation(ABC):
         if payload is None:
             return [event]  # a comment (keep-alive): both client APIs' SDKs ignore it; relay it
         out: list[bytes] = []
-        if payload == b"[DONE]":
+        if not payload.endswith(b"}") and payload.strip() == b"[DONE]":  # a chunk ends in "}"
             self._end(out)
         else:
             self._chunk(payload, out)
         if out:
-            self._last_out = self._clock()
+            self._quiet_since = None
         return out
 
     def finish(self) -> list[bytes]:
@@ -411,10 +413,13 @@ class ChatStreamTranslation(ABC):
         if chunk.get("error") or chunk.get("object") == "error":  # OpenAI's and older vLLM's shapes
             self._fail(fault_from(chunk, 502), out)
             return
-        self._start(chunk, out)
+        if not self._started:
+            self._start(chunk, out)
         choices = chunk.get("choices")
         if choices and self._finish_reason is None:
-            choice = _first_choice(choices)
+            first = choices[0]
+            # Fast path: choice 0 first (always, when n is 1).
+            choice = first if first.__class__ is dict and first.get("index", 0) == 0 else _first_choice(choices)
             if choice is not None:
                 self._choice(choice, out)
         usage = chunk.get("usage")
@@ -447,7 +452,11 @@ class ChatStreamTranslation(ABC):
             self._finish_blocks(out)
 
     def _deltas(self, delta: dict[str, Any], out: list[bytes]) -> None:
-        text = _text_of(delta.get("content")) + _text_of(delta.get("refusal"))
+        content = delta.get("content")
+        text = content if content.__class__ is str else _text_of(content)
+        refusal = delta.get("refusal")
+        if refusal:
+            text += _text_of(refusal)
         if text:
             self._text(text, out)
         calls = delta.get("tool_calls")
@@ -456,9 +465,15 @@ class ChatStreamTranslation(ABC):
                 if isinstance(call, dict):
                     self._tool(position, call, out)
         elif not text and (delta.get("reasoning_content") or delta.get("reasoning")):
-            # Reasoning is not relayed (see the module docs of the renderers); keep the client waiting.
-            if self._clock() - self._last_out >= KEEPALIVE_NS:
-                self._on_keepalive(out)
+            self._reasoning(out)
+
+    def _reasoning(self, out: list[bytes]) -> None:
+        """Reasoning is not relayed (see the renderers' module docs): keep the client waiting."""
+        now = self._clock()
+        if self._quiet_since is None:
+            self._quiet_since = now
+        elif now - self._quiet_since >= KEEPALIVE_NS:
+            self._on_keepalive(out)
 
     def _text(self, text: str, out: list[bytes]) -> None:
         live = self._live
@@ -567,7 +582,7 @@ def _payload(event: bytes) -> bytes | None:
     n = len(event)
     # Fast path (every Chat server): one `data:` line, LF LF.
     if event.startswith(b"data:") and event.find(b"\n") == n - 2 and event.endswith(b"\n\n"):
-        return event[5 : n - 2].strip()
+        return event[5 : n - 2]  # JSON allows the leading space; orjson skips it
     parsed = SseEvent.parse(event)
     if parsed.data is None:
         return None

@@ -403,7 +403,9 @@ def test_reasoning_is_not_relayed_but_keeps_the_stream_alive(make):
     stream.feed(b"data: " + json.dumps(_chunk({"role": "assistant", "content": ""})).encode() + b"\n\n")
     thinking = b"data: " + json.dumps(_chunk({"reasoning_content": "hmm"})).encode() + b"\n\n"
     assert stream.feed(thinking) == []
-    clock.now += KEEPALIVE_NS
+    clock.now += KEEPALIVE_NS - 1
+    assert stream.feed(thinking) == []
+    clock.now += 1
     keepalive = parsed(stream.feed(thinking))
     assert [d["type"] for d in keepalive] in (["ping"], ["response.in_progress"])
     assert stream.feed(thinking) == []  # not again until another interval has passed
