@@ -344,7 +344,9 @@ class ResponseHead:
     created_at: int
     model: str
 
-    def object(self, status: str, output: list[Any], **extra: Any) -> dict[str, Any]:
+    def object(self, status: str, output: list[Any], *, final: bool = False, **extra: Any) -> dict[str, Any]:
+        """The response object. The request's tools are echoed only in the final one: the
+        lifecycle events before the first token stay small (Codex reads none of them)."""
         obj: dict[str, Any] = {
             "id": self.id,
             "object": "response",
@@ -357,7 +359,7 @@ class ResponseHead:
             "output": output,
             "parallel_tool_calls": self.echo.parallel_tool_calls,
             "tool_choice": self.echo.tool_choice,
-            "tools": self.echo.tools,
+            "tools": self.echo.tools if final else [],
             "usage": None,
         }
         obj.update(extra)
@@ -420,7 +422,7 @@ def response_object(answer: ChatAnswer, echo: RequestEcho) -> dict[str, Any]:
         item_id = new_id("ctc_" if custom else "fc_")
         output.append(call_item(item_id, call.call_id, call.name, call.arguments, custom, item_status))
     head = ResponseHead(echo, new_id("resp_"), answer.created or 0, answer.model or echo.model)
-    return head.object(status, output, usage=usage_object(answer.usage), **extra)
+    return head.object(status, output, final=True, usage=usage_object(answer.usage), **extra)
 
 
 def error_code(fault: UpstreamFault) -> str:
@@ -571,10 +573,10 @@ class ResponsesStream(ChatStreamTranslation):
     def _on_complete(self, finish_reason: str, usage: ChatUsage, tool_calls: int, out: list[bytes]) -> None:
         status, extra = outcome(finish_reason)
         kind = "response.completed" if status == "completed" else "response.incomplete"
-        self._lifecycle(kind, status, out, usage=usage_object(usage), **extra)
+        self._lifecycle(kind, status, out, final=True, usage=usage_object(usage), **extra)
 
     def _on_error(self, fault: UpstreamFault, out: list[bytes]) -> None:
         code = error_code(fault)
         self._event("error", {"code": code, "message": fault.message, "param": None}, out)
         failed = {"code": code if code in _FAILED_CODES else "server_error", "message": fault.message}
-        self._lifecycle("response.failed", "failed", out, error=failed)
+        self._lifecycle("response.failed", "failed", out, final=True, error=failed)

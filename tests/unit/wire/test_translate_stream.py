@@ -430,3 +430,6 @@ def test_custom_tool_calls_come_back_as_custom_tool_call_items_with_the_raw_inpu
     assert item.id.startswith("ctc_")
     docs = parsed(events)
     assert [d["input"] for d in docs if d["type"] == "response.custom_tool_call_input.done"] == [patch]
+    # The final response echoes the request's tools (the events before the first token do not).
+    assert [t.name for t in response.tools] == ["apply_patch"]
+    assert docs[0]["response"]["tools"] == []
