@@ -1,0 +1,63 @@
+"""The circuit breaker: open after repeated failures, one trial after the cooldown."""
+
+from __future__ import annotations
+
+from egress.route.health import BreakerSettings, Circuit, EndpointHealth
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def health(threshold: int = 3, cooldown: float = 30.0) -> tuple[EndpointHealth, Clock]:
+    clock = Clock()
+    return EndpointHealth(BreakerSettings(failure_threshold=threshold, cooldown_s=cooldown), clock), clock
+
+
+def test_opens_after_consecutive_failures_only():
+    h, _ = health()
+    h.failed("eu")
+    h.failed("eu")
+    h.succeeded("eu")  # a success resets the count
+    h.failed("eu")
+    h.failed("eu")
+    assert h.admit("eu") and h.circuit("eu") is Circuit.CLOSED
+    h.failed("eu")
+    assert h.circuit("eu") is Circuit.OPEN and not h.admit("eu")
+
+
+def test_half_open_admits_one_trial_and_closes_on_success():
+    h, clock = health()
+    for _ in range(3):
+        h.failed("eu")
+    clock.now += 30.0
+    assert h.circuit("eu") is Circuit.HALF_OPEN
+    assert h.admit("eu")
+    assert not h.admit("eu")  # one trial at a time
+    h.succeeded("eu")
+    assert h.circuit("eu") is Circuit.CLOSED and h.admit("eu") and h.admit("eu")
+
+
+def test_failed_trial_reopens_for_a_full_cooldown():
+    h, clock = health()
+    for _ in range(3):
+        h.failed("eu")
+    clock.now += 31.0
+    assert h.admit("eu")
+    h.failed("eu")
+    assert h.circuit("eu") is Circuit.OPEN
+    clock.now += 29.0
+    assert not h.admit("eu")
+    clock.now += 1.0
+    assert h.admit("eu")
+
+
+def test_endpoints_are_independent():
+    h, _ = health(threshold=1)
+    h.failed("us")
+    assert not h.admit("us") and h.admit("eu")
+    assert h.snapshot() == {"us": "open"}
