@@ -19,7 +19,7 @@ from egress.config import Config, ConfigError, load_config
 from egress.core.errors import EgressError
 from egress.core.exchange import Api, Decision, Finding
 from egress.policy.decide import RequestFacts, policy_input
-from egress.policy.rego import PolicyLoadError, RegoSource
+from egress.policy.rego import PolicyLoadError, RegoPolicy, RegoSource
 from egress.policy.testing import Verdict, run_isolated
 from egress.route.catalog import Catalog
 from egress.wire.codecs import CODECS
@@ -69,6 +69,8 @@ def policy_test(config_path: Path | None, paths: tuple[Path, ...], verbose: bool
     config = _config(config_path)
     try:
         source = RegoSource.from_paths(paths) if paths else rego_source(config)
+        # First, that it loads as the gateway would load it (compiles, decides the probe).
+        RegoPolicy(source, policy_data(config), config.policy.query).close()
         results = run_isolated(source, policy_data(config))
     except PolicyLoadError as exc:
         err_console.print(f"[red]policy error[/red] {exc}")
