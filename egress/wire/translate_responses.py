@@ -106,7 +106,7 @@ class RequestEcho:
     """What the answer repeats or needs from this exchange's request."""
 
     model: str = ""
-    tools: orjson.Fragment = field(default_factory=lambda: orjson.Fragment(b"[]"))  # as the client sent them
+    tools: list[Any] = field(default_factory=list)  # as the client sent them (serialised only at the end)
     tool_choice: Any = "auto"
     parallel_tool_calls: bool = True
     custom_tools: frozenset[str] = frozenset()  # names answered as custom_tool_call items
@@ -136,7 +136,7 @@ def chat_request(doc: dict[str, Any], upstream_model: str | None) -> tuple[dict[
     _response_format(doc.get("text"), chat)
     echo = RequestEcho(
         model=chat["model"] if isinstance(chat["model"], str) else "",
-        tools=orjson.Fragment(orjson.dumps(doc["tools"] if isinstance(doc.get("tools"), list) else [])),
+        tools=doc["tools"] if isinstance(doc.get("tools"), list) else [],
         tool_choice=doc.get("tool_choice") or "auto",
         parallel_tool_calls=doc.get("parallel_tool_calls") is not False,
         custom_tools=custom,
