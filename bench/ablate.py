@@ -18,7 +18,8 @@ Switches:
   switch-1ms    sys.setswitchinterval(0.001) (the GIL is handed over sooner)
   gc-freeze     gc.freeze() once the app is built (start-up objects leave the collector's view)
   gc-off        gc.disable() (measurement only: no cyclic garbage collection at all)
-  mask-off      the built-in policy masks nothing (findings are still made and recorded)
+  mask-off      the built-in policy instead of Rego, masking nothing (findings are still made and recorded)
+  policy-builtin  the built-in policy (allow, mask masking.kinds) instead of the bundled Rego policy
   gc-stats      changes nothing; counts garbage collections by generation and their time, and
                 prints one line `gc-stats {json}` to stderr at exit
   gc-garbage    keeps what the collector frees (gc.DEBUG_SAVEALL) and prints, at exit, one line
@@ -44,6 +45,7 @@ SWITCHES = (
     "gc-stats",
     "gc-garbage",
     "mask-off",
+    "policy-builtin",
 )
 
 
@@ -53,15 +55,12 @@ def apply(names: set[str]) -> None:
         sys.exit(f"unknown switches: {', '.join(sorted(unknown))} (known: {', '.join(SWITCHES)})")
     import egress.gateway.pipeline as pipeline
 
-    if "mask-off" in names:
+    if "mask-off" in names or "policy-builtin" in names:
+        import egress.app as app
         from egress.policy.decide import AllowServingEndpoints
 
-        original_init = AllowServingEndpoints.__init__
-
-        def _no_mask(self: Any, mask_kinds: tuple[str, ...] = ()) -> None:
-            original_init(self, ())
-
-        AllowServingEndpoints.__init__ = _no_mask  # type: ignore[method-assign]
+        masks = "mask-off" not in names
+        app.load_policy_engine = lambda config: AllowServingEndpoints(config.masking.kinds if masks else ())  # type: ignore[assignment]
     if "audit-off" in names:
         from egress.audit.writer import AuditWriter
 
