@@ -72,8 +72,11 @@ def providers(urls: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def start(tmp_path: Path, urls: dict[str, str], **extra: Any) -> Running:
+    """A gateway on these endpoints (default: `providers(urls)`), with a key for dana (payments)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    path = write_config(tmp_path, urls["us"], providers=providers(urls), **extra)
+    if "providers" not in extra:
+        extra["providers"] = providers(urls)
+    path = write_config(tmp_path, urls["us"], **extra)
     gw = ThreadedGateway.from_file(path)
     store = open_configured_store(load_config(path, env=SIM_ENV))
     secret, key = new_key("dana", "payments")
