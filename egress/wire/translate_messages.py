@@ -225,7 +225,8 @@ def _assistant_turn(blocks: list[Any], where: str) -> dict[str, Any]:
             calls.append(_tool_use_call(block, at))
         elif kind not in _DROPPED_BLOCKS:
             raise invalid(at, f"a '{kind}' block has no Chat Completions equivalent")
-    message: dict[str, Any] = {"role": "assistant", "content": "\n\n".join(texts) if texts or not calls else None}
+    # content is a string even beside tool calls: llama-cpp-python answers 500 to `null` there.
+    message: dict[str, Any] = {"role": "assistant", "content": "\n\n".join(texts)}
     if calls:
         message["tool_calls"] = calls
     return message

@@ -213,7 +213,7 @@ class _Input:
         self._flush_images()
         last = self._out[-1] if self._out else None
         if last is None or last["role"] != "assistant":
-            last = {"role": "assistant", "content": None}
+            last = {"role": "assistant", "content": ""}  # a string: llama-cpp-python rejects null
             self._out.append(last)
         last.setdefault("tool_calls", []).append(tool_call(call_id, name, arguments))
 
