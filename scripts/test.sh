@@ -7,7 +7,14 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+# The 'selfhosted' extra brings the real self-hosted model server (tests/support/selfhosted.py).
+# llama-cpp-python is a source package: pip compiles llama.cpp (7-11 minutes on 2 cores), once per
+# machine: later runs find it installed. The flags build only what the server loads: a portable
+# CPU library (AVX2, not -march=native) without the multimodal library (140 compile steps, not
+# 193); tests, tools, examples and OpenSSL are off already in this build, and stay off.
+CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF" \
+  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+  .venv/bin/python -m pip install -q -e '.[test,selfhosted]'
 
 # The real coding agents, pinned, for the end-to-end tests (tests/integration/test_agents.py).
 mkdir -p .tools/npm

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import agents
+from tests.support import agents, selfhosted
 
 
 @pytest.fixture(scope="module")
@@ -26,3 +27,20 @@ def codex(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {"PATH": agents.base_path(), "HOME": str(scratch), "CODEX_HOME": str(scratch / "codex")}
     agents.check_version(binary, agents.CODEX_VERSION, env, scratch)
     return binary
+
+
+@pytest.fixture(scope="session")
+def selfhosted_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[selfhosted.SelfHostedServer]:
+    """The real llama.cpp OpenAI-compatible server with the Gemma 3 270M model, one per session.
+
+    Fails (never skips) the test when the 'selfhosted' extra is missing: a skipped test would not
+    show that the self-hosted route was never exercised."""
+    missing = selfhosted.missing_packages()
+    if missing:
+        pytest.fail(
+            f"the self-hosted model server cannot start: {', '.join(missing)} not importable; "
+            f"{selfhosted.INSTALL_HINT}",
+            pytrace=False,
+        )
+    with selfhosted.running(tmp_path_factory.mktemp("selfhosted")) as server:
+        yield server
