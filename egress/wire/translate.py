@@ -42,9 +42,10 @@ class StreamTranslation(Protocol):
 class Translator(Protocol):
     upstream_path: str  # "/chat/completions"
 
-    def request_body(self, body: bytes, upstream_model: str | None) -> bytes:
+    def request_body(self, body: bytes, upstream_model: str | None, *, max_tokens_cap: int | None = None) -> bytes:
         """The client's request as the upstream's. Raises EgressError(INVALID_REQUEST) for a
-        feature the upstream API cannot express."""
+        feature the upstream API cannot express. `max_tokens_cap`, when given, bounds the
+        answer's length (a self-hosted server refuses prompt + max_tokens beyond its context)."""
         ...
 
     def response(self, status: int, raw: bytes) -> tuple[int, bytes]:

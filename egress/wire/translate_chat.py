@@ -104,8 +104,14 @@ def merge_adjacent(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def finish_request(chat: dict[str, Any], stream: Any) -> bytes:
-    """Set the streaming fields (usage is asked for: the client's API reports it) and serialise."""
+def finish_request(chat: dict[str, Any], stream: Any, max_tokens_cap: int | None) -> bytes:
+    """Set the streaming fields (usage is asked for: the client's API reports it), cap the
+    answer's length, and serialise.
+
+    The cap is the endpoint's: self-hosted servers refuse a request whose prompt plus
+    `max_tokens` exceeds their context (llama.cpp, vLLM), and Claude Code asks for 32,000."""
+    if max_tokens_cap is not None:
+        chat["max_tokens"] = min(chat.get("max_tokens", max_tokens_cap), max_tokens_cap)
     if stream is True:
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}

@@ -376,11 +376,11 @@ class MessagesTranslator:
     def __init__(self) -> None:
         self._model = ""
 
-    def request_body(self, body: bytes, upstream_model: str | None) -> bytes:
+    def request_body(self, body: bytes, upstream_model: str | None, *, max_tokens_cap: int | None = None) -> bytes:
         doc = load_object(body)
         chat = chat_request(doc, upstream_model)
         self._model = chat["model"] if isinstance(chat["model"], str) else ""
-        return finish_request(chat, doc.get("stream"))
+        return finish_request(chat, doc.get("stream"), max_tokens_cap)
 
     def response(self, status: int, raw: bytes) -> tuple[int, bytes]:
         """(status for the client, Messages body). A 2xx that is not a Chat answer becomes 502."""

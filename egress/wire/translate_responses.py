@@ -445,10 +445,10 @@ class ResponsesTranslator:
     def __init__(self) -> None:
         self._echo = RequestEcho()
 
-    def request_body(self, body: bytes, upstream_model: str | None) -> bytes:
+    def request_body(self, body: bytes, upstream_model: str | None, *, max_tokens_cap: int | None = None) -> bytes:
         doc = load_object(body)
         chat, self._echo = chat_request(doc, upstream_model)
-        return finish_request(chat, doc.get("stream"))
+        return finish_request(chat, doc.get("stream"), max_tokens_cap)
 
     def response(self, status: int, raw: bytes) -> tuple[int, bytes]:
         """(status for the client, Responses body). A 2xx that is not a Chat answer becomes 502."""

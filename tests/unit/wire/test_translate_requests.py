@@ -555,6 +555,22 @@ def test_untranslatable_responses_requests_are_refused_precisely(doc, expected):
     assert message.startswith(expected), message
 
 
+@pytest.mark.parametrize(("api", "doc"), [(Api.ANTHROPIC_MESSAGES, CLAUDE_CODE), (Api.OPENAI_RESPONSES, CODEX)])
+def test_an_endpoint_cap_bounds_max_tokens(api, doc):
+    translator = translator_for(api, Api.OPENAI_CHAT)
+    assert translator is not None
+    capped = json.loads(translator.request_body(json.dumps(doc).encode(), "m", max_tokens_cap=1024))
+    assert capped["max_tokens"] == 1024
+    small = dict(doc, **({"max_tokens": 100} if api is Api.ANTHROPIC_MESSAGES else {"max_output_tokens": 100}))
+    assert (
+        json.loads(translator.request_body(json.dumps(small).encode(), "m", max_tokens_cap=1024))["max_tokens"] == 100
+    )
+    unset = {k: v for k, v in doc.items() if k not in ("max_tokens", "max_output_tokens")}
+    assert (
+        json.loads(translator.request_body(json.dumps(unset).encode(), "m", max_tokens_cap=1024))["max_tokens"] == 1024
+    )
+
+
 def test_translators_exist_only_for_chat_upstreams_and_are_new_each_time():
     assert translator_for(Api.ANTHROPIC_MESSAGES, Api.ANTHROPIC_MESSAGES) is None
     assert translator_for(Api.OPENAI_CHAT, Api.OPENAI_CHAT) is None
