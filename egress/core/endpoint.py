@@ -82,6 +82,12 @@ class Endpoint(BaseModel):
     upstream_model: str | None = Field(
         default=None, description="model name sent upstream instead of the requested one (e.g. a self-hosted server)"
     )
+    max_output_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="cap on the output tokens asked of this endpoint when egress translates a request to it "
+        "(Claude Code asks for 32,000; a self-hosted server refuses more than its context holds)",
+    )
 
     @field_validator("base_url")
     @classmethod

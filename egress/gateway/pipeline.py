@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import orjson
@@ -334,7 +335,8 @@ class Pipeline:
             body = x.masked.body
             path = x.api.upstream_path
             if translator is not None:
-                body = _stage("translate", translator.request_body, body, endpoint.upstream_model)
+                request_body = partial(translator.request_body, max_tokens_cap=endpoint.max_output_tokens)
+                body = _stage("translate", request_body, body, endpoint.upstream_model)
                 path = translator.upstream_path
             _note_endpoint(x, endpoint, translator is not None)
             headers = upstream_headers(x.headers, endpoint, drop)

@@ -66,7 +66,14 @@ def providers(urls: dict[str, str]) -> list[dict[str, Any]]:
         _endpoint("us-cloud", "anthropic", urls["us"], "US"),
         _endpoint("eu-cloud", "anthropic", urls["eu"], "FR"),
         _endpoint(
-            "own", "openai-chat", urls["own"] + "/v1", "self", models=["*"], dpa=False, upstream_model="local-model"
+            "own",
+            "openai-chat",
+            urls["own"] + "/v1",
+            "self",
+            models=["*"],
+            dpa=False,
+            upstream_model="local-model",
+            max_output_tokens=16,
         ),
     ]
 
@@ -76,6 +83,9 @@ def start(tmp_path: Path, urls: dict[str, str], **extra: Any) -> Running:
     tmp_path.mkdir(parents=True, exist_ok=True)
     if "providers" not in extra:
         extra["providers"] = providers(urls)
+    # Personal data in clear, so that the policy's jurisdiction rules decide (the embedded
+    # defaults mask it, which lets it go anywhere).
+    extra.setdefault("masking", {"kinds": ["secret"]})
     path = write_config(tmp_path, urls["us"], **extra)
     gw = ThreadedGateway.from_file(path)
     store = open_configured_store(load_config(path, env=SIM_ENV))
@@ -165,6 +175,7 @@ def test_secrets_are_masked_on_every_route(clouds, tmp_path):
     # The self-hosted server got Chat Completions for its own model name.
     chat = clouds["own"].received[0].json()
     assert chat["model"] == "local-model" and chat["messages"][-1]["role"] == "user"
+    assert chat["max_tokens"] == 16  # the endpoint's cap, below the 64 the client asked for
     assert clouds["own"].received[0].path == "/v1/chat/completions"
 
 
