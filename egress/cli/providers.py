@@ -5,8 +5,9 @@ go there, and what that exposes)."""
 
 from __future__ import annotations
 
-import re
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -14,8 +15,11 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
 
+from egress.app import load_policy_engine
 from egress.config import Config, ConfigError, load_config
 from egress.core.endpoint import Endpoint
+from egress.policy.decide import INPUT_VERSION, PolicyEngine
+from egress.policy.rego import PolicyLoadError
 from egress.route.provider_catalog import CatalogEntry, ProviderCatalog
 
 console = Console(highlight=False)
@@ -23,12 +27,6 @@ console = Console(highlight=False)
 DATA_CLASSES = ("secret", "pii", "proprietary", "public")
 ALLOWED = "allowed"
 MASKED = "masked"
-# Where the bundled default policy lets personal data go: the EU, its member states, the other
-# EEA states, and our own servers (egress/policy/bundle/egress.rego, `pii_jurisdictions`).
-PII_JURISDICTIONS = frozenset(
-    "EU self AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
-)
-_KNOWN_JURISDICTION = re.compile(r"^(?:[A-Z]{2}|EU|self)$")
 
 
 class Facts(BaseModel):
@@ -51,33 +49,59 @@ class Facts(BaseModel):
         )
 
 
-def policy_fit(entry: Facts) -> dict[str, str]:
-    """For each data class, whether the default policy would let a request carrying it go to a
-    destination with these facts: "allowed", "masked" (it goes, with secrets replaced by
-    placeholders), or "refused: <why>".
+# The request each data class stands for when the policy is asked about a destination.
+_PROBES: dict[str, tuple[dict[str, int], list[str]]] = {
+    "secret": ({"secret": 1}, []),
+    "pii": ({"pii": 1}, []),
+    "proprietary": ({}, ["proprietary"]),
+    "public": ({}, ["public"]),
+}
+_PROBE = "destination"
 
-    A stand-in for a query to the active policy, to be replaced by one; it follows the bundled
-    defaults: secrets are masked everywhere; personal data only to EU/EEA jurisdictions with a
-    DPA, or to self (which needs none); proprietary code only to self; nothing but public content
-    to an operator that trains, or may train, on API data; nothing at all where the jurisdiction
-    is unknown. An unknown fact never widens what is allowed."""
-    if entry.jurisdiction is None or not _KNOWN_JURISDICTION.match(entry.jurisdiction):
-        return dict.fromkeys(DATA_CLASSES, "refused: jurisdiction unknown")
-    self_hosted = entry.jurisdiction == "self"
-    trains = {True: "trains on API data", None: "may train on API data (unknown)"}.get(entry.trains_on_api_data)
-    fit = {
-        "secret": MASKED,
-        "pii": ALLOWED,
-        "proprietary": ALLOWED if self_hosted else "refused: proprietary code goes to self-hosted endpoints only",
-        "public": ALLOWED,
+
+def probe_document(facts: Facts, data_class: str) -> dict[str, Any]:
+    """A policy input with one candidate, these facts, carrying one data class. Unknown facts go
+    as null, so the policy weighs them as it would a real endpoint's missing facts."""
+    kinds, classifications = _PROBES[data_class]
+    return {
+        "version": INPUT_VERSION,
+        "request": {"api": "anthropic.messages", "model": "probe", "stream": True, "client": None, "session_id": None},
+        "subject": {"user": None, "team": None},
+        "findings": {"total": sum(kinds.values()), "kinds": kinds, "severities": {}, "rules": {}},
+        "classifications": classifications,
+        "candidates": [
+            {
+                "name": _PROBE,
+                "jurisdiction": facts.jurisdiction,
+                "dpa": facts.dpa,
+                "trains_on_api_data": facts.trains_on_api_data,
+                "retention_days": facts.retention_days,
+                "self_hosted": facts.jurisdiction == "self",
+                "translated": False,
+            }
+        ],
     }
-    if entry.jurisdiction not in PII_JURISDICTIONS:
-        fit["pii"] = f"refused: personal data only to EU/EEA jurisdictions or self, not {entry.jurisdiction}"
-    elif not self_hosted and entry.dpa is not True:
-        fit["pii"] = "refused: personal data needs a data processing agreement"
-    if trains:
-        fit.update({c: f"refused: {trains}" for c in ("secret", "pii", "proprietary")})
-    return fit
+
+
+def verdict(answer: Any, data_class: str) -> str:
+    """"allowed", "masked" (it goes, with values of that kind replaced by placeholders), or
+    "refused: <the policy's reasons>"."""
+    if not isinstance(answer, dict):
+        return "refused: the policy gave no decision"
+    allowed = _PROBE in (answer.get("endpoints") or []) and answer.get("action") not in ("block", "require_approval")
+    if allowed:
+        return MASKED if data_class in (answer.get("mask") or []) else ALLOWED
+    prefix = f"{_PROBE}: "
+    reasons = [r.removeprefix(prefix) for r in answer.get("reasons") or [] if r.startswith(prefix)]
+    return "refused: " + ("; ".join(reasons) or str(answer.get("action", "no endpoint allowed")))
+
+
+async def policy_fits(engine: PolicyEngine, facts: list[Facts]) -> list[dict[str, str]]:
+    """For each destination and data class, what the active policy (as configured) decides."""
+    fits = []
+    for item in facts:
+        fits.append({c: verdict(await engine.evaluate(probe_document(item, c)), c) for c in DATA_CLASSES})
+    return fits
 
 
 def exposure(facts: Facts, fit: dict[str, str]) -> str:
@@ -85,6 +109,8 @@ def exposure(facts: Facts, fit: dict[str, str]) -> str:
     if fit["public"] != ALLOWED:
         return "nothing is sent"
     secrets = "secrets: masked (placeholders only)" if fit["secret"] == MASKED else "secrets: never sent"
+    if fit["pii"] == MASKED:
+        return f"{secrets}; PII: masked (placeholders only)"
     if fit["pii"] != ALLOWED:
         return f"{secrets}; PII: never sent"
     kept = "kept for an unknown time" if facts.retention_days is None else f"kept up to {facts.retention_days} days"
@@ -107,9 +133,10 @@ class Checklist(BaseModel):
     exposure: str
 
 
-def checklist(item: CatalogEntry | Endpoint, zdr_offered: bool | None, zdr_in_effect: bool | None) -> Checklist:
+def checklist(
+    item: CatalogEntry | Endpoint, zdr_offered: bool | None, zdr_in_effect: bool | None, fit: dict[str, str]
+) -> Checklist:
     facts = Facts.of(item)
-    fit = policy_fit(facts)
     return Checklist(
         default_inference_location=item.default_inference_location,
         region_pinning=item.region_pinning,
@@ -142,29 +169,34 @@ class ProvidersReport(BaseModel):
     endpoints: tuple[EndpointReport, ...]
 
 
-def catalog_report(catalog: ProviderCatalog, entry: CatalogEntry) -> CatalogReport:
+def catalog_report(catalog: ProviderCatalog, entry: CatalogEntry, fit: dict[str, str]) -> CatalogReport:
     return CatalogReport(
         id=entry.id,
         origin=catalog.origin(entry.id),
-        checklist=checklist(entry, entry.zero_data_retention, None),
+        checklist=checklist(entry, entry.zero_data_retention, None, fit),
         entry=entry,
     )
 
 
-def endpoint_report(catalog: ProviderCatalog, endpoint: Endpoint) -> EndpointReport:
+def endpoint_report(catalog: ProviderCatalog, endpoint: Endpoint, fit: dict[str, str]) -> EndpointReport:
     entry = catalog.get(endpoint.catalog) if endpoint.catalog else None
     offered = entry.zero_data_retention if entry else None
     return EndpointReport(
-        name=endpoint.name, checklist=checklist(endpoint, offered, endpoint.zero_data_retention), endpoint=endpoint
+        name=endpoint.name, checklist=checklist(endpoint, offered, endpoint.zero_data_retention, fit), endpoint=endpoint
     )
 
 
-def providers_report(config: Config) -> ProvidersReport:
+def providers_report(config: Config, engine: PolicyEngine) -> ProvidersReport:
+    """The catalog and the endpoints; "policy fit" is what `engine` (the configured policy)
+    decides for each of them."""
     catalog = config.provider_catalog
+    facts = [Facts.of(e) for e in catalog.entries] + [Facts.of(e) for e in config.providers]
+    fits = asyncio.run(policy_fits(engine, facts))
+    entries = len(catalog.entries)
     return ProvidersReport(
         catalog_version=catalog.version,
-        catalog=tuple(catalog_report(catalog, e) for e in catalog.entries),
-        endpoints=tuple(endpoint_report(catalog, e) for e in config.providers),
+        catalog=tuple(catalog_report(catalog, e, f) for e, f in zip(catalog.entries, fits[:entries], strict=True)),
+        endpoints=tuple(endpoint_report(catalog, e, f) for e, f in zip(config.providers, fits[entries:], strict=True)),
     )
 
 
@@ -284,7 +316,14 @@ def providers_command(config_path: Path | None, as_json: bool, entry_id: str | N
         config = load_config(config_path)
     except ConfigError as exc:
         raise _ConfigRefused(f"config error\n{exc}") from None
-    report = providers_report(config)
+    try:
+        engine = load_policy_engine(config)
+    except PolicyLoadError as exc:
+        raise _ConfigRefused(f"policy error\n{exc}") from None
+    try:
+        report = providers_report(config, engine)
+    finally:
+        engine.close()
     if entry_id:
         one = next((r for r in report.catalog if r.id == entry_id), None)
         if one is None:
