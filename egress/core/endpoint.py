@@ -82,6 +82,10 @@ class Endpoint(BaseModel):
     upstream_model: str | None = Field(
         default=None, description="model name sent upstream instead of the requested one (e.g. a self-hosted server)"
     )
+    connect_timeout_s: float | None = Field(default=None, gt=0, description="overrides upstream.connect_timeout_s")
+    read_timeout_s: float | None = Field(
+        default=None, gt=0, description="overrides upstream.read_timeout_s: the longest silence before failing over"
+    )
     max_output_tokens: int | None = Field(
         default=None,
         ge=1,

@@ -136,6 +136,19 @@ class UpstreamClient:
     def __init__(self, settings: UpstreamSettings) -> None:
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
+        # Per endpoint, built once: its own timeouts where it sets them, else the session's.
+        self._timeouts: dict[str, aiohttp.ClientTimeout | None] = {}
+
+    def _endpoint_timeout(self, endpoint: Endpoint) -> aiohttp.ClientTimeout | None:
+        timeout = None
+        if endpoint.connect_timeout_s is not None or endpoint.read_timeout_s is not None:
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=endpoint.connect_timeout_s or self._settings.connect_timeout_s,
+                sock_read=endpoint.read_timeout_s or self._settings.read_timeout_s,
+            )
+        self._timeouts[endpoint.name] = timeout
+        return timeout
 
     async def start(self) -> None:
         ssl_ctx = ssl.create_default_context(cafile=self._settings.ca_bundle)
@@ -176,8 +189,14 @@ class UpstreamClient:
         params = _merge_query(query, endpoint.query)
         if params:
             url = f"{url}?{params}"
+        timeout = self._timeouts[endpoint.name] if endpoint.name in self._timeouts else self._endpoint_timeout(endpoint)
         try:
-            resp = await self._session.post(URL(url, encoded=True), data=body, headers=headers, allow_redirects=False)
+            if timeout is None:  # the session's timeouts (aiohttp reads timeout=None as "none at all")
+                resp = await self._session.post(URL(url, encoded=True), data=body, headers=headers, allow_redirects=False)
+            else:
+                resp = await self._session.post(
+                    URL(url, encoded=True), data=body, headers=headers, allow_redirects=False, timeout=timeout
+                )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _map(exc) from None
         return UpstreamResponse(resp)

@@ -347,3 +347,20 @@ def test_count_tokens_is_not_sent_to_a_chat_only_server(routed, clouds):
     )
     assert r.status_code == 200
     assert clouds["us"].received == [] and len(clouds["eu"].received) == 1 and clouds["own"].received == []
+
+
+def test_a_slow_endpoint_times_out_on_its_own_deadline_and_fails_over(clouds, tmp_path):
+    urls = {name: sim.url for name, sim in clouds.items()}
+    endpoints = providers(urls)
+    endpoints[1]["read_timeout_s"] = 0.5  # eu-cloud answers within half a second or not at all
+    gw = start(tmp_path, urls, providers=endpoints)
+    try:
+        clouds["eu"].enqueue(Reply(hang_s=3.0))
+        ask(gw, f"mail {EMAIL}")  # personal data: eu-cloud, else own
+        assert clouds["us"].received == [] and len(clouds["own"].received) == 1
+        (record,) = gw.audit(1)
+        assert record["endpoint"] == "own" and record["upstream_attempts"] == 2
+        assert record["latency_ms"]["total"] < 2500  # the endpoint's 0.5 s, not the global 30 s
+    finally:
+        gw.gateway.stop()
+        gw.store.close()
