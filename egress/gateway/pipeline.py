@@ -37,7 +37,7 @@ from egress.mask.vault import SessionVault
 from egress.policy.decide import RequestFacts, policy_input
 from egress.policy.service import PolicyService
 from egress.route.catalog import Catalog
-from egress.route.health import EndpointHealth
+from egress.route.health import Circuit, EndpointHealth
 from egress.route.upstream import HOP_BY_HOP, UpstreamClient, UpstreamResponse, upstream_headers
 from egress.wire.codecs import CODECS, WireCodec
 from egress.wire.sse import SseDecoder
@@ -354,7 +354,7 @@ class Pipeline:
                 continue
             finally:
                 x.upstream_ns += time.perf_counter_ns() - t0
-            if resp.status in _FAIL_OVER_STATUS and position < len(allowed) - 1:
+            if resp.status in _FAIL_OVER_STATUS and self._another_to_try(allowed[position + 1 :]):
                 self.health.failed(name)
                 resp.release()
                 log.warning("endpoint %s answered %d (request %s); trying the next allowed one", name, resp.status, x.request_id)
@@ -372,6 +372,10 @@ class Pipeline:
                 stage="route",
             )
         raise last_error or EgressError(ErrorCode.UPSTREAM_UNAVAILABLE, "no allowed endpoint could be reached")
+
+    def _another_to_try(self, rest: tuple[str, ...]) -> bool:
+        """Is an overloaded answer worth dropping? Only if a later allowed endpoint may be tried."""
+        return any(self.health.circuit(name) is not Circuit.OPEN for name in rest)
 
     async def _relay_body(
         self, x: Exchange, codec: WireCodec, resp: UpstreamResponse, responder: Responder, translator: Translator | None
