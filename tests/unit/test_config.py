@@ -114,7 +114,18 @@ def test_config_check_command(tmp_path, monkeypatch):
 
 def test_masking_defaults_and_unknown_kinds(tmp_path):
     config = load_config(None, env={"HOME": str(tmp_path)})
-    assert config.masking.kinds == ("secret",)
+    # The embedded defaults' endpoints are in the US: personal data is masked too.
+    assert config.masking.kinds == ("secret", "pii")
+    assert config.policy.engine == "rego" and config.policy.files == ()
     assert config.masking_key_file == config.resolved_data_dir / "masking.key"
     out = problems(GOOD + "masking:\n  kinds: [secret, passwords]\n", tmp_path)
     assert len(out) == 1 and "masking.kinds" in out[0] and "unknown finding kind 'passwords'" in out[0]
+
+
+def test_policy_section_is_validated(tmp_path):
+    out = problems(GOOD + "policy:\n  engine: opa\n", tmp_path)
+    assert len(out) == 1 and "engine opa needs opa_url" in out[0]
+    out = problems(GOOD + "policy:\n  query: egress.decision\n", tmp_path)
+    assert len(out) == 1 and "policy.query" in out[0]
+    out = problems(GOOD + "policy:\n  timeout_ms: 0\n", tmp_path)
+    assert len(out) == 1 and "policy.timeout_ms" in out[0]
