@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from egress.audit.checkpoint import Signer, load_or_create_signing_key
 from egress.audit.writer import AuditWriter, WriterSettings
 from egress.config import Config, load_config
 from egress.core.exchange import Api
@@ -161,7 +162,10 @@ def build_app(config: Config) -> GatewayApp:
         WriterSettings(
             flush_interval_s=config.audit.flush_interval_ms / 1000.0,
             max_batch=config.audit.max_batch,
+            checkpoint_every=config.audit.checkpoint_every,
+            checkpoint_interval_s=config.audit.checkpoint_interval_s,
         ),
+        Signer(load_or_create_signing_key(config.audit_signing_key_file)),
     )
     pipeline = Pipeline(
         catalog=catalog,

@@ -77,6 +77,11 @@ class AuditConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     flush_interval_ms: float = Field(default=20.0, gt=0, le=5000)
     max_batch: int = Field(default=512, ge=1, le=100_000)
+    signing_key_file: Path | None = Field(
+        default=None, description="Ed25519 key that signs checkpoints; default data_dir/audit-signing.key"
+    )
+    checkpoint_every: int = Field(default=1000, ge=1, description="sign a checkpoint after this many records")
+    checkpoint_interval_s: float = Field(default=60.0, gt=0, description="…or this long after an uncovered record")
 
 
 class DetectionConfig(BaseModel):
@@ -168,6 +173,10 @@ class Config(BaseModel):
     @property
     def masking_key_file(self) -> Path:
         return self.masking.key_file or self.resolved_data_dir / "masking.key"
+
+    @property
+    def audit_signing_key_file(self) -> Path:
+        return self.audit.signing_key_file or self.resolved_data_dir / "audit-signing.key"
 
     @property
     def store_url(self) -> str:

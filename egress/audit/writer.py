@@ -3,6 +3,11 @@
 Invariants: `submit` never blocks on disk; a batch is committed within `flush_interval_s` of its
 first record; `close()` writes everything submitted before it returns (clean shutdown loses
 nothing). If the store fails, the batch is retried, and records stay queued in memory.
+
+With a `Signer`, the same thread signs a checkpoint of the chain's head after every
+`checkpoint_every` records it wrote, `checkpoint_interval_s` after the first record not yet
+covered, and at close: never on the request path. A failed checkpoint is retried at the next
+occasion and never holds records back.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from egress.audit.chain import link
+from egress.audit.checkpoint import Signer
 from egress.audit.record import AuditDraft, finalize
-from egress.core.records import AuditEntry
+from egress.core.records import AuditEntry, Checkpoint
 
 log = logging.getLogger("egress.audit")
 
@@ -29,18 +35,30 @@ class AuditSink(Protocol):
 
     def append_audit(self, entries: Sequence[AuditEntry], link: Callable[[str, bytes], str]) -> None: ...
 
+    def audit_head(self) -> tuple[int, str] | None: ...
+
+    def append_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class WriterSettings:
     flush_interval_s: float = 0.02
     max_batch: int = 512
     retry_delay_s: float = 0.5
+    checkpoint_every: int = 1000
+    checkpoint_interval_s: float = 60.0
 
 
 class AuditWriter:
-    def __init__(self, store: AuditSink, settings: WriterSettings) -> None:
+    def __init__(self, store: AuditSink, settings: WriterSettings, signer: Signer | None = None) -> None:
         self._store = store
         self._settings = settings
+        self._signer = signer
+        # Records this writer wrote that no checkpoint covers yet, and since when.
+        self._uncovered = 0
+        self._uncovered_since = 0.0
+        self._last_checkpoint_seq = 0
+        self.checkpoints = 0
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="egress-audit-writer", daemon=True)
         self._closed = False
@@ -74,7 +92,11 @@ class AuditWriter:
         interval = self._settings.flush_interval_s
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=self._idle_wait())
+            except queue.Empty:
+                self._checkpoint()  # idle with records uncovered for checkpoint_interval_s
+                continue
             if first is _STOP:
                 break
             self._stop.wait(interval)  # returns at once when close() is called
@@ -89,6 +111,8 @@ class AuditWriter:
                     break
                 batch.append(item)
             self._write([finalize(item) for item in batch], final=stopping)
+            if self._checkpoint_due():
+                self._checkpoint()
         # Drain anything submitted concurrently with the stop.
         rest: list[AuditEntry] = []
         while True:
@@ -100,6 +124,8 @@ class AuditWriter:
                 rest.append(finalize(item))
         if rest:
             self._write(rest, final=True)
+        if self._uncovered:
+            self._checkpoint()
 
     def _write(self, batch: list[AuditEntry], final: bool) -> None:
         attempts = 0
@@ -107,6 +133,10 @@ class AuditWriter:
             try:
                 self._store.append_audit(batch, link)
                 self.written += len(batch)
+                if self._signer is not None:
+                    if not self._uncovered:
+                        self._uncovered_since = time.monotonic()
+                    self._uncovered += len(batch)
                 return
             except Exception:  # noqa: BLE001 - any store failure: keep the records, retry
                 self.failures += 1
@@ -116,3 +146,35 @@ class AuditWriter:
                     log.error("giving up on %d audit records at shutdown", len(batch))
                     return
                 time.sleep(self._settings.retry_delay_s)
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def _idle_wait(self) -> float | None:
+        """How long to wait for the next record before an idle checkpoint is due (None: forever)."""
+        if self._signer is None or not self._uncovered:
+            return None
+        due = self._uncovered_since + self._settings.checkpoint_interval_s
+        return max(due - time.monotonic(), 0.001)
+
+    def _checkpoint_due(self) -> bool:
+        if self._signer is None or not self._uncovered:
+            return False
+        if self._uncovered >= self._settings.checkpoint_every:
+            return True
+        return time.monotonic() - self._uncovered_since >= self._settings.checkpoint_interval_s
+
+    def _checkpoint(self) -> None:
+        """Sign the chain's current head (which may include other processes' records)."""
+        if self._signer is None:
+            return
+        try:
+            head = self._store.audit_head()
+            if head is not None and head[0] != self._last_checkpoint_seq:
+                self._store.append_checkpoint(self._signer.sign(head[0], head[1], time.time()))
+                self._last_checkpoint_seq = head[0]
+                self.checkpoints += 1
+        except Exception:  # noqa: BLE001 - any store failure: records are safe; sign at the next occasion
+            log.exception("audit checkpoint failed; retrying after the next batch")
+            self._uncovered_since = time.monotonic()
+            return
+        self._uncovered = 0

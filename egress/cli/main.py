@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import csv
 import getpass
+import io
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 import orjson
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 from rich.table import Table
 
 from egress.app import ENV_SERVE_CONFIG, build_app, freeze_after_start, open_configured_store
-from egress.audit.chain import verify
+from egress.audit.checkpoint import SigningKeyError, load_or_create_signing_key, load_public_key, public_pem
+from egress.audit.export import ExportError, ExportFilter, export_jsonl, read_export, verify_export
+from egress.audit.verify import AuditReport, verify_audit
 from egress.cli.policy import PID_FILE, policy_command
 from egress.cli.providers import providers_command
 from egress.cli.scan import scan_command
 from egress.config import Config, ConfigError, load_config
+from egress.core.records import StoredAudit
 from egress.gateway.auth import KEY_HEADER, new_key
 from egress.gateway.http_protocol import with_header_timeout
 
@@ -224,23 +230,96 @@ def audit() -> None:
 
 @audit.command("verify")
 @_config_option
-def audit_verify(config_path: Path | None) -> None:
-    """Recompute the hash chain and name the first record that breaks it."""
-    store = open_configured_store(_load(config_path))
+@click.option(
+    "--export",
+    "export_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Verify this JSONL export offline (no gateway, no database) instead of the store.",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="PEM public key that checks checkpoint signatures (`egress audit public-key`). "
+    "Default for the store: the gateway's own key; required with --export.",
+)
+def audit_verify(config_path: Path | None, export_file: Path | None, public_key: Path | None) -> None:
+    """Check the hash chain and every signed checkpoint; name the first record that breaks them."""
     started = time.perf_counter()
-    report = verify(store.iter_audit())
-    store.close()
-    elapsed = time.perf_counter() - started
-    if report.ok:
-        click.echo(f"OK: {report.checked} records verified in {elapsed:.2f} s; head {report.last_hash}")
-        return
-    brk = report.first_break
-    assert brk is not None
-    click.echo(
-        f"BROKEN at record {brk.seq} (request {brk.request_id}): {brk.reason}. "
-        f"{report.checked} records before it verified."
+    if export_file is not None:
+        if public_key is None:
+            raise click.UsageError("--export needs --public-key")
+        report, what = _verify_export_file(export_file, _read_public_key(public_key))
+    else:
+        config = _load(config_path)
+        key_file = public_key or config.audit_signing_key_file
+        public = _read_public_key(key_file) if public_key or key_file.exists() else None
+        store = open_configured_store(config)
+        try:
+            report = verify_audit(store.iter_audit(), store.list_checkpoints(), public)
+        finally:
+            store.close()
+        what = "records"
+    _print_verify(report, what, time.perf_counter() - started)
+
+
+def _read_public_key(path: Path) -> Ed25519PublicKey:
+    """A PEM public key, or the public half of a PEM private key (the gateway's own key file)."""
+    data = path.read_bytes()
+    try:
+        if b"PRIVATE KEY" in data:
+            return load_or_create_signing_key(path).public_key()
+        return load_public_key(data)
+    except SigningKeyError as exc:
+        err_console.print(f"[red]{path}: {exc}[/red]")
+        sys.exit(2)
+
+
+def _verify_export_file(path: Path, public: Ed25519PublicKey) -> tuple[AuditReport, str]:
+    try:
+        with path.open("rb") as f:
+            export = read_export(f)
+    except ExportError as exc:
+        err_console.print(f"[red]{path}: {exc}[/red]")
+        sys.exit(1)
+    if export.complete:
+        return verify_export(export, public), "records (complete export)"
+    return verify_export(export, public), f"records (filtered export {json.dumps(export.filters, sort_keys=True)})"
+
+
+def _print_verify(report: AuditReport, what: str, elapsed: float) -> None:
+    chain = report.chain
+    for brk in report.breaks:
+        rid = f" (request {brk.request_id})" if brk.request_id else ""
+        click.echo(f"BROKEN at record {brk.seq}{rid}: {brk.reason}.")
+    signed = f"records 1..{report.covered_seq} signed" if report.covered_seq else "none covering a record"
+    summary = (
+        f"{chain.checked} {what} verified in {elapsed:.2f} s; "
+        f"{report.checkpoints_verified} checkpoints verified ({signed}); head {chain.last_hash}"
     )
+    if report.ok:
+        click.echo(f"OK: {summary}")
+        return
+    click.echo(f"FAILED: {summary}")
     sys.exit(1)
+
+
+@audit.command("public-key")
+@_config_option
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None)
+def audit_public_key(config_path: Path | None, output: Path | None) -> None:
+    """Print the PEM public key that checks the audit's signed checkpoints (give it to auditors)."""
+    config = _load(config_path)
+    try:
+        pem = public_pem(load_or_create_signing_key(config.audit_signing_key_file))
+    except SigningKeyError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        sys.exit(2)
+    if output:
+        output.write_bytes(pem)
+    else:
+        click.echo(pem.decode(), nl=False)
 
 
 @audit.command("tail")
@@ -274,6 +353,42 @@ def audit_tail(config_path: Path | None, count: int, as_json: bool) -> None:
     console.print(table)
 
 
+def _iso_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    """ISO 8601 to Unix seconds; a time without a zone is UTC."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+_CSV_COLUMNS = [
+    "seq",
+    "ts",
+    "request_id",
+    "user",
+    "team",
+    "client",
+    "api",
+    "model",
+    "endpoint",
+    "jurisdiction",
+    "region",
+    "outcome",
+    "status",
+    "error_code",
+    "bytes_in",
+    "bytes_out",
+    "input_tokens",
+    "output_tokens",
+    "upstream_body_sha256",
+    "prev_hash",
+    "hash",
+]
+
+
 @audit.command("export")
 @_config_option
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
@@ -284,63 +399,54 @@ def audit_tail(config_path: Path | None, count: int, as_json: bool) -> None:
     default=None,
     help="Write to this file instead of standard output.",
 )
-def audit_export(config_path: Path | None, fmt: str, output: Path | None) -> None:
-    """Export the audit log with its chain fields (seq, prev_hash, hash), for an auditor."""
+@click.option(
+    "--since", callback=_iso_time, default=None, help="Records at or after this time (ISO 8601; UTC if no zone)."
+)
+@click.option("--until", callback=_iso_time, default=None, help="Records before this time (ISO 8601).")
+@click.option("--user", default=None)
+@click.option("--team", default=None)
+@click.option("--endpoint", default=None)
+@click.option("--jurisdiction", default=None)
+@click.option("--kind", default=None, help="Only requests with a finding of this kind (secret, pii, …).")
+@click.option("--decision", default=None, help="Only requests with this policy action (allow, mask, deny, …).")
+def audit_export(config_path: Path | None, fmt: str, output: Path | None, **filters: Any) -> None:
+    """Export audit records with their chain fields, and (JSONL) the signed checkpoints that cover
+    them, for an auditor: `egress audit verify --export FILE --public-key KEY.pem` checks it."""
+    selector = ExportFilter(**filters)
     store = open_configured_store(_load(config_path))
-    stream = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    binary = output.open("wb") if output else sys.stdout.buffer
     try:
         if fmt == "jsonl":
-            for row in store.iter_audit():
-                record = orjson.loads(row.entry.canonical)
-                stream.write(
-                    json.dumps(
-                        {"seq": row.seq, "prev_hash": row.prev_hash, "hash": row.hash, "record": record},
-                        sort_keys=True,
-                    )
-                    + "\n"
-                )
+            for line in export_jsonl(store.iter_audit(), store.list_checkpoints(), selector, time.time()):
+                binary.write(line)
         else:
-            columns = [
-                "seq",
-                "ts",
-                "request_id",
-                "user",
-                "team",
-                "client",
-                "api",
-                "model",
-                "endpoint",
-                "jurisdiction",
-                "region",
-                "outcome",
-                "status",
-                "error_code",
-                "bytes_in",
-                "bytes_out",
-                "input_tokens",
-                "output_tokens",
-                "upstream_body_sha256",
-                "prev_hash",
-                "hash",
-            ]
-            writer = csv.writer(stream)
-            writer.writerow(columns)
-            for row in store.iter_audit():
-                rec = orjson.loads(row.entry.canonical)
-                usage = rec.get("usage") or {}
-                values = {
-                    **rec,
-                    "seq": row.seq,
-                    "prev_hash": row.prev_hash,
-                    "hash": row.hash,
-                    "input_tokens": usage.get("input_tokens"),
-                    "output_tokens": usage.get("output_tokens"),
-                }
-                writer.writerow(["" if values.get(c) is None else values.get(c) for c in columns])
+            _export_csv(store.iter_audit(), selector, binary)
+        binary.flush()
     finally:
         store.close()
         if output:
-            stream.close()
+            binary.close()
+
+
+def _export_csv(rows: Iterable[StoredAudit], selector: ExportFilter, binary: BinaryIO) -> None:
+    stream = io.TextIOWrapper(binary, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(stream)
+    writer.writerow(_CSV_COLUMNS)
+    for row in rows:
+        if not selector.matches(row):
+            continue
+        rec = orjson.loads(row.entry.canonical)
+        usage = rec.get("usage") or {}
+        values = {
+            **rec,
+            "seq": row.seq,
+            "prev_hash": row.prev_hash,
+            "hash": row.hash,
+            "input_tokens": usage.get("input_tokens"),
+            "output_tokens": usage.get("output_tokens"),
+        }
+        writer.writerow(["" if values.get(c) is None else values.get(c) for c in _CSV_COLUMNS])
+    stream.detach()  # leave the underlying stream open for the caller
 
 
 # --- config ------------------------------------------------------------------------------------

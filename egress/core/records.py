@@ -42,3 +42,18 @@ class GatewayKey:
     team: str | None
     created_at: float
     revoked_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement: "the chain had `count` records, the last one `seq` with hash `hash`".
+
+    The signature (Ed25519, hex) covers every other field; `key_id` names the public key that
+    checks it. Sequence numbers are dense, so `count == seq` in a well-formed checkpoint."""
+
+    seq: int
+    hash: str
+    count: int
+    ts: float
+    key_id: str
+    signature: str

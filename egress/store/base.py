@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from egress.core.records import AuditEntry, GatewayKey, StoredAudit
+from egress.core.records import AuditEntry, Checkpoint, GatewayKey, StoredAudit
 
 GENESIS_HASH = "0" * 64
 
@@ -46,6 +46,12 @@ class Store(Protocol):
     def audit_tail(self, n: int) -> list[StoredAudit]: ...
 
     def audit_count(self) -> int: ...
+
+    def audit_head(self) -> tuple[int, str] | None: ...
+
+    def append_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
+    def list_checkpoints(self) -> list[Checkpoint]: ...
 
     def create_key(self, key: GatewayKey) -> None: ...
 
@@ -220,6 +226,37 @@ class SqlStore(ABC):
             cur = conn.cursor()
             cur.execute("SELECT count(*) FROM audit_log")
             return int(cur.fetchone()[0])
+
+    def audit_head(self) -> tuple[int, str] | None:
+        """The chain's last (seq, hash), or None while it is empty."""
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            row = cur.fetchone()
+            conn.commit()
+        return (int(row[0]), str(row[1])) if row else None
+
+    # --- signed checkpoints (signed by egress.audit.checkpoint; stored as given) --------------
+
+    def append_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Keep a signed checkpoint; a second signature of the same head by the same key is dropped."""
+        p = self.param
+        cp = checkpoint
+        with self._connection() as conn:
+            conn.cursor().execute(
+                f"INSERT INTO audit_checkpoints (seq, key_id, hash, count, ts, signature) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (seq, key_id) DO NOTHING",
+                (cp.seq, cp.key_id, cp.hash, cp.count, cp.ts, cp.signature),
+            )
+            conn.commit()
+
+    def list_checkpoints(self) -> list[Checkpoint]:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT seq, hash, count, ts, key_id, signature FROM audit_checkpoints ORDER BY seq, key_id")
+            rows = cur.fetchall()
+            conn.commit()
+        return [Checkpoint(int(r[0]), str(r[1]), int(r[2]), float(r[3]), str(r[4]), str(r[5])) for r in rows]
 
     # --- gateway keys ----------------------------------------------------------------------
 

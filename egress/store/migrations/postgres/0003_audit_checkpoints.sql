@@ -1,0 +1,11 @@
+-- Signed checkpoints of the audit chain (egress.audit.checkpoint): one row per signed head:
+-- when several writers sign the same head, the first one's row is kept.
+CREATE TABLE audit_checkpoints (
+    seq       BIGINT NOT NULL,
+    key_id    TEXT NOT NULL,
+    hash      TEXT NOT NULL,
+    count     BIGINT NOT NULL,
+    ts        DOUBLE PRECISION NOT NULL,
+    signature TEXT NOT NULL,
+    PRIMARY KEY (seq, key_id)
+);
