@@ -25,8 +25,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from egress.audit.chain import GENESIS_HASH, Break, VerifyReport, link
-from egress.audit.checkpoint import signature_problem
-from egress.audit.verify import AuditReport, verify_audit
+from egress.audit.verify import AuditReport, signature_break, verify_audit
 from egress.core.records import AuditEntry, Checkpoint, StoredAudit
 
 EXPORT_FORMAT = "egress.audit.export.v1"
@@ -182,13 +181,13 @@ def _verify_filtered(export: Export, public: Ed25519PublicKey) -> AuditReport:
     chain = VerifyReport(len(hashes), last.seq if last else 0, last.hash if last else GENESIS_HASH, None)
     verified = covered = 0
     for cp in sorted(export.checkpoints, key=lambda c: (c.seq, c.key_id)):
-        problem = signature_problem(cp, public)
-        if problem is None and cp.seq in hashes and hashes[cp.seq] != cp.hash:
-            problem = f"record {cp.seq} does not have the signed hash"
-        if problem is not None:
-            return AuditReport(
-                chain, verified, Break(cp.seq, None, f"checkpoint at record {cp.seq}: {problem}"), covered
+        brk = signature_break(cp, public)
+        if brk is None and cp.seq in hashes and hashes[cp.seq] != cp.hash:
+            brk = Break(
+                cp.seq, None, f"checkpoint at record {cp.seq}: the exported record does not have the signed hash"
             )
+        if brk is not None:
+            return AuditReport(chain, verified, brk, covered)
         verified += 1
         covered = max(covered, cp.seq)
     return AuditReport(chain, verified, None, covered)

@@ -45,44 +45,47 @@ def _tap(records: Iterable[StoredAudit], watch: set[int], seen: dict[int, str]) 
 def verify_audit(
     records: Iterable[StoredAudit], checkpoints: Sequence[Checkpoint], public: Ed25519PublicKey | None
 ) -> AuditReport:
-    """Chain first; then each checkpoint, in sequence order, until the first one that fails."""
+    """Chain first; then every checkpoint's signature, truncation against the furthest one, and
+    each checkpoint's hash against the record it names; the first failure is reported."""
     seen: dict[int, str] = {}
     chain = verify(_tap(records, {cp.seq for cp in checkpoints}, seen))
-    verified = 0
-    covered = 0
-    for cp in sorted(checkpoints, key=lambda c: (c.seq, c.key_id)):
-        problem = checkpoint_problem(cp, public, chain, seen.get(cp.seq))
+    ordered = sorted(checkpoints, key=lambda c: (c.seq, c.key_id))
+    problem = next((p for p in (signature_break(cp, public) for cp in ordered) if p), None)
+    if problem is None and ordered and chain.ok and ordered[-1].seq > chain.last_seq:
+        problem = truncation_break(ordered[-1], chain.last_seq)
+    verified = covered = 0
+    for cp in ordered:
         if problem is not None:
-            return AuditReport(chain, verified, problem, covered)
-        if cp.seq in seen:
+            break
+        if cp.seq in seen and seen[cp.seq] != cp.hash:
+            problem = Break(
+                cp.seq,
+                None,
+                f"{_where(cp)}: record {cp.seq} no longer has the signed hash "
+                "(records up to it were rewritten and re-chained)",
+            )
+        elif cp.seq in seen:
             verified += 1
             covered = cp.seq
-    return AuditReport(chain, verified, None, covered)
+    return AuditReport(chain, verified, problem, covered)
 
 
-def checkpoint_problem(
-    cp: Checkpoint, public: Ed25519PublicKey | None, chain: VerifyReport, hash_at_seq: str | None
-) -> Break | None:
-    """Why `cp` does not vouch for the chain as read, or None (also when a chain break comes
-    first: a checkpoint past the first broken record cannot be compared)."""
-    where = f"checkpoint at record {cp.seq} (key {cp.key_id})"
+def _where(cp: Checkpoint) -> str:
+    return f"checkpoint at record {cp.seq} (key {cp.key_id})"
+
+
+def signature_break(cp: Checkpoint, public: Ed25519PublicKey | None) -> Break | None:
     if public is None:
-        return Break(cp.seq, None, f"{where}: no public key to check its signature")
-    bad_signature = signature_problem(cp, public)
-    if bad_signature:
-        return Break(cp.seq, None, f"{where}: {bad_signature}")
-    if chain.ok and cp.seq > chain.last_seq:
-        first = chain.last_seq + 1
-        return Break(
-            first,
-            None,
-            f"records {first}..{cp.seq} are missing: the chain ends at record {chain.last_seq} but the "
-            f"{where} covers {cp.seq} records (truncated)",
-        )
-    if hash_at_seq is not None and hash_at_seq != cp.hash:
-        return Break(
-            cp.seq,
-            None,
-            f"{where}: record {cp.seq} no longer has the signed hash (records up to it were rewritten and re-chained)",
-        )
-    return None
+        return Break(cp.seq, None, f"{_where(cp)}: no public key to check its signature")
+    bad = signature_problem(cp, public)
+    return Break(cp.seq, None, f"{_where(cp)}: {bad}") if bad else None
+
+
+def truncation_break(furthest: Checkpoint, last_seq: int) -> Break:
+    first = last_seq + 1
+    return Break(
+        first,
+        None,
+        f"records {first}..{furthest.seq} are missing: the chain ends at record {last_seq} but the "
+        f"{_where(furthest)} covers {furthest.seq} records (truncated)",
+    )

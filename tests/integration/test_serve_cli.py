@@ -126,6 +126,7 @@ def test_keys_sdk_traffic_sigterm_flush_and_audit_commands(env, tmp_path, upstre
 
     verified = run(["audit", "verify", "--config", str(config)], env)
     assert verified.returncode == 0 and verified.stdout.startswith("OK: 6 records verified")
+    assert "1 checkpoints verified (records 1..6 signed)" in verified.stdout
 
     tail = run(["audit", "tail", "-n", "3", "--json", "--config", str(config)], env)
     records = [json.loads(line) for line in tail.stdout.splitlines()]
@@ -134,6 +135,8 @@ def test_keys_sdk_traffic_sigterm_flush_and_audit_commands(env, tmp_path, upstre
 
     exported = run(["audit", "export", "--format", "jsonl", "--config", str(config)], env)
     lines = [json.loads(x) for x in exported.stdout.splitlines()]
+    assert lines[0]["export"]["complete"] is True and lines[-1]["checkpoint"]["seq"] == 6  # signed at shutdown
+    lines = [x for x in lines if "record" in x]
     assert [x["seq"] for x in lines] == [1, 2, 3, 4, 5, 6]
     assert all(x["record"]["outcome"] == "forwarded" for x in lines)
     as_csv = run(["audit", "export", "--format", "csv", "--config", str(config)], env)
