@@ -10,16 +10,14 @@ from dataclasses import dataclass
 
 import orjson
 
-from egress.core.records import StoredAudit
+from egress.core.records import AuditEntry, StoredAudit
 
 GENESIS_HASH = "0" * 64
 
 
 def link(prev_hash: str, canonical: bytes) -> str:
-    h = hashlib.sha256(prev_hash.encode("ascii"))
-    h.update(b"\n")
-    h.update(canonical)
-    return h.hexdigest()
+    # One hashlib call over prev_hash ‖ "\n" ‖ canonical (the copy costs less than two updates).
+    return hashlib.sha256(b"%s\n%s" % (prev_hash.encode("ascii"), canonical)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +49,38 @@ def _column_mismatch(stored: StoredAudit) -> str | None:
     except orjson.JSONDecodeError:
         return "record is not valid JSON"
     entry = stored.entry
-    for column in _COLUMNS:
+    # One tuple comparison per record (the common case); name the column only on a mismatch.
+    if _column_values(record) == _entry_values(entry):
+        return None
+    for column in (*_COLUMNS, "ts"):
         if record.get(column) != getattr(entry, column):
             return f"column {column!r} disagrees with the hashed record"
-    if record.get("ts") != entry.ts:
-        return "column 'ts' disagrees with the hashed record"
     return None
 
 
-def verify(records: Iterable[StoredAudit]) -> VerifyReport:
-    """Recompute the chain from the genesis and report the first record that does not fit."""
+def _column_values(record: dict[str, object]) -> tuple[object, ...]:
+    get = record.get
+    return (
+        get("request_id"),
+        get("user"),
+        get("team"),
+        get("api"),
+        get("endpoint"),
+        get("jurisdiction"),
+        get("outcome"),
+        get("status"),
+        get("ts"),
+    )
+
+
+def _entry_values(e: AuditEntry) -> tuple[object, ...]:
+    return (e.request_id, e.user, e.team, e.api, e.endpoint, e.jurisdiction, e.outcome, e.status, e.ts)
+
+
+def verify(records: Iterable[StoredAudit], check_columns: bool = True) -> VerifyReport:
+    """Recompute the chain from the genesis and report the first record that does not fit.
+
+    `check_columns` False skips the column copies (records read from an export have none)."""
     expected_seq = 1
     prev = GENESIS_HASH
     checked = 0
@@ -87,7 +107,7 @@ def verify(records: Iterable[StoredAudit]) -> VerifyReport:
             )
         if link(prev, stored.entry.canonical) != stored.hash:
             return VerifyReport(checked, stored.seq, prev, Break(stored.seq, rid, "record content was altered"))
-        mismatch = _column_mismatch(stored)
+        mismatch = _column_mismatch(stored) if check_columns else None
         if mismatch:
             return VerifyReport(checked, stored.seq, prev, Break(stored.seq, rid, mismatch))
         prev = stored.hash

@@ -43,12 +43,15 @@ def _tap(records: Iterable[StoredAudit], watch: set[int], seen: dict[int, str]) 
 
 
 def verify_audit(
-    records: Iterable[StoredAudit], checkpoints: Sequence[Checkpoint], public: Ed25519PublicKey | None
+    records: Iterable[StoredAudit],
+    checkpoints: Sequence[Checkpoint],
+    public: Ed25519PublicKey | None,
+    check_columns: bool = True,
 ) -> AuditReport:
     """Chain first; then every checkpoint's signature, truncation against the furthest one, and
     each checkpoint's hash against the record it names; the first failure is reported."""
     seen: dict[int, str] = {}
-    chain = verify(_tap(records, {cp.seq for cp in checkpoints}, seen))
+    chain = verify(_tap(records, {cp.seq for cp in checkpoints}, seen), check_columns)
     ordered = sorted(checkpoints, key=lambda c: (c.seq, c.key_id))
     problem = next((p for p in (signature_break(cp, public) for cp in ordered) if p), None)
     if problem is None and ordered and chain.ok and ordered[-1].seq > chain.last_seq:
