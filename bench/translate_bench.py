@@ -305,12 +305,16 @@ def request_rows(quick: bool, bodies: dict[Api, bytes]) -> list[dict[str, Any]]:
         assert t is not None
         parse = timed(lambda body=body: orjson.loads(body), reps, warm)
         translate = timed(lambda t=t, body=body: t.request_body(body, "local-model"), reps, warm)
+        # What the gateway does when nothing was masked: the client's body is already parsed.
+        parsed = orjson.loads(body)
+        reuse = timed(lambda t=t, parsed=parsed: t.request_body(b"", "local-model", document=parsed), reps, warm)
         rows.append(
             {
                 "api": api.value,
                 "body_kb": round(len(body) / 1024, 1),
                 "orjson.loads only": percentiles(parse),
                 "request_body": percentiles(translate),
+                "request_body, parsed document": percentiles(reuse),
             }
         )
     return rows

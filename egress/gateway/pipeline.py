@@ -335,7 +335,11 @@ class Pipeline:
             body = x.masked.body
             path = x.api.upstream_path
             if translator is not None:
-                request_body = partial(translator.request_body, max_tokens_cap=endpoint.max_output_tokens)
+                # Nothing masked: the body is the client's, already parsed; no second parse.
+                parsed = x.parsed.document if body is x.body and x.parsed is not None else None
+                request_body = partial(
+                    translator.request_body, max_tokens_cap=endpoint.max_output_tokens, document=parsed
+                )
                 body = _stage("translate", request_body, body, endpoint.upstream_model)
                 path = translator.upstream_path
             _note_endpoint(x, endpoint, translator is not None)

@@ -20,7 +20,7 @@ on every call, and one must not be shared between requests.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from egress.core.exchange import Api
 from egress.wire.translate_messages import MessagesTranslator
@@ -42,10 +42,18 @@ class StreamTranslation(Protocol):
 class Translator(Protocol):
     upstream_path: str  # "/chat/completions"
 
-    def request_body(self, body: bytes, upstream_model: str | None, *, max_tokens_cap: int | None = None) -> bytes:
+    def request_body(
+        self,
+        body: bytes,
+        upstream_model: str | None,
+        *,
+        max_tokens_cap: int | None = None,
+        document: dict[str, Any] | None = None,
+    ) -> bytes:
         """The client's request as the upstream's. Raises EgressError(INVALID_REQUEST) for a
         feature the upstream API cannot express. `max_tokens_cap`, when given, bounds the
-        answer's length (a self-hosted server refuses prompt + max_tokens beyond its context)."""
+        answer's length (a self-hosted server refuses prompt + max_tokens beyond its context).
+        `document`, when given, is `body` already parsed (the caller's; it is only read)."""
         ...
 
     def response(self, status: int, raw: bytes) -> tuple[int, bytes]:

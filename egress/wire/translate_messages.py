@@ -376,8 +376,15 @@ class MessagesTranslator:
     def __init__(self) -> None:
         self._model = ""
 
-    def request_body(self, body: bytes, upstream_model: str | None, *, max_tokens_cap: int | None = None) -> bytes:
-        doc = load_object(body)
+    def request_body(
+        self,
+        body: bytes,
+        upstream_model: str | None,
+        *,
+        max_tokens_cap: int | None = None,
+        document: dict[str, Any] | None = None,
+    ) -> bytes:
+        doc = document if document is not None else load_object(body)
         chat = chat_request(doc, upstream_model)
         self._model = chat["model"] if isinstance(chat["model"], str) else ""
         return finish_request(chat, doc.get("stream"), max_tokens_cap)

@@ -445,8 +445,15 @@ class ResponsesTranslator:
     def __init__(self) -> None:
         self._echo = RequestEcho()
 
-    def request_body(self, body: bytes, upstream_model: str | None, *, max_tokens_cap: int | None = None) -> bytes:
-        doc = load_object(body)
+    def request_body(
+        self,
+        body: bytes,
+        upstream_model: str | None,
+        *,
+        max_tokens_cap: int | None = None,
+        document: dict[str, Any] | None = None,
+    ) -> bytes:
+        doc = document if document is not None else load_object(body)
         chat, self._echo = chat_request(doc, upstream_model)
         return finish_request(chat, doc.get("stream"), max_tokens_cap)
 

@@ -578,3 +578,17 @@ def test_translators_exist_only_for_chat_upstreams_and_are_new_each_time():
     assert translator_for(Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT) is not translator_for(
         Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT
     )
+
+
+@pytest.mark.parametrize("api", [Api.ANTHROPIC_MESSAGES, Api.OPENAI_RESPONSES])
+def test_an_already_parsed_document_gives_the_same_request_and_is_not_changed(api):
+    doc = CLAUDE_CODE if api is Api.ANTHROPIC_MESSAGES else CODEX
+    body = json.dumps(doc).encode()
+    parsed = json.loads(body)
+    snapshot = json.dumps(parsed, sort_keys=True)
+    from_bytes = translator_for(api, Api.OPENAI_CHAT).request_body(body, "local-model", max_tokens_cap=99)
+    from_doc = translator_for(api, Api.OPENAI_CHAT).request_body(
+        b"not read", "local-model", max_tokens_cap=99, document=parsed
+    )
+    assert from_doc == from_bytes
+    assert json.dumps(parsed, sort_keys=True) == snapshot  # the pipeline's parsed document stays intact
