@@ -294,6 +294,10 @@ def _print_verify(report: AuditReport, what: str, elapsed: float) -> None:
         rid = f" (request {brk.request_id})" if brk.request_id else ""
         click.echo(f"BROKEN at record {brk.seq}{rid}: {brk.reason}.")
     signed = f"records 1..{report.covered_seq} signed" if report.covered_seq else "none covering a record"
+    if chain.ok and chain.last_seq > report.covered_seq and what == "records":
+        # Not an error (the next checkpoint comes within checkpoint_interval_s), but an auditor
+        # should know which records only the chain protects.
+        signed += f"; records {report.covered_seq + 1}..{chain.last_seq} not covered by a checkpoint yet"
     summary = (
         f"{chain.checked} {what} verified in {elapsed:.2f} s; "
         f"{report.checkpoints_verified} checkpoints verified ({signed}); head {chain.last_hash}"

@@ -82,6 +82,20 @@ def test_clean_audit_verifies(audit):
     assert result.output.startswith("OK: 60 records verified") and "(records 1..60 signed)" in result.output
 
 
+def test_records_after_the_last_checkpoint_are_named(audit):
+    config = load_config(None, env=audit.env)
+    store = open_configured_store(config)
+    writer = AuditWriter(store, WriterSettings(flush_interval_s=0.001))  # no signer: no checkpoint
+    writer.start()
+    for i in range(61, 66):
+        writer.submit(record(i))
+    writer.close()
+    store.close()
+    result = audit.run("verify")
+    assert result.exit_code == 0
+    assert "(records 1..60 signed; records 61..65 not covered by a checkpoint yet)" in result.output
+
+
 SWAP = (
     "UPDATE audit_log SET seq = -1 WHERE seq = 31; UPDATE audit_log SET seq = 31 WHERE seq = 32;"
     " UPDATE audit_log SET seq = 32 WHERE seq = -1"
