@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from egress.audit.chain import link
 from egress.audit.checkpoint import Signer, key_id, load_or_create_signing_key
+from egress.audit.export import Export, ExportFilter, export_jsonl, read_export, verify_export
 from egress.audit.verify import verify_audit
 from egress.audit.writer import AuditWriter, WriterSettings
 from egress.store.base import SqlStore
@@ -185,3 +186,27 @@ def test_signing_key_is_created_once_private_and_shared(tmp_path):
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert key_id(load_or_create_signing_key(path)) == key_id(keys[0])
     assert [p.name for p in path.parent.iterdir()] == ["audit-signing.key"]  # no temporary file left
+
+
+def exported(store: SqlStore, selector: ExportFilter) -> Export:
+    lines = export_jsonl(store.iter_audit(), store.list_checkpoints(), selector, 0.0)
+    return read_export(b"".join(lines).splitlines())
+
+
+def test_export_round_trip_verifies_and_catches_tampering(store):
+    write(store, 30)
+    complete = exported(store, ExportFilter())
+    assert complete.complete and len(complete.records) == 30 and len(complete.checkpoints) == 3
+    assert verify_export(complete, PUBLIC).ok
+    # Records dropped from the end of a complete export: the checkpoint at 30 is not reached.
+    cut = replace(complete, records=complete.records[:27])
+    assert "records 28..30 are missing" in verify_export(cut, PUBLIC).checkpoint_break.reason
+    assert not verify_export(complete, Ed25519PrivateKey.generate().public_key()).ok
+
+    one = exported(store, ExportFilter(since=1015.0, until=1021.0))
+    assert not one.complete and [r.seq for r in one.records] == list(range(15, 21))
+    assert [c.seq for c in one.checkpoints] == [20]
+    report = verify_export(one, PUBLIC)
+    assert report.ok and report.covered_seq == 20
+    forged = replace(one, records=[*one.records[:-1], replace(one.records[-1], hash="0" * 64)])
+    assert verify_export(forged, PUBLIC).chain.first_break.seq == 20
