@@ -10,12 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from egress.audit.chain import Break, VerifyReport, verify
 from egress.audit.checkpoint import signature_problem
 from egress.core.records import Checkpoint, StoredAudit
+
+
+class AuditSource(Protocol):
+    """Where the audit lives (a `Store`)."""
+
+    def iter_audit(self, after_seq: int = 0, batch: int = 5000) -> Iterator[StoredAudit]: ...
+
+    def list_checkpoints(self) -> list[Checkpoint]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +49,14 @@ def _tap(records: Iterable[StoredAudit], watch: set[int], seen: dict[int, str]) 
         if stored.seq in watch:
             seen[stored.seq] = stored.hash
         yield stored
+
+
+def verify_store(source: AuditSource, public: Ed25519PublicKey | None) -> AuditReport:
+    """Verify a live store. The checkpoints are read before the records: a checkpoint is stored
+    only after the records it covers are committed, so a gateway writing meanwhile cannot make
+    the chain look truncated."""
+    checkpoints = source.list_checkpoints()
+    return verify_audit(source.iter_audit(), checkpoints, public)
 
 
 def verify_audit(

@@ -25,7 +25,7 @@ from rich.table import Table
 from egress.app import ENV_SERVE_CONFIG, build_app, freeze_after_start, open_configured_store
 from egress.audit.checkpoint import SigningKeyError, load_or_create_signing_key, load_public_key, public_pem
 from egress.audit.export import ExportError, ExportFilter, export_jsonl, read_export, verify_export
-from egress.audit.verify import AuditReport, verify_audit
+from egress.audit.verify import AuditReport, verify_store
 from egress.cli.policy import PID_FILE, policy_command
 from egress.cli.providers import providers_command
 from egress.cli.scan import scan_command
@@ -257,7 +257,7 @@ def audit_verify(config_path: Path | None, export_file: Path | None, public_key:
         public = _read_public_key(key_file) if public_key or key_file.exists() else None
         store = open_configured_store(config)
         try:
-            report = verify_audit(store.iter_audit(), store.list_checkpoints(), public)
+            report = verify_store(store, public)
         finally:
             store.close()
         what = "records"
@@ -421,6 +421,7 @@ def audit_export(config_path: Path | None, fmt: str, output: Path | None, **filt
     binary = output.open("wb") if output else sys.stdout.buffer
     try:
         if fmt == "jsonl":
+            # Checkpoints first, then the records (lazy): every exported checkpoint's records exist.
             for line in export_jsonl(store.iter_audit(), store.list_checkpoints(), selector, time.time()):
                 binary.write(line)
         else:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from egress.audit.chain import link
 from egress.audit.checkpoint import Signer, key_id, load_or_create_signing_key
 from egress.audit.export import Export, ExportFilter, export_jsonl, read_export, verify_export
-from egress.audit.verify import verify_audit
+from egress.audit.verify import verify_audit, verify_store
 from egress.audit.writer import AuditWriter, WriterSettings
 from egress.store.base import SqlStore
 from egress.store.sqlite import SqliteStore
@@ -210,3 +210,26 @@ def test_export_round_trip_verifies_and_catches_tampering(store):
     assert report.ok and report.covered_seq == 20
     forged = replace(one, records=[*one.records[:-1], replace(one.records[-1], hash="0" * 64)])
     assert verify_export(forged, PUBLIC).chain.first_break.seq == 20
+
+
+def test_verify_while_the_gateway_writes_sees_no_truncation(store):
+    """Records and a checkpoint committed while verification reads the chain are not mistaken
+    for a truncated chain (the checkpoints are read first)."""
+    write(store, 20)
+
+    class Growing:
+        def list_checkpoints(self):
+            return store.list_checkpoints()
+
+        def iter_audit(self, after_seq=0, batch=5000):
+            yield from store.iter_audit(after_seq, batch=7)
+            # Just after the last row was read, the gateway writes and signs 10 more records.
+            writer = AuditWriter(store, WriterSettings(flush_interval_s=0.001), Signer(KEY))
+            writer.start()
+            for i in range(21, 31):
+                writer.submit(entry(i))
+            writer.close()
+
+    report = verify_store(Growing(), PUBLIC)
+    assert report.ok, report.breaks
+    assert store.list_checkpoints()[-1].seq == 30
