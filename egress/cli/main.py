@@ -251,17 +251,17 @@ def audit_verify(config_path: Path | None, export_file: Path | None, public_key:
         if public_key is None:
             raise click.UsageError("--export needs --public-key")
         report, what = _verify_export_file(export_file, _read_public_key(public_key))
-    else:
-        config = _load(config_path)
-        key_file = public_key or config.audit_signing_key_file
-        public = _read_public_key(key_file) if public_key or key_file.exists() else None
-        store = open_configured_store(config)
-        try:
-            report = verify_store(store, public)
-        finally:
-            store.close()
-        what = "records"
-    _print_verify(report, what, time.perf_counter() - started)
+        _print_verify(report, what, time.perf_counter() - started, live=False)
+        return
+    config = _load(config_path)
+    key_file = public_key or config.audit_signing_key_file
+    public = _read_public_key(key_file) if public_key or key_file.exists() else None
+    store = open_configured_store(config)
+    try:
+        report = verify_store(store, public)
+    finally:
+        store.close()
+    _print_verify(report, "records", time.perf_counter() - started, live=True)
 
 
 def _read_public_key(path: Path) -> Ed25519PublicKey:
@@ -283,18 +283,17 @@ def _verify_export_file(path: Path, public: Ed25519PublicKey) -> tuple[AuditRepo
     except ExportError as exc:
         err_console.print(f"[red]{path}: {exc}[/red]")
         sys.exit(1)
-    if export.complete:
-        return verify_export(export, public), "records (complete export)"
-    return verify_export(export, public), f"records (filtered export {json.dumps(export.filters, sort_keys=True)})"
+    what = "complete export" if export.complete else f"filtered export {json.dumps(export.filters, sort_keys=True)}"
+    return verify_export(export, public), f"records ({what})"
 
 
-def _print_verify(report: AuditReport, what: str, elapsed: float) -> None:
+def _print_verify(report: AuditReport, what: str, elapsed: float, live: bool) -> None:
     chain = report.chain
     for brk in report.breaks:
         rid = f" (request {brk.request_id})" if brk.request_id else ""
         click.echo(f"BROKEN at record {brk.seq}{rid}: {brk.reason}.")
     signed = f"records 1..{report.covered_seq} signed" if report.covered_seq else "none covering a record"
-    if chain.ok and chain.last_seq > report.covered_seq and what == "records":
+    if chain.ok and chain.last_seq > report.covered_seq and live:
         # Not an error (the next checkpoint comes within checkpoint_interval_s), but an auditor
         # should know which records only the chain protects.
         signed += f"; records {report.covered_seq + 1}..{chain.last_seq} not covered by a checkpoint yet"
