@@ -59,7 +59,7 @@ import orjson  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
 from egress.audit.chain import GENESIS_HASH, link  # noqa: E402
-from egress.audit.record import build_entry  # noqa: E402
+from egress.audit.record import build_entry, finalize  # noqa: E402
 from egress.core.endpoint import Endpoint  # noqa: E402
 from egress.core.exchange import Api, Exchange, Outcome  # noqa: E402
 from egress.gateway.asgi import new_request_id  # noqa: E402
@@ -119,7 +119,7 @@ def request_stages() -> list[tuple[str, float, str]]:
         session_id=client.session_id,
     )
     candidates = catalog.candidates(Api.ANTHROPIC_MESSAGES, parsed.model)
-    decision = validate(policy.evaluate(policy_input(facts, (), candidates)), candidates, policy.revision)
+    decision = validate(policy.decide_now(policy_input(facts, (), candidates)), candidates, policy.revision)
     masked = Masker().apply(body, parsed, (), decision)
 
     def exchange() -> Exchange:
@@ -140,7 +140,7 @@ def request_stages() -> list[tuple[str, float, str]]:
         x.endpoint_jurisdiction = ep.jurisdiction
         x.endpoint_region = ep.region
         x.upstream_attempts = 1
-        x.upstream_body_sha256 = "0" * 64
+        x.upstream_body = masked.body  # its SHA-256 is taken on the audit writer thread
         x.upstream_status = 200
         x.status = 200
         x.bytes_out = 420
@@ -149,7 +149,7 @@ def request_stages() -> list[tuple[str, float, str]]:
         return x
 
     filled = exchange()
-    entry = build_entry(filled)
+    entry = finalize(build_entry(filled))  # the writer thread's half: digest and canonical JSON
 
     async def timeout_ctx() -> None:
         async with asyncio.timeout(30.0):
@@ -214,7 +214,7 @@ def request_stages() -> list[tuple[str, float, str]]:
         (
             "policy_input + evaluate + validate (uuid4)",
             per_call_us(
-                lambda: validate(policy.evaluate(policy_input(facts, (), candidates)), candidates, policy.revision),
+                lambda: validate(policy.decide_now(policy_input(facts, (), candidates)), candidates, policy.revision),
                 n * 10,
             ),
             "policy/decide.py policy_input, validate",
@@ -281,7 +281,7 @@ def audit_store(batches: tuple[int, ...] = (1, 32, 512), records: int = 2048) ->
         api=Api.ANTHROPIC_MESSAGES,
     )
     entry_x.body = body
-    base = build_entry(entry_x)
+    base = finalize(build_entry(entry_x))
     out = []
     for batch in batches:
         with tempfile.TemporaryDirectory(prefix="egress-stages-") as tmp:
