@@ -208,8 +208,7 @@ def build_app(config: Config) -> GatewayApp:
         # Every request that finished has submitted its record; write them all before exiting.
         writer.close()
         pipeline.close()
-        if isinstance(policy.engine, RemoteOpa):
-            await policy.engine.aclose()
+        await policy.engine.aclose()
         policy.close()
         store.close()
         log.info("egress stopped: %d audit records written", writer.written)

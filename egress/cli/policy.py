@@ -16,10 +16,12 @@ from rich.table import Table
 
 from egress.app import build_policy, build_scanner, policy_data, rego_source, translator_for
 from egress.config import Config, ConfigError, load_config
+from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError
 from egress.core.exchange import Api, Decision, Finding
 from egress.policy.decide import RequestFacts, policy_input
 from egress.policy.rego import PolicyLoadError, RegoPolicy, RegoSource
+from egress.policy.service import PolicyService
 from egress.policy.testing import Verdict, run_isolated
 from egress.route.catalog import Catalog
 from egress.wire.codecs import CODECS
@@ -131,7 +133,7 @@ def policy_eval(
         err_console.print(f"[red]policy error[/red] {exc}")
         sys.exit(2)
     try:
-        decision: Decision | None = asyncio.run(service.decide(document, candidates, "dec_cli"))
+        decision: Decision | None = asyncio.run(_decide_once(service, document, candidates))
         error = None
     except EgressError as exc:
         decision, error = None, exc
@@ -168,6 +170,13 @@ def policy_reload(config_path: Path | None) -> None:
         err_console.print(f"[red]cannot signal the gateway[/red] via {pid_file}: {exc}")
         sys.exit(2)
     console.print(f"sent SIGHUP to egress (pid {pid}); its log says which policy revision is active")
+
+
+async def _decide_once(service: PolicyService, document: dict[str, Any], candidates: tuple[Endpoint, ...]) -> Decision:
+    try:
+        return await service.decide(document, candidates, "dec_cli")
+    finally:
+        await service.engine.aclose()
 
 
 def guess_api(body: bytes) -> Api:

@@ -99,8 +99,11 @@ def verdict(answer: Any, data_class: str) -> str:
 async def policy_fits(engine: PolicyEngine, facts: list[Facts]) -> list[dict[str, str]]:
     """For each destination and data class, what the active policy (as configured) decides."""
     fits = []
-    for item in facts:
-        fits.append({c: verdict(await engine.evaluate(probe_document(item, c)), c) for c in DATA_CLASSES})
+    try:
+        for item in facts:
+            fits.append({c: verdict(await engine.evaluate(probe_document(item, c)), c) for c in DATA_CLASSES})
+    finally:
+        await engine.aclose()
     return fits
 
 

@@ -89,6 +89,10 @@ class PolicyEngine(Protocol):
 
     async def evaluate(self, document: dict[str, Any]) -> Any: ...
 
+    async def aclose(self) -> None:
+        """Release what lives on the event loop (a remote engine's HTTP session)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -113,6 +117,9 @@ class AllowServingEndpoints:
 
     async def evaluate(self, document: dict[str, Any]) -> Any:
         return self.decide_now(document)
+
+    async def aclose(self) -> None:
+        """Nothing lives on the event loop."""
 
     def close(self) -> None:
         """Nothing to release."""

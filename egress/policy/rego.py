@@ -139,6 +139,9 @@ class RegoPolicy:
     async def evaluate(self, document: dict[str, Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self.evaluate_now, document)
 
+    async def aclose(self) -> None:
+        """Nothing lives on the event loop: the interpreter has its own thread."""
+
     def close(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)
 

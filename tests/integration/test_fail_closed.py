@@ -44,6 +44,11 @@ class FailingPolicy:
         pass
 
 
+    async def aclose(self):
+
+        pass
+
+
 class MalformedPolicy:
     revision = "test:malformed"
 
@@ -54,6 +59,11 @@ class MalformedPolicy:
         return self.output
 
     def close(self):
+        pass
+
+
+    async def aclose(self):
+
         pass
 
 

@@ -328,6 +328,11 @@ def test_the_raw_document_never_holds_values(routed, clouds):
         def close(self):
             pass
 
+
+        async def aclose(self):
+
+            pass
+
     service.engine = Spy()
     ask(routed, f"{AWS_KEY} {EMAIL}")
     (document,) = seen
