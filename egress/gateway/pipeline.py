@@ -368,7 +368,7 @@ class Pipeline:
             else:
                 self.health.succeeded(name)
             return resp, translator
-        if x.decision.endpoints != x.candidates:
+        if set(allowed) != set(x.candidates):  # the policy excluded some: they are no fallback
             raise EgressError(
                 ErrorCode.NO_COMPLIANT_ENDPOINT,
                 "no endpoint that the policy allows for this request is reachable "

@@ -32,7 +32,7 @@ class BreakerSettings:
 class _State:
     failures: int = 0
     opened_at: float | None = None
-    trial_running: bool = False
+    trial_started_at: float | None = None  # a half-open circuit's trial request, while it runs
 
 
 @dataclass
@@ -57,9 +57,12 @@ class EndpointHealth:
         if circuit is Circuit.OPEN:
             return False
         state = self._states[name]
-        if state.trial_running:
+        now = self.clock()
+        # One trial at a time; a trial that never reported (its request was cancelled, or
+        # refused before it was sent) stops blocking the endpoint after one cooldown.
+        if state.trial_started_at is not None and now - state.trial_started_at < self.settings.cooldown_s:
             return False
-        state.trial_running = True
+        state.trial_started_at = now
         return True
 
     def succeeded(self, name: str) -> None:
@@ -67,12 +70,12 @@ class EndpointHealth:
         if state is not None:
             state.failures = 0
             state.opened_at = None
-            state.trial_running = False
+            state.trial_started_at = None
 
     def failed(self, name: str) -> None:
         state = self._states.setdefault(name, _State())
         state.failures += 1
-        state.trial_running = False
+        state.trial_started_at = None
         if state.opened_at is not None or state.failures >= self.settings.failure_threshold:
             state.opened_at = self.clock()  # a failed trial re-opens for a full cooldown
 

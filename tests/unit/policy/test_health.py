@@ -61,3 +61,15 @@ def test_endpoints_are_independent():
     h.failed("us")
     assert not h.admit("us") and h.admit("eu")
     assert h.snapshot() == {"us": "open"}
+
+
+def test_a_trial_that_never_reports_stops_blocking_after_a_cooldown():
+    h, clock = health()
+    for _ in range(3):
+        h.failed("eu")
+    clock.now += 30.0
+    assert h.admit("eu")  # the trial's request is then cancelled: nothing is reported
+    clock.now += 29.0
+    assert not h.admit("eu")
+    clock.now += 1.0
+    assert h.admit("eu")
