@@ -82,6 +82,11 @@ class Endpoint(BaseModel):
     upstream_model: str | None = Field(
         default=None, description="model name sent upstream instead of the requested one (e.g. a self-hosted server)"
     )
+    system_in_user: bool = Field(
+        default=False,
+        description="through translation, put the system prompt at the top of the first user message "
+        "(for chat templates that drop system messages, e.g. llama-cpp-python's gemma format)",
+    )
     connect_timeout_s: float | None = Field(default=None, gt=0, description="overrides upstream.connect_timeout_s")
     read_timeout_s: float | None = Field(
         default=None, gt=0, description="overrides upstream.read_timeout_s: the longest silence before failing over"

@@ -338,7 +338,10 @@ class Pipeline:
                 # Nothing masked: the body is the client's, already parsed; no second parse.
                 parsed = x.parsed.document if body is x.body and x.parsed is not None else None
                 request_body = partial(
-                    translator.request_body, max_tokens_cap=endpoint.max_output_tokens, document=parsed
+                    translator.request_body,
+                    max_tokens_cap=endpoint.max_output_tokens,
+                    document=parsed,
+                    system_in_user=endpoint.system_in_user,
                 )
                 body = _stage("translate", request_body, body, endpoint.upstream_model)
                 path = translator.upstream_path

@@ -49,11 +49,14 @@ class Translator(Protocol):
         *,
         max_tokens_cap: int | None = None,
         document: dict[str, Any] | None = None,
+        system_in_user: bool = False,
     ) -> bytes:
         """The client's request as the upstream's. Raises EgressError(INVALID_REQUEST) for a
         feature the upstream API cannot express. `max_tokens_cap`, when given, bounds the
         answer's length (a self-hosted server refuses prompt + max_tokens beyond its context).
-        `document`, when given, is `body` already parsed (the caller's; it is only read)."""
+        `document`, when given, is `body` already parsed (the caller's; it is only read).
+        `system_in_user` moves the system text into the first user message (templates that
+        drop system messages)."""
         ...
 
     def response(self, status: int, raw: bytes) -> tuple[int, bytes]:

@@ -104,14 +104,39 @@ def merge_adjacent(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def finish_request(chat: dict[str, Any], stream: Any, max_tokens_cap: int | None) -> bytes:
+def fold_system(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The system messages' text at the top of the first user message instead.
+
+    For chat templates that drop system messages (llama-cpp-python's `gemma` format, strict
+    templates that refuse a system turn after the first): the model then still reads the
+    agent's instructions, as Gemma's own template places them. Texts keep their order."""
+    system = [m["content"] for m in messages if m["role"] == "system" and isinstance(m["content"], str)]
+    if not system:
+        return messages
+    rest = [m for m in messages if not (m["role"] == "system" and isinstance(m["content"], str))]
+    text = "\n\n".join(system)
+    for i, message in enumerate(rest):
+        if message["role"] == "user":
+            content = message["content"]
+            if isinstance(content, str):
+                rest[i] = {**message, "content": f"{text}\n\n{content}"}
+            else:
+                rest[i] = {**message, "content": [{"type": "text", "text": text}, *content]}
+            return rest
+    return [{"role": "user", "content": text}, *rest]
+
+
+def finish_request(chat: dict[str, Any], stream: Any, max_tokens_cap: int | None, system_in_user: bool = False) -> bytes:
     """Set the streaming fields (usage is asked for: the client's API reports it), cap the
-    answer's length, and serialise.
+    answer's length, fold system messages into the first user turn if the endpoint asks, and
+    serialise.
 
     The cap is the endpoint's: self-hosted servers refuse a request whose prompt plus
     `max_tokens` exceeds their context (llama.cpp, vLLM), and Claude Code asks for 32,000."""
     if max_tokens_cap is not None:
         chat["max_tokens"] = min(chat.get("max_tokens", max_tokens_cap), max_tokens_cap)
+    if system_in_user:
+        chat["messages"] = fold_system(chat["messages"])
     if stream is True:
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}

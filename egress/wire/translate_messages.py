@@ -383,11 +383,12 @@ class MessagesTranslator:
         *,
         max_tokens_cap: int | None = None,
         document: dict[str, Any] | None = None,
+        system_in_user: bool = False,
     ) -> bytes:
         doc = document if document is not None else load_object(body)
         chat = chat_request(doc, upstream_model)
         self._model = chat["model"] if isinstance(chat["model"], str) else ""
-        return finish_request(chat, doc.get("stream"), max_tokens_cap)
+        return finish_request(chat, doc.get("stream"), max_tokens_cap, system_in_user)
 
     def response(self, status: int, raw: bytes) -> tuple[int, bytes]:
         """(status for the client, Messages body). A 2xx that is not a Chat answer becomes 502."""

@@ -452,10 +452,11 @@ class ResponsesTranslator:
         *,
         max_tokens_cap: int | None = None,
         document: dict[str, Any] | None = None,
+        system_in_user: bool = False,
     ) -> bytes:
         doc = document if document is not None else load_object(body)
         chat, self._echo = chat_request(doc, upstream_model)
-        return finish_request(chat, doc.get("stream"), max_tokens_cap)
+        return finish_request(chat, doc.get("stream"), max_tokens_cap, system_in_user)
 
     def response(self, status: int, raw: bytes) -> tuple[int, bytes]:
         """(status for the client, Responses body). A 2xx that is not a Chat answer becomes 502."""

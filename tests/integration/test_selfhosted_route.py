@@ -4,14 +4,18 @@ egress translates both ways and the official SDKs consume the streams without er
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
+import httpx
 import openai
 import pytest
 
+from egress.core.exchange import Api
+from egress.wire.translate import translator_for
 from tests.conftest import Running
 from tests.integration.test_sovereign_routing import AWS_KEY, _endpoint, start
 from tests.support.selfhosted import SelfHostedServer
@@ -50,6 +54,8 @@ def gw(selfhosted_model: SelfHostedServer, tmp_path: Path) -> Iterator[tuple[Run
             models=["*"],
             dpa=False,
             upstream_model=selfhosted_model.model,
+            # llama-cpp-python's gemma format drops system messages: fold them into the user turn.
+            system_in_user=True,
         ),
     ]
     running = start(
@@ -121,3 +127,36 @@ def test_codex_request_rerouted_to_the_real_model(gw):
     assert cloud.received == []
     (record,) = running.audit(1)
     assert record["endpoint"] == "own" and record["translated_from"] == "openai.responses"
+
+
+def test_the_folded_system_prompt_reaches_the_model(gw, selfhosted_model):
+    """The gemma chat format drops system messages; with `system_in_user` the model reads them:
+    the prompt is longer by the system text's tokens."""
+    running, _ = gw
+    request = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 4,
+        "system": [{"type": "text", "text": "You are Claude Code. " * 20}],
+        "messages": [{"role": "user", "content": "Say hello."}],
+    }
+    client = anthropic.Anthropic(
+        base_url=running.url,
+        api_key="x",
+        default_headers={"x-egress-key": running.key, "x-egress-classification": "proprietary"},
+        max_retries=0,
+        timeout=120,
+    )
+    folded = client.messages.create(**request).usage.input_tokens
+    # The same request translated without folding, sent to the server directly.
+    plain = translator_for(Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT).request_body(
+        json.dumps(request).encode(), selfhosted_model.model
+    )
+    direct = httpx.post(
+        selfhosted_model.base_url + "/chat/completions",
+        content=plain,
+        headers={"content-type": "application/json"},
+        timeout=120,
+    ).json()
+    assert "usage" in direct, direct
+    dropped = direct["usage"]["prompt_tokens"]
+    assert folded > dropped + 40  # "You are Claude Code. " x 20 is ~100 tokens

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Api
 from egress.wire.translate import translator_for
+from egress.wire.translate_chat import fold_system
 from tests.support.translate import messages_translator
 
 MESSAGES: TypeAdapter[Any] = TypeAdapter(list[ChatCompletionMessageParam])
@@ -592,3 +593,24 @@ def test_an_already_parsed_document_gives_the_same_request_and_is_not_changed(ap
     )
     assert from_doc == from_bytes
     assert json.dumps(parsed, sort_keys=True) == snapshot  # the pipeline's parsed document stays intact
+
+
+@pytest.mark.parametrize("api", [Api.ANTHROPIC_MESSAGES, Api.OPENAI_RESPONSES])
+def test_system_text_can_move_into_the_first_user_message(api):
+    doc = CLAUDE_CODE if api is Api.ANTHROPIC_MESSAGES else CODEX
+    body = json.dumps(doc).encode()
+    kept = json.loads(translator_for(api, Api.OPENAI_CHAT).request_body(body, "m"))
+    folded = json.loads(translator_for(api, Api.OPENAI_CHAT).request_body(body, "m", system_in_user=True))
+    system_texts = [m["content"] for m in kept["messages"] if m["role"] == "system"]
+    assert system_texts and all(m["role"] != "system" for m in folded["messages"])
+    first_user = next(m for m in folded["messages"] if m["role"] == "user")
+    text = first_user["content"] if isinstance(first_user["content"], str) else first_user["content"][0]["text"]
+    assert text.startswith("\n\n".join(system_texts))
+    # Every other message is unchanged, in order.
+    rest = [m for m in kept["messages"] if m["role"] != "system"]
+    position = folded["messages"].index(first_user)
+    assert folded["messages"][:position] + folded["messages"][position + 1 :] == rest[:position] + rest[position + 1 :]
+
+
+def test_folding_without_a_user_message_makes_one():
+    assert fold_system([{"role": "system", "content": "rules"}]) == [{"role": "user", "content": "rules"}]
