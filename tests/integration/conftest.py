@@ -1,13 +1,15 @@
-"""Fixtures shared by the end-to-end tests that drive the real agents."""
+"""Fixtures shared by the end-to-end tests: the real agents, the self-hosted model, simulators."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import agents, selfhosted
+from tests.support.simulator import UpstreamSimulator
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +46,12 @@ def selfhosted_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[selfh
         )
     with selfhosted.running(tmp_path_factory.mktemp("selfhosted")) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def sims() -> Iterator[dict[str, UpstreamSimulator]]:
+    """Three upstream simulators standing for a US cloud, an EU cloud and a self-hosted server."""
+    started = {name: UpstreamSimulator(seed=secrets.randbits(32)).start() for name in ("us", "eu", "own")}
+    yield started
+    for sim in started.values():
+        sim.stop()

@@ -3,7 +3,6 @@ can fail (down, slow, undefined, garbage, 5xx) is a deny, audited, with nothing 
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import anthropic
@@ -13,7 +12,6 @@ from egress.policy.rego import RegoSource
 from tests.integration.test_sovereign_routing import EMAIL, ask, start
 from tests.support.gateway import free_port
 from tests.support.opa import FakeOpa
-from tests.support.simulator import UpstreamSimulator
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +20,6 @@ def opa() -> Iterator[FakeOpa]:
     server = FakeOpa(RegoSource.bundled(), {}).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def sims() -> Iterator[dict[str, UpstreamSimulator]]:
-    started = {name: UpstreamSimulator(seed=secrets.randbits(32)).start() for name in ("us", "eu", "own")}
-    yield started
-    for sim in started.values():
-        sim.stop()
 
 
 @pytest.fixture

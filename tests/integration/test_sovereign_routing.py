@@ -7,7 +7,6 @@ Chat Completions (answered through translation). The official anthropic SDK is t
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,6 @@ from tests.support.simulator import Reply, UpstreamSimulator
 
 AWS_KEY = "AKIAQYLPMN5HHHFPZAM2"  # shaped like a real key; not the documented example
 EMAIL = "jane.doe@customer-corp.example"
-
-
-@pytest.fixture(scope="module")
-def sims() -> Iterator[dict[str, UpstreamSimulator]]:
-    started = {name: UpstreamSimulator(seed=secrets.randbits(32)).start() for name in ("us", "eu", "own")}
-    yield started
-    for sim in started.values():
-        sim.stop()
 
 
 @pytest.fixture
