@@ -10,6 +10,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from egress.approve.desk import ApprovalDesk
+from egress.approve.notify import Notifier
+from egress.approve.service import Approvals
+from egress.audit.approval_steps import ChainJournal, WriterJournal
 from egress.audit.checkpoint import Signer, load_or_create_signing_key
 from egress.audit.writer import AuditWriter, WriterSettings
 from egress.config import Config, load_config
@@ -18,6 +22,7 @@ from egress.detect.engine import RuleMatcher
 from egress.detect.internal import internal_rules
 from egress.detect.rules import RuleSet, load_rule_files
 from egress.detect.scan import Scanner, TextScanner
+from egress.gateway.approval_gate import ApprovalGate, GateSettings
 from egress.gateway.asgi import GatewayApp
 from egress.gateway.auth import KeyRing
 from egress.gateway.http_protocol import with_header_timeout
@@ -138,6 +143,33 @@ def build_policy(config: Config) -> PolicyService:
     )
 
 
+def build_approvals(config: Config, store: SqlStore, writer: AuditWriter | None = None) -> Approvals:
+    """Approvals on the shared store. Each step is audited: through the gateway's audit writer,
+    or, without one (the CLI), appended to the chain at once."""
+    journal = WriterJournal(writer) if writer is not None else ChainJournal(store)
+    return Approvals(store, journal, retry_ttl_s=config.approvals.retry_ttl_s)
+
+
+def build_approval_gate(config: Config, approvals: Approvals) -> ApprovalGate:
+    settings = config.approvals
+    notifier = (
+        Notifier(settings.webhook_url, settings.webhook_format, settings.webhook_timeout_s)
+        if settings.webhook_url
+        else None
+    )
+    return ApprovalGate(
+        ApprovalDesk(approvals, poll_interval_s=settings.poll_interval_s),
+        GateSettings(
+            mode=settings.mode,
+            timeout_s=settings.timeout_s,
+            retry_ttl_s=settings.retry_ttl_s,
+            ping_interval_s=settings.ping_interval_s,
+            base_url=config.public_base_url,
+        ),
+        notifier,
+    )
+
+
 def build_app(config: Config) -> GatewayApp:
     store = open_configured_store(config)
     masker, vault = build_masking(config, store)
@@ -167,6 +199,9 @@ def build_app(config: Config) -> GatewayApp:
         ),
         Signer(load_or_create_signing_key(config.audit_signing_key_file)),
     )
+    # The console decides on this same object, so a held request here hears of it at once.
+    approvals = build_approvals(config, store, writer)
+    gate = build_approval_gate(config, approvals)
     pipeline = Pipeline(
         catalog=catalog,
         keyring=keyring,
@@ -179,6 +214,7 @@ def build_app(config: Config) -> GatewayApp:
         ledger=SessionLedger(),
         upstream=upstream,
         audit=writer,
+        approvals=gate,
         limits=Limits(
             max_body_bytes=config.server.max_body_bytes,
             body_read_timeout_s=config.server.body_read_timeout_s,
@@ -205,6 +241,7 @@ def build_app(config: Config) -> GatewayApp:
     async def shutdown() -> None:
         await keyring.stop()
         await upstream.close()
+        await gate.close()
         # Every request that finished has submitted its record; write them all before exiting.
         writer.close()
         pipeline.close()

@@ -140,6 +140,43 @@ class PolicyConfig(BaseModel):
         return self
 
 
+class ApprovalsConfig(BaseModel):
+    """Just-in-time approvals of requests the policy answers with `require_approval` (docs/policy.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    mode: Literal["hold", "refuse"] = Field(
+        default="hold",
+        description="hold: keep the request open (streams get keep-alive pings) until decided; "
+        "refuse: answer 403 at once naming the approval URL, and let an identical retry pass once approved",
+    )
+    timeout_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="hold: a request nobody decides within this is denied"
+    )
+    retry_ttl_s: float = Field(
+        default=3600.0,
+        gt=0,
+        le=30 * 86_400,
+        description="how long an approval stays usable by an identical retry (refuse mode: also how long "
+        "approvers have to decide)",
+    )
+    ping_interval_s: float = Field(default=10.0, gt=0, le=300, description="keep-alive interval of a held stream")
+    poll_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="how often a held request re-reads the shared store for a decision"
+    )
+    webhook_url: str | None = Field(default=None, description="POST a notice of each new pending approval here")
+    webhook_format: Literal["generic", "slack"] = Field(
+        default="generic", description="generic: a JSON document; slack: an incoming-webhook body with a button"
+    )
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60, description="the webhook's deadline (never blocks)")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     server: ServerConfig = ServerConfig()
@@ -151,6 +188,7 @@ class Config(BaseModel):
     detection: DetectionConfig = DetectionConfig()
     masking: MaskingConfig = MaskingConfig()
     policy: PolicyConfig = PolicyConfig()
+    approvals: ApprovalsConfig = ApprovalsConfig()
     providers: tuple[Endpoint, ...]
     # Read once by load_config from detection.rules: (path, text) pairs.
     rule_files: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)
@@ -177,6 +215,15 @@ class Config(BaseModel):
     @property
     def audit_signing_key_file(self) -> Path:
         return self.audit.signing_key_file or self.resolved_data_dir / "audit-signing.key"
+
+    @property
+    def public_base_url(self) -> str:
+        """The URL clients and approvers reach this gateway at (links to approvals)."""
+        server = self.server
+        if server.public_url:
+            return server.public_url.rstrip("/")
+        host = "127.0.0.1" if server.host in ("0.0.0.0", "::") else server.host
+        return f"http://{host}:{server.port}"
 
     @property
     def store_url(self) -> str:

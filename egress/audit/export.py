@@ -47,6 +47,7 @@ class ExportFilter:
     jurisdiction: str | None = None
     kind: str | None = None  # a finding kind present in the request
     decision: str | None = None  # the policy decision's action
+    approval: str | None = None  # an approval id: the held request's record and every step of it
 
     @property
     def empty(self) -> bool:
@@ -65,9 +66,11 @@ class ExportFilter:
         ):
             if want is not None and want != have:
                 return False
-        if self.kind is None and self.decision is None:
+        if self.kind is None and self.decision is None and self.approval is None:
             return True
         record = orjson.loads(e.canonical)
+        if self.approval is not None and (record.get("approval") or {}).get("id") != self.approval:
+            return False
         if self.kind is not None and self.kind not in ((record.get("findings") or {}).get("kinds") or {}):
             return False
         return self.decision is None or (record.get("decision") or {}).get("action") == self.decision

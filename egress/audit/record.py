@@ -87,6 +87,12 @@ def build_entry(x: Exchange) -> AuditDraft:
         "outcome": outcome,
         "error_code": x.error.code.value if x.error else None,
         "error_stage": x.error.stage if x.error else None,
+        # Only for requests the policy held for an approver: the approval's id, final status, approver.
+        "approval": (
+            {"id": x.approval.approval_id, "status": x.approval.status, "approver": x.approval.approver}
+            if x.approval is not None
+            else None
+        ),
         "bytes_in": len(x.body),
         "bytes_out": x.bytes_out,
         "upstream_body_sha256": None,

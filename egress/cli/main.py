@@ -26,6 +26,7 @@ from egress.app import ENV_SERVE_CONFIG, build_app, freeze_after_start, open_con
 from egress.audit.checkpoint import SigningKeyError, load_or_create_signing_key, load_public_key, public_pem
 from egress.audit.export import ExportError, ExportFilter, export_jsonl, read_export, verify_export
 from egress.audit.verify import AuditReport, verify_store
+from egress.cli.approvals import approvals_command
 from egress.cli.policy import PID_FILE, policy_command
 from egress.cli.providers import providers_command
 from egress.cli.scan import scan_command
@@ -66,6 +67,7 @@ def main() -> None:
 main.add_command(scan_command)
 main.add_command(providers_command)
 main.add_command(policy_command)
+main.add_command(approvals_command)
 
 
 # --- serve -------------------------------------------------------------------------------------
@@ -351,7 +353,8 @@ def audit_tail(config_path: Path | None, count: int, as_json: bool) -> None:
             rec.get("jurisdiction") or "",
             rec["outcome"],
             str(rec.get("status") or ""),
-            f"{rec['latency_ms']['total']:.1f}",
+            # Approval steps (records of type "approval") have no latency of their own.
+            f"{rec['latency_ms']['total']:.1f}" if "latency_ms" in rec else "",
         )
     console.print(table)
 
@@ -412,6 +415,7 @@ _CSV_COLUMNS = [
 @click.option("--jurisdiction", default=None)
 @click.option("--kind", default=None, help="Only requests with a finding of this kind (secret, pii, …).")
 @click.option("--decision", default=None, help="Only requests with this policy action (allow, mask, deny, …).")
+@click.option("--approval", default=None, help="Only the records of this approval (the request and every step).")
 def audit_export(config_path: Path | None, fmt: str, output: Path | None, **filters: Any) -> None:
     """Export audit records with their chain fields, and (JSONL) the signed checkpoints that cover
     them, for an auditor: `egress audit verify --export FILE --public-key KEY.pem` checks it."""

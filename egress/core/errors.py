@@ -22,6 +22,9 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NO_ROUTE = "no_route"
     POLICY_DENIED = "policy_denied"
+    APPROVAL_REQUIRED = "approval_required"  # held for an approver: retry the identical request once approved
+    APPROVAL_DENIED = "approval_denied"
+    APPROVAL_EXPIRED = "approval_expired"  # no approver decided in time
     POLICY_UNAVAILABLE = "policy_unavailable"  # the engine failed or did not answer in time: deny
     POLICY_INVALID = "policy_invalid"  # the engine answered something that is not a decision: deny
     NO_COMPLIANT_ENDPOINT = "no_compliant_endpoint"  # every endpoint the policy allowed is down
@@ -45,6 +48,10 @@ _STATUS: dict[ErrorCode, tuple[int, bool]] = {
     ErrorCode.METHOD_NOT_ALLOWED: (405, False),
     ErrorCode.NO_ROUTE: (400, False),
     ErrorCode.POLICY_DENIED: (403, False),
+    # Not retried automatically: a person decides; the client retries the identical request after.
+    ErrorCode.APPROVAL_REQUIRED: (403, False),
+    ErrorCode.APPROVAL_DENIED: (403, False),
+    ErrorCode.APPROVAL_EXPIRED: (403, False),
     ErrorCode.POLICY_UNAVAILABLE: (503, True),
     ErrorCode.POLICY_INVALID: (500, False),
     # Never answered by a non-compliant endpoint instead; a retry may find a compliant one back.

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from egress.core.approvals import ApprovalNote
 from egress.core.errors import EgressError
 
 
@@ -217,6 +218,7 @@ class Exchange:
     usage: Usage = field(default_factory=Usage)
     outcome: Outcome | None = None
     error: EgressError | None = None
+    approval: ApprovalNote | None = None  # set only when the decision required an approval
     finished_ns: int | None = None
 
     def header(self, name: bytes) -> bytes | None:

@@ -1,7 +1,16 @@
-"""Gateway keys: who is asking. Only the SHA-256 of a key is stored; the key is shown once.
+"""Who is asking: a gateway key, or an OIDC token from the configured issuer.
 
-A key is `egk_` + 43 URL-safe characters (256 bits), so a plain SHA-256 is a sufficient
-one-way function (no password stretching is needed for random keys).
+Gateway keys: only the SHA-256 of a key is stored; the key is shown once. A key is `egk_` + 43
+URL-safe characters (256 bits), so a plain SHA-256 is a sufficient one-way function (no password
+stretching is needed for random keys).
+
+OIDC tokens (when `auth.oidc` is configured): a JWT in `x-egress-key`, in `x-api-key` (Anthropic
+clients) or in `Authorization: Bearer` (OpenAI clients) is verified by `egress.identity.oidc`;
+an `egk_` value always goes to the key ring. The principal's method is "oidc", its user and team
+come from the claims, and its `key_id` is the token's `jti` (a public identifier an auditor can
+match with the identity provider's logs; None without one) — never the token. Like a gateway
+key, the header that carried the token is dropped before forwarding. Verified tokens are kept by
+digest until they expire (`VerifiedTokenCache`), so the hot path hashes instead of verifying.
 """
 
 from __future__ import annotations
@@ -15,6 +24,8 @@ import time
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Principal
 from egress.core.records import GatewayKey
+from egress.identity.oidc import OidcVerifier, TokenError, looks_like_jwt
+from egress.identity.token_cache import VerifiedTokenCache
 from egress.store.base import Store
 
 KEY_PREFIX = "egk_"
@@ -39,18 +50,54 @@ def new_key(user: str, team: str | None) -> tuple[str, GatewayKey]:
     return secret, key
 
 
-def find_gateway_key(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, bytes | None]:
-    """The gateway key and the header that carried it: `x-egress-key`, or an `egk_` value in the
-    client's usual credential header (`x-api-key`, `Authorization: Bearer`)."""
+def find_gateway_key(
+    headers: list[tuple[bytes, bytes]], accept_jwt: bool = False
+) -> tuple[str | None, bytes | None]:
+    """The gateway credential and the header that carried it: `x-egress-key`, or an `egk_` value
+    (with `accept_jwt`, also a JWT) in the client's usual credential header (`x-api-key`,
+    `Authorization: Bearer`)."""
     fallback: tuple[str | None, bytes | None] = (None, None)
     for name, value in headers:
         if name == KEY_HEADER:
             return value.decode("latin-1").strip(), name
-        if name == b"x-api-key" and value.startswith(b"egk_"):
+        if name == b"x-api-key" and (value.startswith(b"egk_") or (accept_jwt and _jwt_shaped(value))):
             fallback = (value.decode("latin-1").strip(), name)
-        elif name == b"authorization" and value[7:].startswith(b"egk_") and value[:7].lower() == b"bearer ":
+        elif (
+            name == b"authorization"
+            and value[:7].lower() == b"bearer "
+            and (value[7:].startswith(b"egk_") or (accept_jwt and _jwt_shaped(value[7:])))
+        ):
             fallback = (value[7:].decode("latin-1").strip(), name)
     return fallback
+
+
+def _jwt_shaped(value: bytes) -> bool:
+    return value.count(b".") == 2 and looks_like_jwt(value.decode("latin-1").strip())
+
+
+class OidcAuth:
+    """OIDC tokens as gateway credentials: verified once, then served from the digest cache."""
+
+    def __init__(self, verifier: OidcVerifier, cache: VerifiedTokenCache) -> None:
+        self.verifier = verifier
+        self._cache = cache
+
+    async def start(self) -> None:
+        await self.verifier.start()
+
+    async def stop(self) -> None:
+        await self.verifier.aclose()
+
+    async def principal(self, token: str) -> Principal:
+        verified = self._cache.get(token)
+        if verified is None:
+            try:
+                verified = await self.verifier.verify(token)
+            except TokenError as exc:
+                # The message names the problem (expired, audience, key…), never the token.
+                raise EgressError(ErrorCode.UNAUTHORIZED, f"the OIDC token is refused: {exc.message}") from None
+            self._cache.put(token, verified)
+        return Principal(user=verified.user, team=verified.team, key_id=verified.token_id, method="oidc")
 
 
 class KeyRing:
@@ -98,17 +145,20 @@ class KeyRing:
 
 
 async def authenticate(
-    keyring: KeyRing, headers: list[tuple[bytes, bytes]], required: bool
+    keyring: KeyRing, headers: list[tuple[bytes, bytes]], required: bool, oidc: OidcAuth | None = None
 ) -> tuple[Principal, bytes | None]:
-    """The caller and the header that carried its gateway key (dropped before forwarding)."""
-    secret, header = find_gateway_key(headers)
+    """The caller and the header that carried its credential (dropped before forwarding)."""
+    secret, header = find_gateway_key(headers, accept_jwt=oidc is not None)
     if secret is None:
         if required:
+            what = "gateway key or OIDC token" if oidc is not None else "gateway key"
             raise EgressError(
                 ErrorCode.UNAUTHORIZED,
-                "missing gateway key: send it in the x-egress-key header, or as the API key",
+                f"missing {what}: send it in the x-egress-key header, or as the API key",
             )
         return ANONYMOUS, None
+    if oidc is not None and not secret.startswith(KEY_PREFIX) and looks_like_jwt(secret):
+        return await oidc.principal(secret), header
     key = await keyring.lookup(secret)
     if key is None:
         raise EgressError(ErrorCode.UNAUTHORIZED, "the gateway key is unknown or revoked")

@@ -27,6 +27,7 @@ from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Action, Api, Decision, Exchange, Outcome
 from egress.detect.scan import Scanner
+from egress.gateway.approval_gate import ApprovalGate, late_upstream_error
 from egress.gateway.auth import KeyRing, authenticate
 from egress.gateway.clients import identify
 from egress.gateway.responder import Responder
@@ -82,6 +83,7 @@ class Pipeline:
         vault: SessionVault | None = None,
         ledger: SessionLedger | None = None,
         health: EndpointHealth | None = None,
+        approvals: ApprovalGate | None = None,
     ) -> None:
         self.catalog = catalog
         self.keyring = keyring
@@ -95,6 +97,8 @@ class Pipeline:
         self.vault = vault
         self.ledger = ledger
         self.health = health or EndpointHealth()
+        # Holds or refuses requests the policy sends to an approver; None: they are refused.
+        self.approvals = approvals
         # One thread for the vault's store calls: they never run on the event loop.
         self._vault_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egress-vault")
 
@@ -141,7 +145,7 @@ class Pipeline:
             if x.decision.action is Action.BLOCK or not x.decision.endpoints:
                 reason = "; ".join(x.decision.reasons) or "no endpoint is allowed for this request"
                 raise EgressError(ErrorCode.POLICY_DENIED, f"blocked by policy: {reason}", stage="decide")
-            if x.decision.action is Action.REQUIRE_APPROVAL:
+            if x.decision.action is Action.REQUIRE_APPROVAL and self.approvals is None:
                 reason = "; ".join(x.decision.reasons)
                 raise EgressError(
                     ErrorCode.POLICY_DENIED, f"this request needs an approver's approval: {reason}", stage="decide"
@@ -153,6 +157,8 @@ class Pipeline:
             if self.ledger is not None and x.masked.placeholders:
                 self.ledger.remember(_owner(x), session, x.masked.placeholders)
             watch = DisconnectWatch(receive, asyncio.current_task(), responder)
+            if x.decision.action is Action.REQUIRE_APPROVAL:
+                await self._approve(x, codec, responder)
             try:
                 await self._forward(x, codec, responder, key_header, watch)
             except (EgressError, asyncio.CancelledError):
@@ -217,6 +223,20 @@ class Pipeline:
             return ()
         labels = {label.strip().lower() for label in raw.decode("latin-1").split(",")}
         return tuple(sorted(labels & self.limits.client_classifications))
+
+    # --- stage 4b: just-in-time approval (egress.gateway.approval_gate) ---------------------------
+
+    async def _approve(self, x: Exchange, codec: WireCodec, responder: Responder) -> None:
+        assert self.approvals is not None
+        try:
+            await self.approvals.clear(x, codec, responder)
+        except (EgressError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the fail-closed boundary of the approval stage
+            log.error("stage approve failed: %s", type(exc).__name__)
+            raise EgressError(
+                ErrorCode.STAGE_FAILED, "the approval stage failed; the request was not sent", stage="approve"
+            ) from exc
 
     # --- stage 4: the session vault of stateful conversations -----------------------------------
 
@@ -302,6 +322,10 @@ class Pipeline:
         try:
             if x.parsed.stream and resp.status == 200 and "text/event-stream" in resp.content_type:
                 await self._relay_stream(x, codec, resp, responder, watch, translator)
+            elif responder.started:
+                # A held stream sent its headers before the upstream answered: an error answer
+                # can only reach the client as the API's in-stream error event.
+                raise late_upstream_error(resp.status, await resp.read())
             else:
                 await self._relay_body(x, codec, resp, responder, translator)
             completed = True
@@ -430,7 +454,8 @@ class Pipeline:
         if translator is not None:
             headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
         headers.append((b"x-egress-request-id", x.request_id.encode()))
-        await responder.start(resp.status, headers)
+        if not responder.started:  # a held stream started itself, to send keep-alives
+            await responder.start(resp.status, headers)
         decoder = SseDecoder()
         # Upstream events in the upstream's API become events in the client's API here, before
         # anything else looks at them: observation and restoration see only the client's API.

@@ -6,8 +6,13 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
+
+from egress.store.base import SqlStore
+from egress.store.postgres import PostgresStore
+from egress.store.sqlite import SqliteStore
 
 ADMIN_URL = os.environ.get("EGRESS_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -24,3 +29,20 @@ def throwaway_postgres() -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def migrated_store(kind: str, folder: Path) -> Iterator[SqlStore]:
+    """A migrated, empty store: a SQLite file in `folder` ("sqlite"), or a throwaway PostgreSQL
+    database ("postgres"); closed (and dropped) after."""
+    if kind == "sqlite":
+        store: SqlStore = SqliteStore(folder / "egress.db")
+        store.migrate()
+        yield store
+        store.close()
+        return
+    with throwaway_postgres() as url:
+        store = PostgresStore(url)
+        store.migrate()
+        yield store
+        store.close()

@@ -1,0 +1,92 @@
+"""The gateway's asyncio side of approvals: store calls on a worker thread, never on the event
+loop, and waiting for a decision.
+
+A held request learns of a decision two ways: at once, when it was taken in this process (the
+console's `Approvals` is the same object: its listener wakes the waiter), and by re-reading the
+shared store every `poll_interval_s`, when another process (the CLI, another replica) took it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from egress.approve.service import PENDING, Approvals
+from egress.core.approvals import Approval
+
+log = logging.getLogger("egress.approve")
+
+T = TypeVar("T")
+
+
+class ApprovalDesk:
+    def __init__(self, approvals: Approvals, poll_interval_s: float = 1.0) -> None:
+        self.approvals = approvals
+        self.poll_interval_s = poll_interval_s
+        self._thread = ThreadPoolExecutor(max_workers=2, thread_name_prefix="egress-approvals")
+        # approval id -> (its waiter's loop, the event set when it is decided here)
+        self._waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        approvals.add_listener(self._decided)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, lambda: fn(*args, **kwargs))
+
+    async def create(self, **fields: Any) -> Approval:
+        return await self._call(self.approvals.create, **fields)
+
+    async def consume(self, user: str, digest: str) -> Approval | None:
+        return await self._call(self.approvals.consume, user, digest)
+
+    async def use(self, approval_id: str) -> Approval | None:
+        return await self._call(self.approvals.use, approval_id)
+
+    async def expire(self, approval_id: str) -> Approval:
+        return await self._call(self.approvals.expire, approval_id)
+
+    async def get(self, approval_id: str) -> Approval | None:
+        return await self._call(self.approvals.get, approval_id)
+
+    def cancel_soon(self, approval_id: str) -> Future[None]:
+        """Cancel without waiting (the caller is being cancelled itself); failures are logged."""
+        return self._thread.submit(self._cancel, approval_id)
+
+    def _cancel(self, approval_id: str) -> None:
+        try:
+            self.approvals.cancel(approval_id)
+        except Exception:  # noqa: BLE001 - off the request path: log; the approval expires anyway
+            log.exception("could not cancel approval %s", approval_id)
+
+    async def wait(self, approval_id: str, timeout_s: float) -> Approval | None:
+        """The approval once it is no longer pending, or None if it still is after `timeout_s`."""
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        self._waiters[approval_id] = (loop, event)
+        deadline = loop.time() + timeout_s
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None
+                try:
+                    async with asyncio.timeout(min(remaining, self.poll_interval_s)):
+                        await event.wait()
+                except TimeoutError:
+                    pass
+                current = await self.get(approval_id)
+                if current is None or current.status != PENDING:
+                    return current
+        finally:
+            self._waiters.pop(approval_id, None)
+
+    def _decided(self, approval: Approval) -> None:
+        waiter = self._waiters.get(approval.approval_id)
+        if waiter is not None:
+            loop, event = waiter
+            loop.call_soon_threadsafe(event.set)
