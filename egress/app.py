@@ -24,9 +24,11 @@ from egress.detect.rules import RuleSet, load_rule_files
 from egress.detect.scan import Scanner, TextScanner
 from egress.gateway.approval_gate import ApprovalGate, GateSettings
 from egress.gateway.asgi import GatewayApp
-from egress.gateway.auth import KeyRing
+from egress.gateway.auth import KeyRing, OidcAuth
 from egress.gateway.http_protocol import with_header_timeout
 from egress.gateway.pipeline import Limits, Pipeline
+from egress.identity.oidc import OidcSettings, OidcVerifier
+from egress.identity.token_cache import VerifiedTokenCache
 from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
 from egress.mask.placeholders import MaskingKeys, Placeholders, load_or_create_master_key
@@ -170,6 +172,30 @@ def build_approval_gate(config: Config, approvals: Approvals) -> ApprovalGate:
     )
 
 
+def build_oidc(config: Config) -> OidcAuth | None:
+    """The OIDC verifier for gateway requests, when `auth.oidc` is configured."""
+    oidc = config.auth.oidc
+    if oidc is None:
+        return None
+    verifier = OidcVerifier(
+        OidcSettings(
+            issuer=oidc.issuer,
+            audience=oidc.audience,
+            jwks_url=oidc.jwks_url,
+            algorithms=oidc.algorithms,
+            user_claim=oidc.user_claim,
+            team_claim=oidc.team_claim,
+            leeway_s=oidc.leeway_s,
+            jwks_cache_s=oidc.jwks_cache_s,
+            jwks_refetch_min_s=oidc.jwks_refetch_min_s,
+            required_claims=oidc.required_claims,
+            ca_bundle=oidc.ca_bundle,
+        )
+    )
+    # A cached token is trusted no longer than the keys that verified it.
+    return OidcAuth(verifier, VerifiedTokenCache(oidc.token_cache_entries, max_age_s=oidc.jwks_cache_s))
+
+
 def build_app(config: Config) -> GatewayApp:
     store = open_configured_store(config)
     masker, vault = build_masking(config, store)
@@ -178,6 +204,7 @@ def build_app(config: Config) -> GatewayApp:
     catalog = Catalog(config.providers, translatable=translatable)
     policy = build_policy(config)
     keyring = KeyRing(store, refresh_s=config.auth.key_refresh_s)
+    oidc = build_oidc(config)
     upstream = UpstreamClient(
         UpstreamSettings(
             connect_timeout_s=config.upstream.connect_timeout_s,
@@ -205,6 +232,7 @@ def build_app(config: Config) -> GatewayApp:
     pipeline = Pipeline(
         catalog=catalog,
         keyring=keyring,
+        oidc=oidc,
         scanner=build_scanner(config),
         policy=policy,
         health=EndpointHealth(),
@@ -227,6 +255,8 @@ def build_app(config: Config) -> GatewayApp:
         writer.start()
         await upstream.start()
         await keyring.start()
+        if oidc is not None:
+            await oidc.start()
         _reload_on_sighup(policy)
         purged = await pipeline.purge_vault()
         if purged:
@@ -240,6 +270,8 @@ def build_app(config: Config) -> GatewayApp:
 
     async def shutdown() -> None:
         await keyring.stop()
+        if oidc is not None:
+            await oidc.stop()
         await upstream.close()
         await gate.close()
         # Every request that finished has submitted its record; write them all before exiting.

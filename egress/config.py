@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from egress.core.endpoint import Endpoint
 from egress.detect.internal import InternalIdentifiers
 from egress.detect.rules import RuleError, load_rule_files
+from egress.identity.oidc import DEFAULT_ALGORITHMS, KEY_TYPES, require_secure_url
 from egress.route.catalog import Catalog
 from egress.route.provider_catalog import (
     CatalogEntry,
@@ -42,6 +44,14 @@ class ServerConfig(BaseModel):
     body_read_timeout_s: float = Field(default=30.0, gt=0)
     header_read_timeout_s: float = Field(default=10.0, gt=0, description="deadline for a request's headers")
     public_url: str | None = Field(default=None, description="the URL clients use, if not http://host:port")
+    tls_cert_file: Path | None = Field(default=None, description="serve HTTPS with this PEM certificate (chain)")
+    tls_key_file: Path | None = Field(default=None, description="the certificate's PEM private key")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+        return self
 
 
 class StoreConfig(BaseModel):
@@ -56,10 +66,58 @@ class StoreConfig(BaseModel):
         return value
 
 
+class OidcConfig(BaseModel):
+    """OIDC tokens (JWT) accepted besides gateway keys; egress/identity/oidc.py says what is checked."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    issuer: str = Field(description="the issuer URL, exactly as in the tokens' iss claim (https, or http on loopback)")
+    audience: tuple[str, ...] = Field(description="accepted aud values (a token's aud must contain one)")
+    jwks_url: str | None = Field(default=None, description="default: jwks_uri from <issuer>/.well-known/openid-configuration")
+    algorithms: tuple[str, ...] = Field(
+        default=DEFAULT_ALGORITHMS, description=f"asymmetric only, among {', '.join(KEY_TYPES)}; never none or HS*"
+    )
+    user_claim: str | None = Field(default=None, description="the claim naming the user; default email, then sub")
+    team_claim: str = Field(default="groups", description="the team claim: a string, or a list whose first item is used")
+    leeway_s: float = Field(default=60.0, ge=0, le=300, description="clock skew allowed on exp, nbf and iat")
+    jwks_cache_s: float = Field(default=600.0, gt=0, le=86_400, description="how long fetched keys are trusted")
+    jwks_refetch_min_s: float = Field(
+        default=30.0, ge=0, le=3600, description="an unknown kid refetches the keys at most this often"
+    )
+    required_claims: tuple[str, ...] = Field(default=(), description="claims a token must carry besides exp, iss, aud")
+    token_cache_entries: int = Field(default=10_000, ge=0, description="verified tokens remembered by digest")
+    ca_bundle: str | None = Field(default=None, description="CA file to reach the issuer; default the system store")
+
+    @field_validator("audience", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("audience")
+    @classmethod
+    def _some_audience(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or not all(value):
+            raise ValueError("at least one non-empty audience is required")
+        return value
+
+    @field_validator("issuer", "jwks_url")
+    @classmethod
+    def _secure(cls, value: str | None) -> str | None:
+        return value if value is None else require_secure_url(value)
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        refused = [a for a in value if a not in KEY_TYPES]
+        if refused or not value:
+            raise ValueError(f"{refused[0] if refused else 'an empty list'} is not accepted; use {', '.join(KEY_TYPES)}")
+        return value
+
+
 class AuthConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     required: bool = True
     key_refresh_s: float = Field(default=2.0, gt=0, le=300, description="how soon a revoked key stops working")
+    oidc: OidcConfig | None = Field(default=None, description="accept OIDC tokens from this issuer (off by default)")
 
 
 class UpstreamConfig(BaseModel):
@@ -307,7 +365,40 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None, 
     config = config.model_copy(update={"provider_catalog": catalog})
     config = _resolve_credentials(config, name, text, env)
     config = _resolve_policy_files(config, name)
+    _check_tls_files(config, name, text)
     return _read_rule_files(config, name, text)
+
+
+def _check_tls_files(config: Config, name: str, text: str) -> None:
+    """Certificates, keys and CA bundles must be readable now, not at the first handshake; the
+    server's certificate and key must load together."""
+    oidc = config.auth.oidc
+    files: list[tuple[tuple[str, ...], str | Path | None]] = [
+        (("server", "tls_cert_file"), config.server.tls_cert_file),
+        (("server", "tls_key_file"), config.server.tls_key_file),
+        (("upstream", "ca_bundle"), config.upstream.ca_bundle),
+        (("upstream", "client_cert"), config.upstream.client_cert),
+        (("upstream", "client_key"), config.upstream.client_key),
+        (("auth", "oidc", "ca_bundle"), oidc.ca_bundle if oidc else None),
+    ]
+    problems: list[Problem] = []
+    for loc, path in files:
+        if path is None:
+            continue
+        try:
+            Path(path).read_bytes()
+        except OSError as exc:
+            problems.append(Problem(name, _dotted(loc), _line_of(text, loc), f"cannot read {path}: {exc.strerror}"))
+    server = config.server
+    if not problems and server.tls_cert_file is not None and server.tls_key_file is not None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(server.tls_cert_file, server.tls_key_file)
+        except ssl.SSLError as exc:
+            loc = ("server", "tls_cert_file")
+            message = f"the certificate and key do not load together ({exc.reason or exc})"
+            problems.append(Problem(name, _dotted(loc), _line_of(text, loc), message))
+    if problems:
+        raise ConfigError(problems)
 
 
 def _resolve_policy_files(config: Config, name: str) -> Config:

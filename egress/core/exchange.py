@@ -95,12 +95,12 @@ class ParsedRequest:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is asking. `key_id` is the gateway key's public id, never the key."""
+    """Who is asking. `key_id` is the gateway key's public id (an OIDC token's jti), never a credential."""
 
     user: str
     team: str | None
     key_id: str | None
-    method: str  # "gateway_key" | "anonymous"
+    method: str  # "gateway_key" | "oidc" | "anonymous"
 
 
 @dataclass(frozen=True, slots=True)

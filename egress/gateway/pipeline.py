@@ -28,7 +28,7 @@ from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Action, Api, Decision, Exchange, Outcome
 from egress.detect.scan import Scanner
 from egress.gateway.approval_gate import ApprovalGate, late_upstream_error
-from egress.gateway.auth import KeyRing, authenticate
+from egress.gateway.auth import KeyRing, OidcAuth, authenticate
 from egress.gateway.clients import identify
 from egress.gateway.responder import Responder
 from egress.mask.ledger import SessionLedger
@@ -80,6 +80,7 @@ class Pipeline:
         upstream: UpstreamClient,
         audit: AuditWriter,
         limits: Limits,
+        oidc: OidcAuth | None = None,
         vault: SessionVault | None = None,
         ledger: SessionLedger | None = None,
         health: EndpointHealth | None = None,
@@ -87,6 +88,7 @@ class Pipeline:
     ) -> None:
         self.catalog = catalog
         self.keyring = keyring
+        self.oidc = oidc  # OIDC tokens accepted besides gateway keys (auth.oidc), or None
         self.scanner = scanner
         self.policy = policy
         self.masker = masker
@@ -119,7 +121,9 @@ class Pipeline:
         try:
             x.body = await self._read_body(x, receive)
             x.client = identify(x.headers)
-            x.principal, key_header = await authenticate(self.keyring, x.headers, self.limits.auth_required)
+            x.principal, key_header = await authenticate(
+                self.keyring, x.headers, self.limits.auth_required, self.oidc
+            )
             x.parsed = _stage("parse", codec.parse_request, x.api, x.body)
             x.findings = _stage("inspect", self.scanner.scan, x.parsed.prompt)
             candidates = self.catalog.candidates(x.api, x.parsed.model)
