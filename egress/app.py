@@ -10,11 +10,15 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from egress.admin.console import Console, ConsoleSettings, PolicyView
 from egress.approve.desk import ApprovalDesk
 from egress.approve.notify import Notifier
 from egress.approve.service import Approvals
 from egress.audit.approval_steps import ChainJournal, WriterJournal
 from egress.audit.checkpoint import Signer, load_or_create_signing_key
+from egress.audit.recording import Recordings
+from egress.audit.recording_keys import load_or_create_recording_keys
+from egress.audit.recording_writer import RecorderSettings, RecordingWriter
 from egress.audit.writer import AuditWriter, WriterSettings
 from egress.config import Config, load_config
 from egress.core.exchange import Api
@@ -108,6 +112,21 @@ def build_masking(config: Config, store: SqlStore) -> tuple[Masker, SessionVault
     return Masker(Placeholders(keys)), vault
 
 
+def build_recorder(config: Config, store: SqlStore) -> RecordingWriter:
+    """Recorded payloads (record_payload obligation): sealed with the recording keys (the file is
+    created at first start), deleted after the retention period."""
+    settings = config.recording
+    return RecordingWriter(
+        store,
+        load_or_create_recording_keys(config.recording_key_file),
+        RecorderSettings(
+            retention_s=settings.retention_days * 86400.0,
+            max_bytes=settings.max_bytes,
+            purge_interval_s=settings.purge_interval_s,
+        ),
+    )
+
+
 def policy_data(config: Config) -> dict[str, Any]:
     """The policy's settings: `policy.data`, with `masking.kinds` as the default kinds to mask."""
     return {"mask_kinds": list(config.masking.kinds), **config.policy.data}
@@ -145,6 +164,30 @@ def build_policy(config: Config) -> PolicyService:
     )
 
 
+def build_oidc(config: Config) -> OidcAuth | None:
+    """The OIDC verifier for gateway requests, when `auth.oidc` is configured."""
+    oidc = config.auth.oidc
+    if oidc is None:
+        return None
+    verifier = OidcVerifier(
+        OidcSettings(
+            issuer=oidc.issuer,
+            audience=oidc.audience,
+            jwks_url=oidc.jwks_url,
+            algorithms=oidc.algorithms,
+            user_claim=oidc.user_claim,
+            team_claim=oidc.team_claim,
+            leeway_s=oidc.leeway_s,
+            jwks_cache_s=oidc.jwks_cache_s,
+            jwks_refetch_min_s=oidc.jwks_refetch_min_s,
+            required_claims=oidc.required_claims,
+            ca_bundle=oidc.ca_bundle,
+        )
+    )
+    # A cached token is trusted no longer than the keys that verified it.
+    return OidcAuth(verifier, VerifiedTokenCache(oidc.token_cache_entries, max_age_s=oidc.jwks_cache_s))
+
+
 def build_approvals(config: Config, store: SqlStore, writer: AuditWriter | None = None) -> Approvals:
     """Approvals on the shared store. Each step is audited: through the gateway's audit writer,
     or, without one (the CLI), appended to the chain at once."""
@@ -172,28 +215,39 @@ def build_approval_gate(config: Config, approvals: Approvals) -> ApprovalGate:
     )
 
 
-def build_oidc(config: Config) -> OidcAuth | None:
-    """The OIDC verifier for gateway requests, when `auth.oidc` is configured."""
-    oidc = config.auth.oidc
-    if oidc is None:
-        return None
-    verifier = OidcVerifier(
-        OidcSettings(
-            issuer=oidc.issuer,
-            audience=oidc.audience,
-            jwks_url=oidc.jwks_url,
-            algorithms=oidc.algorithms,
-            user_claim=oidc.user_claim,
-            team_claim=oidc.team_claim,
-            leeway_s=oidc.leeway_s,
-            jwks_cache_s=oidc.jwks_cache_s,
-            jwks_refetch_min_s=oidc.jwks_refetch_min_s,
-            required_claims=oidc.required_claims,
-            ca_bundle=oidc.ca_bundle,
-        )
+def policy_sources(config: Config) -> tuple[tuple[str, str], ...]:
+    """The policy's files as they are on disk now (the console's read-only view)."""
+    if config.policy.engine != "rego":
+        return ()
+    source = rego_source(config)
+    return source.modules + source.tests
+
+
+def build_console(config: Config, store: SqlStore, policy: PolicyService, approvals: Approvals) -> Console:
+    settings = config.console
+    return Console(
+        store=store,
+        settings=ConsoleSettings(
+            session_ttl_s=settings.session_ttl_s,
+            login_max_failures=settings.login_max_failures,
+            login_window_s=settings.login_window_s,
+            refresh_s=settings.refresh_s,
+            public_url=config.server.public_url,
+        ),
+        policy=policy,
+        policy_view=PolicyView(
+            engine=config.policy.engine,
+            query=config.policy.query,
+            shadow=config.policy.shadow,
+            data=policy_data(config),
+            opa_url=config.policy.opa_url,
+            sources=lambda: policy_sources(config),
+        ),
+        provider_catalog=config.provider_catalog,
+        endpoints=config.providers,
+        approvals=approvals,
+        recordings=Recordings(store, load_or_create_recording_keys(config.recording_key_file)),
     )
-    # A cached token is trusted no longer than the keys that verified it.
-    return OidcAuth(verifier, VerifiedTokenCache(oidc.token_cache_entries, max_age_s=oidc.jwks_cache_s))
 
 
 def build_app(config: Config) -> GatewayApp:
@@ -226,6 +280,7 @@ def build_app(config: Config) -> GatewayApp:
         ),
         Signer(load_or_create_signing_key(config.audit_signing_key_file)),
     )
+    recorder = build_recorder(config, store)
     # The console decides on this same object, so a held request here hears of it at once.
     approvals = build_approvals(config, store, writer)
     gate = build_approval_gate(config, approvals)
@@ -242,6 +297,7 @@ def build_app(config: Config) -> GatewayApp:
         ledger=SessionLedger(),
         upstream=upstream,
         audit=writer,
+        recorder=recorder,
         approvals=gate,
         limits=Limits(
             max_body_bytes=config.server.max_body_bytes,
@@ -253,6 +309,7 @@ def build_app(config: Config) -> GatewayApp:
 
     async def startup() -> None:
         writer.start()
+        recorder.start()  # deletes expired payloads first, off the event loop
         await upstream.start()
         await keyring.start()
         if oidc is not None:
@@ -276,6 +333,7 @@ def build_app(config: Config) -> GatewayApp:
         await gate.close()
         # Every request that finished has submitted its record; write them all before exiting.
         writer.close()
+        recorder.close()
         pipeline.close()
         await policy.engine.aclose()
         policy.close()
@@ -285,13 +343,16 @@ def build_app(config: Config) -> GatewayApp:
     async def ready() -> str | None:
         if not writer.alive:
             return "audit writer is not running"
+        if not recorder.alive:
+            return "recording writer is not running"
         try:
             await asyncio.to_thread(store.ping)
         except Exception as exc:  # noqa: BLE001 - any store failure means not ready
             return f"store unreachable ({type(exc).__name__})"
         return None
 
-    return GatewayApp(pipeline, catalog, on_startup=startup, on_shutdown=shutdown, ready=ready)
+    console = build_console(config, store, policy, approvals) if config.console.enabled else None
+    return GatewayApp(pipeline, catalog, on_startup=startup, on_shutdown=shutdown, ready=ready, admin=console)
 
 
 def _reload_on_sighup(policy: PolicyService) -> None:

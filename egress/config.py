@@ -171,6 +171,23 @@ class MaskingConfig(BaseModel):
         return value
 
 
+class RecordingConfig(BaseModel):
+    """Session recording (docs/recording.md): payloads of requests whose policy decision carries
+    the `record_payload` obligation, sealed at rest. Nothing is recorded unless the policy asks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    key_file: Path | None = Field(
+        default=None, description="AES-256 keys sealing recorded payloads; default data_dir/recording.key (0600)"
+    )
+    retention_days: float = Field(
+        default=30.0, gt=0, description="recorded payloads are deleted this long after the request"
+    )
+    max_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="each payload (sent, received) is kept up to this size"
+    )
+    purge_interval_s: float = Field(default=3600.0, gt=0, description="how often expired payloads are deleted")
+
+
 class PolicyConfig(BaseModel):
     """Which policy decides, and its data (docs/policy.md)."""
 
@@ -196,6 +213,19 @@ class PolicyConfig(BaseModel):
         if self.engine == "opa" and not self.opa_url:
             raise ValueError("engine opa needs opa_url")
         return self
+
+
+class ConsoleConfig(BaseModel):
+    """The web console at /admin (egress.admin)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    enabled: bool = Field(default=True, description="serve the console at /admin")
+    session_ttl_s: float = Field(default=8 * 3600.0, gt=0, le=30 * 86400, description="a sign-in lasts this long")
+    login_max_failures: int = Field(
+        default=5, ge=1, le=1000, description="failed sign-ins per account or client address before it is throttled"
+    )
+    login_window_s: float = Field(default=300.0, gt=0, le=86400, description="…counted over this window")
+    refresh_s: float = Field(default=2.0, gt=0, le=3600, description="how often live pages refresh themselves")
 
 
 class ApprovalsConfig(BaseModel):
@@ -247,6 +277,8 @@ class Config(BaseModel):
     masking: MaskingConfig = MaskingConfig()
     policy: PolicyConfig = PolicyConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
+    recording: RecordingConfig = RecordingConfig()
+    console: ConsoleConfig = ConsoleConfig()
     providers: tuple[Endpoint, ...]
     # Read once by load_config from detection.rules: (path, text) pairs.
     rule_files: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)
@@ -275,13 +307,18 @@ class Config(BaseModel):
         return self.audit.signing_key_file or self.resolved_data_dir / "audit-signing.key"
 
     @property
+    def recording_key_file(self) -> Path:
+        return self.recording.key_file or self.resolved_data_dir / "recording.key"
+
+    @property
     def public_base_url(self) -> str:
         """The URL clients and approvers reach this gateway at (links to approvals)."""
         server = self.server
         if server.public_url:
             return server.public_url.rstrip("/")
         host = "127.0.0.1" if server.host in ("0.0.0.0", "::") else server.host
-        return f"http://{host}:{server.port}"
+        scheme = "https" if server.tls_cert_file else "http"
+        return f"{scheme}://{host}:{server.port}"
 
     @property
     def store_url(self) -> str:

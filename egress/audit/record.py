@@ -17,7 +17,11 @@ import orjson
 from egress.core.exchange import Exchange, Outcome
 from egress.core.records import AuditEntry
 
-RECORD_VERSION = 2  # 2: decision obligations, candidates, shadow; translated_from
+# 2: decision obligations, candidates, shadow; translated_from.
+# 3: recorded, response_sha256 (session recording: the chain holds the recorded payloads' digests).
+#    approval (just-in-time approvals; approval steps are records of type "approval").
+# Older records keep their version and still verify: the chain hashes each record's stored bytes.
+RECORD_VERSION = 3
 
 
 def _ms(ns: int) -> float:
@@ -31,6 +35,8 @@ class AuditDraft:
 
     record: dict[str, Any]
     upstream_body: bytes | None
+    # The upstream's answer as recorded (record_payload obligation): its digest is computed there too.
+    received: list[bytes] | None = None
 
 
 def finalize(item: AuditEntry | AuditDraft) -> AuditEntry:
@@ -39,6 +45,11 @@ def finalize(item: AuditEntry | AuditDraft) -> AuditEntry:
     record = item.record
     if item.upstream_body is not None:
         record["upstream_body_sha256"] = hashlib.sha256(item.upstream_body).hexdigest()
+    if item.received is not None:
+        digest = hashlib.sha256()
+        for chunk in item.received:
+            digest.update(chunk)
+        record["response_sha256"] = digest.hexdigest()
     return AuditEntry(
         request_id=record["request_id"],
         ts=record["ts"],
@@ -96,6 +107,9 @@ def build_entry(x: Exchange) -> AuditDraft:
         "bytes_in": len(x.body),
         "bytes_out": x.bytes_out,
         "upstream_body_sha256": None,
+        # The payloads were recorded (sealed, kept for the retention period): `egress audit replay`.
+        "recorded": x.capture is not None,
+        "response_sha256": None,
         "usage": {
             "input_tokens": x.usage.input_tokens,
             "output_tokens": x.usage.output_tokens,
@@ -147,4 +161,6 @@ def build_entry(x: Exchange) -> AuditDraft:
         },
     }
     # The body's digest is filled in on the writer thread (finalize), off the request path.
-    return AuditDraft(record, x.upstream_body if x.upstream_attempts else None)
+    return AuditDraft(
+        record, x.upstream_body if x.upstream_attempts else None, x.capture.chunks if x.capture is not None else None
+    )

@@ -20,14 +20,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from egress.audit.batches import STOP, drain, gather
 from egress.audit.chain import link
 from egress.audit.checkpoint import Signer
 from egress.audit.record import AuditDraft, finalize
 from egress.core.records import AuditEntry, Checkpoint
 
 log = logging.getLogger("egress.audit")
-
-_STOP = object()
 
 
 class AuditSink(Protocol):
@@ -82,7 +81,7 @@ class AuditWriter:
             return
         self._closed = True
         self._stop.set()
-        self._queue.put(_STOP)
+        self._queue.put(STOP)
         self._thread.join(timeout)
 
     def _run(self) -> None:
@@ -97,31 +96,15 @@ class AuditWriter:
             except queue.Empty:
                 self._checkpoint()  # idle with records uncovered for checkpoint_interval_s
                 continue
-            if first is _STOP:
+            if first is STOP:
                 break
             self._stop.wait(interval)  # returns at once when close() is called
-            batch: list[object] = [first]
-            while len(batch) < self._settings.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
+            batch, stopping = gather(self._queue, first, self._settings.max_batch)
             self._write([finalize(item) for item in batch], final=stopping)
             if self._checkpoint_due():
                 self._checkpoint()
         # Drain anything submitted concurrently with the stop.
-        rest: list[AuditEntry] = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                rest.append(finalize(item))
+        rest = [finalize(item) for item in drain(self._queue)]
         if rest:
             self._write(rest, final=True)
         if self._uncovered:

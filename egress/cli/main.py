@@ -26,7 +26,9 @@ from egress.app import ENV_SERVE_CONFIG, build_app, freeze_after_start, open_con
 from egress.audit.checkpoint import SigningKeyError, load_or_create_signing_key, load_public_key, public_pem
 from egress.audit.export import ExportError, ExportFilter, export_jsonl, read_export, verify_export
 from egress.audit.verify import AuditReport, verify_store
+from egress.cli.admin import admin_command
 from egress.cli.approvals import approvals_command
+from egress.cli.audit_replay import recording_key_group, replay_command
 from egress.cli.policy import PID_FILE, policy_command
 from egress.cli.providers import providers_command
 from egress.cli.scan import scan_command
@@ -68,6 +70,7 @@ main.add_command(scan_command)
 main.add_command(providers_command)
 main.add_command(policy_command)
 main.add_command(approvals_command)
+main.add_command(admin_command)
 
 
 # --- serve -------------------------------------------------------------------------------------
@@ -228,6 +231,10 @@ def keys_revoke(config_path: Path | None, key_id: str) -> None:
 @main.group()
 def audit() -> None:
     """The tamper-evident audit log."""
+
+
+audit.add_command(replay_command)
+audit.add_command(recording_key_group)
 
 
 @audit.command("verify")

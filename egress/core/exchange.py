@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from egress.core.approvals import ApprovalNote
+from egress.core.capture import Capture
 from egress.core.errors import EgressError
 
 
@@ -206,6 +207,8 @@ class Exchange:
     decision: Decision | None = None
     masked: MaskedRequest | None = None
     upstream_body: bytes | None = None  # the bytes last sent upstream (masked; translated if so)
+    # The upstream's answer as received (still masked), only when the decision obliges recording.
+    capture: Capture | None = None
     endpoint_name: str | None = None
     endpoint_jurisdiction: str | None = None
     endpoint_region: str | None = None

@@ -57,3 +57,45 @@ class Checkpoint:
     ts: float
     key_id: str
     signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleUser:
+    """A local console account: its argon2 password hash (never the password), role and team."""
+
+    name: str
+    password_hash: str
+    role: str  # "admin" or "team_lead"
+    team: str | None  # required for a team lead
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A signed-in console session, kept server-side. The store holds the SHA-256 of the cookie's
+    token, never the token; `csrf` is the per-session token every state-changing form carries."""
+
+    token_hash: str
+    user: str
+    role: str
+    team: str | None
+    csrf: str
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecording:
+    """A recorded request's payloads as stored: sealed by `egress.audit.recording` before they
+    reach storage (nothing here is readable without the recording key). Retention empties `sent`
+    and `received` (None) and keeps the row, so a replay can say the payload expired.
+
+    `metadata` is JSON of kinds, counts, sizes, the endpoint and the status: never a value."""
+
+    request_id: str
+    recorded_at: float
+    expires_at: float
+    key_id: str
+    sent: bytes | None
+    received: bytes | None
+    metadata: bytes

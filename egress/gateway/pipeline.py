@@ -22,7 +22,10 @@ from typing import Any, TypeVar
 import orjson
 
 from egress.audit.record import build_entry
+from egress.audit.recording import pending_recording, wants_recording
+from egress.audit.recording_writer import RecordingWriter
 from egress.audit.writer import AuditWriter
+from egress.core.capture import Capture
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Action, Api, Decision, Exchange, Outcome
@@ -85,6 +88,7 @@ class Pipeline:
         ledger: SessionLedger | None = None,
         health: EndpointHealth | None = None,
         approvals: ApprovalGate | None = None,
+        recorder: RecordingWriter | None = None,
     ) -> None:
         self.catalog = catalog
         self.keyring = keyring
@@ -101,6 +105,8 @@ class Pipeline:
         self.health = health or EndpointHealth()
         # Holds or refuses requests the policy sends to an approver; None: they are refused.
         self.approvals = approvals
+        # Records payloads when the decision obliges it (record_payload); None: never.
+        self.recorder = recorder
         # One thread for the vault's store calls: they never run on the event loop.
         self._vault_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egress-vault")
 
@@ -194,6 +200,8 @@ class Pipeline:
             x.finished_ns = time.perf_counter_ns()
             # Synchronous and non-blocking: cannot be interrupted by a cancellation.
             self.audit.submit(build_entry(x))
+            if x.capture is not None and self.recorder is not None:
+                self.recorder.submit(pending_recording(x))
 
     async def refuse(self, x: Exchange, responder: Responder, err: EgressError) -> None:
         """Refuse a request before any stage ran (wrong method); audited like any other."""
@@ -322,6 +330,9 @@ class Pipeline:
         assert x.decision is not None and x.masked is not None and x.parsed is not None and x.api is not None
         resp, translator = await self._route(x, key_header)
         x.upstream_status = resp.status
+        if self.recorder is not None and wants_recording(x):
+            # After masking and routing: what is captured is what this upstream got and sent.
+            x.capture = Capture(self.recorder.max_bytes)
         completed = False
         try:
             if x.parsed.stream and resp.status == 200 and "text/event-stream" in resp.content_type:
@@ -421,6 +432,8 @@ class Pipeline:
             raw = await resp.read()
         finally:
             x.upstream_ns += time.perf_counter_ns() - t0
+        if x.capture is not None:
+            x.capture.add(raw)
         status = resp.status
         drop = _RESPONSE_DROP
         if translator is not None:
@@ -468,6 +481,9 @@ class Pipeline:
         restorer: StreamRestorer | None = _stage("restore", self.restorer.stream, x.api, x.masked.placeholders)
         remember = restorer is not None and self._stateful(x)
         saving: asyncio.Task[None] | None = None
+        capture = x.capture
+        if capture is not None:
+            capture.stream = True
         chunks = resp.chunks()
         try:
             while True:
@@ -478,6 +494,8 @@ class Pipeline:
                     break
                 finally:
                     x.upstream_ns += time.perf_counter_ns() - t0
+                if capture is not None:
+                    capture.add(chunk)  # a reference, before anything is decoded or restored
                 events = decoder.feed(chunk)
                 if translation is not None and events:
                     events = [out for raw in events for out in translation.feed(raw)]

@@ -18,7 +18,15 @@ from typing import Any, Protocol
 import orjson
 
 from egress.core.approvals import Approval
-from egress.core.records import AuditEntry, Checkpoint, GatewayKey, StoredAudit
+from egress.core.records import (
+    AuditEntry,
+    Checkpoint,
+    ConsoleSession,
+    ConsoleUser,
+    GatewayKey,
+    StoredAudit,
+    StoredRecording,
+)
 
 GENESIS_HASH = "0" * 64
 
@@ -28,6 +36,7 @@ Linker = Callable[[str, bytes], str]
 _AUDIT_COLUMNS = (
     "seq, request_id, ts, user_name, team, api, endpoint, jurisdiction, outcome, status, record, prev_hash, hash"
 )
+_RECORDING_COLUMNS = "request_id, recorded_at, expires_at, key_id, sent, received, metadata"
 
 
 _APPROVAL_COLUMNS = (
@@ -75,6 +84,14 @@ class Store(Protocol):
     def vault_put(self, entry_id: str, sealed: bytes, expires_at: float) -> None: ...
 
     def vault_purge(self, now: float) -> int: ...
+
+    def put_recordings(self, recordings: Sequence[StoredRecording]) -> None: ...
+
+    def get_recording(self, request_id: str) -> StoredRecording | None: ...
+
+    def purge_recordings(self, now: float) -> int: ...
+
+    def recording_key_ids(self) -> set[str]: ...
 
     def approval_create(self, approval: Approval) -> None: ...
 
@@ -346,6 +363,193 @@ class SqlStore(ABC):
         with self._connection() as conn:
             cur = conn.cursor()
             cur.execute(f"DELETE FROM mask_vault WHERE expires_at <= {self.param}", (now,))
+            removed = cur.rowcount
+            conn.commit()
+        return removed
+
+    # --- recorded payloads (sealed by egress.audit.recording; stored as given) -----------------
+
+    def put_recordings(self, recordings: Sequence[StoredRecording]) -> None:
+        """Keep sealed payloads; a second recording of the same request is dropped."""
+        if not recordings:
+            return
+        p = self.param
+        with self._connection() as conn:
+            conn.cursor().executemany(
+                f"INSERT INTO recordings ({_RECORDING_COLUMNS}) VALUES ({', '.join([p] * 7)}) "
+                "ON CONFLICT (request_id) DO NOTHING",
+                [(r.request_id, r.recorded_at, r.expires_at, r.key_id, r.sent, r.received, r.metadata) for r in recordings],
+            )
+            conn.commit()
+
+    def get_recording(self, request_id: str) -> StoredRecording | None:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(f"SELECT {_RECORDING_COLUMNS} FROM recordings WHERE request_id = {self.param}", (request_id,))
+            row = cur.fetchone()
+            conn.commit()
+        if row is None:
+            return None
+        return StoredRecording(
+            request_id=str(row[0]),
+            recorded_at=float(row[1]),
+            expires_at=float(row[2]),
+            key_id=str(row[3]),
+            sent=None if row[4] is None else _as_bytes(row[4]),
+            received=None if row[5] is None else _as_bytes(row[5]),
+            metadata=_as_bytes(row[6]),
+        )
+
+    def purge_recordings(self, now: float) -> int:
+        """Delete the payloads whose retention ended (the row and its metadata stay)."""
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(
+                f"UPDATE recordings SET sent = NULL, received = NULL WHERE expires_at <= {self.param} "
+                "AND (sent IS NOT NULL OR received IS NOT NULL)",
+                (now,),
+            )
+            removed = cur.rowcount
+            conn.commit()
+        return removed
+
+    def recording_key_ids(self) -> set[str]:
+        """The keys that stored payloads still need."""
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT DISTINCT key_id FROM recordings WHERE sent IS NOT NULL OR received IS NOT NULL")
+            rows = cur.fetchall()
+            conn.commit()
+        return {str(r[0]) for r in rows}
+
+    # --- audit search (the console) ----------------------------------------------------------
+
+    def audit_search(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        user: str | None = None,
+        team: str | None = None,
+        endpoint: str | None = None,
+        jurisdiction: str | None = None,
+        before_seq: int | None = None,
+        limit: int = 50,
+    ) -> list[StoredAudit]:
+        """Records matching the column filters (None matches anything; `until` exclusive), newest
+        first, older than `before_seq` when given (keyset pagination)."""
+        p = self.param
+        clauses: list[str] = []
+        args: list[Any] = []
+        for sql, value in (
+            (f"ts >= {p}", since),
+            (f"ts < {p}", until),
+            (f"user_name = {p}", user),
+            (f"team = {p}", team),
+            (f"endpoint = {p}", endpoint),
+            (f"jurisdiction = {p}", jurisdiction),
+            (f"seq < {p}", before_seq),
+        ):
+            if value is not None:
+                clauses.append(sql)
+                args.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit_log {where} ORDER BY seq DESC LIMIT {p}", (*args, limit))
+            rows = cur.fetchall()
+            conn.commit()
+        return [self._stored(r) for r in rows]
+
+    def audit_by_request(self, request_id: str) -> StoredAudit | None:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE request_id = {self.param} ORDER BY seq LIMIT 1",
+                (request_id,),
+            )
+            row = cur.fetchone()
+            conn.commit()
+        return self._stored(row) if row else None
+
+    # --- console accounts and sessions (egress.admin) -----------------------------------------
+
+    def console_user_create(self, user: ConsoleUser) -> bool:
+        """False when an account of that name exists already (it is left as it was)."""
+        p = self.param
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(
+                f"INSERT INTO console_users (name, password_hash, role, team, created_at) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (name) DO NOTHING",
+                (user.name, user.password_hash, user.role, user.team, user.created_at),
+            )
+            created = cur.rowcount
+            conn.commit()
+        return created > 0
+
+    def _console_users(self, where: str = "", args: tuple[Any, ...] = ()) -> list[ConsoleUser]:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(
+                f"SELECT name, password_hash, role, team, created_at FROM console_users {where} ORDER BY name", args
+            )
+            rows = cur.fetchall()
+            conn.commit()
+        return [ConsoleUser(str(r[0]), str(r[1]), str(r[2]), r[3], float(r[4])) for r in rows]
+
+    def console_user(self, name: str) -> ConsoleUser | None:
+        found = self._console_users(f"WHERE name = {self.param}", (name,))
+        return found[0] if found else None
+
+    def console_users(self) -> list[ConsoleUser]:
+        return self._console_users()
+
+    def console_user_remove(self, name: str) -> bool:
+        """Remove the account and end its sessions."""
+        p = self.param
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(f"DELETE FROM console_sessions WHERE user_name = {p}", (name,))
+            cur.execute(f"DELETE FROM console_users WHERE name = {p}", (name,))
+            removed = cur.rowcount
+            conn.commit()
+        return removed > 0
+
+    def console_session_put(self, session: ConsoleSession) -> None:
+        p = self.param
+        s = session
+        with self._connection() as conn:
+            conn.cursor().execute(
+                f"INSERT INTO console_sessions (token_hash, user_name, role, team, csrf, created_at, expires_at) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
+                (s.token_hash, s.user, s.role, s.team, s.csrf, s.created_at, s.expires_at),
+            )
+            conn.commit()
+
+    def console_session(self, token_hash: str) -> ConsoleSession | None:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(
+                "SELECT token_hash, user_name, role, team, csrf, created_at, expires_at FROM console_sessions "
+                f"WHERE token_hash = {self.param}",
+                (token_hash,),
+            )
+            row = cur.fetchone()
+            conn.commit()
+        if row is None:
+            return None
+        return ConsoleSession(str(row[0]), str(row[1]), str(row[2]), row[3], str(row[4]), float(row[5]), float(row[6]))
+
+    def console_session_end(self, token_hash: str) -> None:
+        with self._connection() as conn:
+            conn.cursor().execute(f"DELETE FROM console_sessions WHERE token_hash = {self.param}", (token_hash,))
+            conn.commit()
+
+    def console_session_purge(self, now: float) -> int:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(f"DELETE FROM console_sessions WHERE expires_at <= {self.param}", (now,))
             removed = cur.rowcount
             conn.commit()
         return removed

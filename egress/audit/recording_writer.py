@@ -1,0 +1,128 @@
+"""The recording writer: seals and stores recorded payloads on its own thread, in batches, and
+deletes the payloads whose retention ended (at start, then every `purge_interval_s`).
+
+Invariants: `submit` never blocks and never copies a payload (the request path hands over
+references); joining, encryption and the store write happen here. `close()` writes everything
+submitted before it returns. A batch the store refuses is retried a few times, then dropped with
+an error in the log: the audit record of each request is written regardless (by the audit
+writer), and a replay of a lost recording says it was not found.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from egress.audit.batches import STOP, drain, gather
+from egress.audit.recording import PendingRecording, Recordings, RecordingStore, seal_recording
+from egress.audit.recording_keys import RecordingKeys
+from egress.core.records import StoredRecording
+
+log = logging.getLogger("egress.audit")
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderSettings:
+    retention_s: float = 30 * 86400.0
+    max_bytes: int = 8 * 1024 * 1024
+    flush_interval_s: float = 0.05
+    max_batch: int = 64
+    purge_interval_s: float = 3600.0
+    retry_delay_s: float = 0.5
+    attempts: int = 5
+
+
+class RecordingWriter:
+    def __init__(
+        self,
+        store: RecordingStore,
+        keys: RecordingKeys,
+        settings: RecorderSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._recordings = Recordings(store, keys)
+        self._store = store
+        self._keys = keys
+        self.settings = settings
+        self._clock = clock
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="egress-recording-writer", daemon=True)
+        self._stop = threading.Event()
+        self._closed = False
+        self.written = 0
+        self.dropped = 0
+        self.purged = 0
+
+    @property
+    def max_bytes(self) -> int:
+        return self.settings.max_bytes
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, pending: PendingRecording) -> None:
+        self._queue.put(pending)
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._queue.put(STOP)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        next_purge = time.monotonic()
+        stopping = False
+        while not stopping:
+            if time.monotonic() >= next_purge:
+                self._purge()
+                next_purge = time.monotonic() + self.settings.purge_interval_s
+            try:
+                first = self._queue.get(timeout=max(next_purge - time.monotonic(), 0.001))
+            except queue.Empty:
+                continue
+            if first is STOP:
+                break
+            self._stop.wait(self.settings.flush_interval_s)  # let a batch gather; at once on close()
+            batch, stopping = gather(self._queue, first, self.settings.max_batch)
+            self._write(batch)
+        rest = drain(self._queue)
+        if rest:
+            self._write(rest)
+
+    def _write(self, batch: list[object]) -> None:
+        expires_at = self._clock() + self.settings.retention_s
+        sealed: list[StoredRecording] = []
+        for item in batch:
+            assert isinstance(item, PendingRecording)
+            sealed.append(seal_recording(self._keys, item, self.settings.max_bytes, expires_at))
+        for attempt in range(1, self.settings.attempts + 1):
+            try:
+                self._store.put_recordings(sealed)
+                self.written += len(sealed)
+                return
+            except Exception:  # noqa: BLE001 - any store failure: retry, then drop (the audit stays whole)
+                log.exception("recording write failed (%d recordings, attempt %d)", len(sealed), attempt)
+                if attempt < self.settings.attempts:
+                    time.sleep(self.settings.retry_delay_s)
+        self.dropped += len(sealed)
+        log.error("dropped %d recordings after %d failed writes", len(sealed), self.settings.attempts)
+
+    def _purge(self) -> None:
+        try:
+            removed = self._recordings.purge_expired(self._clock())
+        except Exception:  # noqa: BLE001 - any store failure: payloads stay until the next purge
+            log.exception("recording retention purge failed; retrying at the next interval")
+            return
+        self.purged += removed
+        if removed:
+            log.info("recording retention: payloads of %d requests deleted", removed)
