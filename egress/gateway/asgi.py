@@ -32,6 +32,7 @@ _API_ROUTES: dict[str, Api] = {
 }
 
 Hook = Callable[[], Awaitable[None]]
+Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else the reason
 
 
@@ -48,12 +49,14 @@ class GatewayApp:
         on_startup: Hook,
         on_shutdown: Hook,
         ready: ReadyCheck,
+        admin: Asgi | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.catalog = catalog
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
         self._ready = ready
+        self._admin = admin  # the console, for paths under /admin (built by egress.app)
         self._models_body = _models_body(catalog)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -102,6 +105,9 @@ class GatewayApp:
                 )
                 return
             await self.pipeline.handle(x, receive, responder)
+            return
+        if self._admin is not None and path.startswith("/admin") and (len(path) == 6 or path[6] == "/"):
+            await self._admin(scope, receive, send)
             return
         if path == "/api/hello" and method in ("HEAD", "GET"):
             await _plain(send, 200, b"", method == "HEAD")

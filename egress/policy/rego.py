@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+# RE2 is loaded before regopy, whatever imports this module first: with regopy's native library
+# loaded first, compiling some of the detection rules under google-re2 aborts the process.
+import re2  # noqa: F401, I001 - load order only
 import regopy
 
 DEFAULT_QUERY = "data.egress.decision"

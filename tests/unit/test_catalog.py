@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from egress.cli.providers import Facts, exposure, policy_fits
+from egress.checklist.providers import Facts, exposure, policy_fits
 from egress.config import ConfigError, load_config
 from egress.policy.rego import RegoPolicy, RegoSource
 from egress.route.provider_catalog import CatalogEntry, CatalogError, fill_template, parse_catalog
