@@ -68,7 +68,7 @@ class RecordingMeta:
 
 @dataclass(frozen=True, slots=True)
 class PendingRecording:
-    """Built on the request path from references it already holds (no copy); sealed later."""
+    """What is to be sealed: built on the recording writer's thread from the finished exchange."""
 
     request_id: str
     recorded_at: float

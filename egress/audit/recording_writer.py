@@ -2,7 +2,8 @@
 deletes the payloads whose retention ended (at start, then every `purge_interval_s`).
 
 Invariants: `submit` never blocks and never copies a payload (the request path hands over
-references); joining, encryption and the store write happen here. `close()` writes everything
+the finished exchange); the recording's metadata, joining, encryption and the store write happen
+here. `close()` writes everything
 submitted before it returns. A batch the store refuses is retried a few times, then dropped with
 an error in the log: the audit record of each request is written regardless (by the audit
 writer), and a replay of a lost recording says it was not found.
@@ -18,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from egress.audit.batches import STOP, drain, gather
-from egress.audit.recording import PendingRecording, Recordings, RecordingStore, seal_recording
+from egress.audit.recording import PendingRecording, Recordings, RecordingStore, pending_recording, seal_recording
 from egress.audit.recording_keys import RecordingKeys
+from egress.core.exchange import Exchange
 from egress.core.records import StoredRecording
 
 log = logging.getLogger("egress.audit")
@@ -68,8 +70,10 @@ class RecordingWriter:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, pending: PendingRecording) -> None:
-        self._queue.put(pending)
+    def submit(self, item: Exchange | PendingRecording) -> None:
+        """Queue a recording: an exchange that ended with a capture is turned into one here, on
+        this thread (the request path only hands over the reference; nothing changes it after)."""
+        self._queue.put(item)
 
     def close(self, timeout: float = 30.0) -> None:
         if self._closed:
@@ -103,8 +107,9 @@ class RecordingWriter:
         expires_at = self._clock() + self.settings.retention_s
         sealed: list[StoredRecording] = []
         for item in batch:
-            assert isinstance(item, PendingRecording)
-            sealed.append(seal_recording(self._keys, item, self.settings.max_bytes, expires_at))
+            pending = pending_recording(item) if isinstance(item, Exchange) else item
+            assert isinstance(pending, PendingRecording)
+            sealed.append(seal_recording(self._keys, pending, self.settings.max_bytes, expires_at))
         for attempt in range(1, self.settings.attempts + 1):
             try:
                 self._store.put_recordings(sealed)

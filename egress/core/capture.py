@@ -7,31 +7,37 @@ joining, hashing and encryption happen later, off the event loop. Nothing here d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
-
-@dataclass(slots=True)
 class Capture:
     """Bytes received from upstream, before restoration (still masked), at most `limit` of them.
 
-    Invariant: `chunks` joined is exactly the first `len(...)` bytes the upstream sent; when more
-    arrived than `limit` allows, `received` counts them all and `truncated` says so."""
+    Invariant: `chunks` joined is exactly the first `kept` bytes the upstream sent; when more
+    arrived than `limit` allows, `received` counts them all and `truncated` says so. Not a frozen
+    dataclass: `add` runs once per upstream read, so it does the least it can (two updates)."""
 
-    limit: int
-    stream: bool = False  # the answer was an event stream (its raw SSE bytes, concatenated)
-    chunks: list[bytes] = field(default_factory=list)
-    kept: int = 0  # bytes held in `chunks`
-    received: int = 0  # bytes the upstream sent, kept or not
+    __slots__ = ("limit", "stream", "chunks", "received", "_room")
+
+    def __init__(self, limit: int, stream: bool = False) -> None:
+        self.limit = limit
+        self.stream = stream  # the answer was an event stream (its raw SSE bytes, concatenated)
+        self.chunks: list[bytes] = []
+        self.received = 0  # bytes the upstream sent, kept or not
+        self._room = limit
 
     def add(self, chunk: bytes) -> None:
-        self.received += len(chunk)
-        room = self.limit - self.kept
-        if room <= 0:
-            return
-        if len(chunk) > room:
-            chunk = chunk[:room]
-        self.chunks.append(chunk)
-        self.kept += len(chunk)
+        n = len(chunk)
+        self.received += n
+        if n <= self._room:
+            self._room -= n
+            self.chunks.append(chunk)
+        elif self._room > 0:
+            self.chunks.append(chunk[: self._room])
+            self._room = 0
+
+    @property
+    def kept(self) -> int:
+        """Bytes held in `chunks`."""
+        return self.limit - self._room
 
     @property
     def truncated(self) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import orjson
 
 from egress.audit.record import build_entry
-from egress.audit.recording import pending_recording, wants_recording
+from egress.audit.recording import wants_recording
 from egress.audit.recording_writer import RecordingWriter
 from egress.audit.writer import AuditWriter
 from egress.core.capture import Capture
@@ -201,7 +201,7 @@ class Pipeline:
             # Synchronous and non-blocking: cannot be interrupted by a cancellation.
             self.audit.submit(build_entry(x))
             if x.capture is not None and self.recorder is not None:
-                self.recorder.submit(pending_recording(x))
+                self.recorder.submit(x)  # the recording is built and sealed on the recorder's thread
 
     async def refuse(self, x: Exchange, responder: Responder, err: EgressError) -> None:
         """Refuse a request before any stage ran (wrong method); audited like any other."""

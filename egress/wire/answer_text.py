@@ -1,8 +1,8 @@
 """The text of a model's answer, from the bytes an upstream sent: for people reading a recording.
 
 Streams are framed with the gateway's own SSE decoder; the text is what the API streams as
-answer text: Anthropic `text_delta`s, Responses `response.output_text.delta`s, Chat Completions
-`delta.content`. Whole answers give their text blocks, `output_text` parts or message content.
+answer text: Anthropic `text_delta`s, Responses output items' `output_text` (their deltas when cut short), Chat Completions
+`delta.content` (and `refusal`) of the first choice. Whole answers give their text blocks, `output_text` parts or message content.
 Anything that is not an answer (an error body, a cut-off stream, a foreign event) contributes no
 text; this never raises on what an upstream sent.
 """
@@ -44,7 +44,7 @@ def _stream_deltas(api: Api, raw: bytes) -> list[str]:
     decoder = SseDecoder()
     events = decoder.feed(raw)
     tail = decoder.finish()
-    out: list[str] = []
+    docs: list[dict[str, Any]] = []
     for event in [*events, tail] if tail else events:
         data = SseEvent.parse(event).data
         if not data or data == "[DONE]":
@@ -54,8 +54,27 @@ def _stream_deltas(api: Api, raw: bytes) -> list[str]:
         except orjson.JSONDecodeError:
             continue
         if isinstance(doc, dict):
-            out.extend(_deltas(api, doc))
-    return out
+            docs.append(doc)
+    if api is Api.OPENAI_RESPONSES:
+        return _responses_text(docs)
+    return [text for doc in docs for text in _deltas(api, doc)]
+
+
+def _responses_text(docs: list[dict[str, Any]]) -> list[str]:
+    """Per output item: its finished text (`output_item.done`) when the stream got that far (some
+    streams send only that), else the deltas that arrived (a stream cut short)."""
+    deltas: dict[int, list[str]] = {}
+    done: dict[int, str] = {}
+    for doc in docs:
+        kind = doc.get("type")
+        index = doc.get("output_index")
+        if kind == "response.output_text.delta" and isinstance(doc.get("delta"), str):
+            deltas.setdefault(index if isinstance(index, int) else 0, []).append(doc["delta"])
+        elif kind == "response.output_item.done" and isinstance(doc.get("item"), dict):
+            parts = _dicts(doc["item"].get("content"))
+            text = "".join(_strings(p.get("text") for p in parts if p.get("type") == "output_text"))
+            done[index if isinstance(index, int) else len(done)] = text
+    return [done[i] if i in done else "".join(deltas[i]) for i in sorted(deltas.keys() | done.keys())]
 
 
 def _deltas(api: Api, doc: dict[str, Any]) -> list[str]:
@@ -64,11 +83,9 @@ def _deltas(api: Api, doc: dict[str, Any]) -> list[str]:
         if doc.get("type") == "content_block_delta" and isinstance(delta, dict) and delta.get("type") == "text_delta":
             return _strings([delta.get("text")])
         return []
-    if api is Api.OPENAI_RESPONSES:
-        return _strings([doc.get("delta")]) if doc.get("type") == "response.output_text.delta" else []
     if api is Api.OPENAI_CHAT:
         deltas = (c.get("delta") for c in _dicts(doc.get("choices")) if c.get("index", 0) == 0)
-        return _strings(d.get("content") for d in deltas if isinstance(d, dict))
+        return _strings(d.get(key) for d in deltas if isinstance(d, dict) for key in ("content", "refusal"))
     return []
 
 
