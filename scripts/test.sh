@@ -26,6 +26,12 @@ if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; the
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi
 
+# Debian's chromium for the console's browser test (tests/integration/test_console_browser.py);
+# Playwright drives it (executable_path), so no browser download of Playwright's own is needed.
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq && apt-get install -y -qq chromium
+fi
+
 .venv/bin/ruff check egress tests bench
 .venv/bin/lint-imports
 exec .venv/bin/pytest -q "$@"

@@ -462,11 +462,13 @@ class SqlStore(ABC):
         return [self._stored(r) for r in rows]
 
     def audit_by_request(self, request_id: str) -> StoredAudit | None:
+        """The request's own record: not the approval steps (outcome `approval_…`) that share its id."""
         with self._connection() as conn:
             cur = conn.cursor()
             cur.execute(
-                f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE request_id = {self.param} ORDER BY seq LIMIT 1",
-                (request_id,),
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE request_id = {self.param} "
+                f"AND outcome NOT LIKE {self.param} ORDER BY seq LIMIT 1",
+                (request_id, "approval%"),
             )
             row = cur.fetchone()
             conn.commit()
