@@ -102,6 +102,8 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
         date_header=False,
         proxy_headers=False,  # egress does not trust X-Forwarded-* from its clients
     )
+    if server.tls_cert_file is not None:  # both or neither: validated when the config loaded
+        common.update(ssl_certfile=str(server.tls_cert_file), ssl_keyfile=str(server.tls_key_file))
     # `egress policy reload` signals this process: with one worker it reloads the policy in
     # place; with several, uvicorn's supervisor restarts the workers one by one (same effect).
     pid_file = config.resolved_data_dir / PID_FILE
@@ -136,7 +138,9 @@ def _ensure_first_key(config: Config) -> str | None:
 def _print_banner(config: Config, first_key: str | None) -> None:
     server = config.server
     base = (
-        server.public_url or f"http://{'127.0.0.1' if server.host in ('0.0.0.0', '::') else server.host}:{server.port}"
+        server.public_url
+        or f"{'https' if server.tls_cert_file else 'http'}://"
+        f"{'127.0.0.1' if server.host in ('0.0.0.0', '::') else server.host}:{server.port}"
     )
     key = first_key or "<your gateway key: egress keys create --user YOU>"
     header = KEY_HEADER.decode()
@@ -397,6 +401,8 @@ _CSV_COLUMNS = [
     "input_tokens",
     "output_tokens",
     "upstream_body_sha256",
+    "recorded",
+    "response_sha256",
     "prev_hash",
     "hash",
 ]

@@ -11,6 +11,8 @@ ciphertexts are refused (exit 2); the PostgreSQL store records and replays the s
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import random
@@ -202,6 +204,9 @@ def test_recordings_hold_what_the_upstream_saw_and_never_a_canary(recording, ups
     recording.running.stop()  # everything written, the chain's head signed
     exported = recording.cli("audit", "export")
     assert exported.exit_code == 0 and rid in exported.output
+    as_csv = recording.cli("audit", "export", "--format", "csv")
+    (csv_row,) = csv.DictReader(io.StringIO(as_csv.output))
+    assert csv_row["recorded"] == "True" and csv_row["response_sha256"] == record["response_sha256"]
     verified = recording.cli("audit", "verify")
     assert verified.exit_code == 0 and verified.output.startswith("OK: 1 records verified"), verified.output
     db = b"".join(p.read_bytes() for p in (tmp_path / "data").glob("egress.db*"))
@@ -209,6 +214,7 @@ def test_recordings_hold_what_the_upstream_saw_and_never_a_canary(recording, ups
     for data, where in (
         (db, "the database file"),
         (exported.output, "the audit export"),
+        (as_csv.output, "the CSV export"),
         (text.output, "replay"),
         (raw.output, "replay --raw"),
         (as_json.output, "replay --json"),
@@ -318,3 +324,36 @@ def test_postgres_store_records_and_replays(upstream, tmp_path):
             gw.store.purge_recordings(time.time() + 365 * 86400)
             assert gw.cli("audit", "replay", rid).exit_code == 1
             assert gw.cli("audit", "verify").exit_code == 0
+
+
+def test_a_translated_request_records_what_the_chat_endpoint_saw(upstream, tmp_path):
+    """An Anthropic client answered by a Chat-only endpoint: the recording holds the translated
+    Chat body and the Chat stream (its text shown from Chat deltas); the client gets Anthropic events."""
+    own = {
+        "name": "own",
+        "api": "openai-chat",
+        "base_url": upstream.url + "/v1",
+        "models": ["*"],
+        "credentials": {"env": "SIM_OPENAI_KEY"},
+        "operator": "Our own server",
+        "jurisdiction": "self",
+        "region": "self",
+        "retention_days": 0,
+        "trains_on_api_data": False,
+        "dpa": True,
+    }
+    v = canaries()
+    seen: list[Received] = []
+    for gw in start(tmp_path, upstream, policy=RECORD, providers=[own]):
+        upstream.enqueue(citing("chat", True, seen))
+        answer = ask("anthropic", gw.url, gw.key, prompt(v))
+        assert all(value in answer for value in v.values())
+        record = gw.record()
+        assert record["translated_from"] == "anthropic.messages" and record["endpoint"] == "own"
+        replay = gw.replay(record["request_id"])
+        assert replay.digests_match and replay.api == "openai.chat_completions"
+        assert replay.upstream_path == "/chat/completions" and replay.sent == seen[0].body
+        assert json.loads(replay.sent)["messages"][-1]["role"] == "user"  # a Chat body, not Messages
+        placeholders = list(dict.fromkeys(PLACEHOLDER.findall(replay.sent.decode())))
+        assert answer_text(Api.OPENAI_CHAT, replay.received, True) == "Using " + ", ".join(placeholders) + "."
+        assert_clean(replay.sent + replay.received, v, "the recording")
