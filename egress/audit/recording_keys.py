@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -132,17 +133,18 @@ def load_recording_keys(path: Path) -> RecordingKeys:
 
 
 def load_or_create_recording_keys(path: Path) -> RecordingKeys:
-    """The key set; at first start, a file with one new key, created 0600 with O_EXCL (so two
-    workers starting together agree on one key)."""
+    """The key set; at first start, a file with one new key, 0600. The file is written whole
+    beside its place, then linked there only if nothing is there yet: two workers starting
+    together agree on one key, and neither ever reads a half-written file."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _write_new(path, [os.urandom(32)])
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(tmp, path)
         except FileExistsError:
             pass
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(_render([os.urandom(32)]))
+        finally:
+            tmp.unlink()
     return load_recording_keys(path)
 
 
@@ -170,10 +172,15 @@ def _render(keys: list[bytes]) -> str:
 
 def _replace(path: Path, keys: list[bytes]) -> None:
     """Write the new file beside the old one (0600), then rename it over: never half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    _write_new(path, keys).replace(path)
+
+
+def _write_new(path: Path, keys: list[bytes]) -> Path:
+    """A complete key file (0600, synced) beside `path`, under a name of this process's own."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(_render(keys))
         f.flush()
         os.fsync(f.fileno())
-    tmp.replace(path)
+    return tmp

@@ -107,9 +107,15 @@ class RecordingWriter:
         expires_at = self._clock() + self.settings.retention_s
         sealed: list[StoredRecording] = []
         for item in batch:
-            pending = pending_recording(item) if isinstance(item, Exchange) else item
-            assert isinstance(pending, PendingRecording)
-            sealed.append(seal_recording(self._keys, pending, self.settings.max_bytes, expires_at))
+            try:
+                pending = pending_recording(item) if isinstance(item, Exchange) else item
+                assert isinstance(pending, PendingRecording)
+                sealed.append(seal_recording(self._keys, pending, self.settings.max_bytes, expires_at))
+            except Exception:  # noqa: BLE001 - one recording that cannot be built is dropped; the rest are written
+                self.dropped += 1
+                log.exception("a recording could not be built or sealed; dropped (its audit record is written)")
+        if not sealed:
+            return
         for attempt in range(1, self.settings.attempts + 1):
             try:
                 self._store.put_recordings(sealed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from egress.audit.recording_keys import (
 from egress.audit.recording_writer import RecorderSettings, RecordingWriter
 from egress.config import load_config
 from egress.core.capture import Capture
+from egress.core.exchange import Exchange
 from egress.store.base import SqlStore
 from tests.unit import test_audit_chain
 from tests.unit.test_audit_chain import execute
@@ -100,6 +102,24 @@ def test_key_file_is_created_once_owner_only(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_or_create_recording_keys(path) == first
     assert len(first.keys) == 1 and first.current.startswith("rk_")
+
+
+def test_workers_starting_together_agree_on_one_key(tmp_path):
+    path = tmp_path / "recording.key"
+    barrier = threading.Barrier(8)
+    found: list[RecordingKeys] = []
+
+    def start() -> None:
+        barrier.wait()
+        found.append(load_or_create_recording_keys(path))
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(found) == 8 and len({k.current for k in found}) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["recording.key"]  # no temporary file left
 
 
 def test_rotation_seals_with_the_new_key_and_still_opens_the_old_payloads(tmp_path):
@@ -324,3 +344,13 @@ def test_key_file_path_default_is_in_the_data_dir(tmp_path: Path):
     config = load_config(None, env={"EGRESS_DATA_DIR": str(tmp_path), "EGRESS_CONFIG": ""})
     assert config.recording_key_file == tmp_path / "recording.key"
     assert config.recording.retention_days == 30 and config.recording.max_bytes == 8 * 1024 * 1024
+
+
+def test_a_recording_that_cannot_be_built_is_dropped_and_the_writer_goes_on(store):
+    writer = RecordingWriter(store, KEYS, RecorderSettings(flush_interval_s=0.001))
+    writer.start()
+    writer.submit(Exchange(request_id="req_bad", method="POST", path="/v1/messages", query="", headers=[]))
+    writer.submit(pending(2))
+    writer.close()
+    assert writer.dropped == 1 and writer.written == 1
+    assert store.get_recording("req_bad") is None and store.get_recording("req_2") is not None
