@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import orjson
 
-from egress.audit.recording_keys import Direction, RecordingKeys
+from egress.audit.recording_keys import Direction, RecordingKeys, SealError
 from egress.core.exchange import Api, Exchange
 from egress.core.records import StoredAudit, StoredRecording
 
@@ -116,7 +116,7 @@ def seal_recording(keys: RecordingKeys, pending: PendingRecording, max_bytes: in
     meta = pending.meta
     if len(sent) > max_bytes:
         sent = sent[:max_bytes]
-        meta = RecordingMeta(**{**asdict(meta), "sent_truncated": True})
+        meta = replace(meta, sent_truncated=True)
     received = b"".join(pending.received)
     rid = pending.request_id
     return StoredRecording(
@@ -169,7 +169,10 @@ class Recordings:
         row = self.store.get_recording(request_id)
         if row is None:
             return None
-        meta = RecordingMeta.parse(row.metadata)
+        try:
+            meta = RecordingMeta.parse(row.metadata)
+        except (ValueError, TypeError):
+            raise SealError("the recording's metadata is unreadable: it was altered") from None
         expired = row.sent is None and row.received is None
         sent = b"" if row.sent is None else self.keys.open(request_id, Direction.SENT, row.sent)
         received = b"" if row.received is None else self.keys.open(request_id, Direction.RECEIVED, row.received)

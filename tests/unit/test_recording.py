@@ -354,3 +354,10 @@ def test_a_recording_that_cannot_be_built_is_dropped_and_the_writer_goes_on(stor
     writer.close()
     assert writer.dropped == 1 and writer.written == 1
     assert store.get_recording("req_bad") is None and store.get_recording("req_2") is not None
+
+
+def test_altered_metadata_is_refused(store):
+    record_all(store, [pending(1)])
+    execute(store, "UPDATE recordings SET metadata = ? WHERE request_id = ?", (b'{"api": 1', "req_1"))
+    with pytest.raises(SealError, match="metadata is unreadable"):
+        Recordings(store, KEYS).replay("req_1")
