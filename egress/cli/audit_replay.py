@@ -70,14 +70,8 @@ def _audit_record(store: SqlStore, request_id: str) -> dict[str, Any] | None:
 
 def _open(config: Config, store: SqlStore, request_id: str, record: dict[str, Any] | None) -> Replay:
     """The replay, or exit with what is missing."""
-    try:
-        keys = load_recording_keys(config.recording_key_file)
-    except RecordingKeyError as exc:
-        _fail(str(exc), EXIT_MISMATCH)
-    try:
-        replay = Recordings(store, keys).replay(request_id)
-    except SealError as exc:
-        _fail(f"request {request_id}: {exc}; refusing to show it", EXIT_MISMATCH)
+    # A request that was never recorded needs no key (the key file may not exist here).
+    replay = _opened(config, store, request_id) if store.get_recording(request_id) is not None else None
     if replay is None:
         if record is None:
             _fail(f"no request {request_id} in the audit", EXIT_NOT_FOUND)
@@ -94,6 +88,17 @@ def _open(config: Config, store: SqlStore, request_id: str, record: dict[str, An
             EXIT_NOT_FOUND,
         )
     return replay
+
+
+def _opened(config: Config, store: SqlStore, request_id: str) -> Replay | None:
+    try:
+        keys = load_recording_keys(config.recording_key_file)
+    except RecordingKeyError as exc:
+        _fail(f"request {request_id} was recorded, but {exc}", EXIT_MISMATCH)
+    try:
+        return Recordings(store, keys).replay(request_id)
+    except SealError as exc:
+        _fail(f"request {request_id}: {exc}; refusing to show it", EXIT_MISMATCH)
 
 
 def _fail(message: str, code: int) -> NoReturn:

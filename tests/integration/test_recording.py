@@ -233,6 +233,7 @@ def test_without_the_obligation_nothing_is_recorded(gateway, upstream):
     assert record["recorded"] is False and record["response_sha256"] is None
     assert gateway.store.get_recording(record["request_id"]) is None
     config = str(gateway.gateway.config.data_dir.parent / "egress.yaml")
+    gateway.gateway.config.recording_key_file.unlink()  # a request never recorded needs no key to say so
     result = CliRunner().invoke(main, ["audit", "replay", record["request_id"], "--config", config], env=SIM_ENV)
     assert result.exit_code == 1 and "was not recorded" in result.output
     missing = CliRunner().invoke(main, ["audit", "replay", "req_nope", "--config", config], env=SIM_ENV)
