@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from egress.admin.console import Console, ConsoleSettings, PolicyView
+from egress.admin.oidc import ConsoleOidc, RoleMapping
 from egress.approve.desk import ApprovalDesk
 from egress.approve.notify import Notifier
 from egress.approve.service import Approvals
@@ -32,6 +33,7 @@ from egress.gateway.auth import KeyRing, OidcAuth
 from egress.gateway.http_protocol import with_header_timeout
 from egress.gateway.pipeline import Limits, Pipeline
 from egress.identity.oidc import OidcSettings, OidcVerifier
+from egress.identity.oidc_login import LoginClient, OidcLogin
 from egress.identity.token_cache import VerifiedTokenCache
 from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
@@ -247,7 +249,32 @@ def build_console(config: Config, store: SqlStore, policy: PolicyService, approv
         endpoints=config.providers,
         approvals=approvals,
         recordings=Recordings(store, load_or_create_recording_keys(config.recording_key_file)),
+        oidc=build_console_oidc(config, store),
     )
+
+
+def build_console_oidc(config: Config, store: SqlStore) -> ConsoleOidc | None:
+    """Console sign-in through the identity provider, when `console.oidc` is configured."""
+    settings = config.console.oidc
+    if settings is None:
+        return None
+    verifier = OidcVerifier(
+        OidcSettings(
+            issuer=settings.issuer,
+            audience=(settings.client_id,),
+            user_claim=settings.user_claim,
+            team_claim=settings.team_claim,
+            ca_bundle=settings.ca_bundle,
+        )
+    )
+    client = LoginClient(
+        client_id=settings.client_id,
+        redirect_uri=settings.redirect_url or f"{config.public_base_url}/admin/oidc/callback",
+        client_secret=settings.client_secret.get_secret_value() if settings.client_secret else None,
+        scopes=settings.scopes,
+    )
+    roles = RoleMapping(groups_claim=settings.groups_claim, admin_groups=settings.admin_groups)
+    return ConsoleOidc(verifier, OidcLogin(verifier, client), roles, store)
 
 
 def build_app(config: Config) -> GatewayApp:
@@ -331,6 +358,8 @@ def build_app(config: Config) -> GatewayApp:
             await oidc.stop()
         await upstream.close()
         await gate.close()
+        if console is not None:
+            await console.aclose()
         # Every request that finished has submitted its record; write them all before exiting.
         writer.close()
         recorder.close()

@@ -215,6 +215,35 @@ class PolicyConfig(BaseModel):
         return self
 
 
+class ConsoleOidcConfig(BaseModel):
+    """Console sign-in with the organisation's identity provider (authorization code + PKCE)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    issuer: str = Field(description="the issuer URL, exactly as in the ID token's iss claim (https or loopback)")
+    client_id: str = Field(min_length=1, description="the console's client id at the provider (the ID token's aud)")
+    client_secret_env: str | None = Field(
+        default=None, description="environment variable holding the client secret; unset: a public client (PKCE only)"
+    )
+    redirect_url: str | None = Field(
+        default=None, description="the callback registered at the provider; default <public URL>/admin/oidc/callback"
+    )
+    user_claim: str | None = Field(default=None, description="the claim naming the person; default email, then sub")
+    groups_claim: str = Field(default="groups", description="the claim listing the person's groups")
+    admin_groups: tuple[str, ...] = Field(default=(), description="a person in any of these groups is an admin")
+    team_claim: str = Field(
+        default="team", description="the claim naming a team (a string, or a list whose first item is used): team lead"
+    )
+    scopes: tuple[str, ...] = Field(default=("openid", "email", "profile"))
+    ca_bundle: str | None = Field(default=None, description="CA file to reach the issuer; default the system store")
+    # Set by load_config from client_secret_env.
+    client_secret: SecretStr | None = Field(default=None, exclude=True)
+
+    @field_validator("issuer")
+    @classmethod
+    def _secure(cls, value: str) -> str:
+        return require_secure_url(value)
+
+
 class ConsoleConfig(BaseModel):
     """The web console at /admin (egress.admin)."""
 
@@ -226,6 +255,7 @@ class ConsoleConfig(BaseModel):
     )
     login_window_s: float = Field(default=300.0, gt=0, le=86400, description="…counted over this window")
     refresh_s: float = Field(default=2.0, gt=0, le=3600, description="how often live pages refresh themselves")
+    oidc: ConsoleOidcConfig | None = Field(default=None, description="sign-in with an identity provider, too")
 
 
 class ApprovalsConfig(BaseModel):
@@ -401,6 +431,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None, 
         raise ConfigError(_problems(name, text, exc)) from None
     config = config.model_copy(update={"provider_catalog": catalog})
     config = _resolve_credentials(config, name, text, env)
+    config = _resolve_console_secret(config, name, text, env)
     config = _resolve_policy_files(config, name)
     _check_tls_files(config, name, text)
     return _read_rule_files(config, name, text)
@@ -477,6 +508,20 @@ def _with_defaults(data: dict[str, Any], bundled: dict[str, Any]) -> dict[str, A
         elif isinstance(default, dict) and isinstance(given, dict):
             merged[key] = {**default, **given}
     return merged
+
+
+def _resolve_console_secret(config: Config, name: str, text: str, env: Mapping[str, str]) -> Config:
+    """The console's OIDC client secret, from the environment variable the file names."""
+    oidc = config.console.oidc
+    if oidc is None or oidc.client_secret_env is None:
+        return config
+    value = env.get(oidc.client_secret_env)
+    if not value:
+        loc = ("console", "oidc", "client_secret_env")
+        message = f"environment variable {oidc.client_secret_env} is not set (the console's OIDC client secret)"
+        raise ConfigError([Problem(name, _dotted(loc), _line_of(text, loc), message)])
+    oidc = oidc.model_copy(update={"client_secret": SecretStr(value)})
+    return config.model_copy(update={"console": config.console.model_copy(update={"oidc": oidc})})
 
 
 def _resolve_credentials(config: Config, name: str, text: str, env: Mapping[str, str]) -> Config:

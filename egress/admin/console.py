@@ -30,6 +30,7 @@ from egress.admin import records
 from egress.admin.accounts import Passwords, Role, Viewer
 from egress.admin.flowgraph import layout
 from egress.admin.guard import same_origin, security_headers, tls, token_matches
+from egress.admin.oidc import LOGIN_COOKIE, LOGIN_TTL_S, ConsoleOidc, SignInRefused
 from egress.admin.records import QueryError, Search
 from egress.admin.sessions import COOKIE, SessionBook, viewer_of
 from egress.admin.throttle import LoginThrottle
@@ -94,6 +95,7 @@ class Console:
         approvals: Approvals | None,
         recordings: Recordings | None,
         passwords: Passwords | None = None,
+        oidc: ConsoleOidc | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -103,6 +105,7 @@ class Console:
         self.endpoints = endpoints
         self.approvals = approvals
         self.recordings = recordings
+        self.oidc = oidc
         self.passwords = passwords or Passwords()
         self.sessions = SessionBook(store, settings.session_ttl_s)
         self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
@@ -132,6 +135,8 @@ class Console:
             Route(p + "/", self._home),
             Route(p + "/login", self._login_page, methods=["GET"]),
             Route(p + "/login", self._login, methods=["POST"]),
+            Route(p + "/login/oidc", self._oidc_begin, methods=["GET"]),
+            Route(p + "/oidc/callback", self._oidc_callback, methods=["GET"]),
             Route(p + "/logout", self._signed(self._logout), methods=["POST"]),
             Route(p + "/traffic", self._signed(self._traffic)),
             Route(p + "/traffic/rows", self._signed(self._traffic_rows)),
@@ -210,7 +215,7 @@ class Console:
             login_csrf=token,
             message=message,
             next=_safe_next(request.query_params.get("next")),
-            oidc=False,
+            oidc=self.oidc is not None,
         )
         response.set_cookie(
             LOGIN_CSRF_COOKIE, token, max_age=3600, path=PREFIX, httponly=True, samesite="strict", secure=tls(request)
@@ -242,6 +247,48 @@ class Console:
         self.throttle.succeeded(keys[:1])
         viewer = Viewer(user.name, Role(user.role), user.team)
         return await self._start_session(request, viewer, _safe_next(str(form.get("next") or "")))
+
+    async def _oidc_begin(self, request: Request) -> Response:
+        if self.oidc is None:
+            return self._error(404, "sign-in with an identity provider is not configured")
+        try:
+            cookie, url = await self.oidc.begin(_safe_next(request.query_params.get("next")))
+        except SignInRefused as exc:
+            return self._error(502, f"cannot start the sign-in: {exc}")
+        response = RedirectResponse(url, status_code=303)
+        # Lax: the provider's redirect back is a top-level GET navigation, which carries it.
+        response.set_cookie(
+            LOGIN_COOKIE,
+            cookie,
+            max_age=int(LOGIN_TTL_S),
+            path=PREFIX,
+            httponly=True,
+            samesite="lax",
+            secure=tls(request),
+        )
+        return response
+
+    async def _oidc_callback(self, request: Request) -> Response:
+        if self.oidc is None:
+            return self._error(404, "sign-in with an identity provider is not configured")
+        q = request.query_params
+        try:
+            viewer, target = await self.oidc.finish(
+                request.cookies.get(LOGIN_COOKIE, ""), q.get("state"), q.get("code"), q.get("error")
+            )
+        except SignInRefused as exc:
+            log.info("console OIDC sign-in refused: %s", exc)
+            response = self._error(403, f"sign-in refused: {exc}")
+            response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+            return response
+        response = await self._start_session(request, viewer, target)
+        response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+        return response
+
+    async def aclose(self) -> None:
+        """Release what lives on the event loop (the identity provider's HTTP session)."""
+        if self.oidc is not None:
+            await self.oidc.aclose()
 
     async def _start_session(self, request: Request, viewer: Viewer, target: str) -> Response:
         token, _session = await asyncio.to_thread(self.sessions.start, viewer)

@@ -99,3 +99,15 @@ class StoredRecording:
     sent: bytes | None
     received: bytes | None
     metadata: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleLogin:
+    """An OIDC sign-in in progress, server-side: what the callback needs to finish it."""
+
+    login_hash: str  # SHA-256 of the browser's login cookie
+    state: str
+    nonce: str
+    code_verifier: str  # PKCE: never sent to the browser
+    next_path: str
+    expires_at: float

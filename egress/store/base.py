@@ -21,6 +21,7 @@ from egress.core.approvals import Approval
 from egress.core.records import (
     AuditEntry,
     Checkpoint,
+    ConsoleLogin,
     ConsoleSession,
     ConsoleUser,
     GatewayKey,
@@ -547,6 +548,38 @@ class SqlStore(ABC):
         with self._connection() as conn:
             conn.cursor().execute(f"DELETE FROM console_sessions WHERE token_hash = {self.param}", (token_hash,))
             conn.commit()
+
+    def console_login_put(self, login: ConsoleLogin, now: float) -> None:
+        """Keep a sign-in in progress (and drop those that expired before `now`)."""
+        p = self.param
+        g = login
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(f"DELETE FROM console_logins WHERE expires_at <= {p}", (now,))
+            cur.execute(
+                f"INSERT INTO console_logins (login_hash, state, nonce, code_verifier, next_path, expires_at) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
+                (g.login_hash, g.state, g.nonce, g.code_verifier, g.next_path, g.expires_at),
+            )
+            conn.commit()
+
+    def console_login_take(self, login_hash: str) -> ConsoleLogin | None:
+        """The sign-in in progress, removed as it is read: a callback can use it once."""
+        p = self.param
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(
+                "SELECT login_hash, state, nonce, code_verifier, next_path, expires_at FROM console_logins "
+                f"WHERE login_hash = {p}",
+                (login_hash,),
+            )
+            row = cur.fetchone()
+            cur.execute(f"DELETE FROM console_logins WHERE login_hash = {p}", (login_hash,))
+            taken = cur.rowcount
+            conn.commit()
+        if row is None or taken == 0:
+            return None
+        return ConsoleLogin(str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), float(row[5]))
 
     def console_session_purge(self, now: float) -> int:
         with self._connection() as conn:

@@ -88,6 +88,11 @@ class ConsoleGateway:
             time.sleep(0.05)
 
 
+def altered(token: str) -> str:
+    """The token with its first character changed (always different from the original)."""
+    return ("y" if token[0] == "x" else "x") + token[1:]
+
+
 def login(client: httpx.Client, name: str, password: str) -> httpx.Response:
     page = client.get("/admin/login")
     token = CSRF.search(page.text)

@@ -19,3 +19,13 @@ CREATE TABLE console_sessions (
 );
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
 CREATE INDEX console_sessions_user ON console_sessions (user_name);
+-- OIDC sign-ins in progress: keyed by the SHA-256 of the browser's short-lived login cookie, the
+-- PKCE verifier stays here (never in the browser). Taken (deleted) by the callback, used once.
+CREATE TABLE console_logins (
+    login_hash    TEXT PRIMARY KEY,
+    state         TEXT NOT NULL,
+    nonce         TEXT NOT NULL,
+    code_verifier TEXT NOT NULL,
+    next_path     TEXT NOT NULL,
+    expires_at    DOUBLE PRECISION NOT NULL
+);
