@@ -123,6 +123,13 @@ class UpstreamResponse:
 
 
 def _map(exc: BaseException) -> EgressError:
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return EgressError(
+            ErrorCode.UPSTREAM_UNAVAILABLE,
+            "the provider endpoint's TLS certificate is not trusted (system store, or upstream.ca_bundle)",
+        )
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return EgressError(ErrorCode.UPSTREAM_UNAVAILABLE, "the TLS handshake with the provider endpoint failed")
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return EgressError(ErrorCode.UPSTREAM_TIMEOUT, "the provider endpoint did not answer in time")
     if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError)):

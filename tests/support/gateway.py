@@ -93,9 +93,14 @@ class ThreadedGateway:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.config.server.tls_cert_file else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> ThreadedGateway:
+        server = self.config.server
+        tls: dict[str, Any] = {}
+        if server.tls_cert_file is not None:  # HTTPS, as `egress serve` does with these settings
+            tls = {"ssl_certfile": str(server.tls_cert_file), "ssl_keyfile": str(server.tls_key_file)}
         config = uvicorn.Config(
             self.app,
             host="127.0.0.1",
@@ -105,6 +110,7 @@ class ThreadedGateway:
             lifespan="on",
             access_log=False,
             log_level="warning",
+            **tls,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve()), daemon=True)

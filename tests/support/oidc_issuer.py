@@ -10,7 +10,6 @@ published kid.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -27,6 +26,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+from tests.support.loopback import LoopbackServer
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
@@ -93,10 +94,7 @@ class LocalIssuer:
         self.jwks_hits = 0
         self.port = 0
         self._codes: dict[str, LoginCode] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
+        self._server: LoopbackServer | None = None
         self._lock = threading.Lock()
 
     @property
@@ -143,37 +141,19 @@ class LocalIssuer:
     # --- server -------------------------------------------------------------------------------
 
     def start(self) -> LocalIssuer:
-        self._thread = threading.Thread(target=self._run, name="oidc-issuer", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("issuer did not start")
-        return self
-
-    def stop(self) -> None:
-        """Stop serving (a test may stop it early, to play an unreachable issuer)."""
-        if self._loop and self._runner:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._runner = None
-        if self._thread:
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
         app = web.Application()
         app.router.add_get("/.well-known/openid-configuration", self._discovery)
         app.router.add_get("/jwks", self._jwks)
         app.router.add_get("/authorize", self._authorize)
         app.router.add_post("/token", self._token)
-        self._runner = web.AppRunner(app, access_log=None)
-        loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        loop.run_forever()
+        self._server = LoopbackServer(app, "oidc-issuer")
+        self.port = self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (a test may stop it early, to play an unreachable issuer)."""
+        if self._server is not None:
+            self._server.stop()
 
     async def _discovery(self, request: web.Request) -> web.Response:
         return web.json_response(

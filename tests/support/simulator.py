@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import random
+import ssl
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientConnectionResetError, web
+
+from tests.support.loopback import LoopbackServer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -196,20 +199,18 @@ _ASSEMBLERS = {
 
 
 class UpstreamSimulator:
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context  # serve HTTPS with it (tests/support/tls.py makes one)
         self.received: list[Received] = []
         self.replies: deque[Reply] = deque()
         self.rng = random.Random(seed)
         self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
+        self._server: LoopbackServer | None = None
         self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.port}"
 
     def enqueue(self, reply: Reply) -> None:
         with self._lock:
@@ -226,33 +227,16 @@ class UpstreamSimulator:
     # lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> UpstreamSimulator:
-        self._thread = threading.Thread(target=self._run, name="upstream-simulator", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("simulator did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._runner:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread:
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # handler_cancellation: a handler learns at once that egress closed the connection.
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        loop.run_forever()
+        self._server = LoopbackServer(app, "upstream-simulator", self.ssl_context, handler_cancellation=True)
+        self.port = self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
 
     # handling --------------------------------------------------------------------------------
 
