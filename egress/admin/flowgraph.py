@@ -57,15 +57,17 @@ def layout(flow: Flow) -> Graph:
             ys[label] = y
             nodes.append(Node(x, y, label, count))
         where.append(ys)
-    biggest = max((n for n in flow.requests.values()), default=1)
-    links: list[Link] = []
     first: dict[tuple[str, str], int] = {}
     for (team, user, endpoint, _j), n in flow.requests.items():
         key = (f"{team} / {user}", endpoint)
         first[key] = first.get(key, 0) + n
+    second = flow.edges(2, 3)
+    # The widest link is the busiest one, in either stage.
+    biggest = max([*first.values(), *(n for _e, _j, n in second)], default=1)
+    links: list[Link] = []
     for (sender, endpoint), n in sorted(first.items()):
         links.append(_link(COLUMNS[0], where[0][sender], COLUMNS[1], where[1][endpoint], n, biggest))
-    for endpoint, jurisdiction, n in flow.edges(2, 3):
+    for endpoint, jurisdiction, n in second:
         links.append(_link(COLUMNS[1], where[1][endpoint], COLUMNS[2], where[2][jurisdiction], n, biggest))
     rows = max((len(c) for c in columns), default=0)
     return Graph(WIDTH, TOP + max(rows, 1) * ROW + 10, nodes, links)
