@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -37,7 +38,7 @@ from egress.gateway.auth import new_key
 from egress.store.base import SqlStore
 from tests.support.databases import throwaway_postgres
 from tests.support.gateway import SIM_ENV, ThreadedGateway, write_config
-from tests.support.simulator import UpstreamSimulator
+from tests.support.simulator import Reply, UpstreamSimulator
 
 EGRESS = Path(sys.executable).parent / "egress"
 APPROVAL_POLICY = {"data": {"approval": {"kinds": [], "rules": ["private-key-pem"]}}}
@@ -354,6 +355,42 @@ def test_a_client_that_goes_away_while_held_cancels_its_approval(held: Gw) -> No
     records = held.records(expect=3)
     assert ("cancelled", "egress") in steps(records, approval_id)
     assert request_record(records, approval_id)["outcome"] == "cancelled"
+
+
+def test_an_upstream_error_after_a_held_stream_started_is_an_in_stream_error(held: Gw, upstream) -> None:
+    upstream.enqueue(
+        Reply(
+            status=400,
+            headers={"content-type": "application/json"},
+            chunks=[b'{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long"}}'],
+        )
+    )
+    approver = approve_when_pending(held.store)
+    with httpx.stream(
+        "POST", held.url + PATHS["anthropic"], content=body("anthropic", True), headers=held.headers(), timeout=30
+    ) as resp:
+        assert resp.status_code == 200  # sent before the upstream was asked
+        lines = list(resp.iter_lines())
+    approver.join(10)
+    error = json.loads(lines[lines.index("event: error") + 1][5:])
+    assert error["error"]["type"] == "invalid_request_error"
+    assert "the provider answered 400: prompt is too long" in error["error"]["message"]
+    (rec,) = [r for r in held.records(expect=4) if r.get("type") is None]
+    assert rec["upstream_status"] == 400 and rec["outcome"] == "failed" and rec["approval"]["status"] == "used"
+
+
+def test_a_store_failure_while_approving_fails_closed(refusing: Gw, upstream, monkeypatch) -> None:
+    approvals = refusing.gateway.app.pipeline.approvals.desk.approvals
+
+    def broken(*args: Any) -> list[str]:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(approvals._store, "approval_retry_candidates", broken)
+    resp = refusing.post("anthropic", body("anthropic", False))
+    assert resp.status_code == 500 and resp.json()["error"]["details"]["error_code"] == "stage_failed"
+    assert upstream.received == []
+    (rec,) = refusing.records(expect=1)
+    assert rec["error_stage"] == "approve" and rec["outcome"] == "refused"
 
 
 # --- refuse mode: approve, then an identical retry passes once -----------------------------------
