@@ -266,3 +266,23 @@ def test_console_on_postgres(upstream: UpstreamSimulator, tmp_path: Path) -> Non
         assert lead.get(f"/admin/replay/{platform}").status_code == 404
         assert lead.post("/admin/logout", data={"csrf": csrf_of(lead)}).status_code == 303
         assert lead.get("/admin/traffic").status_code == 303
+
+
+def test_replay_after_retention_says_expired(console: ConsoleGateway) -> None:
+    console.ask("dave", f"a key {canary()} for the record")
+    (stored,) = [r for r in console.records(1) if r.entry.api]
+    admin = console.sign_in("root")
+    before = admin.get(f"/admin/replay/{stored.entry.request_id}")
+    assert before.status_code == 200 and 'id="sent"' in before.text and "Expired" not in before.text
+    assert console.store.purge_recordings(now=time.time() + 10 * 365 * 86400) == 1
+    after = admin.get(f"/admin/replay/{stored.entry.request_id}")
+    assert after.status_code == 200 and 'id="expired"' in after.text and 'id="sent"' not in after.text
+    assert 'id="digests">expired' in after.text
+    assert admin.get(f"/admin/audit/{stored.entry.request_id}").status_code == 200  # the record stays
+
+
+def test_console_can_be_turned_off(upstream: UpstreamSimulator, tmp_path: Path) -> None:
+    with console_gateway(tmp_path, upstream.url, enabled=False) as console:
+        off = httpx.get(f"{console.url}/admin/login")
+        assert off.status_code == 404 and "no such endpoint: GET /admin/login" in off.json()["error"]["message"]
+        assert console.ask("dave", "still answering")  # the API itself is unchanged
