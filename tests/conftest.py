@@ -56,15 +56,23 @@ class Running:
                 return [orjson.loads(r.entry.canonical) for r in rows]
             time.sleep(0.02)
 
+    def stop(self) -> None:
+        self.gateway.stop()
+        self.store.close()
+
+
+def start_gateway(path: Path, user: str = "alice", team: str | None = "platform") -> Running:
+    """The gateway of this config file, started, with a fresh gateway key for `user`."""
+    gw = ThreadedGateway.from_file(path)
+    store = open_configured_store(load_config(path, env=SIM_ENV))
+    secret, key = new_key(user, team)
+    store.create_key(key)
+    gw.start()
+    return Running(gw, secret, store)
+
 
 @pytest.fixture
 def gateway(upstream: UpstreamSimulator, tmp_path: Path) -> Iterator[Running]:
-    path = write_config(tmp_path, upstream.url)
-    gw = ThreadedGateway.from_file(path)
-    store = open_configured_store(load_config(path, env=SIM_ENV))
-    secret, key = new_key("alice", "platform")
-    store.create_key(key)
-    gw.start()
-    yield Running(gw, secret, store)
-    gw.stop()
-    store.close()
+    running = start_gateway(write_config(tmp_path, upstream.url))
+    yield running
+    running.stop()

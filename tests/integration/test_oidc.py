@@ -15,11 +15,8 @@ import openai
 import orjson
 import pytest
 
-from egress.app import open_configured_store
-from egress.config import load_config
-from egress.gateway.auth import new_key
-from tests.conftest import Running
-from tests.support.gateway import SIM_ENV, ThreadedGateway, write_config
+from tests.conftest import Running, start_gateway
+from tests.support.gateway import SIM_ENV, write_config
 from tests.support.oidc_issuer import LocalIssuer, unsigned_token
 from tests.support.oidc_issuer import new_key as new_signing_key
 from tests.support.simulator import UpstreamSimulator
@@ -38,15 +35,9 @@ def issuer() -> Iterator[LocalIssuer]:
 @pytest.fixture
 def oidc_gateway(upstream: UpstreamSimulator, issuer: LocalIssuer, tmp_path: Path) -> Iterator[Running]:
     oidc = {"issuer": issuer.url, "audience": "egress", "leeway_s": 5, "jwks_refetch_min_s": 0}
-    path = write_config(tmp_path, upstream.url, auth={"oidc": oidc})
-    gateway = ThreadedGateway.from_file(path)
-    store = open_configured_store(load_config(path, env=SIM_ENV))
-    secret, key = new_key("erin", "platform")
-    store.create_key(key)
-    gateway.start()
-    yield Running(gateway, secret, store)
-    gateway.stop()
-    store.close()
+    running = start_gateway(write_config(tmp_path, upstream.url, auth={"oidc": oidc}), "erin", "platform")
+    yield running
+    running.stop()
 
 
 def anthropic_sdk(url: str, api_key: str, **headers: str) -> anthropic.Anthropic:

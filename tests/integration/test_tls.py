@@ -21,8 +21,8 @@ import pytest
 from egress.app import open_configured_store
 from egress.config import default_cache_dir, load_config
 from egress.gateway.auth import new_key
-from tests.conftest import Running
-from tests.support.gateway import SIM_ENV, ThreadedGateway, free_port, write_config
+from tests.conftest import Running, start_gateway
+from tests.support.gateway import SIM_ENV, free_port, write_config
 from tests.support.simulator import UpstreamSimulator
 from tests.support.tls import CertAuthority, make_test_ca
 
@@ -41,13 +41,7 @@ def trusting(ca: CertAuthority) -> ssl.SSLContext:
 
 def running_gateway(tmp_path: Path, sim: UpstreamSimulator, **config) -> Running:
     tmp_path.mkdir(parents=True, exist_ok=True)
-    path = write_config(tmp_path, sim.url, **config)
-    gateway = ThreadedGateway.from_file(path)
-    store = open_configured_store(load_config(path, env=SIM_ENV))
-    secret, key = new_key("frank", "infra")
-    store.create_key(key)
-    gateway.start()
-    return Running(gateway, secret, store)
+    return start_gateway(write_config(tmp_path, sim.url, **config), "frank", "infra")
 
 
 @pytest.fixture
@@ -76,8 +70,7 @@ def test_upstream_verified_with_the_configured_ca_bundle(tmp_path, ca, tls_sim):
         assert ask(gateway).content[0].text == "Hello there!"
         assert len(tls_sim.received) == 1 and tls_sim.received[0].json()["model"] == "claude-sonnet-4-5"
     finally:
-        gateway.gateway.stop()
-        gateway.store.close()
+        gateway.stop()
 
 
 def test_upstream_not_trusted_by_the_system_store_is_refused(tmp_path, tls_sim):
@@ -93,8 +86,7 @@ def test_upstream_not_trusted_by_the_system_store_is_refused(tmp_path, tls_sim):
         [record] = gateway.audit(expect=1)
         assert (record["status"], record["outcome"]) == (502, "failed")
     finally:
-        gateway.gateway.stop()
-        gateway.store.close()
+        gateway.stop()
 
 
 def test_mtls_upstream_passes_only_with_the_client_certificate(tmp_path, ca, mtls_sim):
@@ -106,16 +98,14 @@ def test_mtls_upstream_passes_only_with_the_client_certificate(tmp_path, ca, mtl
         assert refused.value.body["error"]["details"]["error_code"] in ("upstream_unavailable", "upstream_protocol_error")
         assert mtls_sim.received == []
     finally:
-        without.gateway.stop()
-        without.store.close()
+        without.stop()
     client_tls = {"ca_bundle": str(ca.ca_cert), "client_cert": str(ca.client_cert), "client_key": str(ca.client_key)}
     with_cert = running_gateway(tmp_path / "with", mtls_sim, upstream=client_tls)
     try:
         assert ask(with_cert).content[0].text == "Hello there!"
         assert len(mtls_sim.received) == 1
     finally:
-        with_cert.gateway.stop()
-        with_cert.store.close()
+        with_cert.stop()
 
 
 def test_threaded_gateway_serves_https(tmp_path, ca, upstream):
@@ -131,8 +121,7 @@ def test_threaded_gateway_serves_https(tmp_path, ca, upstream):
         ) as client:
             assert client.chat.completions.create(**CHAT).choices[0].message.content
     finally:
-        gateway.gateway.stop()
-        gateway.store.close()
+        gateway.stop()
 
 
 # --- egress serve, a real process ------------------------------------------------------------------
