@@ -170,6 +170,8 @@ def _print_banner(config: Config, first_key: str | None) -> None:
         f"  extra header {header}: {key}",
         "",
     ]
+    if config.console.enabled:
+        lines += [f"Console: {base}/admin   (first account: egress admin add-user NAME --role admin)", ""]
     click.echo("\n".join(lines))
 
 
