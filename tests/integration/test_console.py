@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from tests.support.console import (
 )
 from tests.support.databases import throwaway_postgres
 from tests.support.simulator import UpstreamSimulator
+from tests.support.tls import make_test_ca
 
 
 @pytest.fixture
@@ -286,3 +288,17 @@ def test_console_can_be_turned_off(upstream: UpstreamSimulator, tmp_path: Path) 
         off = httpx.get(f"{console.url}/admin/login")
         assert off.status_code == 404 and "no such endpoint: GET /admin/login" in off.json()["error"]["message"]
         assert console.ask("dave", "still answering")  # the API itself is unchanged
+
+
+def test_over_tls_the_session_cookie_is_secure(upstream: UpstreamSimulator, tmp_path: Path) -> None:
+    ca = make_test_ca(tmp_path / "ca")
+    server = {"tls_cert_file": str(ca.server_cert), "tls_key_file": str(ca.server_key)}
+    with console_gateway(tmp_path, upstream.url, server=server) as console:
+        assert console.url.startswith("https://")
+        client = console.browser(verify=ssl.create_default_context(cafile=str(ca.ca_cert)))
+        signed = login(client, "root", PASSWORD)
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"]
+        assert cookie.startswith(f"{COOKIE}=") and "Secure" in cookie and "HttpOnly" in cookie
+        page = client.get("/admin/traffic")
+        assert page.status_code == 200 and "strict-transport-security" in page.headers

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import ssl
 import string
 import threading
 import time
@@ -54,9 +55,11 @@ class ConsoleGateway:
     def url(self) -> str:
         return self.gateway.url
 
-    def browser(self) -> httpx.Client:
+    def browser(self, verify: ssl.SSLContext | bool = True) -> httpx.Client:
         """An httpx client that sends the Origin a browser would (same-origin forms)."""
-        client = httpx.Client(base_url=self.url, headers={"origin": self.url}, follow_redirects=False, timeout=30)
+        client = httpx.Client(
+            base_url=self.url, headers={"origin": self.url}, follow_redirects=False, timeout=30, verify=verify
+        )
         self.clients.append(client)
         return client
 
@@ -108,10 +111,14 @@ def csrf_of(client: httpx.Client, path: str = "/admin/traffic") -> str:
 
 
 @contextmanager
-def console_gateway(tmp: Path, sim_url: str, store_url: str | None = None, **console: Any) -> Iterator[ConsoleGateway]:
+def console_gateway(
+    tmp: Path, sim_url: str, store_url: str | None = None, server: dict[str, Any] | None = None, **console: Any
+) -> Iterator[ConsoleGateway]:
     extra: dict[str, Any] = {"policy": {"data": POLICY_DATA}, "console": console}
     if store_url:
         extra["store"] = {"url": store_url}
+    if server:
+        extra["server"] = server
     path = write_config(tmp, sim_url, **extra)
     config = load_config(path, env=SIM_ENV)
     store = open_configured_store(config)
