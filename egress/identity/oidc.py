@@ -433,14 +433,14 @@ class OidcVerifier:
         )
         return self._metadata
 
-    async def post_form(self, url: str, form: Mapping[str, str], auth: aiohttp.BasicAuth | None) -> dict[str, Any]:
-        """POST a form to the issuer (the token endpoint) and read its JSON answer, whatever the
-        status (an OAuth error is a JSON body with a 400). Raises TokenError(KEYS_UNAVAILABLE)
+    async def post_form(self, url: str, form: Mapping[str, str], headers: Mapping[str, str]) -> dict[str, Any]:
+        """POST a form to the issuer (the token endpoint) and read its JSON answer, also an OAuth
+        error's (400 or 401). Raises TokenError(KEYS_UNAVAILABLE)
         when the issuer cannot be reached or does not answer JSON."""
-        return await self._get_json(url, form=form, auth=auth)
+        return await self._get_json(url, form=form, headers=headers)
 
     async def _get_json(
-        self, url: str, form: Mapping[str, str] | None = None, auth: aiohttp.BasicAuth | None = None
+        self, url: str, form: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         if self._session is None:
             raise TokenError(TokenProblem.KEYS_UNAVAILABLE, "the OIDC verifier is not started")
@@ -448,9 +448,10 @@ class OidcVerifier:
             if form is None:
                 request = self._session.get(url, allow_redirects=False)
             else:
-                request = self._session.post(url, data=dict(form), auth=auth, allow_redirects=False)
+                request = self._session.post(url, data=dict(form), headers=dict(headers or {}), allow_redirects=False)
             async with request as resp:
-                if resp.status != 200 and (form is None or resp.status != 400):
+                # A token endpoint answers an OAuth error as JSON with a 400 (or 401, invalid_client).
+                if resp.status != 200 and (form is None or resp.status not in (400, 401)):
                     raise TokenError(TokenProblem.KEYS_UNAVAILABLE, f"the issuer answered HTTP {resp.status} for {url}")
                 body = await resp.content.read(MAX_DOCUMENT_BYTES + 1)
         except (TimeoutError, aiohttp.ClientError) as exc:

@@ -29,7 +29,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 
@@ -116,12 +116,14 @@ class OidcLogin:
             "redirect_uri": self.client.redirect_uri,
             "code_verifier": pending.code_verifier,
         }
-        auth = None
+        headers = {}
         if self.client.client_secret is not None:
-            auth = aiohttp.BasicAuth(self.client.client_id, self.client.client_secret)
+            # RFC 6749 §2.3.1: id and secret are form-encoded, then sent as HTTP Basic credentials.
+            user, password = quote(self.client.client_id, safe=""), quote(self.client.client_secret, safe="")
+            headers["authorization"] = aiohttp.encode_basic_auth(user, password)
         else:
             form["client_id"] = self.client.client_id
-        answer = await self.verifier.post_form(meta.token_endpoint, form, auth)
+        answer = await self.verifier.post_form(meta.token_endpoint, form, headers)
         if "error" in answer:
             code_name = answer["error"] if isinstance(answer["error"], str) else ""
             shown = code_name if _ERROR_CODE.match(code_name) else "unknown"
