@@ -53,9 +53,14 @@ class ApprovalDesk:
     async def get(self, approval_id: str) -> Approval | None:
         return await self._call(self.approvals.get, approval_id)
 
-    def cancel_soon(self, approval_id: str) -> Future[None]:
-        """Cancel without waiting (the caller is being cancelled itself); failures are logged."""
-        return self._thread.submit(self._cancel, approval_id)
+    def cancel_soon(self, approval_id: str) -> Future[None] | None:
+        """Cancel without waiting (the caller is being cancelled itself); failures are logged.
+        At shutdown, once the worker thread is gone, the approval is left to expire."""
+        try:
+            return self._thread.submit(self._cancel, approval_id)
+        except RuntimeError:
+            log.warning("approval %s not cancelled: shutting down; it expires at its deadline", approval_id)
+            return None
 
     def _cancel(self, approval_id: str) -> None:
         try:

@@ -41,7 +41,8 @@ from tests.support.gateway import SIM_ENV, ThreadedGateway, write_config
 from tests.support.simulator import Reply, UpstreamSimulator
 
 EGRESS = Path(sys.executable).parent / "egress"
-APPROVAL_POLICY = {"data": {"approval": {"kinds": [], "rules": ["private-key-pem"]}}}
+# A generous decision deadline: on a loaded test machine a slow decision must not read as a refusal.
+APPROVAL_POLICY = {"data": {"approval": {"kinds": [], "rules": ["private-key-pem"]}}, "timeout_ms": 5000}
 
 
 def canary_key() -> str:
@@ -446,7 +447,11 @@ def test_refuse_then_approve_then_identical_retry_passes_once(refusing: Gw, upst
         "approval_used",
         "forwarded",
     ]
-    assert_no_canary(gw, exported.stdout)
+    csv_rows = cli(gw.config_path, "audit", "export", "--format", "csv", "--approval", approval_id)
+    assert csv_rows.returncode == 0 and len(csv_rows.stdout.splitlines()) == 1 + 5
+    tail = cli(gw.config_path, "audit", "tail", "-n", "20")  # approval steps have no latency of their own
+    assert tail.returncode == 0 and "approval_used" in tail.stdout, tail.stderr
+    assert_no_canary(gw, exported.stdout, csv_rows.stdout)
 
 
 def test_an_approval_unused_within_its_ttl_does_not_pass(refusing: Gw) -> None:
