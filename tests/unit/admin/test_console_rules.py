@@ -14,18 +14,11 @@ from egress.admin.oidc import RoleMapping
 from egress.admin.records import Flow, QueryError, Search, parse_time
 from egress.admin.throttle import LoginThrottle
 from egress.identity.oidc import VerifiedToken
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 def test_throttle_counts_failures_in_the_window_per_key() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     throttle = LoginThrottle(max_failures=3, window_s=60, clock=clock)
     keys = ("user:root", "addr:10.0.0.1")
     for _ in range(3):

@@ -11,15 +11,8 @@ from egress.admin.accounts import Passwords, Role, Viewer, new_account
 from egress.admin.sessions import SessionBook, token_hash
 from egress.core.records import ConsoleLogin
 from egress.store.base import SqlStore
+from tests.support.clock import ManualClock
 from tests.support.databases import migrated_store
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -40,7 +33,7 @@ def test_accounts_create_list_remove(store: SqlStore) -> None:
 
 
 def test_sessions_expire_end_and_end_with_their_account(store: SqlStore) -> None:
-    clock = Clock()
+    clock = ManualClock()
     book = SessionBook(store, ttl_s=60, clock=clock)
     viewer = Viewer("lin", Role.TEAM_LEAD, "payments")
     token, session = book.start(viewer)
