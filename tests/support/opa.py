@@ -11,6 +11,9 @@ import asyncio
 import json
 import threading
 
+# RE2 before regopy (see egress/policy/rego.py: the load order decides which operator new
+# libstdc++ binds to, and the other order aborts the process on some patterns).
+import re2  # noqa: F401, I001 - load order only
 import regopy
 from aiohttp import web
 
