@@ -71,10 +71,13 @@ def approvals_list(config_path: Path | None, show_all: bool, team: str | None, l
             click.echo(_as_json(a).decode())
         return
     now = time.time()
-    table = Table("age", "user", "team", "model", "kinds", "reasons", "status", "expires")
+    table = Table()
     table.add_column("id", no_wrap=True)  # whole, to be copied into `egress approvals approve`
+    for column in ("age", "user", "team", "model", "kinds", "reasons", "status", "expires"):
+        table.add_column(column)
     for a in rows:
         table.add_row(
+            a.approval_id,
             _age(a.created_at, now),
             a.user,
             a.team or "",
@@ -83,7 +86,6 @@ def approvals_list(config_path: Path | None, show_all: bool, team: str | None, l
             "; ".join(a.reasons),
             a.status + (f" by {a.decided_by}" if a.decided_by else ""),
             time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(a.expires_at)),
-            a.approval_id,
         )
     console.print(table if rows else "no pending approvals" if not show_all else "no approvals")
 

@@ -1,0 +1,77 @@
+"""The gateway's wait for a decision: woken at once by a decision taken in this process, and by
+re-reading the shared store for one taken elsewhere (another Approvals on the same database, as
+the CLI or another replica has)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from egress.approve import Approval, Approvals
+from egress.approve.desk import ApprovalDesk
+from egress.store.base import SqlStore
+from egress.store.sqlite import SqliteStore
+from tests.support.databases import migrated_store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqlStore]:
+    with migrated_store("sqlite", tmp_path) as s:
+        yield s
+
+
+def pending(approvals: Approvals) -> Approval:
+    return approvals.create(
+        user="alice",
+        team=None,
+        request_id="egr_1",
+        api="openai.responses",
+        model="gpt-4o",
+        endpoints=("sim-openai",),
+        reasons=(),
+        kinds={"secret": 1},
+        rules={"private-key-pem": 1},
+        digest="d" * 64,
+        ttl_s=300,
+    )
+
+
+async def test_a_decision_in_this_process_wakes_the_waiter(store: SqlStore) -> None:
+    approvals = Approvals(store)
+    # Polling would take an hour: only the in-process wake-up can answer within the guard below.
+    desk = ApprovalDesk(approvals, poll_interval_s=3600)
+    a = pending(approvals)
+    waiting = asyncio.ensure_future(desk.wait(a.approval_id, 3600))
+    await asyncio.sleep(0)
+    await asyncio.to_thread(approvals.approve, a.approval_id, "bob")
+    decided = await asyncio.wait_for(waiting, 30)
+    assert decided is not None and decided.status == "approved"
+    desk.close()
+
+
+async def test_a_decision_elsewhere_is_read_from_the_store(store: SqlStore, tmp_path: Path) -> None:
+    desk = ApprovalDesk(Approvals(store), poll_interval_s=0.05)
+    a = pending(desk.approvals)
+    elsewhere = SqliteStore(tmp_path / "egress.db")  # its own connections, like another process
+    threading.Thread(target=Approvals(elsewhere).deny, args=(a.approval_id, "carol")).start()
+    decided = await asyncio.wait_for(desk.wait(a.approval_id, 3600), 30)
+    assert decided is not None and (decided.status, decided.decided_by) == ("denied", "carol")
+    elsewhere.close()
+    desk.close()
+
+
+async def test_still_pending_after_the_timeout_is_none_and_expire_ends_it(store: SqlStore) -> None:
+    desk = ApprovalDesk(Approvals(store), poll_interval_s=0.01)
+    a = pending(desk.approvals)
+    assert await desk.wait(a.approval_id, 0.05) is None
+    assert (await desk.expire(a.approval_id)).status == "expired"
+    cancelled = desk.cancel_soon(a.approval_id)
+    assert cancelled is not None
+    cancelled.result(30)
+    assert (await desk.get(a.approval_id)).status == "expired"  # an expired one stays expired
+    desk.close()
+    assert desk.cancel_soon(a.approval_id) is None  # after shutdown: logged, left to expire
