@@ -16,6 +16,7 @@ digest until they expire (`VerifiedTokenCache`), so the hot path hashes instead 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -81,11 +82,19 @@ class OidcAuth:
     def __init__(self, verifier: OidcVerifier, cache: VerifiedTokenCache) -> None:
         self.verifier = verifier
         self._cache = cache
+        self._prefetch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.verifier.start()
+        # The first request should not wait for the issuer's keys.
+        self._prefetch = asyncio.create_task(self.verifier.prefetch(), name="egress-oidc-keys")
 
     async def stop(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._prefetch
+            self._prefetch = None
         await self.verifier.aclose()
 
     async def principal(self, token: str) -> Principal:

@@ -43,6 +43,7 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -171,18 +172,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# A JWS in compact form: header and payload non-empty; an empty signature is still JWT-shaped, so
+# that `alg: none` is refused for its algorithm rather than for its shape.
+_JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
 def looks_like_jwt(value: str) -> bool:
-    """Three dot-separated base64url parts, header and payload non-empty (a JWS in compact form;
-    an empty signature is still JWT-shaped, so `alg: none` is refused for its algorithm)."""
-    parts = value.split(".")
-    return len(parts) == 3 and bool(parts[0]) and bool(parts[1]) and all(_is_b64url(p) for p in parts)
-
-
-_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-def _is_b64url(part: str) -> bool:
-    return all(c in _B64URL for c in part)
+    """Three dot-separated base64url parts, header and payload non-empty."""
+    return _JWT_SHAPE.fullmatch(value) is not None
 
 
 class _KeySet:
@@ -342,6 +339,14 @@ class OidcVerifier:
         )
 
     # --- keys -----------------------------------------------------------------------------------
+
+    async def prefetch(self) -> None:
+        """Fetch the keys before the first token arrives (at start). A failure is logged, not
+        raised: tokens are refused until the issuer answers."""
+        try:
+            await self._current_keys()
+        except TokenError:
+            pass  # already logged by _fetch_keys
 
     async def _key_for(self, kid: str | None, alg: str) -> jwt.PyJWK:
         keys = await self._current_keys()
