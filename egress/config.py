@@ -441,7 +441,7 @@ def _check_tls_files(config: Config, name: str, text: str) -> None:
     """Certificates, keys and CA bundles must be readable now, not at the first handshake; the
     server's certificate and key must load together."""
     oidc = config.auth.oidc
-    files: list[tuple[tuple[str, ...], str | Path | None]] = [
+    files: list[tuple[tuple[str | int, ...], str | Path | None]] = [
         (("server", "tls_cert_file"), config.server.tls_cert_file),
         (("server", "tls_key_file"), config.server.tls_key_file),
         (("upstream", "ca_bundle"), config.upstream.ca_bundle),
@@ -449,6 +449,7 @@ def _check_tls_files(config: Config, name: str, text: str) -> None:
         (("upstream", "client_key"), config.upstream.client_key),
         (("auth", "oidc", "ca_bundle"), oidc.ca_bundle if oidc else None),
     ]
+    files += [(("providers", i, "tls_ca_bundle"), e.tls_ca_bundle) for i, e in enumerate(config.providers)]
     problems: list[Problem] = []
     for loc, path in files:
         if path is None:

@@ -91,6 +91,9 @@ class Endpoint(BaseModel):
     read_timeout_s: float | None = Field(
         default=None, gt=0, description="overrides upstream.read_timeout_s: the longest silence before failing over"
     )
+    tls_ca_bundle: str | None = Field(
+        default=None, description="CA file that verifies this endpoint's certificate, instead of upstream.ca_bundle"
+    )
     max_output_tokens: int | None = Field(
         default=None,
         ge=1,

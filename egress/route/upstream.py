@@ -10,6 +10,7 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -145,6 +146,24 @@ class UpstreamClient:
         self._session: aiohttp.ClientSession | None = None
         # Per endpoint, built once: its own timeouts where it sets them, else the session's.
         self._timeouts: dict[str, aiohttp.ClientTimeout | None] = {}
+        # Per endpoint with its own CA bundle (tls_ca_bundle), built on its first request.
+        self._tls: dict[str, ssl.SSLContext] = {}
+
+    def _tls_context(self, cafile: str | None) -> ssl.SSLContext:
+        """Verifies the endpoint with `cafile` (None: the system store); presents the client
+        certificate when one is configured (mTLS)."""
+        ctx = ssl.create_default_context(cafile=cafile)
+        if self._settings.client_cert:
+            ctx.load_cert_chain(self._settings.client_cert, self._settings.client_key)
+        return ctx
+
+    def _endpoint_tls(self, endpoint: Endpoint) -> ssl.SSLContext | None:
+        if endpoint.tls_ca_bundle is None:
+            return None  # the session's context
+        ctx = self._tls.get(endpoint.name)
+        if ctx is None:
+            ctx = self._tls[endpoint.name] = self._tls_context(endpoint.tls_ca_bundle)
+        return ctx
 
     def _endpoint_timeout(self, endpoint: Endpoint) -> aiohttp.ClientTimeout | None:
         timeout = None
@@ -158,13 +177,10 @@ class UpstreamClient:
         return timeout
 
     async def start(self) -> None:
-        ssl_ctx = ssl.create_default_context(cafile=self._settings.ca_bundle)
-        if self._settings.client_cert:
-            ssl_ctx.load_cert_chain(self._settings.client_cert, self._settings.client_key)
         connector = aiohttp.TCPConnector(
             limit=self._settings.pool_size,
             keepalive_timeout=self._settings.keepalive_s,
-            ssl=ssl_ctx,
+            ssl=self._tls_context(self._settings.ca_bundle),
             enable_cleanup_closed=True,
         )
         self._session = aiohttp.ClientSession(
@@ -197,13 +213,16 @@ class UpstreamClient:
         if params:
             url = f"{url}?{params}"
         timeout = self._timeouts[endpoint.name] if endpoint.name in self._timeouts else self._endpoint_timeout(endpoint)
+        options: dict[str, Any] = {}
+        if timeout is not None:  # else the session's timeouts (aiohttp reads timeout=None as "none at all")
+            options["timeout"] = timeout
+        tls = self._endpoint_tls(endpoint)
+        if tls is not None:  # else the session's context (upstream.ca_bundle or the system store)
+            options["ssl"] = tls
         try:
-            if timeout is None:  # the session's timeouts (aiohttp reads timeout=None as "none at all")
-                resp = await self._session.post(URL(url, encoded=True), data=body, headers=headers, allow_redirects=False)
-            else:
-                resp = await self._session.post(
-                    URL(url, encoded=True), data=body, headers=headers, allow_redirects=False, timeout=timeout
-                )
+            resp = await self._session.post(
+                URL(url, encoded=True), data=body, headers=headers, allow_redirects=False, **options
+            )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _map(exc) from None
         return UpstreamResponse(resp)

@@ -17,6 +17,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+import yaml
 
 from egress.app import open_configured_store
 from egress.config import default_cache_dir, load_config
@@ -85,6 +86,24 @@ def test_upstream_not_trusted_by_the_system_store_is_refused(tmp_path, tls_sim):
         assert tls_sim.received == []  # the handshake failed: no request, no body left egress
         [record] = gateway.audit(expect=1)
         assert (record["status"], record["outcome"]) == (502, "failed")
+    finally:
+        gateway.stop()
+
+
+def test_an_endpoint_may_bring_its_own_ca_bundle(tmp_path, ca, tls_sim):
+    """The global bundle (none here: the system store) stays for the others."""
+    path = write_config(tmp_path, tls_sim.url)
+    doc = yaml.safe_load(path.read_text())
+    doc["providers"][0]["tls_ca_bundle"] = str(ca.ca_cert)  # sim-anthropic only
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    gateway = start_gateway(path, "frank", "infra")
+    try:
+        assert ask(gateway).content[0].text == "Hello there!"
+        chat = openai.OpenAI(base_url=gateway.url + "/v1", api_key=gateway.key, max_retries=0)
+        with pytest.raises(openai.APIStatusError) as refused:
+            chat.chat.completions.create(**CHAT)  # sim-openai: same server, no bundle of its own
+        assert refused.value.status_code == 502 and "TLS certificate is not trusted" in refused.value.message
+        assert [r.path for r in tls_sim.received] == ["/v1/messages"]
     finally:
         gateway.stop()
 

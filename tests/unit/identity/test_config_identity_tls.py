@@ -68,3 +68,25 @@ def test_server_tls_files(tmp_path):
     assert "server.tls_cert_file" in mismatched and "do not load together" in mismatched
     upstream = problems(tmp_path, {"upstream": {"ca_bundle": str(tmp_path / "missing-ca.pem")}})
     assert "upstream.ca_bundle" in upstream and "cannot read" in upstream
+
+
+def test_an_endpoint_ca_bundle_must_be_readable(tmp_path):
+    provider = {
+        "name": "corp-gateway",
+        "api": "openai",
+        "base_url": "https://llm.corp.example/v1",
+        "models": ["gpt-*"],
+        "credentials": {"passthrough": True},
+        "operator": "Corp",
+        "jurisdiction": "FR",
+        "region": "eu-west",
+        "retention_days": 0,
+        "trains_on_api_data": False,
+        "dpa": True,
+        "tls_ca_bundle": str(tmp_path / "corp-ca.pem"),
+    }
+    message = problems(tmp_path, {"providers": [provider]})
+    assert "providers[0].tls_ca_bundle" in message and "cannot read" in message
+    make_test_ca(tmp_path / "ca")
+    (tmp_path / "corp-ca.pem").write_bytes((tmp_path / "ca" / "ca.pem").read_bytes())
+    assert load(tmp_path, {"providers": [provider]}).providers[0].tls_ca_bundle == str(tmp_path / "corp-ca.pem")
