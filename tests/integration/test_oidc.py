@@ -52,7 +52,8 @@ def raw_audit(gateway: Running) -> bytes:
     return b"\n".join(r.entry.canonical for r in gateway.store.iter_audit())
 
 
-def test_valid_tokens_pass_with_either_sdk_and_are_audited_as_oidc(oidc_gateway, upstream, issuer):
+def test_valid_tokens_pass_with_either_sdk_and_are_audited_as_oidc(oidc_gateway, upstream, issuer, caplog):
+    caplog.set_level(logging.DEBUG)
     token = issuer.mint(jti="tok-anthropic")
     message = anthropic_sdk(oidc_gateway.url, token).messages.create(**MESSAGE)
     assert message.content[0].text == "Hello there!"
@@ -79,6 +80,7 @@ def test_valid_tokens_pass_with_either_sdk_and_are_audited_as_oidc(oidc_gateway,
     ]
     for secret in (token, chat_token, header_token):
         assert secret.encode() not in raw_audit(oidc_gateway)
+        assert secret not in caplog.text
 
 
 def test_gateway_keys_still_work_beside_oidc(oidc_gateway, upstream):
