@@ -26,7 +26,7 @@ from egress.audit.recording_keys import (
     prune_recording_keys,
     rotate_recording_key,
 )
-from egress.cli.policy import _config, _config_option
+from egress.cli.options import config_option, load_or_exit
 from egress.config import Config
 from egress.core.exchange import Api
 from egress.store.base import SqlStore
@@ -40,7 +40,7 @@ EXIT_MISMATCH = 2
 
 
 @click.command("replay")
-@_config_option
+@config_option
 @click.argument("request_id")
 @click.option("--raw", is_flag=True, help="Show the received bytes exactly as the upstream sent them.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -48,7 +48,7 @@ def replay_command(config_path: Path | None, request_id: str, raw: bool, as_json
     """Show what a recorded request sent upstream and received, and what was masked (kinds only).
 
     The payloads are checked against the digests in the request's audit record."""
-    config = _config(config_path)
+    config = load_or_exit(config_path)
     store = open_configured_store(config)
     try:
         record = _audit_record(store, request_id)
@@ -214,10 +214,10 @@ def recording_key_group() -> None:
 
 
 @recording_key_group.command("rotate")
-@_config_option
+@config_option
 def recording_key_rotate(config_path: Path | None) -> None:
     """Add a new current key; older keys stay to open what they sealed. Restart the gateway to seal with it."""
-    config = _config(config_path)
+    config = load_or_exit(config_path)
     try:
         keys = rotate_recording_key(config.recording_key_file)
     except RecordingKeyError as exc:
@@ -230,10 +230,10 @@ def recording_key_rotate(config_path: Path | None) -> None:
 
 
 @recording_key_group.command("prune")
-@_config_option
+@config_option
 def recording_key_prune(config_path: Path | None) -> None:
     """Drop the keys that no stored payload needs any more (never the current one)."""
-    config = _config(config_path)
+    config = load_or_exit(config_path)
     store = open_configured_store(config)
     try:
         dropped = prune_recording_keys(config.recording_key_file, store.recording_key_ids())
@@ -245,10 +245,10 @@ def recording_key_prune(config_path: Path | None) -> None:
 
 
 @recording_key_group.command("list")
-@_config_option
+@config_option
 def recording_key_list(config_path: Path | None) -> None:
     """The key ids (never the keys), which is current, and which stored payloads still need."""
-    config = _config(config_path)
+    config = load_or_exit(config_path)
     store = open_configured_store(config)
     try:
         keys = load_recording_keys(config.recording_key_file)

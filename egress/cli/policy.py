@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from egress.app import build_policy, build_scanner, policy_data, rego_source, translator_for
-from egress.config import Config, ConfigError, load_config
+from egress.cli.options import config_option, load_or_exit
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError
 from egress.core.exchange import Api, Decision, Finding
@@ -38,37 +38,19 @@ _APIS = {
 }
 
 
-def _config(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err_console.print(f"[red]config error[/red] {problem}")
-        sys.exit(2)
-
-
 @click.group("policy")
 def policy_command() -> None:
     """Test, dry-run and reload the sovereignty policy."""
 
 
-_config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Configuration file (YAML). Default: $EGRESS_CONFIG, else the embedded defaults.",
-)
-
-
 @policy_command.command("test")
-@_config_option
+@config_option
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="List every test, not only failures.")
 def policy_test(config_path: Path | None, paths: tuple[Path, ...], verbose: bool) -> None:
     """Run the Rego unit tests (`test_*` rules of `*_test.rego`) of the configured policy, or of
     the policy files and folders given as PATHS. Exit status 1 when a test fails."""
-    config = _config(config_path)
+    config = load_or_exit(config_path)
     try:
         source = RegoSource.from_paths(paths) if paths else rego_source(config)
         # First, that it loads as the gateway would load it (compiles, decides the probe).
@@ -92,7 +74,7 @@ def policy_test(config_path: Path | None, paths: tuple[Path, ...], verbose: bool
 
 
 @policy_command.command("eval")
-@_config_option
+@config_option
 @click.option("--request", "request_file", required=True, type=click.File("rb"), help="A request body (JSON); - for stdin.")
 @click.option("--api", type=click.Choice(sorted(_APIS)), default=None, help="Its API (default: guessed from the body).")
 @click.option("--user", default="cli", help="The user the policy sees.")
@@ -112,7 +94,7 @@ def policy_eval(
 ) -> None:
     """Dry-run one request: its findings, the policy input, the decision and the endpoint chosen.
     Nothing is sent anywhere."""
-    config = _config(config_path)
+    config = load_or_exit(config_path)
     body = request_file.read()
     chosen_api = _APIS[api] if api else guess_api(body)
     try:
@@ -158,10 +140,10 @@ def policy_eval(
 
 
 @policy_command.command("reload")
-@_config_option
+@config_option
 def policy_reload(config_path: Path | None) -> None:
     """Tell the running gateway (same data directory) to reload its policy (SIGHUP)."""
-    config = _config(config_path)
+    config = load_or_exit(config_path)
     pid_file = config.resolved_data_dir / PID_FILE
     try:
         pid = int(pid_file.read_text().strip())
