@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import hashlib
@@ -65,6 +66,8 @@ from egress.core.exchange import Api, Exchange, Outcome  # noqa: E402
 from egress.gateway.asgi import new_request_id  # noqa: E402
 from egress.gateway.auth import find_gateway_key, hash_key, new_key  # noqa: E402
 from egress.gateway.clients import identify  # noqa: E402
+from egress.identity.oidc import VerifiedToken  # noqa: E402
+from egress.identity.token_cache import VerifiedTokenCache  # noqa: E402
 from egress.mask.masker import Masker  # noqa: E402
 from egress.policy.decide import AllowServingEndpoints, RequestFacts, policy_input, validate  # noqa: E402
 from egress.route.catalog import Catalog  # noqa: E402
@@ -103,6 +106,11 @@ def request_stages() -> list[tuple[str, float, str]]:
     secret, _key = new_key("bench", None)
     headers = [(k.encode(), v.encode()) for k, v in [*body_mod.CLAUDE_CODE_HEADERS, ("x-egress-key", secret)]]
     headers = [(b"host", b"127.0.0.1:8080"), (b"content-length", str(len(body)).encode()), *headers]
+    # An OIDC access token of a typical size, already verified once (the agent's next request).
+    token = ".".join(base64.urlsafe_b64encode(os.urandom(size)).rstrip(b"=").decode() for size in (60, 300, 256))
+    oidc_headers = [*headers[:-1], (b"authorization", f"Bearer {token}".encode())]
+    tokens = VerifiedTokenCache(entries=10_000, max_age_s=600)
+    tokens.put(token, VerifiedToken("bench", None, "bench", None, time.time() + 3600, {}))
     ep = endpoint()
     catalog = Catalog((ep,))
     codec = CODECS[Api.ANTHROPIC_MESSAGES]
@@ -199,6 +207,11 @@ def request_stages() -> list[tuple[str, float, str]]:
             "find_gateway_key + sha256 of key",
             per_call_us(lambda: hash_key(find_gateway_key(headers)[0] or ""), n * 10),
             "gateway/auth.py find_gateway_key, hash_key",
+        ),
+        (
+            "OIDC token: find (JWT shape) + verified-token cache hit",
+            per_call_us(lambda: tokens.get(find_gateway_key(oidc_headers, accept_jwt=True)[0] or ""), n * 10),
+            "gateway/auth.py find_gateway_key, identity/token_cache.py",
         ),
         ("orjson.loads (32 KB body)", per_call_us(lambda: orjson.loads(body), n), "wire/body.py load_object"),
         (
