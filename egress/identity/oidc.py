@@ -226,7 +226,6 @@ class OidcVerifier:
         self._keys: _KeySet | None = None
         self._last_fetch_attempt = float("-inf")
         self._lock = asyncio.Lock()
-        self.fetches = 0  # JWKS downloads attempted (observable: the refetch limit is a promise)
 
     async def start(self) -> None:
         ctx = ssl.create_default_context(cafile=self.settings.ca_bundle)
@@ -393,7 +392,6 @@ class OidcVerifier:
     async def _fetch_keys(self, previous: _KeySet | None) -> _KeySet:
         """Called with the lock held."""
         self._last_fetch_attempt = self._clock()
-        self.fetches += 1
         try:
             url = self.settings.jwks_url or (await self._discover()).jwks_uri
             document = await self._get_json(url)
