@@ -6,9 +6,16 @@ before it, one valid checkpoint vouches for the whole chain up to `seq`: a recor
 inserted or reordered at or before `seq`, even with every later hash recomputed, no longer ends at
 the signed hash; records deleted from the tail leave a checkpoint pointing past the end.
 
+Version 2 (`v: 2` in the signed bytes) also signs its span, `first` (the first sequence number
+after the previous checkpoint) and `root`, the Merkle root over the records first..seq
+(`egress.audit.merkle`): a record of the span can then be proven a member of the signed chain by
+a short inclusion path, without the records around it (filtered exports). Version 1 checkpoints,
+without a span, still verify as before.
+
 Invariants: the private key file is created once, atomically, readable by its owner only; the
 signed bytes are a domain tag plus canonical JSON of every field but the signature, so a
-checkpoint cannot be re-used as any other signed message and no field can be edited unnoticed.
+checkpoint cannot be re-used as any other signed message and no field can be edited unnoticed
+(removing `first` and `root` turns the bytes into a v1 statement the key never signed).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -25,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from egress.core.records import Checkpoint
 
-_DOMAIN = b"egress.audit.checkpoint.v1\n"
+_DOMAIN = b"egress.audit.checkpoint.v1\n"  # the message type; the body's `v` is its version
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 class SigningKeyError(ValueError):
@@ -90,8 +99,13 @@ def key_id(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def signed_bytes(seq: int, hash_: str, count: int, ts: float, kid: str) -> bytes:
-    body = {"count": count, "hash": hash_, "key_id": kid, "seq": seq, "ts": ts, "v": 1}
+def signed_bytes(cp: Checkpoint) -> bytes:
+    """What the signature covers: v1 without a span, v2 with `first` and `root`."""
+    body: dict[str, object] = {"count": cp.count, "hash": cp.hash, "key_id": cp.key_id, "seq": cp.seq, "ts": cp.ts}
+    if cp.first is None and cp.root is None:
+        body["v"] = 1
+    else:
+        body.update(v=2, first=cp.first, root=cp.root)
     return _DOMAIN + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
@@ -102,9 +116,19 @@ class Signer:
         self._key = key
         self.key_id = key_id(key)
 
-    def sign(self, seq: int, hash_: str, ts: float) -> Checkpoint:
-        signature = self._key.sign(signed_bytes(seq, hash_, seq, ts, self.key_id))
-        return Checkpoint(seq=seq, hash=hash_, count=seq, ts=ts, key_id=self.key_id, signature=signature.hex())
+    def sign(self, seq: int, hash_: str, ts: float, first: int | None = None, root: bytes | None = None) -> Checkpoint:
+        """A v2 checkpoint when given its span (`first`, and the Merkle `root` of first..seq), else v1."""
+        unsigned = Checkpoint(
+            seq=seq,
+            hash=hash_,
+            count=seq,
+            ts=ts,
+            key_id=self.key_id,
+            signature="",
+            first=first,
+            root=root.hex() if root is not None else None,
+        )
+        return replace(unsigned, signature=self._key.sign(signed_bytes(unsigned)).hex())
 
 
 def signature_problem(cp: Checkpoint, public: Ed25519PublicKey) -> str | None:
@@ -112,9 +136,20 @@ def signature_problem(cp: Checkpoint, public: Ed25519PublicKey) -> str | None:
     if cp.key_id != key_id(public):
         return f"signed by key {cp.key_id!r}, not by the given public key {key_id(public)!r}"
     try:
-        public.verify(bytes.fromhex(cp.signature), signed_bytes(cp.seq, cp.hash, cp.count, cp.ts, cp.key_id))
-    except (InvalidSignature, ValueError):
+        public.verify(bytes.fromhex(cp.signature), signed_bytes(cp))
+    except (InvalidSignature, ValueError, TypeError):
         return "signature does not verify (the checkpoint was forged or edited)"
     if cp.count != cp.seq:
         return f"count {cp.count} disagrees with sequence number {cp.seq}"
+    return span_problem(cp)
+
+
+def span_problem(cp: Checkpoint) -> str | None:
+    """Why a checkpoint's span is malformed (v1 has none), or None."""
+    if cp.first is None and cp.root is None:
+        return None
+    if not isinstance(cp.first, int) or not 1 <= cp.first <= cp.seq:
+        return f"its span starts at {cp.first!r}, not within records 1..{cp.seq}"
+    if not isinstance(cp.root, str) or len(cp.root) != 64 or not set(cp.root) <= _HEX_DIGITS:
+        return "its span root is not a SHA-256 hash in lower-case hex"
     return None

@@ -3,7 +3,9 @@
 The chain names the first record that was edited, deleted, inserted or reordered. The
 checkpoints add what a chain alone cannot show: a chain rewritten from some record on (every
 later hash recomputed) no longer ends at a signed hash, and a chain cut short no longer reaches
-a signed sequence number (truncation).
+a signed sequence number (truncation). For each v2 checkpoint the Merkle root over its span is
+recomputed from the records (`egress.audit.spans`): a root that does not match is a break, since
+inclusion proofs handed to auditors are checked against it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from egress.audit.chain import Break, VerifyReport, verify
 from egress.audit.checkpoint import signature_problem
+from egress.audit.spans import SpanRootCheck
 from egress.core.records import Checkpoint, StoredAudit
 
 
@@ -28,26 +31,49 @@ class AuditSource(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Membership:
+    """A filtered export's records against the signed log: `proven` have an inclusion proof that
+    leads to the signed root of a checkpoint; the others have none, either because no checkpoint
+    covered them yet when exported (`not_yet_covered`, after the export's last checkpoint) or
+    because only version 1 checkpoints, which sign no root, cover them (`v1_only`)."""
+
+    proven: int
+    not_yet_covered: int
+    v1_only: int
+    first_break: Break | None
+
+
+@dataclass(frozen=True, slots=True)
 class AuditReport:
     chain: VerifyReport
     checkpoints_verified: int
     checkpoint_break: Break | None
     covered_seq: int  # the highest sequence number a valid checkpoint vouches for
+    membership: Membership | None = None  # filtered exports only
 
     @property
     def ok(self) -> bool:
-        return self.chain.ok and self.checkpoint_break is None
+        return self.chain.ok and self.checkpoint_break is None and self.membership_break is None
+
+    @property
+    def membership_break(self) -> Break | None:
+        return self.membership.first_break if self.membership is not None else None
 
     @property
     def breaks(self) -> list[Break]:
-        return [b for b in (self.chain.first_break, self.checkpoint_break) if b is not None]
+        found = (self.chain.first_break, self.checkpoint_break, self.membership_break)
+        return [b for b in found if b is not None]
 
 
-def _tap(records: Iterable[StoredAudit], watch: set[int], seen: dict[int, str]) -> Iterator[StoredAudit]:
-    """The records, unchanged, noting the hash of each one a checkpoint names."""
+def _tap(
+    records: Iterable[StoredAudit], watch: set[int], seen: dict[int, str], spans: SpanRootCheck
+) -> Iterator[StoredAudit]:
+    """The records, unchanged, noting the hash of each one a checkpoint names and feeding the
+    span roots."""
     for stored in records:
         if stored.seq in watch:
             seen[stored.seq] = stored.hash
+        spans.feed(stored.seq, stored.hash)
         yield stored
 
 
@@ -66,9 +92,12 @@ def verify_audit(
     check_columns: bool = True,
 ) -> AuditReport:
     """Chain first; then every checkpoint's signature, truncation against the furthest one, and
-    each checkpoint's hash against the record it names; the first failure is reported."""
+    each checkpoint's hash against the record it names and its span root against its records;
+    the first failure is reported."""
     seen: dict[int, str] = {}
-    chain = verify(_tap(records, {cp.seq for cp in checkpoints}, seen), check_columns)
+    spans = SpanRootCheck(checkpoints)
+    chain = verify(_tap(records, {cp.seq for cp in checkpoints}, seen, spans), check_columns)
+    wrong_root = {(m.checkpoint.seq, m.checkpoint.key_id): m.reason for m in spans.mismatches}
     ordered = sorted(checkpoints, key=lambda c: (c.seq, c.key_id))
     problem = next((p for p in (signature_break(cp, public) for cp in ordered) if p), None)
     if problem is None and ordered and chain.ok and ordered[-1].seq > chain.last_seq:
@@ -84,6 +113,8 @@ def verify_audit(
                 f"{_where(cp)}: record {cp.seq} no longer has the signed hash "
                 "(records up to it were rewritten and re-chained)",
             )
+        elif (cp.seq, cp.key_id) in wrong_root:
+            problem = Break(cp.seq, None, f"{_where(cp)}: {wrong_root[cp.seq, cp.key_id]}")
         elif cp.seq in seen:
             verified += 1
             covered = cp.seq

@@ -6,8 +6,14 @@ nothing). If the store fails, the batch is retried, and records stay queued in m
 
 With a `Signer`, the same thread signs a checkpoint of the chain's head after every
 `checkpoint_every` records it wrote, `checkpoint_interval_s` after the first record not yet
-covered, and at close: never on the request path. A failed checkpoint is retried at the next
-occasion and never holds records back.
+covered, and at close: never on the request path. So every record is covered by a signed
+checkpoint at most `checkpoint_interval_s` (plus one batch) after it was written, while the
+gateway runs. A failed checkpoint is retried at the next occasion and never holds records back.
+
+A checkpoint (v2) also signs its span: `first`, one past the highest checkpoint already in the
+store (whoever signed it), and the Merkle root over the records first..head, read back from the
+store: several gateway processes may append to one chain, so this writer's own records are not
+the span.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +30,7 @@ from egress.audit.batches import STOP, drain, gather
 from egress.audit.chain import link
 from egress.audit.checkpoint import Signer
 from egress.audit.record import AuditDraft, finalize
+from egress.audit.spans import span_root
 from egress.core.records import AuditEntry, Checkpoint
 
 log = logging.getLogger("egress.audit")
@@ -37,6 +44,10 @@ class AuditSink(Protocol):
     def audit_head(self) -> tuple[int, str] | None: ...
 
     def append_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
+    def last_checkpoint_seq(self) -> int: ...
+
+    def iter_audit_hashes(self, first: int, last: int, batch: int = 10000) -> Iterator[tuple[int, str]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,17 +158,29 @@ class AuditWriter:
         return time.monotonic() - self._uncovered_since >= self._settings.checkpoint_interval_s
 
     def _checkpoint(self) -> None:
-        """Sign the chain's current head (which may include other processes' records)."""
+        """Sign the chain's current head (which may include other processes' records) and the
+        Merkle root of the span since the last stored checkpoint."""
         if self._signer is None:
             return
         try:
             head = self._store.audit_head()
             if head is not None and head[0] != self._last_checkpoint_seq:
-                self._store.append_checkpoint(self._signer.sign(head[0], head[1], time.time()))
+                self._sign_span(self._signer, head)
                 self._last_checkpoint_seq = head[0]
-                self.checkpoints += 1
         except Exception:  # noqa: BLE001 - any store failure: records are safe; sign at the next occasion
             log.exception("audit checkpoint failed; retrying after the next batch")
             self._uncovered_since = time.monotonic()
             return
         self._uncovered = 0
+
+    def _sign_span(self, signer: Signer, head: tuple[int, str]) -> None:
+        first = self._store.last_checkpoint_seq() + 1
+        if first > head[0] + 1:
+            # A checkpoint beyond the chain's end: records were cut off. Never sign over that.
+            log.error("audit chain ends at record %d but a checkpoint signs %d: not signing", head[0], first - 1)
+            return
+        if first == head[0] + 1:
+            return  # another gateway process signed this head already
+        root = span_root(self._store.iter_audit_hashes(first, head[0]), first, head)
+        self._store.append_checkpoint(signer.sign(head[0], head[1], time.time(), first, root))
+        self.checkpoints += 1

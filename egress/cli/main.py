@@ -25,7 +25,7 @@ from rich.table import Table
 from egress.app import ENV_SERVE_CONFIG, build_app, freeze_after_start, open_configured_store
 from egress.audit.checkpoint import SigningKeyError, load_or_create_signing_key, load_public_key, public_pem
 from egress.audit.export import ExportError, ExportFilter, export_jsonl, read_export, verify_export
-from egress.audit.verify import AuditReport, verify_store
+from egress.audit.verify import AuditReport, Membership, verify_store
 from egress.cli.admin import admin_command
 from egress.cli.approvals import approvals_command
 from egress.cli.audit_replay import recording_key_group, replay_command
@@ -316,11 +316,34 @@ def _print_verify(report: AuditReport, what: str, elapsed: float, live: bool) ->
         f"{chain.checked} {what} verified in {elapsed:.2f} s; "
         f"{report.checkpoints_verified} checkpoints verified ({signed}); head {chain.last_hash}"
     )
+    if report.membership is not None:
+        _print_membership(report.membership, chain.checked, report.checkpoints_verified)
     if report.ok:
         click.echo(f"OK: {summary}")
         return
     click.echo(f"FAILED: {summary}")
     sys.exit(1)
+
+
+def _print_membership(m: Membership, checked: int, checkpoints: int) -> None:
+    """What a filtered export proves about its records' membership in the signed log."""
+    click.echo(
+        f"Records checked: {checked}; {m.proven} proven members of the signed log (inclusion proof to "
+        f"a signed checkpoint's Merkle root); {m.not_yet_covered} not yet covered by a signed checkpoint; "
+        f"{checkpoints} checkpoints verified."
+    )
+    if m.not_yet_covered:
+        click.echo(
+            f"WARNING: {m.not_yet_covered} records are not yet covered by a signed checkpoint, so their "
+            "membership is not proven. The gateway signs one at most audit.checkpoint_interval_s after a "
+            "record: export them again later."
+        )
+    if m.v1_only:
+        click.echo(
+            f"WARNING: {m.v1_only} records are covered only by version 1 checkpoints (no Merkle root), so "
+            "their membership cannot be proven by a filtered export: verify a complete export for them."
+        )
+    click.echo("Note: a filtered export cannot prove that its filter selected every matching record.")
 
 
 @audit.command("public-key")

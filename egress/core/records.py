@@ -49,7 +49,10 @@ class Checkpoint:
     """A signed statement: "the chain had `count` records, the last one `seq` with hash `hash`".
 
     The signature (Ed25519, hex) covers every other field; `key_id` names the public key that
-    checks it. Sequence numbers are dense, so `count == seq` in a well-formed checkpoint."""
+    checks it. Sequence numbers are dense, so `count == seq` in a well-formed checkpoint.
+
+    Version 2 also signs `first` and `root`: the Merkle root (hex, `egress.audit.merkle`) over
+    the records first..seq, its span. Version 1 checkpoints have neither (both None)."""
 
     seq: int
     hash: str
@@ -57,6 +60,8 @@ class Checkpoint:
     ts: float
     key_id: str
     signature: str
+    first: int | None = None
+    root: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

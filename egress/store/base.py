@@ -72,6 +72,10 @@ class Store(Protocol):
 
     def list_checkpoints(self) -> list[Checkpoint]: ...
 
+    def last_checkpoint_seq(self) -> int: ...
+
+    def iter_audit_hashes(self, first: int, last: int, batch: int = 10000) -> Iterator[tuple[int, str]]: ...
+
     def create_key(self, key: GatewayKey) -> None: ...
 
     def list_keys(self) -> list[GatewayKey]: ...
@@ -287,19 +291,62 @@ class SqlStore(ABC):
         cp = checkpoint
         with self._connection() as conn:
             conn.cursor().execute(
-                f"INSERT INTO audit_checkpoints (seq, key_id, hash, count, ts, signature) "
-                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (seq, key_id) DO NOTHING",
-                (cp.seq, cp.key_id, cp.hash, cp.count, cp.ts, cp.signature),
+                f"INSERT INTO audit_checkpoints (seq, key_id, hash, count, ts, signature, first_seq, root) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (seq, key_id) DO NOTHING",
+                (cp.seq, cp.key_id, cp.hash, cp.count, cp.ts, cp.signature, cp.first, cp.root),
             )
             conn.commit()
 
     def list_checkpoints(self) -> list[Checkpoint]:
         with self._connection() as conn:
             cur = conn.cursor()
-            cur.execute("SELECT seq, hash, count, ts, key_id, signature FROM audit_checkpoints ORDER BY seq, key_id")
+            cur.execute(
+                "SELECT seq, hash, count, ts, key_id, signature, first_seq, root FROM audit_checkpoints "
+                "ORDER BY seq, key_id"
+            )
             rows = cur.fetchall()
             conn.commit()
-        return [Checkpoint(int(r[0]), str(r[1]), int(r[2]), float(r[3]), str(r[4]), str(r[5])) for r in rows]
+        return [
+            Checkpoint(
+                int(r[0]),
+                str(r[1]),
+                int(r[2]),
+                float(r[3]),
+                str(r[4]),
+                str(r[5]),
+                None if r[6] is None else int(r[6]),
+                None if r[7] is None else str(r[7]),
+            )
+            for r in rows
+        ]
+
+    def last_checkpoint_seq(self) -> int:
+        """The highest sequence number any stored checkpoint signs (0 when none)."""
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT max(seq) FROM audit_checkpoints")
+            row = cur.fetchone()
+            conn.commit()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def iter_audit_hashes(self, first: int, last: int, batch: int = 10000) -> Iterator[tuple[int, str]]:
+        """(seq, hash) of the records first..last in order, read in batches (a checkpoint's span)."""
+        p = self.param
+        after = first - 1
+        while after < last:
+            with self._connection() as conn:
+                cur = conn.cursor()
+                cur.execute(
+                    f"SELECT seq, hash FROM audit_log WHERE seq > {p} AND seq <= {p} ORDER BY seq LIMIT {p}",
+                    (after, last, batch),
+                )
+                rows = cur.fetchall()
+                conn.commit()
+            if not rows:
+                return
+            for row in rows:
+                yield int(row[0]), str(row[1])
+            after = int(rows[-1][0])
 
     # --- gateway keys ----------------------------------------------------------------------
 

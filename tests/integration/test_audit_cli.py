@@ -202,9 +202,17 @@ def test_filtered_export_selects_and_verifies_what_it_can(audit, tmp_path):
     assert header["complete"] is False and header["filters"]["user"] == "bob"
     # bob: i % 3 == 1; a secret finding: i % 5 == 0; since 1700000010 (i >= 10)
     assert [x["seq"] for x in rows] == [10, 25, 40, 55]
-    assert {x["checkpoint"]["seq"] for x in lines if "checkpoint" in x} == {10, 20, 30, 40, 50, 60}
+    # Each record is proven against the checkpoint whose span holds it; only those are exported.
+    assert {x["proof"]["seq"]: x["proof"]["checkpoint_seq"] for x in lines if "proof" in x} == {
+        10: 10,
+        25: 30,
+        40: 40,
+        55: 60,
+    }
+    assert {x["checkpoint"]["seq"] for x in lines if "checkpoint" in x} == {10, 30, 40, 60}
     ok = audit.run("verify", "--export", str(file), "--public-key", str(key))
     assert ok.exit_code == 0 and "filtered export" in ok.output, ok.output
+    assert "4 proven members of the signed log" in ok.output, ok.output
 
     edited = tmp_path / "edited.jsonl"
     edited.write_bytes(file.read_bytes().replace(b'"jurisdiction":"US"', b'"jurisdiction":"DE"', 1))
