@@ -45,6 +45,9 @@ def verify_filtered(
     last = records[-1] if records else None
     chain = VerifyReport(len(hashes), last.seq if last else 0, last.hash if last else GENESIS_HASH, None)
     verified = covered = 0
+    first_bad: Break | None = None
+    valid: list[Checkpoint] = []
+    rejected: dict[int, str] = {}  # checkpoint seq -> why it is not a signed statement by the key
     for cp in sorted(checkpoints, key=lambda c: (c.seq, c.key_id)):
         brk = signature_break(cp, public)
         if brk is None and cp.seq in hashes and hashes[cp.seq] != cp.hash:
@@ -52,25 +55,35 @@ def verify_filtered(
                 cp.seq, None, f"checkpoint at record {cp.seq}: the exported record does not have the signed hash"
             )
         if brk is not None:
-            return AuditReport(chain, verified, brk, covered)
+            first_bad = first_bad or brk
+            rejected.setdefault(cp.seq, brk.reason)
+            continue
+        valid.append(cp)
         verified += 1
         covered = max(covered, cp.seq)
     if proofs is None:
-        return AuditReport(chain, verified, None, covered)
-    return AuditReport(chain, verified, None, covered, membership(records, checkpoints, proofs))
+        return AuditReport(chain, verified, first_bad, covered)
+    # Checked even when a checkpoint failed, so the records that relied on it are named too.
+    member = membership(records, valid, checkpoints, proofs, rejected)
+    return AuditReport(chain, verified, first_bad, covered, member)
 
 
 def membership(
-    records: Sequence[StoredAudit], checkpoints: Sequence[Checkpoint], proofs: Sequence[InclusionProof]
+    records: Sequence[StoredAudit],
+    valid: Sequence[Checkpoint],
+    present: Sequence[Checkpoint],
+    proofs: Sequence[InclusionProof],
+    rejected: dict[int, str],
 ) -> Membership:
-    """Each record against its proof. Call with checkpoints whose signatures verified: one key,
-    so one checkpoint per sequence number."""
-    by_seq = {cp.seq: cp for cp in checkpoints}
+    """Each record against its proof: `valid` are the checkpoints whose signature verified (one
+    key, so one per sequence number), `present` all the export holds, `rejected` why the others
+    failed."""
+    by_seq = {cp.seq: cp for cp in valid}
     rid = {r.seq: r.entry.request_id for r in records}
-    spans = [cp for cp in checkpoints if is_v2(cp)]
+    spans = [cp for cp in present if is_v2(cp)]
     lowest = min((cp.first or 0 for cp in spans), default=0)
     highest_span = max((cp.seq for cp in spans), default=0)
-    highest = max((cp.seq for cp in checkpoints), default=0)
+    highest = max((cp.seq for cp in present), default=0)
     proven = not_yet = v1_only = 0
 
     def failed(seq: int, reason: str) -> Membership:
@@ -98,9 +111,12 @@ def membership(
             continue
         cp = by_seq.get(proof.checkpoint_seq)
         if cp is None:
+            bad = rejected.get(proof.checkpoint_seq)
+            why = f"which does not verify ({bad})" if bad else "which is not in the export"
             return failed(
                 stored.seq,
-                f"its inclusion proof names the checkpoint at record {proof.checkpoint_seq}, which is not in the export",
+                f"not proven a member of the signed log: its inclusion proof leads to the checkpoint at "
+                f"record {proof.checkpoint_seq}, {why}",
             )
         problem = proof_problem(proof, stored.hash, cp)
         if problem is not None:
