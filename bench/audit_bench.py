@@ -2,9 +2,13 @@
 
 1. Records/s through the group-commit writer (`AuditWriter`, default settings: 20 ms, 512 per
    batch) with signed checkpoints off and on, side by side, alternating, in one run.
-2. The cost of one checkpoint: signing, and reading the head + storing it.
-3. `egress audit verify` on a clean chain of N records (default 100,000) with a checkpoint every
-   1,000: reading the rows, the whole verification; and an export of it verified offline.
+2. The cost of one checkpoint: signing; reading the head + storing it (v1, for comparison); and
+   a v2 checkpoint as the writer thread makes it, with the Merkle root of its 1,000-record span
+   read back from the store (`egress.audit.writer.sign_checkpoint`), and that root alone.
+3. `egress audit verify` on a clean chain of N records (default 100,000) with a v2 checkpoint
+   every 1,000 (every span root recomputed): reading the rows, the whole verification; an export
+   of it verified offline; and a filtered export (one record in ten) with its inclusion proofs,
+   written and verified offline.
 
     .venv/bin/python bench/audit_bench.py [--records 20000] [--verify 100000] [--json FILE]
 
@@ -30,9 +34,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 from egress.audit.chain import link  # noqa: E402
 from egress.audit.checkpoint import Signer  # noqa: E402
 from egress.audit.export import ExportFilter, export_jsonl, read_export, verify_export  # noqa: E402
+from egress.audit.merkle import leaf_hash, merkle_root  # noqa: E402
 from egress.audit.record import AuditDraft, finalize  # noqa: E402
 from egress.audit.verify import verify_audit  # noqa: E402
-from egress.audit.writer import AuditWriter, WriterSettings  # noqa: E402
+from egress.audit.writer import AuditWriter, WriterSettings, sign_checkpoint  # noqa: E402
 from egress.core.records import AuditEntry  # noqa: E402
 from egress.store.sqlite import SqliteStore  # noqa: E402
 
@@ -45,7 +50,7 @@ def record(i: int) -> AuditEntry:
                 "v": 2,
                 "request_id": f"egr_{i:024d}",
                 "ts": 1_700_000_000.0 + i / 100,
-                "user": "alice",
+                "user": "bob" if i % 10 == 0 else "alice",  # bob: the filtered export's one in ten
                 "team": "platform",
                 "key_id": "key_0123456789ab",
                 "auth": "gateway_key",
@@ -171,7 +176,35 @@ def checkpoint_cost(folder: Path) -> dict[str, float]:
         "head_sign_store_us": per_call_us(one_checkpoint, 50),
     }
     store.close()
+    out.update(span_checkpoint_cost(folder, signer))
     return out
+
+
+def span_checkpoint_cost(folder: Path, signer: Signer, span: int = 1000, rounds: int = 20) -> dict[str, float]:
+    """A v2 checkpoint as the writer thread signs it after `span` new records: read the head and
+    the highest stored checkpoint, read the span's (seq, hash) pairs back, build the Merkle root,
+    sign, store. Each round appends `span` records first (not timed)."""
+    store = SqliteStore(folder / "span.db")
+    store.migrate()
+    times, roots = [], []
+    for r in range(rounds):
+        store.append_audit([record(r * span + i) for i in range(span)], link)
+        head = store.audit_head()
+        assert head is not None
+        t0 = time.perf_counter()
+        cp = sign_checkpoint(store, signer, head)
+        times.append(time.perf_counter() - t0)
+        assert cp is not None and cp.first == r * span + 1 and cp.seq == (r + 1) * span
+        pairs = list(store.iter_audit_hashes(cp.first, cp.seq))
+        t0 = time.perf_counter()
+        merkle_root([leaf_hash(seq, digest) for seq, digest in pairs])
+        roots.append(time.perf_counter() - t0)
+    store.close()
+    return {
+        "span_checkpoint_us": statistics.median(times) * 1e6,
+        "span_checkpoint_max_us": max(times) * 1e6,
+        "span_root_only_us": statistics.median(roots) * 1e6,
+    }
 
 
 def verification(folder: Path, n: int) -> dict[str, float]:
@@ -183,7 +216,7 @@ def verification(folder: Path, n: int) -> dict[str, float]:
         store.append_audit([record(i) for i in range(start, min(start + 1000, n))], link)
         head = store.audit_head()
         assert head is not None
-        store.append_checkpoint(signer.sign(head[0], head[1], time.time()))
+        assert sign_checkpoint(store, signer, head) is not None  # v2: the span root is checked too
     out: dict[str, float] = {"records": n, "db_mb": (folder / "verify.db").stat().st_size / 1e6}
     t0 = time.perf_counter()
     rows = sum(1 for _ in store.iter_audit())
@@ -205,7 +238,28 @@ def verification(folder: Path, n: int) -> dict[str, float]:
     assert verify_export(exported, key.public_key()).ok
     out["verify_export_s"] = time.perf_counter() - t0
     out["export_mb"] = path.stat().st_size / 1e6
+    out.update(filtered(folder, store, key))
     store.close()
+    return out
+
+
+def filtered(folder: Path, store: SqliteStore, key: Ed25519PrivateKey) -> dict[str, float]:
+    """One record in ten (user bob) exported with inclusion proofs, then verified offline."""
+    path = folder / "bob.jsonl"
+    t0 = time.perf_counter()
+    with path.open("wb") as f:
+        for line in export_jsonl(store.iter_audit(), store.list_checkpoints(), ExportFilter(user="bob"), time.time()):
+            f.write(line)
+    out = {"filtered_export_s": time.perf_counter() - t0, "filtered_mb": path.stat().st_size / 1e6}
+    t0 = time.perf_counter()
+    with path.open("rb") as f:
+        exported = read_export(f)
+    report = verify_export(exported, key.public_key())
+    out["filtered_verify_s"] = time.perf_counter() - t0
+    assert report.ok and report.membership is not None, report.breaks
+    assert report.membership.proven == len(exported.records) == len(exported.proofs) > 0
+    out["filtered_records"] = len(exported.records)
+    out["proof_path_avg"] = sum(len(p.path) for p in exported.proofs) / len(exported.proofs)
     return out
 
 
@@ -229,13 +283,18 @@ def main() -> None:
             print(f"| {mode} | {r['records_per_s']:,.0f} | {r['all']} | {r['submit_us']:.2f} | {r['checkpoints']} |")
         cost = checkpoint_cost(folder)
         print(
-            f"\none checkpoint: sign {cost['sign_us']:.0f} µs; head + sign + store {cost['head_sign_store_us']:.0f} µs"
+            f"\none checkpoint: sign {cost['sign_us']:.0f} µs; head + sign + store {cost['head_sign_store_us']:.0f} µs; "
+            f"v2 with the root of a 1,000-record span read from the store {cost['span_checkpoint_us']:.0f} µs "
+            f"(max {cost['span_checkpoint_max_us']:.0f} µs; the root alone {cost['span_root_only_us']:.0f} µs)"
         )
         ver = verification(folder, args.verify)
     print(
         f"\nverify {ver['records']:,} records ({ver['db_mb']:.0f} MB database), {ver['records'] // 1000} checkpoints: "
         f"{ver['verify_s']:.2f} s (of which reading rows {ver['read_rows_s']:.2f} s); "
         f"export {ver['export_s']:.2f} s ({ver['export_mb']:.0f} MB), offline verify of it {ver['verify_export_s']:.2f} s"
+        f"\nfiltered export of {ver['filtered_records']:,} records with inclusion proofs "
+        f"(path {ver['proof_path_avg']:.1f} hashes on average): {ver['filtered_export_s']:.2f} s "
+        f"({ver['filtered_mb']:.0f} MB), offline verify of it {ver['filtered_verify_s']:.2f} s"
     )
     if args.json:
         args.json.write_text(json.dumps({"throughput": rates, "checkpoint": cost, "verify": ver}, indent=2))

@@ -165,7 +165,8 @@ class AuditWriter:
         try:
             head = self._store.audit_head()
             if head is not None and head[0] != self._last_checkpoint_seq:
-                self._sign_span(self._signer, head)
+                if sign_checkpoint(self._store, self._signer, head) is not None:
+                    self.checkpoints += 1
                 self._last_checkpoint_seq = head[0]
         except Exception:  # noqa: BLE001 - any store failure: records are safe; sign at the next occasion
             log.exception("audit checkpoint failed; retrying after the next batch")
@@ -173,14 +174,18 @@ class AuditWriter:
             return
         self._uncovered = 0
 
-    def _sign_span(self, signer: Signer, head: tuple[int, str]) -> None:
-        first = self._store.last_checkpoint_seq() + 1
-        if first > head[0] + 1:
-            # A checkpoint beyond the chain's end: records were cut off. Never sign over that.
-            log.error("audit chain ends at record %d but a checkpoint signs %d: not signing", head[0], first - 1)
-            return
-        if first == head[0] + 1:
-            return  # another gateway process signed this head already
-        root = span_root(self._store.iter_audit_hashes(first, head[0]), first, head)
-        self._store.append_checkpoint(signer.sign(head[0], head[1], time.time(), first, root))
-        self.checkpoints += 1
+
+def sign_checkpoint(store: AuditSink, signer: Signer, head: tuple[int, str]) -> Checkpoint | None:
+    """Sign and store a v2 checkpoint of `head` whose span starts after the highest stored
+    checkpoint; None when there is nothing to sign (that head is signed already) or the chain
+    ends before a stored checkpoint (records were cut off: never sign over that)."""
+    first = store.last_checkpoint_seq() + 1
+    if first > head[0] + 1:
+        log.error("audit chain ends at record %d but a checkpoint signs %d: not signing", head[0], first - 1)
+        return None
+    if first == head[0] + 1:
+        return None  # another gateway process signed this head already
+    root = span_root(store.iter_audit_hashes(first, head[0]), first, head)
+    checkpoint = signer.sign(head[0], head[1], time.time(), first, root)
+    store.append_checkpoint(checkpoint)
+    return checkpoint
