@@ -51,9 +51,10 @@ class SpanMismatch:
 class SpanRootCheck:
     """Recomputes every v2 checkpoint's root from the records fed to it in sequence order.
 
-    `feed` each record's (seq, hash); `finish` after the last one. Mismatches are collected in
-    `mismatches` in the order their spans end; a span the records never complete is left to the
-    chain and truncation checks (records missing there are reported as such)."""
+    `feed` each record's (seq, hash) in order. A span is checked when its last record is fed:
+    a wrong root (or a span with records missing) lands in `mismatches`, a right one counts in
+    `checked`; a span the records never reach the end of is left to the chain and truncation
+    checks, which report the missing records as such."""
 
     def __init__(self, checkpoints: Sequence[Checkpoint]) -> None:
         spans = sorted((cp for cp in checkpoints if is_v2(cp)), key=lambda c: (c.first or 0, c.seq, c.key_id))
