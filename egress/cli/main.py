@@ -456,7 +456,9 @@ _CSV_COLUMNS = [
 @click.option("--approval", default=None, help="Only the records of this approval (the request and every step).")
 def audit_export(config_path: Path | None, fmt: str, output: Path | None, **filters: Any) -> None:
     """Export audit records with their chain fields, and (JSONL) the signed checkpoints that cover
-    them, for an auditor: `egress audit verify --export FILE --public-key KEY.pem` checks it."""
+    them, for an auditor: `egress audit verify --export FILE --public-key KEY.pem` checks it. A
+    filtered JSONL export also carries each record's inclusion proof (its membership in the
+    signed log); records newer than the last checkpoint get theirs in a later export."""
     selector = ExportFilter(**filters)
     store = open_configured_store(_load(config_path))
     binary = output.open("wb") if output else sys.stdout.buffer
