@@ -9,7 +9,7 @@ import orjson
 from egress.core.errors import EgressError
 from egress.core.exchange import Api, ParsedRequest, Prompt, SegmentKind, TextSegment, Usage
 from egress.wire.body import load_object, parsed
-from egress.wire.segments import add_text, walk_strings
+from egress.wire.segments import add_text, label, walk_strings
 from egress.wire.sse import SseEvent, encode_event
 
 # Block types whose content is signed or opaque: never inspected, never rewritten.
@@ -48,7 +48,7 @@ def _segments(doc: dict[str, Any]) -> list[TextSegment]:
 def _block_segments(block: Any, path: tuple[str | int, ...], out: list[TextSegment]) -> None:
     if not isinstance(block, dict):
         return
-    kind = block.get("type")
+    kind = label(block.get("type"))
     if kind == "text":
         add_text(block.get("text"), (*path, "text"), SegmentKind.MESSAGE, out)
     elif kind in _OPAQUE_BLOCKS:
@@ -63,7 +63,7 @@ def _block_segments(block: Any, path: tuple[str | int, ...], out: list[TextSegme
             for c, inner in enumerate(content):
                 if isinstance(inner, dict) and inner.get("type") == "text":
                     add_text(inner.get("text"), (*path, "content", c, "text"), SegmentKind.TOOL_RESULT, out)
-                elif isinstance(inner, dict) and inner.get("type") not in _OPAQUE_BLOCKS:
+                elif isinstance(inner, dict) and label(inner.get("type")) not in _OPAQUE_BLOCKS:
                     walk_strings(inner, (*path, "content", c), SegmentKind.TOOL_RESULT, out)
     elif kind == "document":
         source = block.get("source")

@@ -10,7 +10,7 @@ from egress.core.errors import EgressError
 from egress.core.exchange import Api, ParsedRequest, Prompt, SegmentKind, TextSegment, Usage
 from egress.wire.body import load_object, parsed
 from egress.wire.openai_errors import error_object
-from egress.wire.segments import add_text, walk_strings
+from egress.wire.segments import add_text, label, walk_strings
 from egress.wire.sse import encode_event
 
 _KIND_BY_ROLE = {
@@ -33,7 +33,7 @@ def _segments(doc: dict[str, Any]) -> list[TextSegment]:
     for m, message in enumerate(messages):
         if not isinstance(message, dict):
             continue
-        kind = _KIND_BY_ROLE.get(message.get("role"), SegmentKind.MESSAGE)
+        kind = _KIND_BY_ROLE.get(label(message.get("role")), SegmentKind.MESSAGE)
         content = message.get("content")
         if isinstance(content, str):
             add_text(content, ("messages", m, "content"), kind, out)

@@ -10,7 +10,7 @@ from egress.core.errors import EgressError
 from egress.core.exchange import Api, ParsedRequest, Prompt, SegmentKind, TextSegment, Usage
 from egress.wire.body import load_object, parsed
 from egress.wire.openai_errors import error_object
-from egress.wire.segments import add_text, walk_strings
+from egress.wire.segments import add_text, label, walk_strings
 from egress.wire.sse import SseEvent, encode_event
 
 # Items produced by the provider that are opaque to egress (encrypted, signed or binary).
@@ -36,10 +36,10 @@ def _segments(doc: dict[str, Any]) -> list[TextSegment]:
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             continue
-        kind = item.get("type", "message")
+        kind = label(item.get("type", "message"))
         path = ("input", i)
         if kind == "message":
-            seg_kind = _KIND_BY_ROLE.get(item.get("role"), SegmentKind.MESSAGE)
+            seg_kind = _KIND_BY_ROLE.get(label(item.get("role")), SegmentKind.MESSAGE)
             content = item.get("content")
             if isinstance(content, str):
                 add_text(content, (*path, "content"), seg_kind, out)

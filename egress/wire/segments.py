@@ -35,6 +35,12 @@ OPAQUE_KEYS = frozenset(
 )
 
 
+def label(value: Any) -> str | None:
+    """A `type` or `role` tag as a dictionary key: the string, or None for anything else (a list
+    or object there is no known tag, so the item is treated as unknown and inspected whole)."""
+    return value if isinstance(value, str) else None
+
+
 def walk_strings(value: Any, path: Path, kind: SegmentKind, out: list[TextSegment]) -> None:
     """Collect every string leaf of an unknown structure, skipping opaque keys.
 

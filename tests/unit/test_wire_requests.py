@@ -7,7 +7,7 @@ import json
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from egress.core.errors import EgressError, ErrorCode
@@ -243,6 +243,11 @@ json_values = st.recursive(
 
 @settings(max_examples=400, deadline=None)
 @given(doc=json_values, api=st.sampled_from(list(Api)))
+# Found by this test in session 4: a list where a tag belongs was used as a dictionary key.
+@example(doc={"input": [{"text": None, "role": []}]}, api=Api.OPENAI_RESPONSES)
+@example(doc={"input": [{"type": []}]}, api=Api.OPENAI_RESPONSES)
+@example(doc={"messages": [{"role": [], "content": "x"}]}, api=Api.OPENAI_CHAT)
+@example(doc={"messages": [{"role": "user", "content": [{"type": {}}]}]}, api=Api.ANTHROPIC_MESSAGES)
 def test_any_json_document_parses_or_is_refused_precisely(doc, api):
     body = json.dumps(doc).encode()
     try:
@@ -262,3 +267,19 @@ def test_any_bytes_parse_or_are_refused_precisely(body):
         CODECS[Api.ANTHROPIC_MESSAGES].parse_request(Api.ANTHROPIC_MESSAGES, body)
     except EgressError as err:
         assert err.code in (ErrorCode.INVALID_REQUEST, ErrorCode.INVALID_JSON, ErrorCode.INVALID_UTF8)
+
+
+@pytest.mark.parametrize(
+    ("api", "doc"),
+    [
+        (Api.OPENAI_RESPONSES, {"input": [{"type": ["message"], "content": "deploy with TEXT"}]}),
+        (Api.OPENAI_RESPONSES, {"input": [{"role": ["system"], "content": "deploy with TEXT"}]}),
+        (Api.OPENAI_CHAT, {"messages": [{"role": {"x": 1}, "content": "deploy with TEXT"}]}),
+        (Api.ANTHROPIC_MESSAGES, {"messages": [{"role": "user", "content": [{"type": [], "text": "deploy with TEXT"}]}]}),
+    ],
+)
+def test_a_malformed_tag_still_gets_its_text_inspected(api, doc):
+    """An item whose type or role is not a string is no known kind: its text is inspected all the
+    same (it may still reach the provider, which decides whether it is valid)."""
+    parsed = CODECS[api].parse_request(api, json.dumps({"model": "m", **doc}).encode())
+    assert any("deploy with TEXT" in segment.text for segment in parsed.prompt.segments)
