@@ -31,6 +31,8 @@ from egress.store.base import Store
 
 KEY_PREFIX = "egk_"
 KEY_HEADER = b"x-egress-key"
+# Unknown keys trigger a store read at most this often (they share it).
+MISS_READ_INTERVAL_S = 0.25
 ANONYMOUS = Principal(user="anonymous", team=None, key_id=None, method="anonymous")
 
 
@@ -135,18 +137,30 @@ class KeyRing:
             await asyncio.sleep(self._refresh_s)
             await self.refresh()
 
-    async def refresh(self) -> None:
+    async def refresh(self, newer_than: float | None = None) -> None:
+        """Read the active keys. With `newer_than`, a read that began after it already answers
+        (concurrent misses share one read)."""
         async with self._lock:
+            if newer_than is not None and self._loaded_at >= newer_than:
+                return
+            began = time.monotonic()
             keys = await asyncio.to_thread(self._store.active_keys)
             self._by_hash = {k.key_hash: k for k in keys}
-            self._loaded_at = time.monotonic()
+            # The snapshot is as of when the read began: a key committed during it may be missing.
+            self._loaded_at = began
 
     async def lookup(self, secret: str) -> GatewayKey | None:
         digest = hash_key(secret)
         key = self._by_hash.get(digest)
-        if key is None and time.monotonic() - self._loaded_at > 0.25:
-            # A key created a moment ago: look once more, at most four times a second.
-            await self.refresh()
+        if key is None:
+            # Perhaps a key created a moment ago: answer from a read that began after this
+            # request asked, so a new key works at once. Misses share reads, at most one per
+            # MISS_READ_INTERVAL_S; an unknown key waits that long at most for its refusal.
+            asked = time.monotonic()
+            wait = self._loaded_at + MISS_READ_INTERVAL_S - asked
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self.refresh(newer_than=asked)
             key = self._by_hash.get(digest)
         if key is not None and hmac.compare_digest(key.key_hash, digest):
             return key
