@@ -29,6 +29,7 @@ fi
 # Debian's chromium for the console's browser test (tests/integration/test_console_browser.py);
 # Playwright drives it (executable_path), so no browser download of Playwright's own is needed.
 if [ ! -x /usr/bin/chromium ]; then
+  export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq chromium
 fi
 
