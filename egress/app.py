@@ -341,6 +341,7 @@ def build_app(config: Config) -> GatewayApp:
         await keyring.start()
         if oidc is not None:
             await oidc.start()
+        gate.desk.start_sweep()
         _reload_on_sighup(policy)
         purged = await pipeline.purge_vault()
         if purged:

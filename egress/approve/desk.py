@@ -4,6 +4,8 @@ loop, and waiting for a decision.
 A held request learns of a decision two ways: at once, when it was taken in this process (the
 console's `Approvals` is the same object: its listener wakes the waiter), and by re-reading the
 shared store every `poll_interval_s`, when another process (the CLI, another replica) took it.
+A sweep marks approvals nobody answered expired once their deadline passes (and audits it), so
+the log says when they lapsed, not when someone next listed them.
 """
 
 from __future__ import annotations
@@ -29,9 +31,28 @@ class ApprovalDesk:
         self._thread = ThreadPoolExecutor(max_workers=2, thread_name_prefix="egress-approvals")
         # approval id -> (its waiter's loop, the event set when it is decided here)
         self._waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
         approvals.add_listener(self._decided)
 
+    def start_sweep(self, interval_s: float = 30.0) -> None:
+        """Expire overdue approvals every `interval_s` (on the worker thread), until close()."""
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(interval_s), name="egress-approval-sweep")
+
+    async def _sweep(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                expired = await self._call(self.approvals.expire_overdue)
+            except Exception:  # noqa: BLE001 - a background sweep: log it and try again next time
+                log.exception("approval sweep failed")
+                continue
+            if expired:
+                log.info("approvals: %d expired unanswered", expired)
+
     def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         self._thread.shutdown(wait=True)
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

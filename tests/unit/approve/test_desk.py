@@ -75,3 +75,24 @@ async def test_still_pending_after_the_timeout_is_none_and_expire_ends_it(store:
     assert (await desk.get(a.approval_id)).status == "expired"  # an expired one stays expired
     desk.close()
     assert desk.cancel_soon(a.approval_id) is None  # after shutdown: logged, left to expire
+
+
+async def test_the_sweep_expires_an_unanswered_approval_past_its_deadline(store: SqlStore) -> None:
+    now = [1_000_000.0]
+    approvals = Approvals(store, clock=lambda: now[0])
+    desk = ApprovalDesk(approvals, poll_interval_s=3600)
+    a = pending(approvals)  # ttl 300 s
+    desk.start_sweep(interval_s=0.02)
+    try:
+        await asyncio.sleep(0.1)
+        current = approvals.get(a.approval_id)
+        assert current is not None and current.status == "pending"  # not yet due
+        now[0] += 301
+        for _ in range(250):
+            current = approvals.get(a.approval_id)
+            if current is not None and current.status == "expired":
+                break
+            await asyncio.sleep(0.02)
+        assert current is not None and current.status == "expired"
+    finally:
+        desk.close()
