@@ -20,6 +20,8 @@ from egress.detect.rules import bundled_files, load_rules  # noqa: E402
 from egress.detect.scan import merge  # noqa: E402
 from tests.support.corpus import score  # noqa: E402
 
+KEEP = "<!-- written by hand below: bench/detection_report.py keeps it -->"
+
 
 def clean_code(limit: int) -> list[tuple[str, str]]:
     roots = [Path(sysconfig.get_paths()["stdlib"]), Path(sysconfig.get_paths()["purelib"])]
@@ -118,6 +120,10 @@ def main() -> None:
         out += ["| rule | lines |", "|---|---|"] + [f"| {r} | {n} |" for r, n in flagged.most_common()]
         out += ["", "Examples: " + ", ".join(examples)]
     out.append("")
+    # Sections written by hand (e.g. the entropy calibration) follow KEEP and survive a rerun.
+    previous = args.out.read_text() if args.out.exists() else ""
+    if KEEP in previous:
+        out.append(previous[previous.index(KEEP) :].rstrip("\n") + "\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(out))
     print("\n".join(out))

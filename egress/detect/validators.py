@@ -204,10 +204,11 @@ VALIDATORS: dict[str, Callable[..., bool]] = {
 
 # Values that documentation, templates and tests use in place of a real secret. Each pattern must
 # be rare in uniformly random secrets (under 1e-6 of a rule's random secrets; docs/detection.md):
-# `xxxx`, a leading `abcd`/`1234` or a bare `{{` each dropped 1e-5 to 3e-3 of real keys.
+# `xxxx`, a leading `abcd`/`1234`, a bare `{{` or any `<…>`/`[…]` each dropped 1e-5 to 3e-3 of
+# some rule's real keys (oracle-oci-auth-token's class holds `{}<>[]`).
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:x+|\*+|\.+|-+|_+|#+|0+|123456.*|abcdef.*|1234abcd.*|abcd1234.*|(.)\1{5,}|"
-    r"<[^>]*>|\[[^\]]*\]|\{\{.*\}\}|\$\{[^}]*\}|\$[A-Z_][A-Z0-9_]*|%\([^)]*\)s|%[A-Z_]+%)$"
+    r"<[A-Za-z _-]*>|\[[A-Za-z _-]*\]|\{\{.*\}\}|\$\{[^}]*\}|\$[A-Z_][A-Z0-9_]*|%\([^)]*\)s|%[A-Z_]+%)$"
 )
 _PLACEHOLDER_WORDS = re.compile(
     r"(?i)x{6,}|\*{4,}|example|placeholder|changeme|change_me|change-me|your[_-]?(?:api[_-]?)?"
