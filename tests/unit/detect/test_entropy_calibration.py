@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import functools
 import random
+import re
+import string
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from egress.detect.rules import Rule
 from egress.detect.validators import shannon_entropy
 from tests.support.corpus import bundled_matcher, load_corpus
 from tests.support.secret_shapes import NotGeneratable, SecretShapes, Shape, sample, secret_shapes, shortest_samples
@@ -188,3 +193,43 @@ def test_calibrated_thresholds_stay_at_or_below_their_ceiling(rule_id):
     rule = MATCHER.ruleset.by_id(rule_id)
     assert rule is not None and rule.entropy is not None
     assert rule.entropy <= CEILINGS[rule_id]
+
+
+_CHARS = string.ascii_letters + string.digits + "_-."
+
+
+@st.composite
+def _patterns(draw: st.DrawFn) -> str:
+    """A secret-group pattern of the generatable kind: literals, classes, bounded repeats, an
+    alternation of literals."""
+    parts = []
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["literal", "class", "branch"]))
+        if kind == "literal":
+            parts.append(re.escape(draw(st.text(_CHARS, min_size=1, max_size=5))))
+        elif kind == "class":
+            chars = draw(st.sets(st.sampled_from(_CHARS), min_size=1, max_size=20))
+            lo = draw(st.integers(0, 12))
+            hi = draw(st.one_of(st.none(), st.integers(lo, lo + 12)))
+            body = "".join(re.escape(c) if c in "-." else c for c in sorted(chars))
+            parts.append(f"[{body}]{{{lo},{'' if hi is None else hi}}}")
+        else:
+            words = draw(st.lists(st.text(_CHARS, min_size=1, max_size=4), min_size=2, max_size=4))
+            parts.append("(?:" + "|".join(re.escape(w) for w in words) + ")")
+    return "".join(parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pattern=_patterns(), seed=st.integers(0, 2**32))
+def test_every_sample_is_a_string_of_the_secret_group(pattern, seed):
+    """The shape reader and the sampler agree with the regex: each sample matches the group."""
+    rule = Rule(id="probe", regex=f"key=({pattern})", secret_group=1, entropy=1.0)
+    try:
+        shapes = secret_shapes(rule)
+    except NotGeneratable:
+        return  # an open length range without a literal part: a generic value, not calibrated
+    rng = random.Random(seed)
+    for shape in shapes.shapes:
+        for value in (sample(shape, rng), sample(shape, rng, shortest=True), *shortest_samples(shape, rng, 3)):
+            assert re.fullmatch(pattern, value), (pattern, value)
+        assert len(sample(shape, rng, shortest=True)) == shape.shortest()
