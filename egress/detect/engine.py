@@ -32,6 +32,26 @@ from egress.detect.validators import VALIDATORS, is_placeholder, shannon_entropy
 log = logging.getLogger("egress.detect")
 
 
+# RE2's default memory budget (8 MiB) is too small for the DFA of a very large program (the `jwt`
+# rule's three {8,1000} repeats make ~20,000 instructions): RE2 then falls back to its NFA, still
+# linear but slower, and logs "DFA out of memory" to stderr on every search. Such patterns get a
+# budget that grows with their program: about 1 KiB per instruction, so only the few largest
+# rules get more than the default, and the total stays bounded by the bundled rule set.
+_DEFAULT_RE2_BUDGET = 8 << 20
+_BUDGET_PER_INSTRUCTION = 1 << 10
+
+
+def compile_confirmer(pattern: bytes) -> Any:
+    """A rule's RE2 pattern with a DFA budget fitted to its program size."""
+    regex = re2.compile(pattern)
+    budget = regex.programsize * _BUDGET_PER_INSTRUCTION
+    if budget <= _DEFAULT_RE2_BUDGET:
+        return regex
+    options = re2.Options()
+    options.max_mem = budget
+    return re2.compile(pattern, options)
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     """A confirmed rule match; `start`/`end` are character offsets of the secret in the text."""
@@ -63,7 +83,7 @@ class RuleMatcher:
             applicable = tuple(g for g in global_allow if not g[0].target_rules or rule.id in g[0].target_rules)
             own = tuple((a, tuple(re2.compile(r) for r in a.regexes)) for a in rule.allowlists)
             check = rule.check or (VALIDATORS[rule.validator] if rule.validator else None)
-            self._rules.append(_Compiled(rule, re2.compile(rule.regex.encode()), own + applicable, check))
+            self._rules.append(_Compiled(rule, compile_confirmer(rule.regex.encode()), own + applicable, check))
         self._kw_db, self._kw_rules = self._compile_keywords()
         self._shape_db, self._always = self._compile_shapes()
         self._full_db, self._full_ids = (
