@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 import ssl
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from egress.audit.recording import RECORD_PAYLOAD
 from egress.core.endpoint import Endpoint
-from egress.detect.internal import InternalIdentifiers
-from egress.detect.rules import RuleError, load_rule_files
+from egress.core.jurisdictions import ISO_3166_ALPHA2, SPECIAL_JURISDICTIONS
+from egress.detect.internal import InternalIdentifiers, internal_rules
+from egress.detect.rules import RuleError, bundled_files, load_rule_files
 from egress.identity.oidc import DEFAULT_ALGORITHMS, KEY_TYPES, require_secure_url
+from egress.policy import data_schema
 from egress.route.catalog import Catalog
 from egress.route.provider_catalog import (
     CatalogEntry,
@@ -198,6 +202,11 @@ class PolicyConfig(BaseModel):
     files: tuple[Path, ...] = Field(default=(), description=".rego files or folders; default: the bundled policy")
     query: str = Field(default="data.egress.decision", pattern=r"^data(\.[A-Za-z_][A-Za-z0-9_]*)+$")
     data: dict[str, Any] = Field(default_factory=dict, description="the policy's settings, as data.egress_config")
+    data_schema: Path | None = Field(
+        default=None,
+        description="the schema policy.data is checked against (docs/policy.md); default: the bundled policy's, "
+        "or a data_schema.yaml beside custom policy files",
+    )
     opa_url: str | None = Field(default=None, description="the OPA server for engine opa, e.g. http://127.0.0.1:8181")
     timeout_ms: float = Field(default=250.0, gt=0, le=60_000)
     cache_entries: int = Field(default=10_000, ge=0)
@@ -314,6 +323,8 @@ class Config(BaseModel):
     rule_files: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)
     # Set once by load_config: the bundled provider catalog with the file's `catalog:` entries.
     provider_catalog: ProviderCatalog = Field(default=ProviderCatalog(version=""), exclude=True)
+    # Set once by load_config: what it could not check, or that has no effect ("file:line: key: why").
+    warnings: tuple[str, ...] = Field(default=(), exclude=True)
 
     @field_validator("providers")
     @classmethod
@@ -389,12 +400,16 @@ def _bundled_text() -> str:
     return (importlib.resources.files("egress") / "defaults" / "egress.yaml").read_text()
 
 
-def load_config(path: Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+def load_config(
+    path: Path | None = None, env: Mapping[str, str] | None = None, *, require_env: bool = True, **overrides: Any
+) -> Config:
     """Read, validate and resolve the configuration.
 
     `path` None means: $EGRESS_CONFIG if set, else the embedded defaults. Keys missing from a
     file take the embedded defaults' values, except `providers`, which a file replaces whole.
-    `overrides` (from command-line flags) set `server` keys.
+    `overrides` (from command-line flags) set `server` keys. `require_env` False (`config check
+    --no-env`) leaves credentials named by an unset environment variable unresolved (api_key None)
+    instead of refusing them: such a Config is for checking, never for serving.
     """
     env = dict(os.environ) if env is None else dict(env)
     if path is None and env.get(ENV_CONFIG):
@@ -430,11 +445,12 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None, 
     except ValidationError as exc:
         raise ConfigError(_problems(name, text, exc)) from None
     config = config.model_copy(update={"provider_catalog": catalog})
-    config = _resolve_credentials(config, name, text, env)
-    config = _resolve_console_secret(config, name, text, env)
+    config = _resolve_credentials(config, name, text, env, require_env)
+    config = _resolve_console_secret(config, name, text, env, require_env)
     config = _resolve_policy_files(config, name)
     _check_tls_files(config, name, text)
-    return _read_rule_files(config, name, text)
+    config = _read_rule_files(config, name, text)
+    return _check_policy_data(config, name, text)
 
 
 def _check_tls_files(config: Config, name: str, text: str) -> None:
@@ -500,6 +516,141 @@ def _read_rule_files(config: Config, name: str, text: str) -> Config:
     return config.model_copy(update={"rule_files": tuple(files)})
 
 
+def _check_policy_data(config: Config, name: str, text: str) -> Config:
+    """`policy.data` against the schema of the policy that reads it (docs/policy.md, "The settings
+    schema"). Invariant: a key the policy does not read, or a kind, rule id, jurisdiction,
+    endpoint name or obligation the configuration does not know, is refused here, since the rule
+    it was meant to configure would otherwise be off without a word. A policy that ships no
+    schema has its data checked for YAML syntax only, and a warning says so."""
+    policy = config.policy
+    warnings: list[str] = []
+
+    def warn(key: str, message: str) -> None:
+        loc = tuple(key.split("."))
+        warnings.append(str(Problem(name, key, _key_line_of(text, loc), message)))
+
+    if policy.engine == "builtin":
+        if policy.data:
+            warn("policy.data", "engine builtin reads no policy.data: these settings have no effect")
+        return config.model_copy(update={"warnings": tuple(warnings)})
+    if policy.engine == "opa" and policy.data:
+        warn("policy.data", "engine opa does not send policy.data to the OPA server: load it there as data.egress_config")
+    schema = _policy_schema(config, name, text)
+    if schema is None:
+        if policy.data:
+            source = "the OPA server's policy" if policy.engine == "opa" else "the custom policy"
+            warn(
+                "policy.data",
+                f"checked for YAML syntax only: {source} ships no schema (set policy.data_schema, "
+                f"or put {data_schema.BUNDLED_SCHEMA_FILE} beside its .rego files; docs/policy.md)",
+            )
+        return config.model_copy(update={"warnings": tuple(warnings)})
+    problems = []
+    for issue in data_schema.check(schema, policy.data, _vocabulary(config)):
+        loc = ("policy", "data", *issue.path)
+        line = _key_line_of(text, loc) if issue.at_key else _line_of(text, loc)
+        problems.append(Problem(name, _dotted(loc), line, issue.message))
+    if problems:
+        raise ConfigError(problems)
+    return config.model_copy(update={"warnings": tuple(warnings)})
+
+
+def _bundled_schema_text() -> str:
+    return (importlib.resources.files("egress") / "policy" / "bundle" / data_schema.BUNDLED_SCHEMA_FILE).read_text()
+
+
+def _policy_schema(config: Config, name: str, text: str) -> data_schema.DataSchema | None:
+    """The schema of the configured policy's data: policy.data_schema if set; else the bundled
+    policy's; else, for custom .rego files, the one data_schema.yaml in their folders; else None."""
+    policy = config.policy
+    base = Path(name).parent if name != "<embedded defaults>" else Path.cwd()
+    loc: tuple[str, ...] = ("policy", "data_schema")
+    if policy.data_schema is not None:
+        path = policy.data_schema if policy.data_schema.is_absolute() else base / policy.data_schema
+    elif policy.engine == "rego" and not policy.files:
+        return _parse_schema(_bundled_schema_text(), f"bundled:{data_schema.BUNDLED_SCHEMA_FILE}", name, text, loc)
+    elif policy.engine == "rego":
+        loc = ("policy", "files")
+        beside = {(f if f.is_dir() else f.parent) / data_schema.BUNDLED_SCHEMA_FILE for f in policy.files}
+        found = sorted(p for p in beside if p.is_file())
+        if len(found) > 1:
+            message = f"several schemas beside the policy files ({', '.join(map(str, found))}): name one in policy.data_schema"
+            raise ConfigError([Problem(name, _dotted(loc), _line_of(text, loc), message)])
+        if not found:
+            return None
+        path = found[0]
+    else:
+        return None
+    try:
+        schema_text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(name, _dotted(loc), _line_of(text, loc), f"cannot read {path}: {exc.strerror}")]) from None
+    return _parse_schema(schema_text, str(path), name, text, loc)
+
+
+def _parse_schema(schema_text: str, origin: str, name: str, text: str, loc: tuple[str, ...]) -> data_schema.DataSchema:
+    try:
+        return data_schema.parse_schema(yaml.safe_load(schema_text), origin)
+    except yaml.YAMLError as exc:
+        message = f"{origin}: not valid YAML: {exc}"
+    except data_schema.SchemaError as exc:
+        message = str(exc)
+    raise ConfigError([Problem(name, _dotted(loc), _line_of(text, loc), f"the policy data schema: {message}")])
+
+
+def _vocabulary(config: Config) -> data_schema.Vocabulary:
+    """The values of each enumeration a schema may name, as this configuration defines them.
+    Each is computed on first use only: rule ids and kinds need the rule set loaded."""
+    cache: dict[str, frozenset[str]] = {}
+    kinds: dict[str, str] = {}  # rule id -> kind, filled on first use
+
+    def rules() -> dict[str, str]:
+        if not kinds:
+            kinds.update(rule_kinds(list(config.rule_files)))
+            kinds.update({r.id: r.kind for r in internal_rules(config.detection.internal_identifiers)})
+        return kinds
+
+    sources = {
+        "kinds": lambda: frozenset(FINDING_KINDS) | set(rules().values()),
+        "rule_ids": lambda: frozenset(rules()),
+        "jurisdictions": lambda: ISO_3166_ALPHA2 | SPECIAL_JURISDICTIONS | {e.jurisdiction for e in config.providers},
+        "endpoints": lambda: frozenset(e.name for e in config.providers),
+        "classifications": lambda: frozenset({"public", *config.policy.client_classifications}),
+        "obligations": lambda: frozenset({RECORD_PAYLOAD}),
+    }
+
+    def values(enumeration: str) -> frozenset[str]:
+        if enumeration not in cache:
+            cache[enumeration] = sources[enumeration]()
+        return cache[enumeration]
+
+    return values
+
+
+def rule_kinds(user: list[tuple[str, str]]) -> dict[str, str]:
+    """Rule id -> finding kind, for the rule set that load_rule_files(user) builds, read without
+    compiling its patterns (which takes most of a second). The files were validated already;
+    tests/unit/test_config_schema.py checks that both agree."""
+    include_bundled = not user or any(tomllib.loads(text).get("extend", {}).get("useDefault") for _, text in user)
+    return _rule_kinds_of((bundled_files() if include_bundled else []) + user)
+
+
+def _rule_kinds_of(files: list[tuple[str, str]]) -> dict[str, str]:
+    kinds: dict[str, str] = {}
+    for _, text in files:
+        doc = tomllib.loads(text)
+        extend = doc.get("extend") or {}
+        if extend.get("path"):
+            nested = _rule_kinds_of([(extend["path"], Path(extend["path"]).read_text())])
+            for rule_id, kind in nested.items():
+                kinds.setdefault(rule_id, kind)
+        for raw in doc.get("rules") or []:
+            kinds[raw["id"]] = raw.get("kind", kinds.get(raw["id"], "secret"))
+        for disabled in extend.get("disabledRules") or []:
+            kinds.pop(disabled, None)
+    return kinds
+
+
 def _with_defaults(data: dict[str, Any], bundled: dict[str, Any]) -> dict[str, Any]:
     merged = dict(data)
     for key, default in bundled.items():
@@ -511,12 +662,14 @@ def _with_defaults(data: dict[str, Any], bundled: dict[str, Any]) -> dict[str, A
     return merged
 
 
-def _resolve_console_secret(config: Config, name: str, text: str, env: Mapping[str, str]) -> Config:
+def _resolve_console_secret(config: Config, name: str, text: str, env: Mapping[str, str], require: bool) -> Config:
     """The console's OIDC client secret, from the environment variable the file names."""
     oidc = config.console.oidc
     if oidc is None or oidc.client_secret_env is None:
         return config
     value = env.get(oidc.client_secret_env)
+    if not value and not require:
+        return config
     if not value:
         loc = ("console", "oidc", "client_secret_env")
         message = f"environment variable {oidc.client_secret_env} is not set (the console's OIDC client secret)"
@@ -525,13 +678,16 @@ def _resolve_console_secret(config: Config, name: str, text: str, env: Mapping[s
     return config.model_copy(update={"console": config.console.model_copy(update={"oidc": oidc})})
 
 
-def _resolve_credentials(config: Config, name: str, text: str, env: Mapping[str, str]) -> Config:
+def _resolve_credentials(config: Config, name: str, text: str, env: Mapping[str, str], require: bool) -> Config:
     problems: list[Problem] = []
     endpoints = []
     for i, endpoint in enumerate(config.providers):
         creds = endpoint.credentials
         if creds.env is not None:
             value = env.get(creds.env)
+            if not value and not require:
+                endpoints.append(endpoint)
+                continue
             if not value:
                 loc = ("providers", i, "credentials", "env")
                 problems.append(
@@ -622,6 +778,29 @@ def _problems(name: str, text: str, exc: ValidationError, prefix: tuple[Any, ...
             message = "required key is missing"
         problems.append(Problem(name, _dotted(loc), _line_of(text, loc), message))
     return problems
+
+
+def _key_line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the mapping key that ends `loc` (an unknown key: where it is written),
+    else what _line_of says."""
+    try:
+        node: Any = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    for part in loc[:-1]:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+        if node is None:
+            return _line_of(text, loc)
+    if isinstance(node, yaml.MappingNode):
+        key = next((k for k, _ in node.value if k.value == str(loc[-1])), None)
+        if key is not None:
+            return key.start_mark.line + 1
+    return _line_of(text, loc)
 
 
 def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
