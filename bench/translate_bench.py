@@ -7,7 +7,7 @@ group's median (the machine is shared and other work only adds time), with the r
 groups in the results file; p99 is over all samples.
 
   1. per event: `StreamTranslation.feed` for every event of every recorded Chat stream
-     (/work/shared/fixtures/openai-chat, 12 real captures), and of two synthetic streams: 2,000
+     (tests/fixtures/recorded/openai-chat, 12 real captures), and of two synthetic streams: 2,000
      text deltas of 3-6 characters, and a tool call streamed in 400 argument fragments. Beside
      it, for scale: only parsing the same events' JSON (orjson.loads), which any gateway that
      reads a stream pays.

@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from egress.admin.oidc import ConsoleOidc, RoleMapping
 from egress.approve.desk import ApprovalDesk
 from egress.approve.notify import Notifier
 from egress.approve.service import Approvals
+from egress.audit.anchor import FileAnchor
 from egress.audit.approval_steps import ChainJournal, WriterJournal
 from egress.audit.checkpoint import Signer, load_or_create_signing_key
 from egress.audit.recording import Recordings
@@ -23,6 +25,7 @@ from egress.audit.recording_writer import RecorderSettings, RecordingWriter
 from egress.audit.writer import AuditWriter, WriterSettings
 from egress.config import Config, load_config
 from egress.core.exchange import Api
+from egress.core.health import Check, Readiness, describe
 from egress.detect.engine import RuleMatcher
 from egress.detect.internal import internal_rules
 from egress.detect.rules import RuleSet, load_rule_files
@@ -41,6 +44,7 @@ from egress.mask.placeholders import MaskingKeys, Placeholders, load_or_create_m
 from egress.mask.restore import Restorer
 from egress.mask.vault import SessionVault
 from egress.policy.decide import AllowServingEndpoints, PolicyEngine
+from egress.policy.health import OpaProbe
 from egress.policy.rego import PolicyLoadError, RegoPolicy, RegoSource
 from egress.policy.remote import RemoteOpa
 from egress.policy.service import PolicyService, ServiceSettings
@@ -58,8 +62,13 @@ ENV_SERVE_CONFIG = "EGRESS_SERVE_CONFIG"
 
 
 def open_configured_store(config: Config) -> SqlStore:
-    config.resolved_data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(config.store_url)
+    # 0700: the data dir holds the audit, the sealed vault and the keys.
+    config.resolved_data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = open_store(
+        config.store_url,
+        busy_timeout_s=config.store.busy_timeout_ms / 1000.0,
+        connect_timeout_s=config.store.connect_timeout_s,
+    )
     store.migrate()
     return store
 
@@ -67,12 +76,20 @@ def open_configured_store(config: Config) -> SqlStore:
 class FileBlobCache:
     """Compiled artefacts (the rule prefilter automaton) kept on disk between starts.
 
-    Written atomically; an unreadable or missing directory only costs a recompile."""
+    Written atomically; an unreadable or missing directory only costs a recompile. `on_miss` is
+    told of each miss (a compile follows: `egress serve` says so, it takes seconds)."""
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, on_miss: Callable[[], None] | None = None) -> None:
         self.directory = directory
+        self.on_miss = on_miss
 
     def get(self, key: str) -> bytes | None:
+        blob = self._read(key)
+        if blob is None and self.on_miss is not None:
+            self.on_miss()
+        return blob
+
+    def _read(self, key: str) -> bytes | None:
         if self.directory is None:
             return None
         try:
@@ -92,25 +109,33 @@ class FileBlobCache:
             log.warning("cannot cache the compiled rules in %s: %s", self.directory, exc.strerror)
 
 
-def build_matcher(config: Config, extra: tuple[tuple[str, str], ...] = ()) -> RuleMatcher:
-    """Bundled rules, the configured gitleaks files (and `extra` ones), internal identifiers."""
+def build_matcher(
+    config: Config, extra: tuple[tuple[str, str], ...] = (), on_compile: Callable[[], None] | None = None
+) -> RuleMatcher:
+    """Bundled rules, the configured gitleaks files (and `extra` ones), internal identifiers.
+    `on_compile` is called when the compiled automaton is not in the cache (a compile follows)."""
     ruleset = load_rule_files(list(config.rule_files) + list(extra))
     internal = internal_rules(config.detection.internal_identifiers)
     ruleset = RuleSet(rules=ruleset.rules + internal, allowlists=ruleset.allowlists, version=ruleset.version)
-    return RuleMatcher(ruleset, FileBlobCache(config.detection.cache_dir))
+    return RuleMatcher(ruleset, FileBlobCache(config.detection.cache_dir, on_compile))
 
 
-def build_scanner(config: Config) -> Scanner:
+def build_scanner(config: Config, on_compile: Callable[[], None] | None = None) -> Scanner:
     """The inspect stage."""
     if not config.detection.enabled:
         return Scanner()
-    return Scanner(TextScanner(build_matcher(config), cache_chars=config.detection.cache_mb * 1024 * 1024))
+    return Scanner(TextScanner(build_matcher(config, on_compile=on_compile), cache_chars=config.detection.cache_mb * 1024 * 1024))
 
 
 def build_masking(config: Config, store: SqlStore) -> tuple[Masker, SessionVault]:
     """Placeholders and the session vault, both keyed by the tenant's master key."""
     keys = MaskingKeys.derive(load_or_create_master_key(config.masking_key_file))
-    vault = SessionVault(keys.vault, store, ttl_s=config.masking.vault_ttl_hours * 3600.0)
+    vault = SessionVault(
+        keys.vault,
+        store,
+        ttl_s=config.masking.vault_ttl_hours * 3600.0,
+        timeout_s=config.masking.vault_timeout_ms / 1000.0,
+    )
     return Masker(Placeholders(keys)), vault
 
 
@@ -277,7 +302,7 @@ def build_console_oidc(config: Config, store: SqlStore) -> ConsoleOidc | None:
     return ConsoleOidc(verifier, OidcLogin(verifier, client), roles, store)
 
 
-def build_app(config: Config) -> GatewayApp:
+def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> GatewayApp:
     store = open_configured_store(config)
     masker, vault = build_masking(config, store)
     # Client APIs a Chat Completions endpoint can answer through translation.
@@ -306,6 +331,8 @@ def build_app(config: Config) -> GatewayApp:
             checkpoint_interval_s=config.audit.checkpoint_interval_s,
         ),
         Signer(load_or_create_signing_key(config.audit_signing_key_file)),
+        # Created now (0600), so from the first start a missing file means a deleted anchor.
+        anchors=(FileAnchor(config.audit_checkpoint_log),),
     )
     recorder = build_recorder(config, store)
     # The console decides on this same object, so a held request here hears of it at once.
@@ -315,7 +342,7 @@ def build_app(config: Config) -> GatewayApp:
         catalog=catalog,
         keyring=keyring,
         oidc=oidc,
-        scanner=build_scanner(config),
+        scanner=build_scanner(config, on_compile),
         policy=policy,
         health=EndpointHealth(),
         masker=masker,
@@ -331,14 +358,21 @@ def build_app(config: Config) -> GatewayApp:
             body_read_timeout_s=config.server.body_read_timeout_s,
             auth_required=config.auth.required,
             client_classifications=frozenset(config.policy.client_classifications),
+            write_ahead_timeout_s=(
+                config.audit.write_ahead_timeout_ms / 1000.0 if config.audit.durability == "before_forward" else None
+            ),
         ),
     )
+    # Remote OPA: probed in the background for readiness (an in-process policy is compiled by now).
+    opa_probe = OpaProbe(config.policy.opa_url) if config.policy.engine == "opa" and config.policy.opa_url else None
 
     async def startup() -> None:
         writer.start()
         recorder.start()  # deletes expired payloads first, off the event loop
         await upstream.start()
         await keyring.start()
+        if opa_probe is not None:
+            await opa_probe.start()
         if oidc is not None:
             await oidc.start()
         gate.desk.start_sweep()
@@ -355,6 +389,8 @@ def build_app(config: Config) -> GatewayApp:
 
     async def shutdown() -> None:
         await keyring.stop()
+        if opa_probe is not None:
+            await opa_probe.stop()
         if oidc is not None:
             await oidc.stop()
         await upstream.close()
@@ -370,19 +406,27 @@ def build_app(config: Config) -> GatewayApp:
         store.close()
         log.info("egress stopped: %d audit records written", writer.written)
 
-    async def ready() -> str | None:
-        if not writer.alive:
-            return "audit writer is not running"
-        if not recorder.alive:
-            return "recording writer is not running"
+    def checks() -> tuple[Check, ...]:
+        """The in-memory checks, kept current by the background loops: cheap, run per request."""
+        policy_check = opa_probe.check() if opa_probe is not None else Check("policy", True, f"in-process, {policy.revision}")
+        recording = Check(
+            "recording", recorder.alive, "running" if recorder.alive else "the recording writer is not running"
+        )
+        return (writer.check(config.audit.max_backlog), keyring.check(), policy_check, recording)
+
+    def not_ready() -> tuple[str, ...]:
+        return tuple(c.name for c in checks() if not c.ok)
+
+    async def ready() -> Readiness:
         try:
-            await asyncio.to_thread(store.ping)
+            await asyncio.wait_for(asyncio.to_thread(store.ping), config.store.connect_timeout_s)
+            store_check = Check("store", True, f"{store.dialect} answers")
         except Exception as exc:  # noqa: BLE001 - any store failure means not ready
-            return f"store unreachable ({type(exc).__name__})"
-        return None
+            store_check = Check("store", False, f"the {store.dialect} store does not answer", describe(exc))
+        return Readiness((*checks(), store_check), audit_backlog=writer.backlog, audit_uncovered=writer.uncovered)
 
     console = build_console(config, store, policy, approvals) if config.console.enabled else None
-    return GatewayApp(pipeline, catalog, on_startup=startup, on_shutdown=shutdown, ready=ready, admin=console)
+    return GatewayApp(pipeline, catalog, on_startup=startup, on_shutdown=shutdown, ready=ready, gate=not_ready, admin=console)
 
 
 def _reload_on_sighup(policy: PolicyService) -> None:

@@ -61,6 +61,10 @@ class ServerConfig(BaseModel):
 class StoreConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     url: str | None = Field(default=None, description="sqlite:///PATH or postgresql://…; default: SQLite in data_dir")
+    busy_timeout_ms: float = Field(
+        default=5000.0, gt=0, le=600_000, description="SQLite: how long a statement waits for another process's lock"
+    )
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=600, description="PostgreSQL: connect attempt bound")
 
     @field_validator("url")
     @classmethod
@@ -139,11 +143,24 @@ class AuditConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     flush_interval_ms: float = Field(default=20.0, gt=0, le=5000)
     max_batch: int = Field(default=512, ge=1, le=100_000)
+    durability: Literal["before_forward", "after_response"] = Field(
+        default="before_forward",
+        description="before_forward: a request's egress record is committed before its first byte goes upstream",
+    )
+    write_ahead_timeout_ms: float = Field(
+        default=2000.0, gt=0, le=60_000, description="refuse (503 audit_unavailable) if the record is not committed by then"
+    )
+    max_backlog: int = Field(default=10_000, ge=1, description="not ready while more records than this await writing")
     signing_key_file: Path | None = Field(
         default=None, description="Ed25519 key that signs checkpoints; default data_dir/audit-signing.key"
     )
     checkpoint_every: int = Field(default=1000, ge=1, description="sign a checkpoint after this many records")
-    checkpoint_interval_s: float = Field(default=60.0, gt=0, description="…or this long after an uncovered record")
+    checkpoint_interval_s: float = Field(default=10.0, gt=0, description="…or this long after an uncovered record")
+    checkpoint_log: Path | None = Field(
+        default=None,
+        description="append-only file that anchors every checkpoint outside the database (put it on "
+        "another disk or a WORM mount); default data_dir/audit-checkpoints.jsonl",
+    )
 
 
 class DetectionConfig(BaseModel):
@@ -165,6 +182,9 @@ class MaskingConfig(BaseModel):
     )
     key_file: Path | None = Field(default=None, description="tenant master key; default data_dir/masking.key")
     vault_ttl_hours: float = Field(default=720.0, gt=0, description="how long a stateful session's map is kept")
+    vault_timeout_ms: float = Field(
+        default=2000.0, gt=0, le=60_000, description="bound on a vault read or write on the request path"
+    )
 
     @field_validator("kinds")
     @classmethod
@@ -346,6 +366,10 @@ class Config(BaseModel):
     @property
     def audit_signing_key_file(self) -> Path:
         return self.audit.signing_key_file or self.resolved_data_dir / "audit-signing.key"
+
+    @property
+    def audit_checkpoint_log(self) -> Path:
+        return self.audit.checkpoint_log or self.resolved_data_dir / "audit-checkpoints.jsonl"
 
     @property
     def recording_key_file(self) -> Path:

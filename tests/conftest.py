@@ -19,7 +19,7 @@ from tests.support.simulator import UpstreamSimulator, fixtures_dir
 @pytest.fixture(scope="session")
 def sim() -> Iterator[UpstreamSimulator]:
     if not fixtures_dir().is_dir():
-        raise RuntimeError(f"recorded fixtures not found at {fixtures_dir()} (set EGRESS_FIXTURES)")
+        raise RuntimeError(f"recorded fixtures not found at {fixtures_dir()} (tests/fixtures/recorded)")
     simulator = UpstreamSimulator(seed=secrets.randbits(32)).start()
     yield simulator
     simulator.stop()

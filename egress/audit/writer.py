@@ -2,7 +2,18 @@
 
 Invariants: `submit` never blocks on disk; a batch is committed within `flush_interval_s` of its
 first record; `close()` writes everything submitted before it returns (clean shutdown loses
-nothing). If the store fails, the batch is retried, and records stay queued in memory.
+nothing). If the store fails, the batch is retried with a bounded backoff, the outage is logged
+once, and `health` says so (readiness turns the gateway away while the audit cannot be written).
+
+Write-ahead (`submit_ahead`): a request about to send bytes upstream queues its egress record and
+awaits the future this thread resolves once the batch holding the record has COMMITTED. Such a
+record wakes the thread at once (no flush interval), and every request that queued meanwhile
+shares the same commit (group commit). If the batch cannot be written, the waiting requests are
+told at once (they are refused, nothing is sent) and their egress records are dropped from the
+batch: they record nothing that happened; each request's outcome record says it was refused. A
+future that is already cancelled (its request gave up waiting) is dropped likewise. The only
+egress record that may describe bytes that never left is one committed just before its request
+gave up or the process died: an intent, never a missing egress.
 
 With a `Signer`, the same thread signs a checkpoint of the chain's head after every
 `checkpoint_every` records it wrote, `checkpoint_interval_s` after the first record not yet
@@ -14,10 +25,16 @@ A checkpoint (v2) also signs its span: `first`, one past the highest checkpoint 
 store (whoever signed it), and the Merkle root over the records first..head, read back from the
 store: several gateway processes may append to one chain, so this writer's own records are not
 the span.
+
+Each stored checkpoint is then appended to every anchor (`egress.audit.anchor`), copies outside
+the database that `audit verify` compares it against. A failed append is retried, for the newest
+checkpoint only, at the next occasion (the newest anchored checkpoint vouches for every record
+before it); until it succeeds this writer's records count as not covered (`uncovered`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -26,11 +43,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from egress.audit.anchor import CheckpointAnchor
 from egress.audit.batches import STOP, drain, gather
 from egress.audit.chain import link
 from egress.audit.checkpoint import Signer
 from egress.audit.record import AuditDraft, finalize
 from egress.audit.spans import span_root
+from egress.core.health import Backoff, Check, Health, describe
 from egress.core.records import AuditEntry, Checkpoint
 
 log = logging.getLogger("egress.audit")
@@ -54,27 +73,66 @@ class AuditSink(Protocol):
 class WriterSettings:
     flush_interval_s: float = 0.02
     max_batch: int = 512
-    retry_delay_s: float = 0.5
+    retry_delay_s: float = 0.05  # the first retry of a failed batch; doubles up to retry_max_s
+    retry_max_s: float = 2.0
     checkpoint_every: int = 1000
-    checkpoint_interval_s: float = 60.0
+    checkpoint_interval_s: float = 10.0
+
+
+class AuditUnavailable(Exception):
+    """A write-ahead record could not be committed; the message names the error class only."""
+
+
+@dataclass(slots=True)
+class _Ahead:
+    """A write-ahead record and the future of the request waiting for its commit."""
+
+    draft: AuditEntry | AuditDraft
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+
+
+def _settle(future: asyncio.Future[None], error: str | None) -> None:
+    """On the request's event loop: resolve its write-ahead future (unless it gave up)."""
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(AuditUnavailable(error))
 
 
 class AuditWriter:
-    def __init__(self, store: AuditSink, settings: WriterSettings, signer: Signer | None = None) -> None:
+    def __init__(
+        self,
+        store: AuditSink,
+        settings: WriterSettings,
+        signer: Signer | None = None,
+        anchors: Sequence[CheckpointAnchor] = (),
+    ) -> None:
         self._store = store
         self._settings = settings
         self._signer = signer
-        # Records this writer wrote that no checkpoint covers yet, and since when.
+        # Records this writer wrote that no stored and anchored checkpoint covers yet, and since when.
         self._uncovered = 0
         self._uncovered_since = 0.0
+        self._retry_at = 0.0  # after a failed checkpoint, not before this (monotonic)
         self._last_checkpoint_seq = 0
+        self._anchors = tuple(anchors)
+        self._unanchored: list[Checkpoint | None] = [None] * len(self._anchors)  # per anchor
         self.checkpoints = 0
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="egress-audit-writer", daemon=True)
         self._closed = False
         self._stop = threading.Event()
+        # Set by a write-ahead record (and close): ends the flush-interval wait at once.
+        self._urgent = threading.Event()
+        self._count_lock = threading.Lock()
+        self._submitted = 0
         self.written = 0
+        self.dropped = 0  # write-ahead records of refused requests, never written (see above)
         self.failures = 0
+        self.health = Health("audit writer", log)
 
     def start(self) -> None:
         self._thread.start()
@@ -83,17 +141,64 @@ class AuditWriter:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def backlog(self) -> int:
+        """Records submitted and not yet committed (or dropped)."""
+        return self._submitted - self.written - self.dropped
+
+    @property
+    def uncovered(self) -> int:
+        """Records this writer committed that no signed checkpoint, stored and anchored, covers
+        yet: the tail that only the hash chain protects (0 without a signer)."""
+        return self._uncovered
+
+    @property
+    def uncovered_age_s(self) -> float:
+        """Seconds since the oldest record counted in `uncovered` was committed (0.0 when none)."""
+        return time.monotonic() - self._uncovered_since if self._uncovered else 0.0
+
+    def check(self, max_backlog: int) -> Check:
+        """Readiness: the thread runs, the last write succeeded, the backlog is within its bound."""
+        health = self.health
+        if not self.alive:
+            ok, detail = False, "the audit writer thread is not running"
+        elif health.failing:
+            ok, detail = False, f"audit writes are failing ({health.last_error}); requests are refused"
+        elif self.backlog > max_backlog:
+            ok, detail = False, f"audit backlog {self.backlog} exceeds {max_backlog}"
+        else:
+            ok, detail = True, f"writing; backlog {self.backlog}"
+        return Check("audit", ok, detail, health.last_error, health.age())
+
+    def _count(self, n: int) -> None:
+        with self._count_lock:
+            self._submitted += n
+
     def submit(self, entry: AuditEntry | AuditDraft) -> None:
         """Queue a record; a draft is finished (body digest, canonical JSON) on the writer thread."""
+        self._count(1)
         self._queue.put(entry)
+
+    def submit_ahead(self, entry: AuditEntry | AuditDraft) -> asyncio.Future[None]:
+        """Queue a write-ahead record; the future resolves once it is committed, or fails with
+        `AuditUnavailable`. Call on the event loop; await it (bounded) before sending anything."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._count(1)
+        self._queue.put(_Ahead(entry, loop, future))
+        self._urgent.set()
+        return future
 
     def close(self, timeout: float = 30.0) -> None:
         if self._closed:
             return
         self._closed = True
         self._stop.set()
+        self._urgent.set()
         self._queue.put(STOP)
         self._thread.join(timeout)
+        if self.backlog:
+            log.error("audit writer stopped with %d records not written", self.backlog)
 
     def _run(self) -> None:
         # One wake-up per batch, not per record: block for the first record, then let the batch
@@ -109,37 +214,71 @@ class AuditWriter:
                 continue
             if first is STOP:
                 break
-            self._stop.wait(interval)  # returns at once when close() is called
+            if not isinstance(first, _Ahead):
+                self._urgent.wait(interval)  # returns at once for a write-ahead record or close()
+            self._urgent.clear()
             batch, stopping = gather(self._queue, first, self._settings.max_batch)
-            self._write([finalize(item) for item in batch], final=stopping)
+            self._write(batch, final=stopping)
             if self._checkpoint_due():
                 self._checkpoint()
         # Drain anything submitted concurrently with the stop.
-        rest = [finalize(item) for item in drain(self._queue)]
+        rest = drain(self._queue)
         if rest:
             self._write(rest, final=True)
         if self._uncovered:
             self._checkpoint()
+        for anchor in self._anchors:
+            _close_anchor(anchor)
 
-    def _write(self, batch: list[AuditEntry], final: bool) -> None:
+    def _write(self, batch: list[object], final: bool) -> None:
+        waiting = [item for item in batch if isinstance(item, _Ahead)]
+        # A request that gave up waiting was refused: its egress record describes nothing.
+        given_up = [a for a in waiting if a.future.done()]
+        if given_up:
+            batch = [item for item in batch if not (isinstance(item, _Ahead) and item.future.done())]
+            waiting = [a for a in waiting if not a.future.done()]
+            self.dropped += len(given_up)
+        entries = [finalize(item.draft if isinstance(item, _Ahead) else item) for item in batch]  # type: ignore[arg-type]
+        backoff = Backoff(self._settings.retry_delay_s, self._settings.retry_max_s)
         attempts = 0
-        while True:
+        while entries:
             try:
-                self._store.append_audit(batch, link)
-                self.written += len(batch)
-                if self._signer is not None:
-                    if not self._uncovered:
-                        self._uncovered_since = time.monotonic()
-                    self._uncovered += len(batch)
-                return
-            except Exception:  # noqa: BLE001 - any store failure: keep the records, retry
+                self._store.append_audit(entries, link)
+            except Exception as exc:  # noqa: BLE001 - any store failure: keep the records, retry
                 self.failures += 1
                 attempts += 1
-                log.exception("audit write failed (%d records pending, attempt %d)", len(batch), attempts)
-                if final and attempts >= 5:
-                    log.error("giving up on %d audit records at shutdown", len(batch))
+                self.health.failed(exc)
+                if waiting:
+                    # Tell the waiting requests now (they are refused, nothing is sent) and drop
+                    # their egress records: only the refusals' own records remain to be written.
+                    self._notify(waiting, f"the audit record could not be written ({describe(exc)})")
+                    keep = [k for k, item in enumerate(batch) if not isinstance(item, _Ahead)]
+                    self.dropped += len(batch) - len(keep)
+                    batch, entries = [batch[k] for k in keep], [entries[k] for k in keep]
+                    waiting = []
+                    continue
+                if (final or self._stop.is_set()) and attempts >= 5:
+                    log.error("giving up on %d audit records at shutdown", len(entries))
+                    self.dropped += len(entries)
                     return
-                time.sleep(self._settings.retry_delay_s)
+                time.sleep(backoff.next())
+                continue
+            self.written += len(entries)
+            self.health.ok()
+            if self._signer is not None:
+                if not self._uncovered:
+                    self._uncovered_since = time.monotonic()
+                self._uncovered += len(entries)
+            self._notify(waiting, None)
+            return
+
+    @staticmethod
+    def _notify(waiting: list[_Ahead], error: str | None) -> None:
+        for ahead in waiting:
+            try:
+                ahead.loop.call_soon_threadsafe(_settle, ahead.future, error)
+            except RuntimeError:  # the request's loop is closed: nobody waits any more
+                continue
 
     # --- checkpoints --------------------------------------------------------------------------
 
@@ -147,32 +286,62 @@ class AuditWriter:
         """How long to wait for the next record before an idle checkpoint is due (None: forever)."""
         if self._signer is None or not self._uncovered:
             return None
-        due = self._uncovered_since + self._settings.checkpoint_interval_s
-        return max(due - time.monotonic(), 0.001)
+        return max(self._due_at() - time.monotonic(), 0.001)
+
+    def _due_at(self) -> float:
+        return max(self._uncovered_since + self._settings.checkpoint_interval_s, self._retry_at)
 
     def _checkpoint_due(self) -> bool:
         if self._signer is None or not self._uncovered:
             return False
+        now = time.monotonic()
         if self._uncovered >= self._settings.checkpoint_every:
-            return True
-        return time.monotonic() - self._uncovered_since >= self._settings.checkpoint_interval_s
+            return now >= self._retry_at
+        return now >= self._due_at()
 
     def _checkpoint(self) -> None:
         """Sign the chain's current head (which may include other processes' records) and the
-        Merkle root of the span since the last stored checkpoint."""
+        Merkle root of the span since the last stored checkpoint, then anchor it."""
         if self._signer is None:
             return
         try:
             head = self._store.audit_head()
             if head is not None and head[0] != self._last_checkpoint_seq:
-                if sign_checkpoint(self._store, self._signer, head) is not None:
+                checkpoint = sign_checkpoint(self._store, self._signer, head)
+                if checkpoint is not None:
                     self.checkpoints += 1
+                    self._unanchored = [checkpoint] * len(self._anchors)
                 self._last_checkpoint_seq = head[0]
-        except Exception:  # noqa: BLE001 - any store failure: records are safe; sign at the next occasion
-            log.exception("audit checkpoint failed; retrying after the next batch")
-            self._uncovered_since = time.monotonic()
+            self._anchor()
+        except Exception:  # noqa: BLE001 - any store or anchor failure: records are safe; retry later
+            log.exception("audit checkpoint failed; retrying in %.1f s", self._settings.checkpoint_interval_s)
+            self._retry_at = time.monotonic() + self._settings.checkpoint_interval_s
             return
         self._uncovered = 0
+
+    def _anchor(self) -> None:
+        """Append the newest checkpoint to each anchor that lacks it; after trying them all, raise
+        the last failure (the writer retries at its next occasion)."""
+        failed: Exception | None = None
+        for i, anchor in enumerate(self._anchors):
+            checkpoint = self._unanchored[i]
+            if checkpoint is None:
+                continue
+            try:
+                anchor.append(checkpoint)
+                self._unanchored[i] = None
+            except Exception as exc:  # noqa: BLE001 - one anchor's failure must not stop the others
+                failed = exc
+                log.error("appending the checkpoint at record %d to %s failed: %s", checkpoint.seq, anchor.name, exc)
+        if failed is not None:
+            raise failed
+
+
+def _close_anchor(anchor: CheckpointAnchor) -> None:
+    try:
+        anchor.close()
+    except Exception:  # noqa: BLE001 - shutdown goes on
+        log.exception("closing the checkpoint anchor %s failed", anchor.name)
 
 
 def sign_checkpoint(store: AuditSink, signer: Signer, head: tuple[int, str]) -> Checkpoint | None:

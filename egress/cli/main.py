@@ -3,39 +3,32 @@
 from __future__ import annotations
 
 import csv
-import getpass
 import io
 import json
-import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 import orjson
-import uvicorn
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
-from rich.table import Table
 
-from egress.app import ENV_SERVE_CONFIG, build_app, freeze_after_start, open_configured_store
-from egress.audit.checkpoint import SigningKeyError, load_or_create_signing_key, load_public_key, public_pem
-from egress.audit.export import ExportError, ExportFilter, export_jsonl, read_export, verify_export
-from egress.audit.verify import AuditReport, Membership, verify_store
-from egress.cli.admin import admin_command
-from egress.cli.approvals import approvals_command
-from egress.cli.audit_replay import recording_key_group, replay_command
-from egress.cli.policy import PID_FILE, policy_command
-from egress.cli.providers import providers_command
-from egress.cli.scan import scan_command
+from egress.cli.entry import COMMANDS
+from egress.cli.lazy import LazyCommand, LazyGroup
+from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
 from egress.config import Config, ConfigError, load_config
-from egress.core.records import StoredAudit
-from egress.gateway.auth import KEY_HEADER, new_key
-from egress.gateway.http_protocol import with_header_timeout
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from egress.audit.export import ExportFilter
+    from egress.audit.verify import AnchorCheck, AuditReport, Membership
+    from egress.core.records import StoredAudit
+    from egress.gateway.auth import GatewayKey
+    from egress.store.base import SqlStore
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -60,17 +53,28 @@ def _load(config_path: Path | None, **overrides: Any) -> Config:
         sys.exit(2)
 
 
-@click.group()
+# Commands in other modules are imported when they run. (The `egress` executable's root is
+# egress.cli.entry, which imports none of this module for --version and --help.)
+_LAZY = {name: spec for name, spec in COMMANDS.items() if spec.module != "egress.cli.main"}
+
+
+@click.group(cls=LazyGroup, lazy=_LAZY)
 @click.version_option(package_name="egress")
 def main() -> None:
     """egress: decide where your code may go when developers use AI coding agents."""
 
 
-main.add_command(scan_command)
-main.add_command(providers_command)
-main.add_command(policy_command)
-main.add_command(approvals_command)
-main.add_command(admin_command)
+def open_configured_store(config: Config) -> SqlStore:
+    """The configured store, migrated (egress.app's, imported only by the commands that need it)."""
+    from egress.app import open_configured_store as open_store  # imported here: keeps start-up fast
+
+    return open_store(config)
+
+
+def new_key(user: str, team: str | None) -> tuple[str, GatewayKey]:
+    from egress.gateway.auth import new_key as make_key  # imported here: keeps start-up fast
+
+    return make_key(user, team)
 
 
 # --- serve -------------------------------------------------------------------------------------
@@ -84,95 +88,9 @@ main.add_command(admin_command)
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(config_path: Path | None, host: str | None, port: int | None, workers: int | None, log_level: str) -> None:
     """Run the gateway."""
-    config = _load(config_path, host=host, port=port, workers=workers)
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    first_key = _ensure_first_key(config)
-    _print_banner(config, first_key)
-    server = config.server
-    common: dict[str, Any] = dict(
-        host=server.host,
-        port=server.port,
-        loop="uvloop",
-        http=with_header_timeout(server.header_read_timeout_s),
-        lifespan="on",
-        access_log=False,
-        log_level=log_level,
-        timeout_graceful_shutdown=30,
-        server_header=False,
-        date_header=False,
-        proxy_headers=False,  # egress does not trust X-Forwarded-* from its clients
-    )
-    if server.tls_cert_file is not None:  # both or neither: validated when the config loaded
-        common.update(ssl_certfile=str(server.tls_cert_file), ssl_keyfile=str(server.tls_key_file))
-    # `egress policy reload` signals this process: with one worker it reloads the policy in
-    # place; with several, uvicorn's supervisor restarts the workers one by one (same effect).
-    pid_file = config.resolved_data_dir / PID_FILE
-    config.resolved_data_dir.mkdir(parents=True, exist_ok=True)
-    pid_file.write_text(f"{os.getpid()}\n")
-    try:
-        if server.workers > 1:
-            if config_path is not None:
-                os.environ[ENV_SERVE_CONFIG] = str(config_path.resolve())
-            uvicorn.run("egress.app:create_app_from_env", factory=True, workers=server.workers, **common)
-        else:
-            uvicorn.run(freeze_after_start(build_app(config)), **common)
-    finally:
-        pid_file.unlink(missing_ok=True)
+    from egress.cli.serve import run_serve  # imported here: keeps start-up fast
 
-
-def _ensure_first_key(config: Config) -> str | None:
-    """On a fresh install with keys required, create one key for the local user and show it once."""
-    if not config.auth.required:
-        return None
-    store = open_configured_store(config)
-    try:
-        if store.list_keys():
-            return None
-        secret, key = new_key(getpass.getuser(), None)
-        store.create_key(key)
-        return secret
-    finally:
-        store.close()
-
-
-def _print_banner(config: Config, first_key: str | None) -> None:
-    server = config.server
-    base = (
-        server.public_url
-        or f"{'https' if server.tls_cert_file else 'http'}://"
-        f"{'127.0.0.1' if server.host in ('0.0.0.0', '::') else server.host}:{server.port}"
-    )
-    key = first_key or "<your gateway key: egress keys create --user YOU>"
-    header = KEY_HEADER.decode()
-    lines = [
-        f"egress listening on {base}  (store: {config.store_url.split('://')[0]}, data: {config.resolved_data_dir})",
-    ]
-    if first_key:
-        lines.append(f"Created the first gateway key for {getpass.getuser()} (shown once, store it now): {first_key}")
-    lines += [
-        "",
-        "Claude Code:",
-        f"  export ANTHROPIC_BASE_URL={base}",
-        f'  export ANTHROPIC_CUSTOM_HEADERS="{header}: {key}"',
-        "",
-        "Codex CLI (~/.codex/config.toml):",
-        '  model_provider = "egress"',
-        "  [model_providers.egress]",
-        '  name = "egress"',
-        f'  base_url = "{base}/v1"',
-        '  wire_api = "responses"',
-        '  env_key = "OPENAI_API_KEY"',
-        f'  env_http_headers = {{ "{header}" = "EGRESS_KEY" }}',
-        f"  # and: export EGRESS_KEY={key}",
-        "",
-        "aider / Continue / Cline / OpenCode (OpenAI-compatible):",
-        f"  export OPENAI_BASE_URL={base}/v1   # aider: OPENAI_API_BASE",
-        f"  extra header {header}: {key}",
-        "",
-    ]
-    if config.console.enabled:
-        lines += [f"Console: {base}/admin   (first account: egress admin add-user NAME --role admin)", ""]
-    click.echo("\n".join(lines))
+    run_serve(_load(config_path, host=host, port=port, workers=workers), config_path, log_level)
 
 
 # --- keys --------------------------------------------------------------------------------------
@@ -185,10 +103,44 @@ def keys() -> None:
 
 @keys.command("create")
 @_config_option
-@click.option("--user", required=True, help="The person the key belongs to.")
+@click.option("--user", default=None, help="The person the key belongs to.")
 @click.option("--team", default=None, help="Their team (used by policy and audit).")
-def keys_create(config_path: Path | None, user: str, team: str | None) -> None:
-    """Create a key. It is printed once; only its hash is stored."""
+@click.option(
+    "--from-csv",
+    "csv_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="One key per row of this CSV file (header: user,team). The whole file is checked first: "
+    "one bad row and nothing is created.",
+)
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="With --from-csv: write user,team,key_id,key to this new file (mode 0600) instead of stdout.",
+)
+@click.option("--allow-duplicate-users", is_flag=True, help="With --from-csv: one user may have several rows.")
+def keys_create(
+    config_path: Path | None,
+    user: str | None,
+    team: str | None,
+    csv_path: Path | None,
+    output_path: Path | None,
+    allow_duplicate_users: bool,
+) -> None:
+    """Create a key (or one per CSV row). It is printed once; only its hash is stored."""
+    if csv_path is not None:
+        if user is not None or team is not None:
+            raise click.UsageError("--from-csv takes users and teams from the file: drop --user and --team")
+        from egress.cli.key_csv import create_keys_from_csv
+
+        create_keys_from_csv(config_path, csv_path, output_path, allow_duplicate_users)
+        return
+    if user is None:
+        raise click.UsageError("give --user NAME, or --from-csv FILE")
+    if output_path is not None or allow_duplicate_users:
+        raise click.UsageError("--output and --allow-duplicate-users go with --from-csv")
     store = open_configured_store(_load(config_path))
     secret, key = new_key(user, team)
     store.create_key(key)
@@ -199,22 +151,35 @@ def keys_create(config_path: Path | None, user: str, team: str | None) -> None:
     click.echo(secret)
 
 
+_KEYS_TABLE = TableSpec(
+    (
+        Column("key_id", "key id", no_wrap=True),
+        Column("user", "user"),
+        Column("team", "team", drop=1),
+        Column("created", "created", drop=2),
+        Column("state", "state"),
+    )
+)
+
+
 @keys.command("list")
 @_config_option
-def keys_list(config_path: Path | None) -> None:
+@format_option
+def keys_list(config_path: Path | None, fmt: str, as_json: bool) -> None:
     """List keys (ids, owners, state), never the keys themselves."""
     store = open_configured_store(_load(config_path))
-    table = Table("key id", "user", "team", "created", "state")
-    for key in store.list_keys():
-        table.add_row(
+    rows = [
+        (
             key.key_id,
             key.user,
-            key.team or "",
+            key.team,
             _iso(key.created_at),
             f"revoked {_iso(key.revoked_at)}" if key.revoked_at else "active",
         )
+        for key in store.list_keys()
+    ]
     store.close()
-    console.print(table)
+    print_rows(_KEYS_TABLE, rows, resolve_format(fmt, as_json))
 
 
 @keys.command("revoke")
@@ -234,13 +199,23 @@ def keys_revoke(config_path: Path | None, key_id: str) -> None:
 # --- audit -------------------------------------------------------------------------------------
 
 
-@main.group()
+@main.group(
+    cls=LazyGroup,
+    lazy={
+        "replay": LazyCommand(
+            "egress.cli.audit_replay",
+            "replay_command",
+            "Show what a recorded request sent upstream and received, and what was masked (kinds only).",
+        ),
+        "recording-key": LazyCommand(
+            "egress.cli.audit_replay",
+            "recording_key_group",
+            "The keys that seal recorded payloads (docs/recording.md: rotation).",
+        ),
+    },
+)
 def audit() -> None:
     """The tamper-evident audit log."""
-
-
-audit.add_command(replay_command)
-audit.add_command(recording_key_group)
 
 
 @audit.command("verify")
@@ -259,9 +234,35 @@ audit.add_command(recording_key_group)
     help="PEM public key that checks checkpoint signatures (`egress audit public-key`). "
     "Default for the store: the gateway's own key; required with --export.",
 )
-def audit_verify(config_path: Path | None, export_file: Path | None, public_key: Path | None) -> None:
-    """Check the hash chain and every signed checkpoint; name the first record that breaks them."""
+@click.option(
+    "--anchor",
+    "anchor_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The checkpoint anchor to compare the database against (a copy from another disk or a WORM "
+    "mount). Default: audit.checkpoint_log.",
+)
+@click.option(
+    "--no-anchor",
+    is_flag=True,
+    help="Verify the database alone, without its anchor: records cut off together with their newest "
+    "checkpoints, or rewritten and re-chained with those checkpoints deleted, then go unnoticed.",
+)
+def audit_verify(
+    config_path: Path | None,
+    export_file: Path | None,
+    public_key: Path | None,
+    anchor_file: Path | None,
+    no_anchor: bool,
+) -> None:
+    """Check the hash chain and every signed checkpoint, and compare the checkpoints with their
+    anchor outside the database; name the first record that breaks them."""
+    from egress.audit.anchor import read_anchor  # imported here: keeps start-up fast
+    from egress.audit.verify import verify_store
+
     started = time.perf_counter()
+    if no_anchor and anchor_file is not None:
+        raise click.UsageError("--anchor and --no-anchor exclude each other")
     if export_file is not None:
         if public_key is None:
             raise click.UsageError("--export needs --public-key")
@@ -271,9 +272,11 @@ def audit_verify(config_path: Path | None, export_file: Path | None, public_key:
     config = _load(config_path)
     key_file = public_key or config.audit_signing_key_file
     public = _read_public_key(key_file) if public_key or key_file.exists() else None
+    # Read before the database: a gateway anchors a checkpoint only after storing it.
+    anchor = None if no_anchor else read_anchor(anchor_file or config.audit_checkpoint_log)
     store = open_configured_store(config)
     try:
-        report = verify_store(store, public)
+        report = verify_store(store, public, anchor)
     finally:
         store.close()
     _print_verify(report, "records", time.perf_counter() - started, live=True)
@@ -281,6 +284,9 @@ def audit_verify(config_path: Path | None, export_file: Path | None, public_key:
 
 def _read_public_key(path: Path) -> Ed25519PublicKey:
     """A PEM public key, or the public half of a PEM private key (the gateway's own key file)."""
+    # imported here: keeps start-up fast
+    from egress.audit.checkpoint import SigningKeyError, load_or_create_signing_key, load_public_key
+
     data = path.read_bytes()
     try:
         if b"PRIVATE KEY" in data:
@@ -292,6 +298,8 @@ def _read_public_key(path: Path) -> Ed25519PublicKey:
 
 
 def _verify_export_file(path: Path, public: Ed25519PublicKey) -> tuple[AuditReport, str]:
+    from egress.audit.export import ExportError, read_export, verify_export  # imported here: keeps start-up fast
+
     try:
         with path.open("rb") as f:
             export = read_export(f)
@@ -307,6 +315,11 @@ def _print_verify(report: AuditReport, what: str, elapsed: float, live: bool) ->
     for brk in report.breaks:
         rid = f" (request {brk.request_id})" if brk.request_id else ""
         click.echo(f"BROKEN at record {brk.seq}{rid}: {brk.reason}.")
+    anchor = report.anchor
+    for problem in anchor.problems[:_SHOWN] if anchor else ():
+        click.echo(f"BROKEN anchor: {problem}.")
+    if anchor and len(anchor.problems) > _SHOWN:
+        click.echo(f"BROKEN anchor: … and {len(anchor.problems) - _SHOWN} more problems.")
     signed = f"records 1..{report.covered_seq} signed" if report.covered_seq else "none covering a record"
     if chain.ok and chain.last_seq > report.covered_seq and live:
         # Not an error (the next checkpoint comes within checkpoint_interval_s), but an auditor
@@ -316,13 +329,38 @@ def _print_verify(report: AuditReport, what: str, elapsed: float, live: bool) ->
         f"{chain.checked} {what} verified in {elapsed:.2f} s; "
         f"{report.checkpoints_verified} checkpoints verified ({signed}); head {chain.last_hash}"
     )
+    if live:
+        summary += f"; uncovered tail: {report.uncovered} records"
     if report.membership is not None:
         _print_membership(report.membership, chain.checked, report.checkpoints_verified)
-    if report.ok:
-        click.echo(f"OK: {summary}")
+    click.echo(f"{'OK' if report.ok else 'FAILED'}: {summary}")
+    if anchor is not None:
+        _print_anchor(anchor)
+    elif live:
+        click.echo("WARNING: not compared against a checkpoint anchor (--no-anchor).")
+    if not report.ok:
+        sys.exit(1)
+
+
+_SHOWN = 20  # anchor problems printed; the rest are counted
+
+
+def _print_anchor(anchor: AnchorCheck) -> None:
+    """After the summary: what the anchor vouches for, and the database's checkpoints it lacks (a
+    warning); its problems are printed before the summary, with the other breaks."""
+    if not anchor.exists:
+        click.echo("(`egress audit verify --no-anchor` verifies the database alone, knowingly.)")
         return
-    click.echo(f"FAILED: {summary}")
-    sys.exit(1)
+    newest = f"records 1..{anchor.newest.seq} (head {anchor.newest.hash})" if anchor.newest else "no record"
+    click.echo(f"Anchor {anchor.path}: {anchor.anchored} checkpoints; the newest vouches for {newest}.")
+    if anchor.not_anchored:
+        seqs = [cp.seq for cp in anchor.not_anchored]
+        click.echo(
+            f"WARNING: {len(seqs)} checkpoints in the database (records {seqs[0]}..{seqs[-1]}) are not in "
+            "this anchor: signed by a gateway with another anchor, before the anchor existed, or while "
+            "appending to it failed. They are checked against the chain and the key, but deleting them "
+            "would go unnoticed here."
+        )
 
 
 def _print_membership(m: Membership, checked: int, checkpoints: int) -> None:
@@ -351,6 +389,9 @@ def _print_membership(m: Membership, checked: int, checkpoints: int) -> None:
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None)
 def audit_public_key(config_path: Path | None, output: Path | None) -> None:
     """Print the PEM public key that checks the audit's signed checkpoints (give it to auditors)."""
+    # imported here: keeps start-up fast
+    from egress.audit.checkpoint import SigningKeyError, load_or_create_signing_key, public_pem
+
     config = _load(config_path)
     try:
         pem = public_pem(load_or_create_signing_key(config.audit_signing_key_file))
@@ -366,33 +407,52 @@ def audit_public_key(config_path: Path | None, output: Path | None) -> None:
 @audit.command("tail")
 @_config_option
 @click.option("-n", "count", type=int, default=20, show_default=True, help="How many records.")
-@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON lines.")
-def audit_tail(config_path: Path | None, count: int, as_json: bool) -> None:
-    """Show the newest audit records."""
+@format_option
+def audit_tail(config_path: Path | None, count: int, fmt: str, as_json: bool) -> None:
+    """Show the newest audit records (JSON: the records themselves, one per line)."""
     store = open_configured_store(_load(config_path))
     rows = store.audit_tail(count)
     store.close()
-    if as_json:
+    resolved = resolve_format(fmt, as_json)
+    if resolved == "json":
         for row in rows:
             click.echo(row.entry.canonical.decode())
         return
-    table = Table("seq", "time", "user", "api", "model", "endpoint", "jurisdiction", "outcome", "status", "ms")
+    table: list[tuple[object, ...]] = []
     for row in rows:
         rec = orjson.loads(row.entry.canonical)
-        table.add_row(
-            str(row.seq),
-            _iso(rec["ts"]),
-            rec.get("user") or "",
-            rec.get("api") or "",
-            rec.get("model") or "",
-            rec.get("endpoint") or "",
-            rec.get("jurisdiction") or "",
-            rec["outcome"],
-            str(rec.get("status") or ""),
-            # Approval steps (records of type "approval") have no latency of their own.
-            f"{rec['latency_ms']['total']:.1f}" if "latency_ms" in rec else "",
+        table.append(
+            (
+                row.seq,
+                _iso(rec["ts"]),
+                rec.get("user"),
+                rec.get("api"),
+                rec.get("model"),
+                rec.get("endpoint"),
+                rec.get("jurisdiction"),
+                rec["outcome"],
+                rec.get("status"),
+                # Approval steps (records of type "approval") have no latency of their own.
+                f"{rec['latency_ms']['total']:.1f}" if "latency_ms" in rec else "",
+            )
         )
-    console.print(table)
+    print_rows(_AUDIT_TABLE, table, resolved)
+
+
+_AUDIT_TABLE = TableSpec(
+    (
+        Column("seq", "seq", no_wrap=True, justify="right"),
+        Column("time", "time", no_wrap=True, drop=3),
+        Column("user", "user"),
+        Column("api", "api", drop=4),
+        Column("model", "model", drop=2),
+        Column("endpoint", "endpoint"),
+        Column("jurisdiction", "jurisdiction", drop=1),
+        Column("outcome", "outcome"),
+        Column("status", "status", justify="right", drop=5),
+        Column("ms", "ms", justify="right", drop=6),
+    )
+)
 
 
 def _iso_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
@@ -459,6 +519,8 @@ def audit_export(config_path: Path | None, fmt: str, output: Path | None, **filt
     them, for an auditor: `egress audit verify --export FILE --public-key KEY.pem` checks it. A
     filtered JSONL export also carries each record's inclusion proof (its membership in the
     signed log); records newer than the last checkpoint get theirs in a later export."""
+    from egress.audit.export import ExportFilter, export_jsonl  # imported here: keeps start-up fast
+
     selector = ExportFilter(**filters)
     store = open_configured_store(_load(config_path))
     binary = output.open("wb") if output else sys.stdout.buffer

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from egress.app import open_configured_store
+from egress.audit.anchor import FileAnchor
 from egress.audit.checkpoint import Signer, load_or_create_signing_key, public_pem
 from egress.audit.record import AuditDraft
 from egress.audit.writer import AuditWriter, WriterSettings
@@ -67,7 +68,8 @@ def audit(tmp_path: Path) -> Iterator[Audit]:
     config = load_config(None, env=env)
     store = open_configured_store(config)
     settings = WriterSettings(flush_interval_s=0.001, max_batch=10, checkpoint_every=10)
-    writer = AuditWriter(store, settings, Signer(load_or_create_signing_key(config.audit_signing_key_file)))
+    signer = Signer(load_or_create_signing_key(config.audit_signing_key_file))
+    writer = AuditWriter(store, settings, signer, anchors=[FileAnchor(config.audit_checkpoint_log)])
     writer.start()
     for i in range(1, 61):
         writer.submit(record(i))
@@ -80,6 +82,7 @@ def test_clean_audit_verifies(audit):
     result = audit.run("verify")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("OK: 60 records verified") and "(records 1..60 signed)" in result.output
+    assert "; uncovered tail: 0 records" in result.output
 
 
 def test_records_after_the_last_checkpoint_are_named(audit):
@@ -94,6 +97,7 @@ def test_records_after_the_last_checkpoint_are_named(audit):
     result = audit.run("verify")
     assert result.exit_code == 0
     assert "(records 1..60 signed; records 61..65 not covered by a checkpoint yet)" in result.output
+    assert "; uncovered tail: 5 records" in result.output
 
 
 SWAP = (

@@ -10,9 +10,9 @@ import httpx
 import orjson
 import pytest
 
-from tests.support.simulator import fixtures_dir
+from tests.support.simulator import fixtures_dir, recorded_streams
 
-ALL_FIXTURES = sorted(str(p.relative_to(fixtures_dir())) for p in fixtures_dir().rglob("*.sse"))
+ALL_FIXTURES = [str(p.relative_to(fixtures_dir())) for p in recorded_streams()]
 
 ROUTE = {
     "anthropic-messages": (

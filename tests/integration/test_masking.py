@@ -35,6 +35,7 @@ from tests.support.simulator import (
     assemble_chat,
     assemble_responses,
     fixtures_dir,
+    recorded_streams,
     split_random,
 )
 
@@ -266,7 +267,7 @@ def test_count_tokens_bodies_are_masked_too(gateway, upstream):
 
 # --- recorded provider streams: byte-exact --------------------------------------------------------
 
-STREAM_FIXTURES = sorted(str(p.relative_to(fixtures_dir())) for p in fixtures_dir().rglob("*.sse"))
+STREAM_FIXTURES = [str(p.relative_to(fixtures_dir())) for p in recorded_streams()]
 _TEXT_LITERAL = re.compile(rb'"(text|content|delta|partial_json|arguments|refusal)"\s*:\s*"')
 
 

@@ -9,9 +9,9 @@ import anthropic
 import openai
 import pytest
 
-from tests.support.simulator import fixtures_dir
+from tests.support.simulator import fixtures_dir, recorded_streams
 
-FIXTURES = sorted(str(p.relative_to(fixtures_dir())) for p in fixtures_dir().rglob("*.sse"))
+FIXTURES = [str(p.relative_to(fixtures_dir())) for p in recorded_streams()]
 
 
 def outcome(fn) -> tuple[str, Any]:

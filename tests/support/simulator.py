@@ -1,7 +1,7 @@
 """An upstream provider simulator on loopback: the fake at the one seam to the outside world.
 
 It speaks the real wire formats (Anthropic Messages, OpenAI Chat Completions and Responses) by
-replaying recorded provider streams from the shared fixtures, split at random byte boundaries,
+replaying recorded provider streams (tests/fixtures/recorded), split at random byte boundaries,
 and it records exactly what it received, so tests can assert on the bytes that left egress.
 
 Choosing an answer, first match wins:
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import ssl
 import threading
@@ -30,10 +29,24 @@ from aiohttp import ClientConnectionResetError, web
 from tests.support.loopback import LoopbackServer
 
 REPO = Path(__file__).resolve().parents[2]
+# Vendored in the repository (origin and licences in its README): a fresh clone with nothing
+# beside it runs every test. Nothing reads recorded streams from anywhere else.
+RECORDED = REPO / "tests" / "fixtures" / "recorded"
 
 
 def fixtures_dir() -> Path:
-    return Path(os.environ.get("EGRESS_FIXTURES", REPO.parent / "shared" / "fixtures")).resolve()
+    return RECORDED
+
+
+def recorded_streams(pattern: str = "**/*.sse") -> list[Path]:
+    """The recorded streams matching `pattern` (relative to the fixtures folder), sorted.
+
+    Never empty: a test parametrized over them fails at collection with this message when they
+    are missing, instead of being skipped as an empty parameter set."""
+    found = sorted(RECORDED.glob(pattern))
+    if not found:
+        raise FileNotFoundError(f"no recorded stream matches {pattern!r} under {RECORDED} (tests/fixtures/recorded)")
+    return found
 
 
 DEFAULT_FIXTURE = {

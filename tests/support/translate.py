@@ -22,9 +22,9 @@ from pydantic import TypeAdapter
 from egress.core.exchange import Api
 from egress.wire.sse import SseDecoder, SseEvent
 from egress.wire.translate import StreamTranslation, Translator, translator_for
-from tests.support.simulator import assemble_chat, fixtures_dir
+from tests.support.simulator import assemble_chat, fixtures_dir, recorded_streams
 
-CHAT_FIXTURES = sorted((fixtures_dir() / "openai-chat").glob("*.sse"))
+CHAT_FIXTURES = recorded_streams("openai-chat/*.sse")
 ANTHROPIC_EVENT: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
 RESPONSES_EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 

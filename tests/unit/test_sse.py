@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from egress.wire.sse import SseDecoder, SseEvent
-from tests.support.simulator import fixtures_dir
+from tests.support.simulator import fixtures_dir, recorded_streams
 
-FIXTURES = sorted(p for p in fixtures_dir().rglob("*.sse"))
+FIXTURES = recorded_streams()
 
 
 def decode(chunks: list[bytes]) -> tuple[list[bytes], bytes]:

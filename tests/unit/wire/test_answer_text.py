@@ -11,14 +11,20 @@ from hypothesis import strategies as st
 
 from egress.core.exchange import Api
 from egress.wire.answer_text import answer_text
-from tests.support.simulator import assemble_anthropic, assemble_chat, assemble_responses, fixtures_dir
+from tests.support.simulator import (
+    assemble_anthropic,
+    assemble_chat,
+    assemble_responses,
+    fixtures_dir,
+    recorded_streams,
+)
 
 APIS = {
     "anthropic-messages": (Api.ANTHROPIC_MESSAGES, assemble_anthropic),
     "openai-chat": (Api.OPENAI_CHAT, assemble_chat),
     "openai-responses": (Api.OPENAI_RESPONSES, assemble_responses),
 }
-FIXTURES = sorted(p.relative_to(fixtures_dir()).as_posix() for p in fixtures_dir().glob("*/*.sse"))
+FIXTURES = [p.relative_to(fixtures_dir()).as_posix() for p in recorded_streams("*/*.sse")]
 
 
 def _stream(name: str) -> bytes:
