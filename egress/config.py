@@ -570,7 +570,10 @@ def _check_policy_data(config: Config, name: str, text: str) -> Config:
             )
         return config.model_copy(update={"warnings": tuple(warnings)})
     problems = []
-    for issue in data_schema.check(schema, policy.data, _vocabulary(config)):
+    for issue in data_schema.check_classifications(schema, policy.client_classifications):
+        loc = ("policy", "client_classifications", *issue.path)
+        problems.append(Problem(name, _dotted(loc), _line_of(text, loc), issue.message))
+    for issue in data_schema.check(schema, policy.data, _vocabulary(config, schema)):
         loc = ("policy", "data", *issue.path)
         line = _key_line_of(text, loc) if issue.at_key else _line_of(text, loc)
         problems.append(Problem(name, _dotted(loc), line, issue.message))
@@ -622,7 +625,7 @@ def _parse_schema(schema_text: str, origin: str, name: str, text: str, loc: tupl
     raise ConfigError([Problem(name, _dotted(loc), _line_of(text, loc), f"the policy data schema: {message}")])
 
 
-def _vocabulary(config: Config) -> data_schema.Vocabulary:
+def _vocabulary(config: Config, schema: data_schema.DataSchema) -> data_schema.Vocabulary:
     """The values of each enumeration a schema may name, as this configuration defines them.
     Each is computed on first use only: rule ids and kinds need the rule set loaded."""
     cache: dict[str, frozenset[str]] = {}
@@ -639,7 +642,11 @@ def _vocabulary(config: Config) -> data_schema.Vocabulary:
         "rule_ids": lambda: frozenset(rules()),
         "jurisdictions": lambda: ISO_3166_ALPHA2 | SPECIAL_JURISDICTIONS | {e.jurisdiction for e in config.providers},
         "endpoints": lambda: frozenset(e.name for e in config.providers),
-        "classifications": lambda: frozenset({"public", *config.policy.client_classifications}),
+        "classifications": lambda: frozenset(
+            schema.classifications
+            if schema.classifications is not None
+            else {"public", *config.policy.client_classifications}
+        ),
         "obligations": lambda: frozenset({RECORD_PAYLOAD}),
     }
 

@@ -10,6 +10,8 @@ The format (YAML or JSON), parsed by `parse_schema`:
 
     types: {<name>: <node>}     named nodes, used with {ref: <name>}
     root: <node>                the shape of policy.data itself (an object)
+    classifications: [a, ...]   optional: the labels the policy reads from input.classifications;
+                                policy.client_classifications may then list only these
 
 A node is one of
 
@@ -93,22 +95,8 @@ Node = Scalar | ListOf | Record | MapOf
 class DataSchema:
     root: Record
     origin: str  # the file it came from, for messages
-
-    def enumerations(self) -> frozenset[str]:
-        """The enumerations the schema references (each is resolved against the configuration)."""
-        found: set[str] = set()
-        stack: list[Node] = [self.root]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, Scalar) and node.enum:
-                found.add(node.enum)
-            elif isinstance(node, ListOf):
-                stack.append(node.items)
-            elif isinstance(node, MapOf):
-                stack.append(node.values)
-            elif isinstance(node, Record):
-                stack.extend(node.keys.values())
-        return frozenset(found)
+    # The labels the policy reads from input.classifications; None: the schema does not say.
+    classifications: tuple[str, ...] | None = None
 
 
 class SchemaError(ValueError):
@@ -130,9 +118,13 @@ def parse_schema(raw: Any, origin: str) -> DataSchema:
     """A schema from its parsed YAML/JSON document. Raises SchemaError naming the place."""
     if not isinstance(raw, dict):
         raise SchemaError(f"{origin}: the schema must be a mapping with `root` (and optionally `types`)")
-    unknown = sorted(set(raw) - {"root", "types", "description"})
+    unknown = sorted(set(raw) - {"root", "types", "classifications", "description"})
     if unknown:
-        raise SchemaError(f"{origin}: unknown key {unknown[0]!r} (a schema has root, types, description)")
+        known = "root, types, classifications, description"
+        raise SchemaError(f"{origin}: unknown key {unknown[0]!r} (a schema has {known})")
+    labels = raw.get("classifications")
+    if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        raise SchemaError(f"{origin}: classifications: a list of the labels the policy reads")
     types = raw.get("types") or {}
     if not isinstance(types, dict):
         raise SchemaError(f"{origin}: types: must be a mapping of names to nodes")
@@ -143,7 +135,7 @@ def parse_schema(raw: Any, origin: str) -> DataSchema:
         raise SchemaError(f"{origin}: root: must be an object node (policy.data is a mapping)")
     for name, node in types.items():  # an unused type must be valid too
         _node(node, f"{origin}: types.{name}", types, (str(name),))
-    return DataSchema(root=root, origin=origin)
+    return DataSchema(root=root, origin=origin, classifications=None if labels is None else tuple(labels))
 
 
 def _node(raw: Any, where: str, types: Mapping[str, Any], resolving: tuple[str, ...]) -> Node:
@@ -232,6 +224,22 @@ def check(schema: DataSchema, data: Any, vocabulary: Vocabulary) -> list[Issue]:
     return issues
 
 
+def check_classifications(schema: DataSchema, labels: Iterable[str]) -> list[Issue]:
+    """Labels a client may declare (policy.client_classifications) that the policy never reads:
+    a misspelt `proprietary` there drops the header that would have kept code in-house."""
+    if schema.classifications is None:
+        return []
+    reads = ", ".join(schema.classifications) or "none"
+    return [
+        Issue(
+            (i,),
+            f"the policy reads no classification {label!r}{did_you_mean(label, schema.classifications)} (it reads: {reads})",
+        )
+        for i, label in enumerate(labels)
+        if label not in schema.classifications
+    ]
+
+
 def _check(node: Node, value: Any, path: tuple[str | int, ...], vocabulary: Vocabulary, issues: list[Issue]) -> None:
     if isinstance(node, Record | MapOf):
         if not isinstance(value, dict):
@@ -284,6 +292,9 @@ def _unknown_value(enum: str, value: str, allowed: frozenset[str]) -> str:
     hint = ""
     if enum == "jurisdictions" and COMMON_MISSPELLINGS.get(value) in allowed:
         hint = f"; did you mean {COMMON_MISSPELLINGS[value]!r}?"
+    elif enum == "jurisdictions" and len(value) == 3 and value.isalpha():
+        # Never a spelling guess here: DEU is nearer to EU than to DE, and EU is wider.
+        hint = "; a country is written with two letters (DE, not DEU)"
     hint = hint or did_you_mean(value, allowed)
     known = ", ".join(sorted(allowed)) if len(allowed) <= _LISTED else about.about
     return f"unknown {about.noun} {value!r}{hint} (known: {known or 'none'})"

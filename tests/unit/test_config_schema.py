@@ -202,6 +202,26 @@ def test_unknown_obligation(tmp_path):
     assert "unknown obligation 'record_payloads'; did you mean 'record_payload'?" in out
 
 
+def test_unknown_client_classification(tmp_path):
+    # A label the policy never reads would drop the client's x-egress-classification header.
+    base = BASE.replace("policy:\n  data:\n", "policy:\n  client_classifications: [propietary]\n  data:\n")
+    (out,) = refused(tmp_path, "    shadow: false\n", base)
+    assert out == (
+        f"{tmp_path}/egress.yaml:{FIRST - 1}: policy.client_classifications[0]: the policy reads no classification "
+        "'propietary'; did you mean 'proprietary'? (it reads: proprietary, public)"
+    )
+
+
+def test_a_three_letter_country_is_not_guessed(tmp_path):
+    # DEU is nearer to EU than to DE by spelling, and EU would widen where personal data may go.
+    (out,) = refused(tmp_path, "    pii_jurisdictions: [DEU]\n")
+    assert out.endswith(
+        "unknown jurisdiction code 'DEU'; a country is written with two letters (DE, not DEU) "
+        "(known: an ISO 3166-1 alpha-2 code, EU or self)"
+    )
+    assert "did you mean" not in out
+
+
 def test_every_problem_is_reported_at_once(tmp_path):
     out = refused(tmp_path, "    propietary: {}\n    mask_kinds: [secrets]\n")
     assert [o.split(": ", 2)[1] for o in out] == ["policy.data.propietary", "policy.data.mask_kinds[0]"]
@@ -442,6 +462,9 @@ def test_the_schema_covers_every_data_reference_of_the_policy():
     text = re.sub(r"#[^\n]*", "", rego_text())
     # The policy reads its settings from exactly one document, the schema's root.
     assert set(re.findall(r"\bdata\.([A-Za-z_][A-Za-z0-9_]*)", text)) == {"egress_config"}
+    # Every classification label it reads is declared.
+    labels = set(re.findall(r'"([a-z_]+)" in req\.classifications', text))
+    assert labels == {"public", "proprietary"} and labels <= set(bundled_schema().classifications or ())
     # Every settings path it reads (s.<key>..., merged.<key>...) is a path of the schema.
     paths = set(re.findall(r"\b(?:s|merged)\.([a-z_]+(?:\.[a-z_]+)*)", text))
     assert {"proprietary.kinds", "approval.rules", "pii_jurisdictions", "teams"} <= paths
@@ -481,6 +504,7 @@ def test_iso_codes_are_the_assigned_ones():
         ({"root": {"type": "object", "keys": {"a": {"type": "string", "enun": "kinds"}}}}, "unknown key 'enun'"),
         ({"root": {"ref": "s"}, "types": {"s": {"ref": "s"}}}, "'s' refers to itself"),
         ({"root": {"ref": "t"}}, "no type named 't'"),
+        ({"root": {"type": "object", "keys": {}}, "classifications": "public"}, "classifications: a list"),
         ({"root": {"type": "object", "keys": {"n": {"type": "int", "enum": "kinds"}}}}, "holds strings"),
     ],
 )
