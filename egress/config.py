@@ -18,7 +18,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from egress.audit.recording import RECORD_PAYLOAD
 from egress.core.endpoint import Endpoint
 from egress.core.jurisdictions import ISO_3166_ALPHA2, SPECIAL_JURISDICTIONS
 from egress.detect.internal import InternalIdentifiers, internal_rules
@@ -647,7 +646,7 @@ def _vocabulary(config: Config, schema: data_schema.DataSchema) -> data_schema.V
             if schema.classifications is not None
             else {"public", *config.policy.client_classifications}
         ),
-        "obligations": lambda: frozenset({RECORD_PAYLOAD}),
+        "obligations": _obligations,
     }
 
     def values(enumeration: str) -> frozenset[str]:
@@ -656,6 +655,13 @@ def _vocabulary(config: Config, schema: data_schema.DataSchema) -> data_schema.V
         return cache[enumeration]
 
     return values
+
+
+def _obligations() -> frozenset[str]:
+    """The obligations the gateway honours in a decision."""
+    from egress.audit.recording import RECORD_PAYLOAD  # imported here: only a schema naming obligations needs it
+
+    return frozenset({RECORD_PAYLOAD})
 
 
 def rule_kinds(user: list[tuple[str, str]]) -> dict[str, str]:
