@@ -368,6 +368,26 @@ def test_a_broken_schema_is_a_config_error(tmp_path):
     assert "unknown enumeration 'tiers'" in out
 
 
+def test_two_schemas_beside_the_policy_files_or_an_unreadable_one_are_errors(tmp_path):
+    custom_policy(tmp_path)
+    other = tmp_path / "more"
+    other.mkdir()
+    (other / "extra.rego").write_text("package extra\n")
+    (other / "data_schema.yaml").write_text(CUSTOM_SCHEMA)
+    (out,) = refused(tmp_path, "    strict: true\n", with_policy("  files: [policy, more/extra.rego]\n"))
+    assert out.startswith(f"{tmp_path}/egress.yaml:{FIRST - 1}: policy.files: several schemas beside the policy files")
+    assert out.endswith("name one in policy.data_schema")
+    (out,) = refused(tmp_path, "    strict: true\n", with_policy("  files: [policy]\n  data_schema: missing.yaml\n"))
+    assert out.startswith(f"{tmp_path}/egress.yaml:{FIRST}: policy.data_schema: cannot read {tmp_path}/missing.yaml")
+
+
+def test_engine_builtin_says_policy_data_has_no_effect(tmp_path):
+    config = accepted(tmp_path, "    proprietary: {kinds: [internal]}\n", with_policy("  engine: builtin\n"))
+    assert config.warnings == (
+        f"{tmp_path}/egress.yaml:{FIRST}: policy.data: engine builtin reads no policy.data: these settings have no effect",
+    )
+
+
 def test_a_custom_policy_without_a_schema_is_checked_for_syntax_only_and_says_so(tmp_path):
     custom_policy(tmp_path, schema=None)
     path = write(tmp_path, "    anything: [goes]\n", with_policy("  files: [policy]\n"))
