@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from egress.core.records import GatewayKey
 from egress.store.sql import SqlBase
 
@@ -19,6 +21,19 @@ class KeyTables(SqlBase):
                 f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
                 (key.key_id, key.key_hash, key.user, key.team, key.created_at, key.revoked_at),
             )
+            conn.commit()
+
+    def create_keys(self, keys: Sequence[GatewayKey]) -> None:
+        """All of them in one transaction: a failure leaves none created."""
+        p = self.param
+        with self._connection() as conn:
+            cur = conn.cursor()
+            for key in keys:
+                cur.execute(
+                    f"INSERT INTO gateway_keys (key_id, key_hash, user_name, team, created_at, revoked_at) "
+                    f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
+                    (key.key_id, key.key_hash, key.user, key.team, key.created_at, key.revoked_at),
+                )
             conn.commit()
 
     def _keys(self, where: str = "") -> list[GatewayKey]:
