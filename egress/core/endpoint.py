@@ -36,20 +36,38 @@ _SPEAKS: dict[WireApi, frozenset[Api]] = {
 
 
 class Credentials(BaseModel):
-    """How egress authenticates upstream: a key from the environment, or the client's own."""
+    """How egress authenticates upstream: a key from the environment, the client's own, or none
+    at all (an auth-free self-hosted server: `credentials: none`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     env: str | None = Field(default=None, description="environment variable holding the upstream key")
     passthrough: bool = Field(default=False, description="forward the client's own provider credential")
+    none: bool = Field(
+        default=False,
+        description="send no credential: the client's credential headers and cookies are never forwarded",
+    )
     header: str | None = Field(default=None, description="header carrying the key (default by API)")
     # Filled in once, by config loading, from `env`. Never logged, never audited.
     api_key: SecretStr | None = Field(default=None, exclude=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _none_shorthand(cls, value: object) -> object:
+        """`credentials: none` (the YAML string) is `{none: true}`."""
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return {"none": True}
+        return value
+
     @model_validator(mode="after")
     def _one_source(self) -> Credentials:
-        if (self.env is None) == (not self.passthrough):
-            raise ValueError("set exactly one of `env` (an environment variable name) or `passthrough: true`")
+        if (self.env is not None) + self.passthrough + self.none != 1:
+            raise ValueError(
+                "set exactly one of `env` (an environment variable name), `passthrough: true`, "
+                "or `credentials: none` (an auth-free server)"
+            )
+        if self.none and self.header is not None:
+            raise ValueError("`header` names where a key goes: it has no meaning with `credentials: none`")
         return self
 
 
@@ -106,6 +124,9 @@ class Endpoint(BaseModel):
     def _url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an absolute http:// or https:// URL")
+        if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+            # A URL is printed, logged and compared; a credential in it would travel with it.
+            raise ValueError("must not hold a user or password: put the credential in `credentials` (or `headers`)")
         return value.rstrip("/")
 
     @field_validator("jurisdiction")

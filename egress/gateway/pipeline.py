@@ -42,7 +42,14 @@ from egress.policy.decide import RequestFacts, policy_input
 from egress.policy.service import PolicyService
 from egress.route.catalog import Catalog
 from egress.route.health import Circuit, EndpointHealth
-from egress.route.upstream import HOP_BY_HOP, UpstreamClient, UpstreamResponse, upstream_headers
+from egress.route.upstream import (
+    HOP_BY_HOP,
+    Target,
+    UpstreamClient,
+    UpstreamFailure,
+    UpstreamResponse,
+    upstream_headers,
+)
 from egress.wire.codecs import CODECS, WireCodec
 from egress.wire.sse import SseDecoder
 from egress.wire.translate import StreamTranslation, Translator, translator_for
@@ -360,6 +367,11 @@ class Pipeline:
         assert x.decision is not None and x.masked is not None and x.api is not None
         drop = frozenset({key_header}) if key_header else frozenset()
         last_error: EgressError | None = None
+        # Each allowed endpoint that was not used, with why: the client's message lists them all.
+        tried: list[str] = []
+        # The last failure's log line, written once it is known whether another endpoint follows:
+        # "trying the next allowed one" only when one is actually tried.
+        pending: str | None = None
         allowed = x.decision.endpoints
         for position, name in enumerate(allowed):
             endpoint = self.catalog.get(name)
@@ -367,7 +379,11 @@ class Pipeline:
                 raise EgressError(ErrorCode.STAGE_FAILED, f"unknown endpoint {name!r}", stage="route")
             if not self.health.admit(name):
                 log.info("endpoint %s skipped: circuit open (request %s)", name, x.request_id)
+                tried.append(f"{name!r} (skipped: circuit open after repeated failures)")
                 continue
+            if pending is not None:
+                log.warning("%s; trying the next allowed one (%s)", pending, name)
+                pending = None
             translator = None if endpoint.api.speaks(x.api) else translator_for(x.api, Api.OPENAI_CHAT)
             if translator is None and not endpoint.api.speaks(x.api):
                 raise EgressError(ErrorCode.STAGE_FAILED, f"endpoint {name!r} cannot answer {x.api.value}", stage="route")
@@ -390,34 +406,47 @@ class Pipeline:
             x.upstream_body = body
             t0 = time.perf_counter_ns()
             try:
-                resp = await self.upstream.send(endpoint, path, x.query, headers, body)
+                resp = await self.upstream.send(endpoint, path, x.query, headers, body, x.request_id)
             except EgressError as err:
                 if err.code not in (ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.UPSTREAM_TIMEOUT):
+                    if isinstance(err, UpstreamFailure):
+                        log.warning("%s", _failure_line(err.target, err.log_detail, x.request_id))
                     raise
                 self.health.failed(name)
                 last_error = err
-                log.warning("endpoint %s unreachable (request %s); trying the next allowed one", name, x.request_id)
+                if isinstance(err, UpstreamFailure):
+                    tried.append(f"{name!r} ({err.detail})")
+                    pending = _failure_line(err.target, err.log_detail, x.request_id)
+                else:
+                    tried.append(f"{name!r} ({err.message})")
+                    pending = f"endpoint {name} failed: {err.message} (request {x.request_id})"
                 continue
             finally:
                 x.upstream_ns += time.perf_counter_ns() - t0
             if resp.status in _FAIL_OVER_STATUS and self._another_to_try(allowed[position + 1 :]):
                 self.health.failed(name)
                 resp.release()
-                log.warning("endpoint %s answered %d (request %s); trying the next allowed one", name, resp.status, x.request_id)
+                tried.append(f"{name!r} (HTTP {resp.status})")
+                pending = _failure_line(self.upstream.target(endpoint), f"answered HTTP {resp.status}", x.request_id)
                 continue
             if resp.status >= 500:
                 self.health.failed(name)
             else:
                 self.health.succeeded(name)
             return resp, translator
+        if pending is not None:
+            log.warning("%s; no allowed endpoint is left to try", pending)
         if set(allowed) != set(x.candidates):  # the policy excluded some: they are no fallback
             raise EgressError(
                 ErrorCode.NO_COMPLIANT_ENDPOINT,
-                "no endpoint that the policy allows for this request is reachable "
-                f"({', '.join(allowed)}); it was not sent anywhere else",
+                f"no endpoint that the policy allows for this request is reachable ({'; '.join(tried)}); "
+                "it was not sent anywhere else",
                 stage="route",
             )
-        raise last_error or EgressError(ErrorCode.UPSTREAM_UNAVAILABLE, "no allowed endpoint could be reached")
+        if last_error is not None and len(tried) == 1:
+            raise last_error  # one endpoint: its own message names it and the cause
+        code = last_error.code if last_error is not None else ErrorCode.UPSTREAM_UNAVAILABLE
+        raise EgressError(code, f"no allowed endpoint could be reached: {'; '.join(tried)}")
 
     def _another_to_try(self, rest: tuple[str, ...]) -> bool:
         """Is an overloaded answer worth dropping? Only if a later allowed endpoint may be tried."""
@@ -612,6 +641,12 @@ def _response_id(body: bytes) -> str | None:
         return None
     rid = doc.get("id") if isinstance(doc, dict) else None
     return rid if isinstance(rid, str) else None
+
+
+def _failure_line(target: Target, detail: str, request_id: str) -> str:
+    """A failed endpoint, for the server log: name, host and port, cause. Never the URL (userinfo,
+    query secrets) nor a header."""
+    return f"endpoint {target.name} ({target.address}) failed: {detail} (request {request_id})"
 
 
 def _note_endpoint(x: Exchange, endpoint: Endpoint, translated: bool) -> None:
