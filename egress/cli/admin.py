@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from egress.admin.accounts import AccountError, Passwords, new_account, parse_role
 from egress.app import open_configured_store
 from egress.cli.options import config_option, err_console, load_or_exit
+from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
 from egress.store.base import SqlStore
 
 console = Console(highlight=False)
@@ -63,17 +63,33 @@ def add_user(config_path: Path | None, name: str, role: str, team: str | None, p
     err_console.print(f"created console account {name} ({parsed.value.replace('_', ' ')}, {scope})")
 
 
+_USERS_TABLE = TableSpec(
+    (
+        Column("account", "account", no_wrap=True),
+        Column("role", "role"),
+        Column("team", "team"),
+        Column("created", "created", drop=1),
+    )
+)
+
+
 @admin_command.command("list-users")
 @config_option
-def list_users(config_path: Path | None) -> None:
+@format_option
+def list_users(config_path: Path | None, fmt: str, as_json: bool) -> None:
     """List console accounts (never their password hashes)."""
     with _store(config_path) as store:
         users = store.console_users()
-    table = Table("account", "role", "team", "created")
-    for user in users:
-        created = datetime.fromtimestamp(user.created_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-        table.add_row(user.name, user.role.replace("_", "-"), user.team or "", created)
-    console.print(table)
+    rows = [
+        (
+            user.name,
+            user.role.replace("_", "-"),
+            user.team,
+            datetime.fromtimestamp(user.created_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
+        )
+        for user in users
+    ]
+    print_rows(_USERS_TABLE, rows, resolve_format(fmt, as_json))
 
 
 @admin_command.command("remove-user")

@@ -15,11 +15,11 @@ from pathlib import Path
 import click
 import orjson
 from rich.console import Console
-from rich.table import Table
 
 from egress.app import build_approvals, open_configured_store
 from egress.approve import Approval, ApprovalError, Approvals
 from egress.cli.options import config_option, err_console, load_or_exit
+from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
 from egress.store.base import SqlStore
 
 console = Console(highlight=False)
@@ -58,36 +58,55 @@ def _as_json(a: Approval) -> bytes:
 @click.option("--all", "show_all", is_flag=True, help="Every recent approval, not only pending ones.")
 @click.option("--team", default=None, help="Only this team's approvals.")
 @click.option("--limit", type=int, default=50, show_default=True, help="With --all: how many.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON document per line.")
-def approvals_list(config_path: Path | None, show_all: bool, team: str | None, limit: int, as_json: bool) -> None:
+@format_option
+def approvals_list(
+    config_path: Path | None, show_all: bool, team: str | None, limit: int, fmt: str, as_json: bool
+) -> None:
     """Pending approvals (newest first), or with --all the recent ones in any state."""
     approvals, store = _open(config_path)
     try:
         rows = approvals.recent(limit, team) if show_all else approvals.pending(team)
     finally:
         store.close()
-    if as_json:
+    resolved = resolve_format(fmt, as_json)
+    if resolved == "json":  # one JSON document per line, every field
         for a in rows:
             click.echo(_as_json(a).decode())
         return
+    if not rows:
+        click.echo("no pending approvals" if not show_all else "no approvals")
+        return
     now = time.time()
-    table = Table()
-    table.add_column("id", no_wrap=True)  # whole, to be copied into `egress approvals approve`
-    for column in ("age", "user", "team", "model", "kinds", "reasons", "status", "expires"):
-        table.add_column(column)
-    for a in rows:
-        table.add_row(
+    table = [
+        (
             a.approval_id,
             _age(a.created_at, now),
             a.user,
-            a.team or "",
-            a.model or "",
+            a.team,
+            a.model,
             _counts(a.kinds),
             "; ".join(a.reasons),
             a.status + (f" by {a.decided_by}" if a.decided_by else ""),
             time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(a.expires_at)),
         )
-    console.print(table if rows else "no pending approvals" if not show_all else "no approvals")
+        for a in rows
+    ]
+    print_rows(APPROVALS_TABLE, table, resolved)
+
+
+APPROVALS_TABLE = TableSpec(
+    (
+        Column("id", "id", no_wrap=True),  # whole, to be copied into `egress approvals approve`
+        Column("age", "age", no_wrap=True),
+        Column("user", "user"),
+        Column("team", "team", drop=3),
+        Column("model", "model", drop=2),
+        Column("kinds", "kinds"),
+        Column("reasons", "reasons", drop=1),
+        Column("status", "status"),
+        Column("expires", "expires", drop=4),
+    )
+)
 
 
 def _approver(name: str | None) -> str:

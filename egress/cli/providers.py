@@ -9,8 +9,6 @@ from pathlib import Path
 import click
 import orjson
 from pydantic import BaseModel
-from rich.console import Console
-from rich.table import Table
 
 from egress.app import load_policy_engine
 from egress.checklist.providers import (
@@ -24,11 +22,10 @@ from egress.checklist.providers import (
     destinations,
     policy_fits,
 )
+from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
 from egress.config import Config, ConfigError, load_config
 from egress.policy.decide import PolicyEngine
 from egress.policy.rego import PolicyLoadError
-
-console = Console(highlight=False)
 
 
 def providers_report(config: Config, engine: PolicyEngine) -> ProvidersReport:
@@ -85,54 +82,73 @@ _CHECKLIST_COLUMNS = (
     "policy fit",
     "exposure",
 )
+# At 80 columns the identity, place and policy fit stay; the rest goes, least telling first.
+_CHECKLIST_SPEC = (
+    Column("inference_location", "inference location", drop=7),
+    Column("pinning", "pinning", drop=3),
+    Column("training", "training", drop=2),
+    Column("retention", "retention", drop=4),
+    Column("government_access", "government access", drop=6),
+    Column("policy_fit", "policy fit"),
+    Column("exposure", "exposure", drop=5),
+)
 
 
-def _catalog_table(report: ProvidersReport) -> Table:
-    table = Table("id", "operator", "where", *_CHECKLIST_COLUMNS, title=f"Provider catalog {report.catalog_version}")
+def _catalog_table(report: ProvidersReport) -> tuple[TableSpec, list[list[str]]]:
+    spec = TableSpec(
+        (Column("id", "id", no_wrap=True), Column("operator", "operator", drop=8), Column("where", "where"))
+        + _CHECKLIST_SPEC,
+        title=f"Provider catalog {report.catalog_version}",
+    )
+    rows = []
     for r in report.catalog:
         where = f"{r.entry.jurisdiction or 'unknown'} · {r.entry.region or 'unknown'}"
         label = {"bundled": r.id, "config": f"{r.id} (added)"}.get(r.origin, f"{r.id} (overridden)")
-        table.add_row(label, r.entry.operator, where, *_row(r.checklist))
-    table.columns[0].no_wrap = True
-    return table
+        rows.append([label, r.entry.operator, where, *_row(r.checklist)])
+    return spec, rows
 
 
-def _endpoint_table(report: ProvidersReport) -> Table:
-    table = Table("endpoint", "operator", "where", *_CHECKLIST_COLUMNS, title="Configured endpoints")
+def _endpoint_table(report: ProvidersReport) -> tuple[TableSpec, list[list[str]]]:
+    spec = TableSpec(
+        (Column("endpoint", "endpoint", no_wrap=True), Column("operator", "operator", drop=8), Column("where", "where"))
+        + _CHECKLIST_SPEC,
+        title="Configured endpoints",
+    )
+    rows = []
     for r in report.endpoints:
         e = r.endpoint
         label = f"{e.name} ({e.catalog})" if e.catalog else e.name
-        table.add_row(label, e.operator, f"{e.jurisdiction} · {e.region}", *_row(r.checklist))
-    table.columns[0].no_wrap = True
-    return table
+        rows.append([label, e.operator, f"{e.jurisdiction} · {e.region}", *_row(r.checklist)])
+    return spec, rows
 
 
-def _detail(title: str, facts: dict[str, object], c: Checklist, notes: dict[str, str]) -> Table:
+def _detail(
+    title: str, facts: dict[str, object], c: Checklist, notes: dict[str, str]
+) -> tuple[TableSpec, list[list[str]]]:
     """One entry or endpoint: every fact, its note where it has one, then the checklist."""
-    table = Table("fact", title=title)
-    table.add_column("value", overflow="fold")
+    spec = TableSpec((Column("fact", "fact", no_wrap=True), Column("value", "value")), title=title)
+    rows = []
     for key, value in facts.items():
         shown = ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
-        table.add_row(key, shown + (f"\n[dim]note: {notes[key]}[/dim]" if key in notes else ""))
+        rows.append([key, shown + (f"\nnote: {notes[key]}" if key in notes else "")])
     if "general" in notes:
-        table.add_row("note", notes["general"])
-    table.add_row("[bold]checklist[/bold]", "")
+        rows.append(["note", notes["general"]])
     for label, value in zip(_CHECKLIST_COLUMNS, _row(c), strict=True):
         if label != "policy fit":
-            table.add_row(label, value)
+            rows.append([f"checklist: {label}", value])
     for data_class, verdict in c.policy_fit.items():
-        table.add_row(f"policy fit: {data_class}", verdict)
-    return table
+        rows.append([f"policy fit: {data_class}", verdict])
+    return spec, rows
 
 
-def _show_entry(report: CatalogReport) -> Table:
+def _show_entry(report: CatalogReport) -> tuple[TableSpec, list[list[str]]]:
     facts = report.entry.model_dump(mode="json", exclude={"notes"})
     return _detail(
         f"{report.id} ({report.origin})", {**facts, "origin": report.origin}, report.checklist, report.entry.notes
     )
 
 
-def _show_endpoint(report: EndpointReport) -> Table:
+def _show_endpoint(report: EndpointReport) -> tuple[TableSpec, list[list[str]]]:
     facts = report.endpoint.model_dump(mode="json")
     return _detail(f"endpoint {report.name}", facts, report.checklist, {})
 
@@ -149,10 +165,12 @@ class _ConfigRefused(click.ClickException):
     default=None,
     help="Configuration file (YAML). Default: $EGRESS_CONFIG, else the embedded defaults.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of tables.")
+@format_option
 @click.option("--id", "entry_id", default=None, help="Show one catalog entry in detail (with source and as_of).")
 @click.option("--endpoint", "endpoint_name", default=None, help="Show one configured endpoint in detail.")
-def providers_command(config_path: Path | None, as_json: bool, entry_id: str | None, endpoint_name: str | None) -> None:
+def providers_command(
+    config_path: Path | None, fmt: str, as_json: bool, entry_id: str | None, endpoint_name: str | None
+) -> None:
     """The provider catalog and the configured endpoints, with their checklist answers."""
     if entry_id and endpoint_name:
         raise click.UsageError("give --id or --endpoint, not both")
@@ -168,23 +186,27 @@ def providers_command(config_path: Path | None, as_json: bool, entry_id: str | N
         report = providers_report(config, engine)
     finally:
         engine.close()
+    resolved = resolve_format(fmt, as_json)
     if entry_id:
         one = next((r for r in report.catalog if r.id == entry_id), None)
         if one is None:
             raise click.BadParameter(f"no catalog entry {entry_id!r}", param_hint="--id")
-        _emit(one, as_json, _show_entry(one))
+        _emit(one, resolved, _show_entry(one))
     elif endpoint_name:
         found = next((r for r in report.endpoints if r.name == endpoint_name), None)
         if found is None:
             raise click.BadParameter(f"no configured endpoint {endpoint_name!r}", param_hint="--endpoint")
-        _emit(found, as_json, _show_endpoint(found))
+        _emit(found, resolved, _show_endpoint(found))
     else:
-        _emit(report, as_json, _catalog_table(report), _endpoint_table(report))
+        _emit(report, resolved, _catalog_table(report), _endpoint_table(report))
 
 
-def _emit(model: BaseModel, as_json: bool, *tables: Table) -> None:
-    if as_json:
+def _emit(model: BaseModel, fmt: str, *tables: tuple[TableSpec, list[list[str]]]) -> None:
+    """JSON: the whole report (every fact, not only the columns); else each table, a blank line apart."""
+    if fmt == "json":
         click.echo(orjson.dumps(model.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
         return
-    for table in tables:
-        console.print(table)
+    for i, (spec, rows) in enumerate(tables):
+        if i:
+            click.echo()
+        print_rows(spec, rows, fmt)

@@ -15,9 +15,9 @@ import pathspec
 import re2
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from egress.app import build_matcher
+from egress.cli.tables import Column, TableSpec, print_rows, resolve_format
 from egress.config import ConfigError, load_config
 from egress.detect.engine import RuleMatcher
 from egress.detect.rules import SEVERITIES, Rule, RuleError, RuleSet
@@ -175,9 +175,31 @@ def _sarif(findings: list[FileFinding], ruleset: RuleSet) -> dict[str, Any]:
     }
 
 
+FINDINGS_TABLE = TableSpec(
+    (
+        Column("path", "path"),
+        Column("line", "line", no_wrap=True, justify="right"),
+        Column("column", "col", justify="right", drop=4),
+        Column("kind", "kind", drop=2),
+        Column("rule", "rule"),
+        Column("severity", "severity", drop=1),
+        Column("preview", "preview", drop=3),
+    )
+)
+
+
 @click.command("scan")
 @click.argument("paths", nargs=-1)
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "sarif"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "table", "plain", "json", "sarif"]),
+    default="auto",
+    show_default=True,
+    help="table: fitted to the terminal; plain: tab-separated columns; auto: table on a terminal, plain "
+    "through a pipe.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option(
     "--fail-on",
     type=click.Choice(SEVERITIES),
@@ -204,6 +226,7 @@ def _sarif(findings: list[FileFinding], ruleset: RuleSet) -> dict[str, Any]:
 def scan_command(
     paths: tuple[str, ...],
     fmt: str,
+    as_json: bool,
     fail_on: str,
     rule_files: tuple[Path, ...],
     config_path: Path | None,
@@ -254,6 +277,7 @@ def scan_command(
                 findings += scanner.scan(name, text)
             progress.advance(task)
 
+    fmt = fmt if fmt == "sarif" else resolve_format(fmt, as_json)
     if fmt == "json":
         click.echo(
             orjson.dumps(
@@ -277,10 +301,8 @@ def scan_command(
     elif fmt == "sarif":
         click.echo(orjson.dumps(_sarif(findings, ruleset), option=orjson.OPT_INDENT_2))
     else:
-        table = Table("path", "line", "col", "kind", "rule", "severity", "preview")
-        for f in findings:
-            table.add_row(f.path, str(f.line), str(f.column), f.kind, f.rule, f.severity, f.preview)
-        Console(highlight=False).print(table)
+        rows = [(f.path, f.line, f.column, f.kind, f.rule, f.severity, f.preview) for f in findings]
+        print_rows(FINDINGS_TABLE, rows, fmt)
         err.print(f"{len(findings)} findings in {len(targets)} inputs ({len(ruleset.rules)} rules)")
     threshold = SEVERITIES.index(fail_on)
     sys.exit(1 if any(SEVERITIES.index(f.severity) >= threshold for f in findings) else 0)

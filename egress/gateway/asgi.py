@@ -3,6 +3,11 @@ and hands every API request to the pipeline.
 
 A plain ASGI callable rather than a framework: the hot path is one dict lookup away from the
 pipeline, and there is nothing else on it.
+
+Readiness gates the API: while `gate()` names a failing check (the audit cannot be written, the
+policy engine or the key store is out), every API request is refused with `gateway_not_ready`
+(503, native) before anything is read or sent; the refusal is audited like any other. `gate` only
+reads in-memory state kept by background loops, so it costs nothing per request.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import orjson
 
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Api, Exchange, Family
+from egress.core.health import Readiness
 from egress.gateway.pipeline import Pipeline
 from egress.gateway.responder import Responder
 from egress.route.catalog import Catalog
@@ -33,7 +39,8 @@ _API_ROUTES: dict[str, Api] = {
 
 Hook = Callable[[], Awaitable[None]]
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
-ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else the reason
+ReadyCheck = Callable[[], Awaitable[Readiness]]  # what /readyz reports (it may ping the store)
+Gate = Callable[[], tuple[str, ...]]  # the failing checks, from memory only (per request)
 
 
 def new_request_id() -> str:
@@ -49,6 +56,7 @@ class GatewayApp:
         on_startup: Hook,
         on_shutdown: Hook,
         ready: ReadyCheck,
+        gate: Gate | None = None,
         admin: Asgi | None = None,
     ) -> None:
         self.pipeline = pipeline
@@ -56,8 +64,9 @@ class GatewayApp:
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
         self._ready = ready
+        self._gate = gate
         self._admin = admin  # the console, for paths under /admin (built by egress.app)
-        self._models_body = _models_body(catalog)
+        self._models_bodies = {family: _models_body(catalog, family) for family in Family}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -97,6 +106,17 @@ class GatewayApp:
                 api=api,
             )
             responder = Responder(send, request_id)
+            failing = self._gate() if self._gate is not None else ()
+            if failing:
+                await self.pipeline.refuse(
+                    x,
+                    responder,
+                    EgressError(
+                        ErrorCode.GATEWAY_NOT_READY,
+                        f"the gateway is not ready ({', '.join(failing)}); nothing was sent, retry later",
+                    ),
+                )
+                return
             if method != "POST":
                 await self.pipeline.refuse(
                     x,
@@ -112,18 +132,14 @@ class GatewayApp:
         if path == "/api/hello" and method in ("HEAD", "GET"):
             await _plain(send, 200, b"", method == "HEAD")
         elif path == "/v1/models" and method == "GET":
-            await _json(send, 200, self._models_body)
+            await _json(send, 200, self._models_bodies[_family(scope)])
         elif path == "/healthz" and method in ("GET", "HEAD"):
             await _json(send, 200, b'{"status":"ok"}', head=method == "HEAD")
         elif path == "/readyz" and method in ("GET", "HEAD"):
-            reason = await self._ready()
-            if reason is None:
-                await _json(send, 200, b'{"status":"ready"}', head=method == "HEAD")
-            else:
-                await _json(send, 503, orjson.dumps({"status": "not_ready", "reason": reason}), head=method == "HEAD")
+            report = await self._ready()
+            await _json(send, 200 if report.ready else 503, _readiness_body(report), head=method == "HEAD")
         else:
-            headers = dict(scope["headers"])
-            family = Family.ANTHROPIC if b"anthropic-version" in headers else Family.OPENAI
+            family = _family(scope)
             err = EgressError(ErrorCode.NOT_FOUND, f"no such endpoint: {method} {path}")
             status, hdrs, body = ERROR_RENDERERS[family](err, request_id)
             hdrs.append((b"content-length", str(len(body)).encode()))
@@ -131,31 +147,58 @@ class GatewayApp:
             await send({"type": "http.response.body", "body": body})
 
 
-def _models_body(catalog: Catalog) -> bytes:
-    """Models named in full by the catalog, in a shape both the Anthropic and OpenAI SDKs accept."""
+def _models_body(catalog: Catalog, family: Family) -> bytes:
+    """The models the client can ask for, in its API's native list shape: the names endpoints
+    spell out in full (a glob such as claude-* routes but cannot be listed), of the endpoints
+    that answer the family's requests (directly or, Chat Completions endpoints, by translation)."""
+    apis = (Api.ANTHROPIC_MESSAGES,) if family is Family.ANTHROPIC else (Api.OPENAI_CHAT, Api.OPENAI_RESPONSES)
     seen: dict[str, str] = {}
     for endpoint in catalog.endpoints:
-        for model in endpoint.listed_models():
-            seen.setdefault(model, endpoint.operator)
-    data = [
-        {
-            "id": m,
-            "type": "model",
-            "object": "model",
-            "display_name": m,
-            "created": 0,
-            "created_at": "1970-01-01T00:00:00Z",
-            "owned_by": owner,
-        }
-        for m, owner in seen.items()
-    ]
+        answers = any(
+            endpoint.api.speaks(api) or (api in catalog.translatable and endpoint.api.speaks(Api.OPENAI_CHAT))
+            for api in apis
+        )
+        if answers:
+            for model in endpoint.listed_models():
+                seen.setdefault(model, endpoint.operator)
+    if family is Family.ANTHROPIC:
+        data = [
+            {"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"} for m in seen
+        ]
+        return orjson.dumps(
+            {
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
+    listed = [{"id": m, "object": "model", "created": 0, "owned_by": owner} for m, owner in seen.items()]
+    return orjson.dumps({"object": "list", "data": listed})
+
+
+def _family(scope: dict[str, Any]) -> Family:
+    """Anthropic's clients send anthropic-version with every request; everything else is OpenAI's."""
+    return Family.ANTHROPIC if any(name == b"anthropic-version" for name, _ in scope["headers"]) else Family.OPENAI
+
+
+def _readiness_body(report: Readiness) -> bytes:
+    """Each check with its detail, the audit backlog and the records no checkpoint covers yet."""
     return orjson.dumps(
         {
-            "object": "list",
-            "data": data,
-            "has_more": False,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
+            "status": "ready" if report.ready else "not_ready",
+            "failing": list(report.failing()),
+            "checks": {
+                c.name: {
+                    "ok": c.ok,
+                    "detail": c.detail,
+                    "last_error": c.last_error,
+                    "last_ok_age_s": None if c.last_ok_age_s is None else round(c.last_ok_age_s, 3),
+                }
+                for c in report.checks
+            },
+            "audit_backlog": report.audit_backlog,
+            "audit_uncovered": report.audit_uncovered,
         }
     )
 

@@ -49,10 +49,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
+
 import jwt
 import orjson
 from jwt.exceptions import (
@@ -228,6 +230,8 @@ class OidcVerifier:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
+        import aiohttp  # imported here: the CLI loads this module with the configuration, and fast
+
         ctx = ssl.create_default_context(cafile=self.settings.ca_bundle)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=ctx, limit=4),
@@ -447,6 +451,8 @@ class OidcVerifier:
     ) -> dict[str, Any]:
         if self._session is None:
             raise TokenError(TokenProblem.KEYS_UNAVAILABLE, "the OIDC verifier is not started")
+        import aiohttp  # imported here: see start()
+
         try:
             if form is None:
                 request = self._session.get(url, allow_redirects=False)
