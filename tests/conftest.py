@@ -43,17 +43,22 @@ class Running:
     def url(self) -> str:
         return self.gateway.url
 
-    def audit(self, expect: int, timeout: float = 5.0) -> list[dict]:
-        """The audit records, waiting until at least `expect` have been committed."""
+    def audit(self, expect: int, timeout: float = 5.0, egress: bool = False) -> list[dict]:
+        """The audit records, waiting until at least `expect` have been committed. The write-ahead
+        egress records (one per upstream attempt, before the request's own record) are left out
+        unless `egress`; the whole chain is verified either way."""
         import orjson
 
         deadline = time.monotonic() + timeout
         while True:
             rows = list(self.store.iter_audit())
-            if len(rows) >= expect or time.monotonic() > deadline:
+            records = [orjson.loads(r.entry.canonical) for r in rows]
+            if not egress:
+                records = [r for r in records if r.get("type") != "egress"]
+            if len(records) >= expect or time.monotonic() > deadline:
                 report = verify(rows)
                 assert report.ok, report.first_break
-                return [orjson.loads(r.entry.canonical) for r in rows]
+                return records
             time.sleep(0.02)
 
     def stop(self) -> None:

@@ -22,6 +22,12 @@ from egress.core.records import AuditEntry
 #    approval (just-in-time approvals; approval steps are records of type "approval").
 # Older records keep their version and still verify: the chain hashes each record's stored bytes.
 RECORD_VERSION = 3
+# Write-ahead egress records ("type": "egress", outcome column "egress"): written and committed
+# before the first byte of an attempt goes upstream; the request's own record (its outcome)
+# follows with the same request_id.
+EGRESS_RECORD_VERSION = 4
+# The outcome column of a write-ahead egress record (approval steps use "approval_…").
+EGRESS_OUTCOME = "egress"
 
 
 def _ms(ns: int) -> float:
@@ -164,3 +170,47 @@ def build_entry(x: Exchange) -> AuditDraft:
     return AuditDraft(
         record, x.upstream_body if x.upstream_attempts else None, x.capture.chunks if x.capture is not None else None
     )
+
+
+def build_egress(x: Exchange, body: bytes) -> AuditDraft:
+    """The write-ahead record of one attempt: who, the decision, the endpoint and jurisdiction it
+    is about to go to, the digest of exactly `body` (filled in on the writer thread). Committed
+    before the attempt sends its first byte; the outcome record follows (same request_id)."""
+    principal = x.principal
+    decision = x.decision
+    record = {
+        "v": EGRESS_RECORD_VERSION,
+        "type": "egress",
+        "request_id": x.request_id,
+        "ts": x.started_at,
+        "user": principal.user if principal else None,
+        "team": principal.team if principal else None,
+        "key_id": principal.key_id if principal else None,
+        "auth": principal.method if principal else None,
+        "client": x.client.name if x.client else None,
+        "api": x.api.value if x.api else None,
+        "path": x.path,
+        "model": x.parsed.model if x.parsed else None,
+        "endpoint": x.endpoint_name,
+        "translated_from": x.translated_from.value if x.translated_from else None,
+        "jurisdiction": x.endpoint_jurisdiction,
+        "region": x.endpoint_region,
+        "attempt": x.upstream_attempts + 1,
+        "status": None,
+        "outcome": EGRESS_OUTCOME,
+        "upstream_body_sha256": None,
+        "bytes_upstream": len(body),
+        "findings": {"total": len(x.findings), "kinds": dict(Counter(f.kind for f in x.findings))},
+        "masked": {"count": x.masked.masked_count if x.masked else 0},
+        "decision": (
+            {
+                "id": decision.decision_id,
+                "action": decision.action.value,
+                "endpoints": list(decision.endpoints),
+                "policy_revision": decision.policy_revision,
+            }
+            if decision
+            else None
+        ),
+    }
+    return AuditDraft(record, body)

@@ -31,8 +31,17 @@ class ErrorCode(StrEnum):
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     UPSTREAM_TIMEOUT = "upstream_timeout"
     UPSTREAM_PROTOCOL_ERROR = "upstream_protocol_error"
+    # The upstream's stream ended (a clean EOF) before the API's terminal event: the answer is cut.
+    UPSTREAM_TRUNCATED = "upstream_truncated"
     STAGE_FAILED = "stage_failed"
     SHUTTING_DOWN = "shutting_down"
+    # /readyz is not ready (the audit cannot be written, the policy engine or key store is out):
+    # nothing is sent upstream until it is.
+    GATEWAY_NOT_READY = "gateway_not_ready"
+    # The request's egress record could not be made durable in time: nothing was sent.
+    AUDIT_UNAVAILABLE = "audit_unavailable"
+    # The key store cannot be read and the key ring is too stale to vouch for a key.
+    AUTH_UNAVAILABLE = "auth_unavailable"
 
 
 # (HTTP status, retryable). Refusals are final: a retry of the same request gets the same answer.
@@ -59,9 +68,13 @@ _STATUS: dict[ErrorCode, tuple[int, bool]] = {
     ErrorCode.UPSTREAM_UNAVAILABLE: (502, True),
     ErrorCode.UPSTREAM_TIMEOUT: (504, True),
     ErrorCode.UPSTREAM_PROTOCOL_ERROR: (502, True),
+    ErrorCode.UPSTREAM_TRUNCATED: (502, True),
     # A stage failing is a bug or a broken dependency: fail closed, and do not invite a retry storm.
     ErrorCode.STAGE_FAILED: (500, False),
     ErrorCode.SHUTTING_DOWN: (503, True),
+    ErrorCode.GATEWAY_NOT_READY: (503, True),
+    ErrorCode.AUDIT_UNAVAILABLE: (503, True),
+    ErrorCode.AUTH_UNAVAILABLE: (503, True),
 }
 
 

@@ -19,11 +19,13 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Principal
+from egress.core.health import Backoff, Check, Health
 from egress.core.records import GatewayKey
 from egress.identity.oidc import OidcVerifier, TokenError, looks_like_jwt
 from egress.identity.token_cache import VerifiedTokenCache
@@ -34,6 +36,11 @@ KEY_HEADER = b"x-egress-key"
 # Unknown keys trigger a store read at most this often (they share it).
 MISS_READ_INTERVAL_S = 0.25
 ANONYMOUS = Principal(user="anonymous", team=None, key_id=None, method="anonymous")
+# The ring is stale, and vouches for no key, when its last successful read is older than this
+# many refresh intervals: a key revoked during a key store outage stops working by then.
+STALE_AFTER_REFRESHES = 3
+
+log = logging.getLogger("egress.auth")
 
 
 def hash_key(secret: str) -> str:
@@ -113,7 +120,13 @@ class OidcAuth:
 
 class KeyRing:
     """Active keys, cached in memory and refreshed from the store in the background, so a lookup
-    never waits on the database. A revoked key stops working within `refresh_s`."""
+    never waits on the database. A revoked key stops working within `refresh_s`.
+
+    During a key store outage the loop keeps trying (bounded backoff, logged once per outage) and
+    the ring serves its last snapshot for at most `refresh_s` × STALE_AFTER_REFRESHES; past that
+    it is stale and every lookup is refused with `auth_unavailable` (503): a key revoked during
+    the outage cannot outlive the bound. A miss that cannot be checked against the store is
+    refused the same way, never with a bare server error."""
 
     def __init__(self, store: Store, refresh_s: float = 2.0) -> None:
         self._store = store
@@ -122,6 +135,22 @@ class KeyRing:
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self.health = Health("key ring refresh", log)
+
+    @property
+    def stale_after_s(self) -> float:
+        return self._refresh_s * STALE_AFTER_REFRESHES
+
+    @property
+    def stale(self) -> bool:
+        return time.monotonic() - self._loaded_at > self.stale_after_s
+
+    def check(self) -> Check:
+        age = time.monotonic() - self._loaded_at
+        if self.stale:
+            detail = f"the key ring is {age:.1f} s old (bound {self.stale_after_s:g} s): the key store cannot be read"
+            return Check("keyring", False, detail, self.health.last_error, self.health.age())
+        return Check("keyring", True, f"{len(self._by_hash)} keys, read {age:.1f} s ago", self.health.last_error, age)
 
     async def start(self) -> None:
         await self.refresh()
@@ -133,23 +162,42 @@ class KeyRing:
             self._task = None
 
     async def _loop(self) -> None:
+        backoff = Backoff(first=min(0.1, self._refresh_s), cap=self._refresh_s)
+        delay = self._refresh_s
         while True:
-            await asyncio.sleep(self._refresh_s)
-            await self.refresh()
+            await asyncio.sleep(delay)
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - recorded by refresh(); keep the loop alive
+                delay = backoff.next()
+                continue
+            backoff.reset()
+            delay = self._refresh_s
 
     async def refresh(self, newer_than: float | None = None) -> None:
         """Read the active keys. With `newer_than`, a read that began after it already answers
-        (concurrent misses share one read)."""
+        (concurrent misses share one read). A failed read leaves the snapshot as it was."""
         async with self._lock:
             if newer_than is not None and self._loaded_at >= newer_than:
                 return
             began = time.monotonic()
-            keys = await asyncio.to_thread(self._store.active_keys)
+            try:
+                keys = await asyncio.wait_for(asyncio.to_thread(self._store.active_keys), self.stale_after_s)
+            except Exception as exc:
+                self.health.failed(exc)
+                raise
             self._by_hash = {k.key_hash: k for k in keys}
             # The snapshot is as of when the read began: a key committed during it may be missing.
             self._loaded_at = began
+            self.health.ok()
 
     async def lookup(self, secret: str) -> GatewayKey | None:
+        if self.stale:
+            raise EgressError(
+                ErrorCode.AUTH_UNAVAILABLE, "the gateway cannot check keys now (its key store is unreachable); retry later"
+            )
         digest = hash_key(secret)
         key = self._by_hash.get(digest)
         if key is None:
@@ -160,7 +208,13 @@ class KeyRing:
             wait = self._loaded_at + MISS_READ_INTERVAL_S - asked
             if wait > 0:
                 await asyncio.sleep(wait)
-            await self.refresh(newer_than=asked)
+            try:
+                await self.refresh(newer_than=asked)
+            except Exception:  # noqa: BLE001 - recorded by refresh(); the key cannot be checked
+                raise EgressError(
+                    ErrorCode.AUTH_UNAVAILABLE,
+                    "the gateway cannot check this key now (its key store is unreachable); retry later",
+                ) from None
             key = self._by_hash.get(digest)
         if key is not None and hmac.compare_digest(key.key_hash, digest):
             return key

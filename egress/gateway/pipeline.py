@@ -21,14 +21,14 @@ from typing import Any, TypeVar
 
 import orjson
 
-from egress.audit.record import build_entry
+from egress.audit.record import build_egress, build_entry
 from egress.audit.recording import wants_recording
 from egress.audit.recording_writer import RecordingWriter
-from egress.audit.writer import AuditWriter
+from egress.audit.writer import AuditUnavailable, AuditWriter
 from egress.core.capture import Capture
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
-from egress.core.exchange import Action, Api, Decision, Exchange, Outcome
+from egress.core.exchange import Action, Api, Decision, Exchange, Outcome, Usage
 from egress.detect.scan import Scanner
 from egress.gateway.approval_gate import ApprovalGate, late_upstream_error
 from egress.gateway.auth import KeyRing, OidcAuth, authenticate
@@ -53,6 +53,7 @@ from egress.route.upstream import (
 from egress.wire.codecs import CODECS, WireCodec
 from egress.wire.sse import SseDecoder
 from egress.wire.translate import StreamTranslation, Translator, translator_for
+from egress.wire.upstream_checks import protocol_error as upstream_protocol_error
 
 log = logging.getLogger("egress.gateway")
 
@@ -75,6 +76,9 @@ class Limits:
     auth_required: bool = True
     # Labels a client may declare in x-egress-classification; only ones that tighten the policy.
     client_classifications: frozenset[str] = frozenset({"proprietary"})
+    # audit.durability before_forward: how long an attempt waits for its egress record to commit
+    # (then it is refused, audit_unavailable); None: after_response, no write-ahead record.
+    write_ahead_timeout_s: float | None = None
 
 
 class Pipeline:
@@ -257,6 +261,28 @@ class Pipeline:
                 ErrorCode.STAGE_FAILED, "the approval stage failed; the request was not sent", stage="approve"
             ) from exc
 
+    # --- stage 5a: the write-ahead egress record (audit.durability: before_forward) ---------------
+
+    async def _write_ahead(self, x: Exchange, body: bytes) -> None:
+        """Return only once this attempt's egress record is durable; else refuse: nothing is sent."""
+        timeout = self.limits.write_ahead_timeout_s
+        if timeout is None:
+            return
+        committed = self.audit.submit_ahead(build_egress(x, body))
+        try:
+            await asyncio.wait_for(committed, timeout)
+        except TimeoutError:
+            raise EgressError(
+                ErrorCode.AUDIT_UNAVAILABLE,
+                f"the audit record of this request could not be written within {timeout:g} s; it was not sent",
+                stage="route",
+            ) from None
+        except AuditUnavailable:
+            raise EgressError(
+                ErrorCode.AUDIT_UNAVAILABLE, "the audit record of this request could not be written; it was not sent",
+                stage="route",
+            ) from None
+
     # --- stage 4: the session vault of stateful conversations -----------------------------------
 
     def _stateful(self, x: Exchange) -> bool:
@@ -276,7 +302,8 @@ class Pipeline:
             return None
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._vault_thread, self.vault.load, previous, _owner(x))
+            read = loop.run_in_executor(self._vault_thread, self.vault.load, previous, _owner(x))
+            return await asyncio.wait_for(read, self.vault.timeout_s)  # a locked store cannot hold the request
         except Exception as exc:  # noqa: BLE001 - the fail-closed boundary of the vault read
             log.error("vault read failed: %s", type(exc).__name__)
             raise EgressError(
@@ -287,7 +314,8 @@ class Pipeline:
         assert self.vault is not None
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._vault_thread, self.vault.save, response_id, _owner(x), placeholders)
+            write = loop.run_in_executor(self._vault_thread, self.vault.save, response_id, _owner(x), placeholders)
+            await asyncio.wait_for(write, self.vault.timeout_s)  # a locked store cannot hold the answer
         except Exception as exc:  # noqa: BLE001 - the answer is already on its way; log, never fail it
             log.error("vault write failed for a stateful answer: %s", type(exc).__name__)
 
@@ -379,7 +407,7 @@ class Pipeline:
                 raise EgressError(ErrorCode.STAGE_FAILED, f"unknown endpoint {name!r}", stage="route")
             if not self.health.admit(name):
                 log.info("endpoint %s skipped: circuit open (request %s)", name, x.request_id)
-                tried.append(f"{name!r} (skipped: circuit open after repeated failures)")
+                tried.append(f"{name!r} (skipped: {self.health.why_skipped(name)})")
                 continue
             if pending is not None:
                 log.warning("%s; trying the next allowed one (%s)", pending, name)
@@ -402,6 +430,8 @@ class Pipeline:
                 path = translator.upstream_path
             _note_endpoint(x, endpoint, translator is not None)
             headers = upstream_headers(x.headers, endpoint, drop)
+            # Write-ahead: this attempt's egress record is committed before its first byte leaves.
+            await self._write_ahead(x, body)
             x.upstream_attempts += 1
             x.upstream_body = body
             t0 = time.perf_counter_ns()
@@ -446,7 +476,9 @@ class Pipeline:
         if last_error is not None and len(tried) == 1:
             raise last_error  # one endpoint: its own message names it and the cause
         code = last_error.code if last_error is not None else ErrorCode.UPSTREAM_UNAVAILABLE
-        raise EgressError(code, f"no allowed endpoint could be reached: {'; '.join(tried)}")
+        # Every one skipped for its open circuit: nothing was tried, so none "could not be reached".
+        outcome = "could be reached" if last_error is not None else "was tried"
+        raise EgressError(code, f"no allowed endpoint {outcome}: {'; '.join(tried)}")
 
     def _another_to_try(self, rest: tuple[str, ...]) -> bool:
         """Is an overloaded answer worth dropping? Only if a later allowed endpoint may be tried."""
@@ -455,7 +487,7 @@ class Pipeline:
     async def _relay_body(
         self, x: Exchange, codec: WireCodec, resp: UpstreamResponse, responder: Responder, translator: Translator | None
     ) -> None:
-        assert x.masked is not None and x.api is not None
+        assert x.masked is not None and x.api is not None and x.parsed is not None
         t0 = time.perf_counter_ns()
         try:
             raw = await resp.read()
@@ -464,6 +496,14 @@ class Pipeline:
         if x.capture is not None:
             x.capture.add(raw)
         status = resp.status
+        if 200 <= status < 300:
+            # A success must be the API's answer (in the upstream's API, before any translation):
+            # garbage under a 2xx is the upstream's protocol error, never relayed as a success.
+            if x.parsed.stream:
+                kind = resp.content_type or "no content type"
+                raise upstream_protocol_error(f"a stream was asked for and it answered {kind[:60]}")
+            upstream_codec = codec if translator is None else CODECS[Api.OPENAI_CHAT]
+            upstream_codec.check_body(raw)
         drop = _RESPONSE_DROP
         if translator is not None:
             # The answer in the client's own API: success and error bodies alike.
@@ -494,25 +534,71 @@ class Pipeline:
         watch: DisconnectWatch,
         translator: Translator | None,
     ) -> None:
+        """Relay an event stream, event by event, restoring placeholders on the way.
+
+        Invariants: the answer is relayed only while it is the API's SSE (garbage is
+        `upstream_protocol_error`), and it ends only with the API's terminal event: an upstream
+        that closes before it (`upstream_truncated`) ends the client's stream with the API's
+        error event, and a placeholder fragment still held back is dropped, never released
+        raw. The response starts with the first event to send, so a failure before it is a
+        status and the native error body; after it, the in-stream error event, then a clean end."""
         assert x.masked is not None and x.api is not None
         drop = _TRANSLATED_DROP if translator is not None else _RESPONSE_DROP
         headers = [(k, v) for k, v in resp.headers if k not in drop]
         if translator is not None:
             headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
         headers.append((b"x-egress-request-id", x.request_id.encode()))
-        if not responder.started:  # a held stream started itself, to send keep-alives
-            await responder.start(resp.status, headers)
         decoder = SseDecoder()
         # Upstream events in the upstream's API become events in the client's API here, before
         # anything else looks at them: observation and restoration see only the client's API.
         translation: StreamTranslation | None = translator.stream() if translator is not None else None
         observer = codec.stream_observer(x.usage)
+        # Whether the upstream's answer is well-formed and whole is read in the upstream's own
+        # grammar: a translation completes the client's stream even when the upstream was cut.
+        upstream = observer if translation is None else CODECS[Api.OPENAI_CHAT].stream_observer(Usage())
         restorer: StreamRestorer | None = _stage("restore", self.restorer.stream, x.api, x.masked.placeholders)
         remember = restorer is not None and self._stateful(x)
         saving: asyncio.Task[None] | None = None
         capture = x.capture
         if capture is not None:
             capture.stream = True
+
+        async def relay(events: list[bytes]) -> None:
+            # Events are checked one by one: those before a malformed one still go out, then
+            # the error (after them, in the stream; or, if none went out, as the answer).
+            fault: EgressError | None = None
+            for i, raw in enumerate(events):
+                try:
+                    upstream.observe(raw)
+                except EgressError as err:
+                    fault, events = err, events[:i]
+                    break
+            await send(events)
+            if fault is not None:
+                raise fault
+
+        async def send(events: list[bytes]) -> None:
+            nonlocal saving
+            if translation is not None:
+                events = [out for raw in events for out in translation.feed(raw)]
+                for raw in events:
+                    observer.observe(raw)
+            if not events:
+                return
+            if restorer is not None:
+                events = [restorer.feed(raw) for raw in events]
+                if remember and saving is None and restorer.response_id is not None:
+                    # Saved while the answer streams, so a follow-up can find it at once.
+                    saving = asyncio.ensure_future(self._remember(x, restorer.response_id, x.masked.placeholders))
+            if not responder.started:  # a held stream started itself, to send keep-alives
+                await responder.start(resp.status, headers)
+            # Events completed by one network read go out in one write, as they came in.
+            await responder.send(events[0] if len(events) == 1 else b"".join(events))
+            if observer.complete:
+                # The answer is whole: a client that hangs up now (Codex does, right after
+                # response.completed) has not cancelled anything.
+                watch.disarm()
+
         chunks = resp.chunks()
         try:
             while True:
@@ -526,38 +612,46 @@ class Pipeline:
                 if capture is not None:
                     capture.add(chunk)  # a reference, before anything is decoded or restored
                 events = decoder.feed(chunk)
-                if translation is not None and events:
-                    events = [out for raw in events for out in translation.feed(raw)]
-                if not events:
-                    continue
-                for raw in events:
+                if events:
+                    await relay(events)
+            tail = decoder.finish()
+            if tail.strip(b"\r\n") and not upstream.complete:
+                # An event the upstream never terminated: whole (its data parses) only when the
+                # stream ended right after its last line; anything less is where the cut fell.
+                try:
+                    await relay([tail.rstrip(b"\r\n") + b"\n\n"])
+                except EgressError as err:
+                    if err.code is not ErrorCode.UPSTREAM_PROTOCOL_ERROR:
+                        raise
+            if not upstream.complete:
+                raise EgressError(
+                    ErrorCode.UPSTREAM_TRUNCATED,
+                    "the upstream's stream ended before the answer was complete",
+                    stage="forward",
+                )
+            if translation is not None:
+                last = translation.finish()  # the client API's closing events, the upstream being whole
+                for raw in last:
                     observer.observe(raw)
                 if restorer is not None:
-                    events = [restorer.feed(raw) for raw in events]
-                    if remember and saving is None and restorer.response_id is not None:
-                        # Saved while the answer streams, so a follow-up can find it at once.
-                        saving = asyncio.ensure_future(self._remember(x, restorer.response_id, x.masked.placeholders))
-                # Events completed by one network read go out in one write, as they came in.
-                await responder.send(events[0] if len(events) == 1 else b"".join(events))
-                if observer.complete:
-                    # The answer is whole: a client that hangs up now (Codex does, right after
-                    # response.completed) has not cancelled anything.
-                    watch.disarm()
-            tail = decoder.finish()
-            last = [tail] if tail else []
-            if translation is not None:
-                last = [out for raw in last for out in translation.feed(raw)] + translation.finish()
-            for raw in last:
-                observer.observe(raw)
-                await responder.send(restorer.feed(raw) if restorer is not None else raw)
+                    last = [restorer.feed(raw) for raw in last]
+                if last:
+                    if not responder.started:
+                        await responder.start(resp.status, headers)
+                    await responder.send(b"".join(last))
             if restorer is not None:
-                rest = restorer.finish()
-                if rest:
-                    await responder.send(rest)
+                restorer.finish()  # nothing can be held after the terminal event; never released raw
+            if not responder.started:
+                await responder.start(resp.status, headers)
             if saving is not None:
                 await saving
         except EgressError as err:
-            # The stream has started: the error becomes the API's in-stream error event.
+            if not responder.started:
+                raise  # nothing has reached the client: a status and the API's native error body
+            # The stream has started: the error becomes the API's in-stream error event. What
+            # the restorer still holds is a placeholder fragment of the cut answer: dropped.
+            if restorer is not None:
+                restorer.finish()
             x.error = err
             x.outcome = Outcome.FAILED
             await responder.send(observer.error_event(err))

@@ -39,9 +39,19 @@ class VaultStore(Protocol):
 
 
 class SessionVault:
-    """Synchronous: call from a worker thread, never on the event loop."""
+    """Synchronous: call from a worker thread, never on the event loop. The request path bounds
+    its wait for a vault call by `timeout_s` (a locked or unreachable store refuses the read, or
+    skips the write, rather than holding the request)."""
 
-    def __init__(self, key: bytes, store: VaultStore, ttl_s: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        store: VaultStore,
+        ttl_s: float,
+        clock: Callable[[], float] = time.time,
+        timeout_s: float = 2.0,
+    ) -> None:
+        self.timeout_s = timeout_s
         self._aead = AESGCM(key)
         self._id_key = hashlib.sha256(b"egress vault id\x00" + key).digest()
         self.store = store

@@ -16,12 +16,18 @@ class PostgresStore(SqlStore):
     dialect = "postgres"
     param = "%s"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, connect_timeout_s: float = 5.0) -> None:
         super().__init__()
         self.url = url
+        self.connect_timeout_s = connect_timeout_s
 
     def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.url, autocommit=False)
+        # Bounded: an unreachable server costs connect_timeout_s, not the kernel's TCP timeout.
+        return psycopg.connect(self.url, autocommit=False, connect_timeout=max(1, round(self.connect_timeout_s)))
+
+    def _is_disconnect(self, exc: BaseException, conn: Any) -> bool:
+        # A terminated backend (AdminShutdown), a dropped socket, a closed connection.
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or conn.closed or conn.broken
 
     def _lock_chain(self, cur: Any) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))

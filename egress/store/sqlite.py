@@ -1,29 +1,56 @@
-"""SQLite: the embedded default. WAL, full fsync on commit (the audit writer batches commits)."""
+"""SQLite: the embedded default.
+
+Durability: WAL with synchronous=FULL, so a commit returns only after the WAL is fsynced. A
+committed transaction survives a process kill and, as far as the disk honours fsync, a power
+loss (synchronous=NORMAL would survive only the kill). The audit writer batches commits, so the
+fsync is shared by every record of a batch.
+
+Waiting on a lock is bounded: another process holding the write lock (`BEGIN EXCLUSIVE`) makes a
+statement wait at most `busy_timeout_s`, then fail (the audit writer reports it to readiness).
+
+The database, its -wal and -shm files hold the audit and the sealed vault: the file is created
+0600 (SQLite gives -wal and -shm the database's mode) in a directory created 0700.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
 from egress.store.base import SqlStore
+
+log = logging.getLogger("egress.store")
+
+# SQLite result codes after which the connection is not trusted again (reopened on next use).
+_DISCARD = ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_CORRUPT", "SQLITE_NOTADB")
 
 
 class SqliteStore(SqlStore):
     dialect = "sqlite"
     param = "?"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float = 5.0) -> None:
         super().__init__()
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.busy_timeout_s = busy_timeout_s
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, mode=0o700)
+        _private_file(path)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    def _connect(self) -> _Autobegin:
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
         return _Autobegin(conn)
+
+    def _is_disconnect(self, exc: BaseException, conn: Any) -> bool:
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        return name.startswith(_DISCARD)
 
     def _lock_chain(self, cur: Any) -> None:
         # IMMEDIATE takes the write lock now, before the tail is read: no other process can
@@ -82,3 +109,21 @@ class _Cursor:
     @property
     def rowcount(self) -> int:
         return self._cur.rowcount
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would use the umask: often 0644);
+    an existing one readable by others is tightened, with a warning."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            try:
+                mode = stat.S_IMODE(candidate.stat().st_mode)
+            except FileNotFoundError:
+                continue
+            if mode & 0o077:
+                log.warning("%s was readable by others (mode %o); now 0600", candidate.name, mode)
+                candidate.chmod(0o600)
+        return
+    os.close(fd)

@@ -182,4 +182,8 @@ def test_count_tokens_compact_and_models(gateway, upstream):
 
 def test_health_and_readiness(gateway):
     assert httpx.get(gateway.url + "/healthz").json() == {"status": "ok"}
-    assert httpx.get(gateway.url + "/readyz").json() == {"status": "ready"}
+    ready = httpx.get(gateway.url + "/readyz").json()
+    assert ready["status"] == "ready" and ready["failing"] == []
+    assert set(ready["checks"]) == {"audit", "keyring", "policy", "recording", "store"}
+    assert all(check["ok"] for check in ready["checks"].values())
+    assert ready["audit_backlog"] >= 0 and ready["audit_uncovered"] >= 0
