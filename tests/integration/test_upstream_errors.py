@@ -22,7 +22,7 @@ from egress.config import ConfigError, load_config
 from tests.conftest import Running, start_gateway
 from tests.support.faulty_upstream import Fault, FaultyUpstream, FullBacklog
 from tests.support.gateway import SIM_ENV, free_port, write_config
-from tests.support.simulator import UpstreamSimulator
+from tests.support.simulator import Reply, UpstreamSimulator
 from tests.support.tls import CertAuthority, make_test_ca
 
 MESSAGE = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
@@ -114,6 +114,11 @@ def hang_up() -> Iterator[FaultyUpstream]:
 @pytest.fixture
 def cut_body() -> Iterator[FaultyUpstream]:
     yield from faulty(Fault.CUT_BODY)
+
+
+@pytest.fixture
+def reset() -> Iterator[FaultyUpstream]:
+    yield from faulty(Fault.RESET)
 
 
 def test_connection_refused_names_the_endpoint_and_the_cause(tmp_path, logs):
@@ -299,3 +304,52 @@ def test_a_url_with_a_password_is_refused_at_load(tmp_path):
     [problem] = info.value.problems
     assert "providers[0].base_url" in str(problem) and "must not hold a user or password" in str(problem)
     assert "url-password-7f3a9c" not in str(problem)
+
+
+def test_a_reset_connection(tmp_path, logs, reset):
+    gateway = gateway_for(tmp_path, [endpoint("eu-cloud", reset.url)])
+    try:
+        err = refused(gateway)
+        assert err.status_code == 502
+        assert err.body["error"]["details"]["error_code"] == "upstream_unavailable"
+        assert message(err) == "egress: endpoint 'eu-cloud' failed: connection reset by the endpoint"
+        [line] = failure_lines(logs)
+        assert line.startswith(f"endpoint eu-cloud (127.0.0.1:{reset.port}) failed: connection reset")
+    finally:
+        gateway.stop()
+
+
+def test_tls_spoken_to_a_plain_http_server_is_a_handshake_failure(tmp_path, logs, upstream):
+    https = upstream.url.replace("http://", "https://")
+    gateway = gateway_for(tmp_path, [endpoint("eu-cloud", https)])
+    try:
+        err = refused(gateway)
+        assert err.status_code == 502
+        assert err.body["error"]["details"]["error_code"] == "upstream_unavailable"
+        assert message(err) == "egress: endpoint 'eu-cloud' failed: TLS handshake failed"
+        [line] = failure_lines(logs)
+        assert line.startswith(f"endpoint eu-cloud (127.0.0.1:{upstream.port}) failed: TLS handshake failed")
+        assert upstream.received == []
+    finally:
+        gateway.stop()
+
+
+def test_an_overloaded_answer_then_a_failure_lists_both(tmp_path, logs, upstream):
+    """A 503 is dropped for the next allowed endpoint; when that one fails too, both are named."""
+    upstream.enqueue(Reply(status=503, headers={"content-type": "application/json"}, chunks=[b'{"error":"busy"}']))
+    second_port = free_port()
+    gateway = gateway_for(
+        tmp_path, [endpoint("eu-primary", upstream.url), endpoint("eu-secondary", f"http://127.0.0.1:{second_port}")]
+    )
+    try:
+        err = refused(gateway)
+        assert err.status_code == 502
+        assert message(err) == (
+            "egress: no allowed endpoint could be reached: 'eu-primary' (HTTP 503); 'eu-secondary' (connection refused)"
+        )
+        first, second = failure_lines(logs)
+        assert first.startswith(f"endpoint eu-primary (127.0.0.1:{upstream.port}) failed: answered HTTP 503")
+        assert first.endswith(f"; {NEXT} (eu-secondary)")
+        assert second.endswith("; no allowed endpoint is left to try")
+    finally:
+        gateway.stop()

@@ -5,6 +5,7 @@ and one whose connections never complete (a full accept queue)."""
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 from enum import StrEnum
 
@@ -13,6 +14,7 @@ class Fault(StrEnum):
     SILENT = "silent"  # reads the request, never answers, keeps the connection open
     HANG_UP = "hang_up"  # reads the request, closes without a byte
     CUT_BODY = "cut_body"  # answers 200 with Content-Length 1000, sends 20 bytes, closes
+    RESET = "reset"  # reads the request, then resets the connection (RST: SO_LINGER 0)
 
 
 _CUT_ANSWER = (
@@ -78,6 +80,8 @@ class FaultyUpstream:
                 return
             if self.fault is Fault.CUT_BODY:
                 conn.sendall(_CUT_ANSWER)
+            if self.fault is Fault.RESET:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
         except OSError:
             conn.close()
