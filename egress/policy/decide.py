@@ -129,36 +129,80 @@ def _invalid(message: str) -> EgressError:
     return EgressError(ErrorCode.POLICY_INVALID, f"the policy's decision is malformed: {message}", stage="decide")
 
 
-def _strings(output: dict[str, Any], key: str) -> tuple[str, ...]:
-    value = output.get(key, [])
+# What a decision may name. Kept here, not imported: policy sits beside detect and audit, and
+# the values are part of the decision's documented contract (docs/policy.md).
+MASK_KINDS = frozenset({"secret", "pii", "sensitive_file", "internal"})  # egress.config.FINDING_KINDS
+OBLIGATIONS = frozenset({"record_payload"})  # egress.audit.recording.RECORD_PAYLOAD
+
+
+def _strings(output: dict[str, Any], key: str, required: bool = False) -> tuple[str, ...] | None:
+    """The field as a tuple of strings; None when it is absent (and not required)."""
+    if key not in output:
+        if required:
+            raise _invalid(f"`{key}` is missing")
+        return None
+    value = output[key]
     if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise _invalid(f"`{key}` must be a list of strings")
     return tuple(value)
 
 
-def validate(output: Any, candidates: tuple[Endpoint, ...], revision: str, default_id: str = "") -> Decision:
-    """Turn an engine's raw output into a Decision, or refuse: anything malformed is a deny."""
+def _show(value: Any) -> str:
+    return repr(value)[:40]
+
+
+def validate(
+    output: Any,
+    candidates: tuple[Endpoint, ...],
+    revision: str,
+    default_id: str = "",
+    floor: tuple[str, ...] = (),
+) -> Decision:
+    """Turn an engine's raw output into a Decision, or refuse: anything malformed is a deny.
+
+    A decision is complete or refused. `floor` (`masking.kinds`) is masked wherever a request
+    goes: a decision may add kinds to it, never remove one, and one that says nothing about
+    masking (no `mask`) masks exactly the floor, never nothing."""
     if not isinstance(output, dict):
         raise _invalid("it is not an object")
+    if "action" not in output:
+        raise _invalid("`action` is missing")
+    raw_action = output["action"]
+    if not isinstance(raw_action, str):
+        raise _invalid(f"`action` must be a string, not {_show(raw_action)}")
     try:
-        action = Action(output.get("action"))
+        action = Action(raw_action)
     except ValueError:
-        raise _invalid(f"unknown action {str(output.get('action'))[:40]!r}") from None
-    endpoints = _strings(output, "endpoints")
+        raise _invalid(f"unknown action {raw_action[:40]!r}") from None
+    endpoints = _strings(output, "endpoints", required=action is not Action.BLOCK) or ()
     mask = _strings(output, "mask")
-    reasons = _strings(output, "reasons")
-    obligations = _strings(output, "obligations")
+    reasons = _strings(output, "reasons") or ()
+    obligations = _strings(output, "obligations") or ()
     if not isinstance(output.get("shadow", False), bool):
         raise _invalid("`shadow` must be true or false")
+    if "decision_id" in output and not (isinstance(output["decision_id"], str) and output["decision_id"]):
+        raise _invalid("`decision_id` must be a non-empty string")
     allowed = {c.name for c in candidates}
     stray = [e for e in endpoints if e not in allowed]
     if stray:
         raise _invalid(f"it allows endpoints that cannot serve this request: {', '.join(stray)}")
+    twice = sorted({e for e in endpoints if endpoints.count(e) > 1})
+    if twice:
+        raise _invalid(f"it names an endpoint more than once: {', '.join(twice)}")
+    unknown = [k for k in (mask or ()) if k not in MASK_KINDS]
+    if unknown:
+        raise _invalid(f"`mask` names unknown kinds: {', '.join(u[:40] for u in unknown)}")
+    strange = [o for o in obligations if o not in OBLIGATIONS]
+    if strange:
+        # An obligation egress does not know cannot be honoured: refusing is the only safe answer.
+        raise _invalid(f"unknown obligations: {', '.join(o[:40] for o in strange)}")
+    kinds = tuple(dict.fromkeys((*floor, *(mask or ()))))
     return Decision(
         action=action,
         endpoints=endpoints,
-        mask_kinds=mask,
+        mask_kinds=kinds,
         reasons=reasons,
+        # egress's own id: unique per request, even for a cached decision (an engine's is not)
         decision_id=default_id or str(uuid.uuid4()),
         policy_revision=revision,
         obligations=obligations,

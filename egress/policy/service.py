@@ -113,7 +113,7 @@ class PolicyService:
             return dataclasses.replace(cached, decision_id=decision_id)
         try:
             raw = await self._evaluate(engine, document)
-            decision = validate(raw, candidates, engine.revision, decision_id)
+            decision = validate(raw, candidates, engine.revision, decision_id, self.baseline.mask_kinds)
         except EgressError as err:
             if not self.settings.shadow:
                 raise

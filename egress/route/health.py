@@ -1,7 +1,11 @@
 """Per-endpoint health: a circuit breaker, so a dead endpoint costs one fast skip, not a timeout.
 
-States, per endpoint: closed (send), open (skip until `cooldown_s` has passed), half-open (let
-one request through as a trial: success closes the circuit, failure opens it again).
+States, per endpoint:
+  closed    send;
+  open      skip without trying, for the current cool-down (`cooldown_s` at first);
+  half-open the cool-down has passed: exactly one request goes through as a probe while the
+            others skip to the next allowed endpoint. The probe's success closes the circuit;
+            its failure opens it again for twice the previous cool-down (up to `max_cooldown_s`).
 
 Invariant: health only ever removes endpoints from the decision's allowed list; it never adds
 one. When it removes all of them the request fails with `no_compliant_endpoint`, never goes to
@@ -10,6 +14,7 @@ an endpoint the policy did not allow.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,14 +30,16 @@ class Circuit(StrEnum):
 @dataclass(frozen=True, slots=True)
 class BreakerSettings:
     failure_threshold: int = 3  # consecutive failures that open the circuit
-    cooldown_s: float = 30.0  # how long an open circuit skips the endpoint before a trial
+    cooldown_s: float = 5.0  # how long a newly opened circuit skips the endpoint before a probe
+    max_cooldown_s: float = 60.0  # the cool-down doubles after each failed probe, up to this
 
 
 @dataclass(slots=True)
 class _State:
-    failures: int = 0
+    failures: int = 0  # consecutive failures, probes included
     opened_at: float | None = None
-    trial_started_at: float | None = None  # a half-open circuit's trial request, while it runs
+    cooldown_s: float = 0.0  # the open circuit's current cool-down
+    probe_started_at: float | None = None  # a half-open circuit's probe request, while it runs
 
 
 @dataclass
@@ -45,12 +52,12 @@ class EndpointHealth:
         state = self._states.get(name)
         if state is None or state.opened_at is None:
             return Circuit.CLOSED
-        if self.clock() - state.opened_at < self.settings.cooldown_s:
+        if self.clock() - state.opened_at < state.cooldown_s:
             return Circuit.OPEN
         return Circuit.HALF_OPEN
 
     def admit(self, name: str) -> bool:
-        """May a request be sent to `name` now? A half-open circuit admits one trial at a time."""
+        """May a request be sent to `name` now? A half-open circuit admits one probe at a time."""
         circuit = self.circuit(name)
         if circuit is Circuit.CLOSED:
             return True
@@ -58,11 +65,11 @@ class EndpointHealth:
             return False
         state = self._states[name]
         now = self.clock()
-        # One trial at a time; a trial that never reported (its request was cancelled, or
-        # refused before it was sent) stops blocking the endpoint after one cooldown.
-        if state.trial_started_at is not None and now - state.trial_started_at < self.settings.cooldown_s:
+        # One probe at a time; a probe that never reported (its request was cancelled, or
+        # refused before it was sent) stops blocking the endpoint after one cool-down.
+        if state.probe_started_at is not None and now - state.probe_started_at < state.cooldown_s:
             return False
-        state.trial_started_at = now
+        state.probe_started_at = now
         return True
 
     def succeeded(self, name: str) -> None:
@@ -70,14 +77,41 @@ class EndpointHealth:
         if state is not None:
             state.failures = 0
             state.opened_at = None
-            state.trial_started_at = None
+            state.cooldown_s = 0.0
+            state.probe_started_at = None
 
     def failed(self, name: str) -> None:
         state = self._states.setdefault(name, _State())
         state.failures += 1
-        state.trial_started_at = None
-        if state.opened_at is not None or state.failures >= self.settings.failure_threshold:
-            state.opened_at = self.clock()  # a failed trial re-opens for a full cooldown
+        state.probe_started_at = None
+        if state.opened_at is not None:
+            # A failed probe (or a failure reported while open): open again, backing off.
+            state.cooldown_s = min(state.cooldown_s * 2, self.settings.max_cooldown_s)
+            state.opened_at = self.clock()
+        elif state.failures >= self.settings.failure_threshold:
+            state.cooldown_s = self.settings.cooldown_s
+            state.opened_at = self.clock()
+
+    def retry_in(self, name: str) -> float:
+        """Seconds until the endpoint's next probe may go (0: it may go now)."""
+        state = self._states.get(name)
+        if state is None or state.opened_at is None:
+            return 0.0
+        now = self.clock()
+        due = state.opened_at + state.cooldown_s
+        if state.probe_started_at is not None and now - state.probe_started_at < state.cooldown_s:
+            due = max(due, state.probe_started_at + state.cooldown_s)  # a probe is out; this is when it stops blocking
+        return max(due - now, 0.0)
+
+    def why_skipped(self, name: str) -> str:
+        """Why `admit` refused `name`, for the client's message: the circuit, not reachability
+        (nothing was tried)."""
+        state = self._states.get(name)
+        failures = state.failures if state is not None else 0
+        wait = math.ceil(self.retry_in(name))
+        if self.circuit(name) is Circuit.HALF_OPEN:
+            return f"circuit open after {failures} recent failures; a probe request is being tried now"
+        return f"circuit open after {failures} recent failures; retried in {wait} s"
 
     def snapshot(self) -> dict[str, str]:
         return {name: self.circuit(name).value for name in self._states}

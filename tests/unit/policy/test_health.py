@@ -42,7 +42,7 @@ def test_half_open_admits_one_trial_and_closes_on_success():
     assert h.circuit("eu") is Circuit.CLOSED and h.admit("eu") and h.admit("eu")
 
 
-def test_failed_trial_reopens_for_a_full_cooldown():
+def test_failed_probe_reopens_with_a_doubled_cooldown():
     h, clock = health()
     for _ in range(3):
         h.failed("eu")
@@ -50,8 +50,8 @@ def test_failed_trial_reopens_for_a_full_cooldown():
     assert h.admit("eu")
     h.failed("eu")
     assert h.circuit("eu") is Circuit.OPEN
-    clock.now += 29.0
-    assert not h.admit("eu")
+    clock.now += 59.0
+    assert not h.admit("eu")  # backed off: 60 s, not 30 s
     clock.now += 1.0
     assert h.admit("eu")
 
