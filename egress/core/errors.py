@@ -7,7 +7,9 @@ upstream path (which a retry may fix) use 5xx.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -81,11 +83,17 @@ _STATUS: dict[ErrorCode, tuple[int, bool]] = {
 class EgressError(Exception):
     """A refusal or failure that egress itself reports to the client."""
 
-    def __init__(self, code: ErrorCode, message: str, *, stage: str | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, *, stage: str | None = None, details: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.stage = stage
+        # Machine-readable facts beside the code (e.g. which endpoint failed and the cause class),
+        # where the client's error shape has room for them (Anthropic's `details`). JSON values;
+        # never a secret, a credential, a host or a URL.
+        self.details: dict[str, Any] = dict(details or {})
 
     @property
     def status(self) -> int:

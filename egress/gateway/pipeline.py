@@ -397,6 +397,7 @@ class Pipeline:
         last_error: EgressError | None = None
         # Each allowed endpoint that was not used, with why: the client's message lists them all.
         tried: list[str] = []
+        attempts: list[dict[str, Any]] = []  # the same, machine-readable (the error's details)
         # The last failure's log line, written once it is known whether another endpoint follows:
         # "trying the next allowed one" only when one is actually tried.
         pending: str | None = None
@@ -408,6 +409,7 @@ class Pipeline:
             if not self.health.admit(name):
                 log.info("endpoint %s skipped: circuit open (request %s)", name, x.request_id)
                 tried.append(f"{name!r} (skipped: {self.health.why_skipped(name)})")
+                attempts.append({"endpoint": name, "cause": "circuit_open"})
                 continue
             if pending is not None:
                 log.warning("%s; trying the next allowed one (%s)", pending, name)
@@ -444,6 +446,7 @@ class Pipeline:
                     raise
                 self.health.failed(name)
                 last_error = err
+                attempts.append({"endpoint": name, "cause": err.details.get("cause", err.code.value)})
                 if isinstance(err, UpstreamFailure):
                     tried.append(f"{name!r} ({err.detail})")
                     pending = _failure_line(err.target, err.log_detail, x.request_id)
@@ -457,6 +460,7 @@ class Pipeline:
                 self.health.failed(name)
                 resp.release()
                 tried.append(f"{name!r} (HTTP {resp.status})")
+                attempts.append({"endpoint": name, "cause": "http_status", "status": resp.status})
                 pending = _failure_line(self.upstream.target(endpoint), f"answered HTTP {resp.status}", x.request_id)
                 continue
             if resp.status >= 500:
@@ -472,13 +476,14 @@ class Pipeline:
                 f"no endpoint that the policy allows for this request is reachable ({'; '.join(tried)}); "
                 "it was not sent anywhere else",
                 stage="route",
+                details={"attempts": attempts},
             )
         if last_error is not None and len(tried) == 1:
             raise last_error  # one endpoint: its own message names it and the cause
         code = last_error.code if last_error is not None else ErrorCode.UPSTREAM_UNAVAILABLE
         # Every one skipped for its open circuit: nothing was tried, so none "could not be reached".
         outcome = "could be reached" if last_error is not None else "was tried"
-        raise EgressError(code, f"no allowed endpoint {outcome}: {'; '.join(tried)}")
+        raise EgressError(code, f"no allowed endpoint {outcome}: {'; '.join(tried)}", details={"attempts": attempts})
 
     def _another_to_try(self, rest: tuple[str, ...]) -> bool:
         """Is an overloaded answer worth dropping? Only if a later allowed endpoint may be tried."""

@@ -153,7 +153,9 @@ class UpstreamFailure(EgressError):
     or a credential."""
 
     def __init__(self, code: ErrorCode, target: Target, cause: FailureCause, detail: str, log_detail: str = "") -> None:
-        super().__init__(code, f"endpoint {target.name!r} failed: {detail}")
+        super().__init__(
+            code, f"endpoint {target.name!r} failed: {detail}", details={"endpoint": target.name, "cause": cause.value}
+        )
         self.target = target
         self.cause = cause
         self.detail = detail

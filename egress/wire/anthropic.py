@@ -159,7 +159,7 @@ def _error_object(err: EgressError, request_id: str | None = None) -> dict[str, 
         "error": {
             "type": _ERROR_TYPE.get(err.status, "api_error"),
             "message": f"egress: {err.message}",
-            "details": {"error_code": err.code.value},
+            "details": {**err.details, "error_code": err.code.value},
         },
     }
     if request_id is not None:

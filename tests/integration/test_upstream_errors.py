@@ -129,6 +129,12 @@ def test_connection_refused_names_the_endpoint_and_the_cause(tmp_path, logs):
         assert err.status_code == 502
         assert err.body["error"]["details"]["error_code"] == "upstream_unavailable"
         assert message(err) == "egress: endpoint 'eu-cloud' failed: connection refused"
+        # Machine-readable beside the message, in Anthropic's `details`.
+        assert err.body["error"]["details"] == {
+            "error_code": "upstream_unavailable",
+            "endpoint": "eu-cloud",
+            "cause": "connection_refused",
+        }
         [line] = failure_lines(logs)
         assert line.startswith(f"endpoint eu-cloud (127.0.0.1:{port}) failed: connection refused (request egr_")
         assert line.endswith("; no allowed endpoint is left to try")
@@ -165,6 +171,7 @@ def test_untrusted_tls_certificate_through_the_openai_sdk(tmp_path, logs, ca):
         assert err.status_code == 502 and err.code == "upstream_unavailable"
         text = err.body["message"]  # the SDK's body is the error object itself
         assert "endpoint 'eu-openai' failed: TLS certificate is not trusted (certificate verify failed" in text
+        assert set(err.body) == {"message", "type", "param", "code"}  # OpenAI's error object, unchanged
         [line] = failure_lines(logs)
         assert line.startswith(f"endpoint eu-openai (127.0.0.1:{sim.port}) failed: TLS certificate verify failed")
         assert sim.received == []
@@ -244,6 +251,10 @@ def test_two_endpoints_fail_each_named_with_its_cause(tmp_path, logs, hang_up):
             "egress: no allowed endpoint could be reached: 'eu-primary' (connection refused); "
             "'eu-secondary' (connection closed before answering)"
         )
+        assert err.body["error"]["details"]["attempts"] == [
+            {"endpoint": "eu-primary", "cause": "connection_refused"},
+            {"endpoint": "eu-secondary", "cause": "connection_closed"},
+        ]
         first, second = failure_lines(logs)
         assert first.startswith(f"endpoint eu-primary (127.0.0.1:{first_port}) failed: connection refused")
         assert first.endswith(f"; {NEXT} (eu-secondary)")
@@ -289,6 +300,10 @@ def test_an_open_circuit_is_not_announced_as_the_next_one(tmp_path, logs):
         assert err.body["error"]["details"]["error_code"] == "upstream_unavailable"
         assert "'eu-primary' (skipped: circuit open" in message(err)
         assert "'eu-secondary' (skipped: circuit open" in message(err)
+        assert err.body["error"]["details"]["attempts"] == [
+            {"endpoint": "eu-primary", "cause": "circuit_open"},
+            {"endpoint": "eu-secondary", "cause": "circuit_open"},
+        ]
         assert all(NEXT not in line for line in failure_lines(logs))
     finally:
         gateway.stop()
@@ -347,6 +362,10 @@ def test_an_overloaded_answer_then_a_failure_lists_both(tmp_path, logs, upstream
         assert message(err) == (
             "egress: no allowed endpoint could be reached: 'eu-primary' (HTTP 503); 'eu-secondary' (connection refused)"
         )
+        assert err.body["error"]["details"]["attempts"] == [
+            {"endpoint": "eu-primary", "cause": "http_status", "status": 503},
+            {"endpoint": "eu-secondary", "cause": "connection_refused"},
+        ]
         first, second = failure_lines(logs)
         assert first.startswith(f"endpoint eu-primary (127.0.0.1:{upstream.port}) failed: answered HTTP 503")
         assert first.endswith(f"; {NEXT} (eu-secondary)")
