@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import anthropic
+import httpx
 import pytest
 
 from egress.policy.rego import RegoSource
@@ -75,12 +76,17 @@ def test_remote_down_denies(sims, tmp_path):
         policy={"engine": "opa", "opa_url": f"http://127.0.0.1:{free_port()}", "timeout_ms": 300},
     )
     try:
+        # The background probe finds no OPA: not ready, and requests are refused at the door.
+        ready = httpx.get(running.url + "/readyz")
+        assert ready.status_code == 503 and ready.json()["failing"] == ["policy"]
         with pytest.raises(anthropic.APIStatusError) as caught:
             ask(running, "hello")
-        assert caught.value.body["error"]["details"]["error_code"] == "policy_unavailable"
-        assert "unreachable" in caught.value.body["error"]["message"]
+        assert caught.value.status_code == 503
+        assert caught.value.body["error"]["details"]["error_code"] == "gateway_not_ready"
+        assert "policy" in caught.value.body["error"]["message"]
+        assert "127.0.0.1" not in caught.value.body["error"]["message"]
         (record,) = running.audit(1)
-        assert record["error_code"] == "policy_unavailable"
+        assert record["error_code"] == "gateway_not_ready" and record["outcome"] == "refused"
     finally:
         running.gateway.stop()
         running.store.close()

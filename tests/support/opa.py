@@ -25,7 +25,7 @@ class FakeOpa:
     def __init__(self, source: RegoSource, data: dict) -> None:
         self._interpreter = new_interpreter(source, data)
         self.port = free_port()
-        self.mode = "ok"  # ok | slow | undefined | garbage | error
+        self.mode = "ok"  # ok | slow | undefined | garbage | error | unhealthy
         self.requests: list[dict] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -52,11 +52,18 @@ class FakeOpa:
         self._loop = asyncio.new_event_loop()
         app = web.Application()
         app.router.add_post("/v1/data/{path:.*}", self._data)
+        app.router.add_get("/health", self._health)
         self._runner = web.AppRunner(app)
         self._loop.run_until_complete(self._runner.setup())
         self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
         self._ready.set()
         self._loop.run_forever()
+
+    async def _health(self, request: web.Request) -> web.Response:
+        """OPA's health endpoint: 200 {} when it can serve; 500 in "unhealthy" mode."""
+        if self.mode == "unhealthy":
+            return web.json_response({"error": "not ready"}, status=500)
+        return web.json_response({})
 
     async def _data(self, request: web.Request) -> web.Response:
         body = await request.json()
