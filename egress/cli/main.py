@@ -19,13 +19,13 @@ from rich.console import Console
 from egress.cli.entry import COMMANDS
 from egress.cli.lazy import LazyCommand, LazyGroup
 from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
-from egress.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from egress.audit.export import ExportFilter
     from egress.audit.verify import AnchorCheck, AuditReport, Membership
+    from egress.config import Config
     from egress.core.records import StoredAudit
     from egress.gateway.auth import GatewayKey
     from egress.store.base import SqlStore
@@ -45,6 +45,10 @@ def _config_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _load(config_path: Path | None, **overrides: Any) -> Config:
+    # Imported here, as everywhere in this module: `egress keys --help` does not load the
+    # configuration machinery (pydantic, the rule files, the OIDC client).
+    from egress.config import ConfigError, load_config
+
     try:
         return load_config(config_path, **overrides)
     except ConfigError as exc:
@@ -580,6 +584,8 @@ def config_check(file: Path, no_env: bool) -> None:
     policy.data is checked against the policy's schema: unknown keys, finding kinds, rule ids,
     jurisdictions and endpoint names are errors (docs/policy.md). Warnings name what could not be
     checked. Exit status 2 on any error."""
+    from egress.config import ConfigError, load_config  # imported here: see _load
+
     try:
         config = load_config(file, require_env=not no_env)
     except ConfigError as exc:

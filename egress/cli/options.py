@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
-from egress.config import Config, ConfigError, load_config
+if TYPE_CHECKING:
+    from egress.config import Config
 
 err_console = Console(stderr=True, highlight=False)
 
@@ -23,6 +25,9 @@ config_option = click.option(
 
 def load_or_exit(config_path: Path | None) -> Config:
     """The configuration, or each problem (file, line, key, what is wrong) and exit status 2."""
+    # Imported here: a command's --help does not load the configuration machinery.
+    from egress.config import ConfigError, load_config
+
     try:
         return load_config(config_path)
     except ConfigError as exc:

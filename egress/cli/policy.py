@@ -7,34 +7,30 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 from rich.console import Console
-from rich.table import Table
 
-from egress.app import build_policy, build_scanner, policy_data, rego_source, translator_for
 from egress.cli.options import config_option, load_or_exit
-from egress.core.endpoint import Endpoint
-from egress.core.errors import EgressError
-from egress.core.exchange import Api, Decision, Finding
-from egress.policy.decide import RequestFacts, policy_input
-from egress.policy.rego import PolicyLoadError, RegoPolicy, RegoSource
-from egress.policy.service import PolicyService
-from egress.policy.testing import Verdict, run_isolated
-from egress.route.catalog import Catalog
-from egress.wire.codecs import CODECS
+
+if TYPE_CHECKING:
+    from egress.core.endpoint import Endpoint
+    from egress.core.exchange import Api, Decision, Finding
+    from egress.policy.service import PolicyService
+
+# The commands import the policy engine, the scanner and the wire codecs when they run.
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 PID_FILE = "egress.pid"
 
-_APIS = {
-    "anthropic": Api.ANTHROPIC_MESSAGES,
-    "openai-chat": Api.OPENAI_CHAT,
-    "openai-responses": Api.OPENAI_RESPONSES,
+_APIS = {  # --api: the Api value
+    "anthropic": "anthropic.messages",
+    "openai-chat": "openai.chat_completions",
+    "openai-responses": "openai.responses",
 }
 
 
@@ -50,6 +46,11 @@ def policy_command() -> None:
 def policy_test(config_path: Path | None, paths: tuple[Path, ...], verbose: bool) -> None:
     """Run the Rego unit tests (`test_*` rules of `*_test.rego`) of the configured policy, or of
     the policy files and folders given as PATHS. Exit status 1 when a test fails."""
+    # Imported here: `egress policy --help` stays fast.
+    from egress.app import policy_data, rego_source
+    from egress.policy.rego import PolicyLoadError, RegoPolicy, RegoSource
+    from egress.policy.testing import Verdict, run_isolated
+
     config = load_or_exit(config_path)
     try:
         source = RegoSource.from_paths(paths) if paths else rego_source(config)
@@ -94,9 +95,18 @@ def policy_eval(
 ) -> None:
     """Dry-run one request: its findings, the policy input, the decision and the endpoint chosen.
     Nothing is sent anywhere."""
+    # Imported here: `egress policy --help` stays fast.
+    from egress.app import build_policy, build_scanner, translator_for
+    from egress.core.errors import EgressError
+    from egress.core.exchange import Api
+    from egress.policy.decide import RequestFacts, policy_input
+    from egress.policy.rego import PolicyLoadError
+    from egress.route.catalog import Catalog
+    from egress.wire.codecs import CODECS
+
     config = load_or_exit(config_path)
     body = request_file.read()
-    chosen_api = _APIS[api] if api else guess_api(body)
+    chosen_api = Api(_APIS[api]) if api else guess_api(body)
     try:
         parsed = CODECS[chosen_api].parse_request(chosen_api, body)
     except EgressError as exc:
@@ -163,6 +173,8 @@ async def _decide_once(service: PolicyService, document: dict[str, Any], candida
 
 def guess_api(body: bytes) -> Api:
     """The API a request body is written for, from its shape."""
+    from egress.core.exchange import Api  # imported here: `egress policy --help` stays fast
+
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -199,6 +211,8 @@ def _decision(d: Decision) -> dict[str, Any]:
 
 
 def _print_report(report: dict[str, Any]) -> None:
+    from rich.table import Table  # imported here: `egress policy --help` stays fast
+
     findings = Table(title=f"Findings ({len(report['findings'])})", show_lines=False)
     for column in ("kind", "rule", "severity", "where", "preview"):
         findings.add_column(column)

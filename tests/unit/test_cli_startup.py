@@ -1,4 +1,5 @@
-"""`egress --version` and `egress --help` import no heavy library (issue #12: a fast CLI).
+"""`egress --version`, `egress --help` and the command groups' --help import no heavy library
+(issue #12: a fast CLI).
 
 The import set is tested, not the time: `python -X importtime` lists every module imported."""
 
@@ -39,7 +40,10 @@ def imported_modules(*args: str) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("args", [("--version",), ("--help",)])
+@pytest.mark.parametrize(
+    "args",
+    [("--version",), ("--help",), ("keys", "--help"), ("audit", "--help"), ("config", "--help"), ("policy", "--help")],
+)
 def test_version_and_help_import_no_heavy_module(args):
     names = imported_modules(*args)
     loaded = sorted(n for n in names if any(n == h or n.startswith(h + ".") for h in HEAVY))
