@@ -223,7 +223,7 @@ def _serve(
     if config_path is not None:
         os.environ[ENV_SERVE_CONFIG] = str(config_path.resolve())
     uv_config = uvicorn.Config("egress.app:create_app_from_env", factory=True, workers=server.workers, **common)
-    supervisor = Multiprocess(uv_config, target=uvicorn.Server(uv_config).run, sockets=[sock])
+    supervisor = Multiprocess(uv_config, sockets=[sock])
     supervisor_done = threading.Event()
     host = sock.getsockname()[0]
     probe_host = "127.0.0.1" if host == "0.0.0.0" else "::1" if host == "::" else host

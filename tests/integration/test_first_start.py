@@ -39,9 +39,9 @@ def env(tmp_path: Path) -> dict:
 class Serve:
     """`egress serve` as a process, its merged output read line by line as it comes."""
 
-    def __init__(self, env: dict, port: int) -> None:
+    def __init__(self, env: dict, port: int, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [*EGRESS, "serve", "--port", str(port)],
+            [*EGRESS, "serve", "--port", str(port), *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -101,6 +101,19 @@ def test_the_banner_appears_only_once_healthz_answers(env, tmp_path):
         out = serve.stop()
     assert out.index("egress listening on") < out.index("store it now")
     assert not (tmp_path / "data" / "egress.pid").exists()  # ours: removed on exit
+
+
+def test_with_several_workers_the_banner_waits_for_a_worker_to_answer(env, tmp_path):
+    port = free_port()
+    serve = Serve(env, port, "--workers", "2")
+    try:
+        serve.wait_for("egress listening on")
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        assert (tmp_path / "data" / "egress.pid").read_text().strip() == str(serve.proc.pid)
+    finally:
+        out = serve.stop()
+    assert out.count("egress listening on") == 1 and out.count("store it now") == 1
+    assert not (tmp_path / "data" / "egress.pid").exists()
 
 
 def test_a_port_conflict_fails_before_a_key_or_the_pid_file(env, tmp_path):
