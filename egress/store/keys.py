@@ -43,7 +43,11 @@ class KeyTables(SqlBase):
                 "SELECT key_id, key_hash, user_name, team, created_at, revoked_at FROM gateway_keys "
                 f"{where} ORDER BY created_at"
             )
-            return [GatewayKey(*row) for row in cur.fetchall()]
+            rows = cur.fetchall()
+            # End the read transaction: an idle-in-transaction session would hold its table
+            # lock (and keep PostgreSQL from vacuuming) until the next refresh.
+            conn.commit()
+        return [GatewayKey(*row) for row in rows]
 
     def list_keys(self) -> list[GatewayKey]:
         return self._keys()
