@@ -52,7 +52,7 @@ from egress.route.catalog import Catalog
 from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient, UpstreamSettings
 from egress.store.base import SqlStore
-from egress.store.open import open_store
+from egress.store.open import open_migrated
 from egress.wire.translate import translator_for
 
 log = logging.getLogger("egress")
@@ -62,15 +62,12 @@ ENV_SERVE_CONFIG = "EGRESS_SERVE_CONFIG"
 
 
 def open_configured_store(config: Config) -> SqlStore:
-    # 0700: the data dir holds the audit, the sealed vault and the keys.
-    config.resolved_data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = open_store(
+    return open_migrated(
         config.store_url,
+        config.resolved_data_dir,
         busy_timeout_s=config.store.busy_timeout_ms / 1000.0,
         connect_timeout_s=config.store.connect_timeout_s,
     )
-    store.migrate()
-    return store
 
 
 class FileBlobCache:
@@ -124,7 +121,13 @@ def build_scanner(config: Config, on_compile: Callable[[], None] | None = None) 
     """The inspect stage."""
     if not config.detection.enabled:
         return Scanner()
-    return Scanner(TextScanner(build_matcher(config, on_compile=on_compile), cache_chars=config.detection.cache_mb * 1024 * 1024))
+    return Scanner(
+        TextScanner(
+            build_matcher(config, on_compile=on_compile),
+            cache_chars=config.detection.cache_mb * 1024 * 1024,
+            max_findings=config.detection.max_findings_per_segment,
+        )
+    )
 
 
 def build_masking(config: Config, store: SqlStore) -> tuple[Masker, SessionVault]:
@@ -358,6 +361,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
             body_read_timeout_s=config.server.body_read_timeout_s,
             auth_required=config.auth.required,
             client_classifications=frozenset(config.policy.client_classifications),
+            inline_body_bytes=config.detection.inline_max_kb * 1024,
+            inspect_cpu_budget_s=config.detection.cpu_budget_s,
             write_ahead_timeout_s=(
                 config.audit.write_ahead_timeout_ms / 1000.0 if config.audit.durability == "before_forward" else None
             ),

@@ -69,10 +69,15 @@ def main() -> None:
 
 
 def open_configured_store(config: Config) -> SqlStore:
-    """The configured store, migrated (egress.app's, imported only by the commands that need it)."""
-    from egress.app import open_configured_store as open_store  # imported here: keeps start-up fast
+    """The configured store, migrated, as egress.app opens it (without importing the gateway)."""
+    from egress.store.open import open_migrated  # imported here: keeps start-up fast
 
-    return open_store(config)
+    return open_migrated(
+        config.store_url,
+        config.resolved_data_dir,
+        busy_timeout_s=config.store.busy_timeout_ms / 1000.0,
+        connect_timeout_s=config.store.connect_timeout_s,
+    )
 
 
 def new_key(user: str, team: str | None) -> tuple[str, GatewayKey]:
