@@ -153,7 +153,7 @@ def test_write_locked_store_refuses_within_bound_and_recovers(upstream, tmp_path
 RESPONSES = {
     "model": "gpt-5-codex",
     "stream": True,
-    "input": [{"role": "user", "content": "push with ghp_R7kQ2mZ9pL4vN8rT1wY6bC3dF5gH0jA2sE8u please"}],
+    "input": [{"role": "user", "content": "deploy with AKIAQYLPMN5HHHFPZAM2 please"}],
 }
 
 
@@ -178,6 +178,7 @@ def test_locked_vault_does_not_hold_a_stateful_answer(upstream, tmp_path):
             )
             elapsed = time.monotonic() - t0
             assert r.status_code == 200 and "response.completed" in r.text
+            assert b"AKIAQYLPMN5HHHFPZAM2" not in upstream.received[-1].body  # masked: a vault write was due
             assert elapsed < 3.0, f"the answer waited {elapsed:.1f} s on the locked vault"
     finally:
         gw.stop()
