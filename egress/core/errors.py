@@ -44,6 +44,8 @@ class ErrorCode(StrEnum):
     AUDIT_UNAVAILABLE = "audit_unavailable"
     # The key store cannot be read and the key ring is too stale to vouch for a key.
     AUTH_UNAVAILABLE = "auth_unavailable"
+    # Inspecting the request's text needed more CPU than inspection.cpu_budget_s: nothing was sent.
+    INSPECTION_BUDGET_EXCEEDED = "inspection_budget_exceeded"
 
 
 # (HTTP status, retryable). Refusals are final: a retry of the same request gets the same answer.
@@ -77,6 +79,7 @@ _STATUS: dict[ErrorCode, tuple[int, bool]] = {
     ErrorCode.GATEWAY_NOT_READY: (503, True),
     ErrorCode.AUDIT_UNAVAILABLE: (503, True),
     ErrorCode.AUTH_UNAVAILABLE: (503, True),
+    ErrorCode.INSPECTION_BUDGET_EXCEEDED: (413, False),
 }
 
 

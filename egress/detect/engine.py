@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ import hyperscan
 import re2
 
 from egress.detect import prefilter
+from egress.detect.budget import Budget
 from egress.detect.rules import Allowlist, Rule, RuleSet
 from egress.detect.validators import VALIDATORS, is_placeholder, shannon_entropy
 
@@ -75,6 +77,7 @@ class RuleMatcher:
         self, ruleset: RuleSet, cache: prefilter.BlobCache | None = None, *, whole_patterns: bool = True
     ) -> None:
         self.ruleset = ruleset
+        self._threads = threading.local()  # per-thread Hyperscan scratch (see _scratch)
         self._rules: list[_Compiled] = []
         global_allow = tuple((a, tuple(re2.compile(r) for r in a.regexes)) for a in ruleset.allowlists)
         for rule in ruleset.rules:
@@ -161,10 +164,21 @@ class RuleMatcher:
             return True  # stop at the first
 
         try:
-            self._uncovered_kw_db.scan(data, match_event_handler=on_word)
+            self._uncovered_kw_db.scan(data, match_event_handler=on_word, scratch=self._scratch(self._uncovered_kw_db))
         except hyperscan.ScanTerminated:
             pass
         return bool(hit)
+
+    def _scratch(self, db: Any) -> Any:
+        """This thread's scratch space for `db`: Hyperscan releases the GIL while it scans, and
+        one scratch must never serve two scans at once."""
+        mine: dict[int, Any] | None = getattr(self._threads, "scratch", None)
+        if mine is None:
+            mine = self._threads.scratch = {}
+        scratch = mine.get(id(db))
+        if scratch is None:
+            scratch = mine[id(db)] = hyperscan.Scratch(db)
+        return scratch
 
     @property
     def rule_count(self) -> int:
@@ -172,7 +186,10 @@ class RuleMatcher:
 
     # --- scanning ------------------------------------------------------------------------------
 
-    def scan(self, text: str) -> list[Match]:
+    def scan(self, text: str, budget: Budget | None = None, limit: int | None = None) -> list[Match]:
+        """Every confirmed match. `budget` is checked between passes and after each match (it
+        raises BudgetExceeded); past `limit` matches the scan stops and returns limit + 1 of
+        them (the caller treats the text as secret-dense)."""
         data = text.encode("utf-8", errors="replace")
         ascii_only = len(data) == len(text)
         if self._full_db is None:
@@ -188,9 +205,13 @@ class RuleMatcher:
         if not triggered:
             return []
         to_chars = _identity if ascii_only else _CharOffsets(data)
+        lines = _Lines(text)
         matches: list[Match] = []
         for rule_index in sorted(triggered):
-            self._confirm(self._rules[rule_index], text, data, to_chars, matches)
+            if budget is not None:
+                budget.check()
+            if self._confirm(self._rules[rule_index], text, data, to_chars, lines, matches, budget, limit):
+                break
         return matches
 
     def _prefiltered(self, data: bytes, prefilter_bytes: bytes, sure: frozenset[int]) -> set[int]:
@@ -223,7 +244,7 @@ class RuleMatcher:
         def on_pattern(rule_index: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
             possible.add(rule_index)
 
-        self._full_db.scan(data, match_event_handler=on_pattern)
+        self._full_db.scan(data, match_event_handler=on_pattern, scratch=self._scratch(self._full_db))
         return possible
 
     def _keywords(self, data: bytes) -> set[int]:
@@ -235,7 +256,7 @@ class RuleMatcher:
             def on_keyword(word: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
                 triggered.update(kw_rules[word])
 
-            self._kw_db.scan(data, match_event_handler=on_keyword)
+            self._kw_db.scan(data, match_event_handler=on_keyword, scratch=self._scratch(self._kw_db))
         return triggered
 
     def _shapes(self, data: bytes) -> set[int]:
@@ -246,7 +267,7 @@ class RuleMatcher:
             def on_shape(rule_index: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
                 found.add(rule_index)
 
-            self._shape_db.scan(data, match_event_handler=on_shape)
+            self._shape_db.scan(data, match_event_handler=on_shape, scratch=self._scratch(self._shape_db))
         return found
 
     def _confirm(
@@ -255,11 +276,17 @@ class RuleMatcher:
         text: str,
         data: bytes,
         to_chars: Callable[[int], int],
+        lines: _Lines,
         out: list[Match],
-    ) -> None:
-        """Run one rule over the text and keep the matches that pass the rule's checks."""
+        budget: Budget | None,
+        limit: int | None,
+    ) -> bool:
+        """Run one rule over the text and keep the matches that pass the rule's checks; True
+        once `out` holds more than `limit` matches."""
         rule = compiled.rule
         for m in compiled.regex.finditer(data):
+            if budget is not None:
+                budget.check()
             group = rule.secret_group
             if group == 0 and compiled.regex.groups:
                 # gitleaks: without secretGroup, the first non-empty capture group is the secret.
@@ -277,10 +304,16 @@ class RuleMatcher:
             if rule.kind == "secret" and is_placeholder(secret):
                 continue
             if compiled.allow and _allowed(
-                compiled.allow, secret, m.group(0).decode("utf-8", "replace"), _line(text, start, end)
+                compiled.allow,
+                secret,
+                lambda m=m: m.group(0).decode("utf-8", "replace"),  # type: ignore[misc]
+                lambda s=start, e=end: lines.around(s, e),  # type: ignore[misc]
             ):
                 continue
             out.append(Match(rule, start, end, secret))
+            if limit is not None and len(out) > limit:
+                return True
+        return False
 
 
 def _identity(offset: int) -> int:
@@ -288,13 +321,44 @@ def _identity(offset: int) -> int:
 
 
 class _CharOffsets:
-    """Byte offset -> character offset for non-ASCII text, computed only for confirmed matches."""
+    """Byte offset -> character offset for non-ASCII text, computed only for confirmed matches.
+
+    In well-formed UTF-8 (the text's own encoding) a prefix holds one character per byte that is
+    not a continuation byte (a prefix cut inside a character decodes to one U+FFFD, counted by its
+    lead byte too). Offsets come in increasing order within one rule's matches, so the count
+    continues from the last offset: linear per rule, not per match."""
 
     def __init__(self, data: bytes) -> None:
         self._data = data
+        self._byte = 0
+        self._continuations = 0
 
     def __call__(self, offset: int) -> int:
-        return len(self._data[:offset].decode("utf-8", "replace"))
+        if offset < self._byte:
+            self._byte, self._continuations = 0, 0
+        piece = self._data[self._byte : offset]
+        self._continuations += len(piece) - len(piece.translate(None, _CONTINUATIONS))
+        self._byte = offset
+        return offset - self._continuations
+
+
+# An allowlist that reads the match's line sees at most this many characters either side of the
+# value: a text of one huge line (minified code, a secret-dense prompt) would otherwise cost a
+# copy of the whole line per match. Seeing less can only allow less: recall is never lost.
+_LINE_WINDOW = 4096
+
+
+class _Lines:
+    """The line around a match, for allowlists that read it."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+
+    def around(self, start: int, end: int) -> str:
+        text = self._text
+        lo = max(text.rfind("\n", max(0, start - _LINE_WINDOW), start) + 1, start - _LINE_WINDOW, 0)
+        hi = text.find("\n", end, end + _LINE_WINDOW)
+        return text[lo : (min(len(text), end + _LINE_WINDOW) if hi < 0 else hi)]
 
 
 # On non-ASCII text, the whole-pattern pass runs when at least this many rules' keywords occur.
@@ -336,18 +400,18 @@ def _literal(word: str) -> bytes:
     return bytes(b for ch in word.encode() for b in ((0x5C, ch) if ch in special else (ch,)))
 
 
-def _line(text: str, start: int, end: int) -> str:
-    lo = text.rfind("\n", 0, start) + 1
-    hi = text.find("\n", end)
-    return text[lo : (len(text) if hi < 0 else hi)]
-
-
-def _allowed(allowlists: tuple[tuple[Allowlist, tuple[Any, ...]], ...], secret: str, match: str, line: str) -> bool:
+def _allowed(
+    allowlists: tuple[tuple[Allowlist, tuple[Any, ...]], ...],
+    secret: str,
+    match: Callable[[], str],
+    line: Callable[[], str],
+) -> bool:
+    """`match` and `line` are computed only for an allowlist that reads them."""
     lowered = secret.lower()
     for allow, regexes in allowlists:
-        target = {"secret": secret, "match": match, "line": line}[allow.regex_target]
         checks: list[bool] = []
         if regexes:
+            target = secret if allow.regex_target == "secret" else match() if allow.regex_target == "match" else line()
             checks.append(any(r.search(target) for r in regexes))
         if allow.stopwords:
             checks.append(any(word in lowered for word in allow.stopwords))

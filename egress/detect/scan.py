@@ -5,15 +5,32 @@ segment's exact content is the key: a dict compares the text itself on a hash hi
 can never return another text's findings). The cache belongs to one compiled rule set; a new
 rule set gets a new scanner and a new cache. A request's scanning cost is therefore proportional
 to the text not seen before.
+
+Bounded: a segment with more than `max_findings` findings is secret-dense. It gets one finding
+of rule `secret-dense` (kind secret, confidence 1.0) over the whole segment instead, so the
+policy masks or refuses it as a whole, and its scan stops there: neither the scan nor anything
+after it does work per secret beyond the cap. A scan may be given a Budget (see budget.py).
 """
 
 from __future__ import annotations
 
+import threading
+from bisect import bisect_left
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from egress.core.exchange import Finding, Prompt
+from egress.detect.budget import Budget
 from egress.detect.engine import Match, RuleMatcher
+
+# The finding that stands for a whole secret-dense segment (see the module docstring).
+DENSE_RULE_ID = "secret-dense"
+DENSE_KIND = "secret"
+# Real prompts hold a handful of secrets per text; thousands is a dump of credentials.
+DEFAULT_MAX_FINDINGS = 2000
+# Rules overlap (several rules may confirm one value before merging): the scan stops collecting
+# raw matches at this multiple of the cap.
+_RAW_PER_FINDING = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,52 +54,111 @@ def redact(value: str) -> str:
 
 def merge(matches: list[Match]) -> list[Match]:
     """One finding per value: where rules of the same kind overlap, the most confident (then the
-    longest) wins; different kinds on the same text are all kept."""
-    ranked = sorted(matches, key=lambda m: (-m.rule.confidence, -(m.end - m.start), m.start, m.rule.id))
-    kept: list[Match] = []
-    for match in ranked:
-        if any(k.rule.kind == match.rule.kind and k.start < match.end and match.start < k.end for k in kept):
-            continue
-        kept.append(match)
-    kept.sort(key=lambda m: (m.start, m.end, m.rule.id))
-    return kept
+    longest) wins; different kinds on the same text are all kept.
+
+    The decision is greedy in rank order (confidence, length, start, rule id, then input order):
+    a match is kept unless it overlaps a kept match of its kind. Only overlapping matches can
+    affect each other, so the matches are first split, per kind, into clusters of transitively
+    overlapping spans (one sort, one sweep) and the greedy runs inside each cluster, where the
+    kept spans are disjoint and sorted: one binary search per match finds the only kept span that
+    can overlap it. O(n log n) comparisons; the spans are non-empty (a match has a value)."""
+    if len(matches) < 2:
+        return list(matches)
+    ordered = sorted(range(len(matches)), key=lambda i: (matches[i].rule.kind, matches[i].start))
+    kept: list[int] = []
+    cluster: list[int] = []
+    cluster_kind = ""
+    cluster_end = -1
+    for i in ordered:
+        m = matches[i]
+        if cluster and (m.rule.kind != cluster_kind or m.start >= cluster_end):
+            _greedy(matches, cluster, kept)
+            cluster = []
+        if not cluster:
+            cluster_kind, cluster_end = m.rule.kind, m.end
+        cluster.append(i)
+        cluster_end = max(cluster_end, m.end)
+    _greedy(matches, cluster, kept)
+    kept.sort(key=lambda i: (matches[i].start, matches[i].end, matches[i].rule.id, *_rank(matches[i]), i))
+    return [matches[i] for i in kept]
+
+
+def _rank(m: Match) -> tuple[float, int, int, str]:
+    return (-m.rule.confidence, -(m.end - m.start), m.start, m.rule.id)
+
+
+def _greedy(matches: list[Match], cluster: list[int], kept: list[int]) -> None:
+    """The greedy choice inside one cluster of one kind (see merge)."""
+    if len(cluster) == 1:
+        kept.append(cluster[0])
+        return
+    starts: list[int] = []  # kept spans of this cluster: disjoint, so sorted by start and by end
+    ends: list[int] = []
+    for i in sorted(cluster, key=lambda i: (*_rank(matches[i]), i)):
+        m = matches[i]
+        at = bisect_left(starts, m.end)  # kept spans before `at` start before m ends
+        if at and ends[at - 1] > m.start:
+            continue  # the last of them overlaps m (the earlier ones end before it starts)
+        starts.insert(at, m.start)
+        ends.insert(at, m.end)
+        kept.append(i)
+
+
+def dense_finding(text: str) -> TextFinding:
+    """The one finding of a secret-dense text: all of it, masked or refused as one value."""
+    return TextFinding(DENSE_KIND, DENSE_RULE_ID, "dense", 0, len(text), 1.0, "critical", f"…({len(text)} chars)")
 
 
 class TextScanner:
-    def __init__(self, matcher: RuleMatcher, cache_chars: int = 32 * 1024 * 1024) -> None:
+    """Thread-safe: scans may run on the event loop and on worker threads at once (the matcher
+    keeps per-thread scratch space; the cache is behind a lock)."""
+
+    def __init__(
+        self, matcher: RuleMatcher, cache_chars: int = 32 * 1024 * 1024, max_findings: int = DEFAULT_MAX_FINDINGS
+    ) -> None:
         self.matcher = matcher
+        self.max_findings = max_findings
         self._cache: OrderedDict[str, tuple[TextFinding, ...]] = OrderedDict()
         self._cache_chars = 0
         self._cache_limit = cache_chars
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def scan_text(self, text: str) -> tuple[TextFinding, ...]:
-        cached = self._cache.get(text)
-        if cached is not None:
-            self._cache.move_to_end(text)
-            self.hits += 1
-            return cached
-        self.misses += 1
-        found = tuple(
-            TextFinding(
-                m.rule.kind,
-                m.rule.id,
-                m.rule.family,
-                m.start,
-                m.end,
-                m.rule.confidence,
-                m.rule.severity,
-                redact(m.secret),
+    def scan_text(self, text: str, budget: Budget | None = None) -> tuple[TextFinding, ...]:
+        with self._lock:
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                self.hits += 1
+                return cached
+            self.misses += 1
+        matches = self.matcher.scan(text, budget, self.max_findings * _RAW_PER_FINDING)
+        merged = merge(matches) if len(matches) <= self.max_findings * _RAW_PER_FINDING else None
+        if merged is None or len(merged) > self.max_findings:
+            found: tuple[TextFinding, ...] = (dense_finding(text),)
+        else:
+            found = tuple(
+                TextFinding(
+                    m.rule.kind,
+                    m.rule.id,
+                    m.rule.family,
+                    m.start,
+                    m.end,
+                    m.rule.confidence,
+                    m.rule.severity,
+                    redact(m.secret),
+                )
+                for m in merged
             )
-            for m in merge(self.matcher.scan(text))
-        )
         if len(text) <= self._cache_limit // 8:
-            self._cache[text] = found
-            self._cache_chars += len(text)
-            while self._cache_chars > self._cache_limit:
-                old, _ = self._cache.popitem(last=False)
-                self._cache_chars -= len(old)
+            with self._lock:
+                if text not in self._cache:
+                    self._cache[text] = found
+                    self._cache_chars += len(text)
+                while self._cache_chars > self._cache_limit:
+                    old, _ = self._cache.popitem(last=False)
+                    self._cache_chars -= len(old)
         return found
 
 
@@ -92,12 +168,20 @@ class Scanner:
     def __init__(self, text_scanner: TextScanner | None = None) -> None:
         self.text_scanner = text_scanner
 
-    def scan(self, prompt: Prompt) -> tuple[Finding, ...]:
+    def scan(self, prompt: Prompt, budget: Budget | None = None) -> tuple[Finding, ...]:
         if self.text_scanner is None:
             return ()
-        findings: list[Finding] = []
         scan_text = self.text_scanner.scan_text
-        for index, segment in enumerate(prompt.segments):
-            for f in scan_text(segment.text):
-                findings.append(Finding(f.kind, f.rule_id, index, f.start, f.end, f.confidence, f.severity, f.preview))
-        return tuple(findings)
+        found = [scan_text(segment.text, budget) for segment in prompt.segments]
+        if sum(len(f) for f in found) > self.text_scanner.max_findings:
+            # The cap holds for the whole request too: past it, every text with a finding is
+            # secret-dense, so masking never handles more values than there are segments.
+            found = [
+                (dense_finding(segment.text),) if texts else ()
+                for segment, texts in zip(prompt.segments, found, strict=True)
+            ]
+        return tuple(
+            Finding(f.kind, f.rule_id, index, f.start, f.end, f.confidence, f.severity, f.preview)
+            for index, texts in enumerate(found)
+            for f in texts
+        )

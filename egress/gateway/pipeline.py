@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,8 @@ from egress.audit.writer import AuditUnavailable, AuditWriter
 from egress.core.capture import Capture
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
-from egress.core.exchange import Action, Api, Decision, Exchange, Outcome, Usage
+from egress.core.exchange import Action, Api, Decision, Exchange, Finding, Outcome, Prompt, Usage
+from egress.detect.budget import Budget, BudgetExceeded
 from egress.detect.scan import Scanner
 from egress.gateway.approval_gate import ApprovalGate, late_upstream_error
 from egress.gateway.auth import KeyRing, OidcAuth, authenticate
@@ -79,6 +81,12 @@ class Limits:
     # audit.durability before_forward: how long an attempt waits for its egress record to commit
     # (then it is refused, audit_unavailable); None: after_response, no write-ahead record.
     write_ahead_timeout_s: float | None = None
+    # Bodies of at least this many bytes are parsed, inspected and masked on a worker thread,
+    # never on the event loop; a smaller one is inspected inline for at most inspect_inline_s
+    # (then on a worker too). Its inspection gets inspect_cpu_budget_s of CPU, then it is refused.
+    inline_body_bytes: int = 64 * 1024
+    inspect_inline_s: float = 0.01
+    inspect_cpu_budget_s: float = 2.0
 
 
 class Pipeline:
@@ -120,14 +128,50 @@ class Pipeline:
         self.recorder = recorder
         # One thread for the vault's store calls: they never run on the event loop.
         self._vault_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egress-vault")
+        # Large bodies' parse, inspect and mask stages: one thread per core. The matchers
+        # (Hyperscan, RE2) release the GIL while they match, and a scan yields it between matches.
+        self._workers = ThreadPoolExecutor(
+            max_workers=len(os.sched_getaffinity(0)), thread_name_prefix="egress-inspect"
+        )
 
     def close(self) -> None:
         self._vault_thread.shutdown(wait=True)
+        self._workers.shutdown(wait=True)
 
     async def purge_vault(self) -> int:
         if self.vault is None:
             return 0
         return await asyncio.get_running_loop().run_in_executor(self._vault_thread, self.vault.purge)
+
+    async def _off_loop(self, size: int, name: str, fn: Callable[..., T], *args: Any) -> T:
+        """A stage on a worker thread when the body is large (it would hold the event loop)."""
+        if size < self.limits.inline_body_bytes:
+            return _stage(name, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._workers, _stage, name, fn, *args)
+
+    async def _inspect(self, prompt: Prompt, size: int) -> tuple[Finding, ...]:
+        """The inspect stage within its budget: no scan holds the event loop longer than
+        inspect_inline_s, and none uses more than inspect_cpu_budget_s of CPU (it stops there)."""
+        limits = self.limits
+        if size < limits.inline_body_bytes:
+            found = _stage(
+                "inspect", _scan_within, self.scanner, prompt, limits.inspect_inline_s, time.perf_counter, False
+            )
+            if found is not None:
+                return found
+            # A small body slow to scan (secret-dense): scanned again, off the loop.
+        budget_s = limits.inspect_cpu_budget_s
+        found = await asyncio.get_running_loop().run_in_executor(
+            self._workers, _stage, "inspect", _scan_within, self.scanner, prompt, budget_s, time.thread_time, True
+        )
+        if found is None:
+            raise EgressError(
+                ErrorCode.INSPECTION_BUDGET_EXCEEDED,
+                f"inspecting this request needed more than {limits.inspect_cpu_budget_s:g} s of CPU; it was not sent "
+                "(send less text at once)",
+                stage="inspect",
+            )
+        return found
 
     # --- the pipeline ------------------------------------------------------------------------
 
@@ -141,8 +185,8 @@ class Pipeline:
             x.principal, key_header = await authenticate(
                 self.keyring, x.headers, self.limits.auth_required, self.oidc
             )
-            x.parsed = _stage("parse", codec.parse_request, x.api, x.body)
-            x.findings = _stage("inspect", self.scanner.scan, x.parsed.prompt)
+            x.parsed = await self._off_loop(len(x.body), "parse", codec.parse_request, x.api, x.body)
+            x.findings = await self._inspect(x.parsed.prompt, len(x.body))
             candidates = self.catalog.candidates(x.api, x.parsed.model)
             if not candidates:
                 raise EgressError(
@@ -174,7 +218,9 @@ class Pipeline:
             inherited = await self._inherited(x)
             session = x.client.session_id
             known = self.ledger.known(_owner(x), session) if self.ledger is not None else None
-            x.masked = _stage("mask", self.masker.apply, x.body, x.parsed, x.findings, x.decision, inherited, known)
+            x.masked = await self._off_loop(
+                len(x.body), "mask", self.masker.apply, x.body, x.parsed, x.findings, x.decision, inherited, known
+            )
             if self.ledger is not None and x.masked.placeholders:
                 self.ledger.remember(_owner(x), session, x.masked.placeholders)
             watch = DisconnectWatch(receive, asyncio.current_task(), responder)
@@ -620,9 +666,10 @@ class Pipeline:
                 if events:
                     await relay(events)
             tail = decoder.finish()
-            if tail.strip(b"\r\n") and not upstream.complete:
+            if tail.strip(b"\r\n"):
                 # An event the upstream never terminated: whole (its data parses) only when the
-                # stream ended right after its last line; anything less is where the cut fell.
+                # stream ended right after its last line; anything less is where the cut fell
+                # (judged just below), or garbage after the end (dropped).
                 try:
                     await relay([tail.rstrip(b"\r\n") + b"\n\n"])
                 except EgressError as err:
@@ -726,6 +773,18 @@ def _stage(name: str, fn: Callable[..., T], *args: Any) -> T:
         raise EgressError(
             ErrorCode.STAGE_FAILED, f"the {name} stage failed; the request was not sent", stage=name
         ) from exc
+
+
+def _scan_within(
+    scanner: Scanner, prompt: Prompt, budget_s: float, clock: Callable[[], float], on_worker: bool
+) -> tuple[Finding, ...] | None:
+    """The prompt's findings, or None if the scan ran out of its budget (and stopped). The budget
+    starts here, on the thread that scans: a thread_time budget counts that thread's CPU."""
+    budget = Budget(budget_s, clock, yield_gil=on_worker)
+    try:
+        return scanner.scan(prompt, budget)
+    except BudgetExceeded:
+        return None
 
 
 def _owner(x: Exchange) -> str:

@@ -283,6 +283,8 @@ class NeedleSearch:
         self._automata: OrderedDict[tuple[bytes, ...], Any] = OrderedDict()
         self._pending: set[tuple[bytes, ...]] = set()
         self._lock = threading.Lock()
+        # Large bodies are masked on worker threads: each thread scans with its own scratch.
+        self._threads = threading.local()
 
     def find(self, body: bytes, needles: tuple[bytes, ...]) -> list[tuple[int, int, bytes]]:
         with self._lock:
@@ -298,7 +300,7 @@ class NeedleSearch:
             def on_match(index: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
                 hits.append((end - len(needles[index]), end, needles[index]))
 
-            db.scan(body, match_event_handler=on_match)
+            db.scan(body, match_event_handler=on_match, scratch=self._scratch(db))
             return hits
         if start_compile and self.background:
             threading.Thread(target=self._compile, args=(needles,), name="egress-mask-automaton", daemon=True).start()
@@ -312,6 +314,17 @@ class NeedleSearch:
         # Longest needles first in the alternation: at one position the longer value wins.
         pattern = re2.compile(b"|".join(re2.escape(n) for n in needles))
         return [(m.start(), m.end(), m.group()) for m in pattern.finditer(body)]
+
+    def _scratch(self, db: Any) -> Any:
+        mine: dict[int, tuple[Any, Any]] | None = getattr(self._threads, "scratch", None)
+        if mine is None:
+            mine = self._threads.scratch = {}
+        held = mine.get(id(db))
+        if held is None or held[0] is not db:  # an automaton evicted and another at its address
+            if len(mine) >= self.capacity:
+                mine.clear()
+            held = mine[id(db)] = (db, hyperscan.Scratch(db))
+        return held[1]
 
     def _compile(self, needles: tuple[bytes, ...]) -> None:
         db = hyperscan.Database()

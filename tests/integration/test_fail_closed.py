@@ -28,7 +28,7 @@ def boom(*_args, **_kwargs):
 
 
 class FailingScanner:
-    def scan(self, prompt):
+    def scan(self, prompt, budget=None):
         raise Boom("detector crashed")
 
 
