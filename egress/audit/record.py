@@ -200,8 +200,6 @@ def build_egress(x: Exchange, body: bytes) -> AuditDraft:
         "outcome": EGRESS_OUTCOME,
         "upstream_body_sha256": None,
         "bytes_upstream": len(body),
-        "findings": {"total": len(x.findings), "kinds": dict(Counter(f.kind for f in x.findings))},
-        "masked": {"count": x.masked.masked_count if x.masked else 0},
         "decision": (
             {
                 "id": decision.decision_id,

@@ -48,13 +48,14 @@ def test_export_of_a_request_with_secrets_holds_none_and_verifies_offline(gatewa
     text = out.read_text()
     lines = [json.loads(line) for line in text.splitlines()]
     assert [x["record"]["findings"]["kinds"] for x in lines if "record" in x] == [{"secret": 2}]
-    assert [x["checkpoint"]["seq"] for x in lines if "checkpoint" in x] == [1]
+    # Records 1..2: the request's write-ahead egress record, then its own record.
+    assert [x["checkpoint"]["seq"] for x in lines if "checkpoint" in x] == [2]
     private_pem = (tmp_path / "data" / "audit-signing.key").read_text()
     for value in (*secrets.values(), gateway.key, *SIM_ENV.values(), private_pem.splitlines()[1]):
         assert value not in text
 
     verified = runner.invoke(main, ["audit", "verify", "--export", str(out), "--public-key", str(key)])
-    assert verified.exit_code == 0 and "1 checkpoints verified (records 1..1 signed)" in verified.output, (
+    assert verified.exit_code == 0 and "1 checkpoints verified (records 1..2 signed)" in verified.output, (
         verified.output
     )
 
@@ -133,12 +134,13 @@ def test_filtered_export_from_a_gateway_proves_membership_offline(upstream, tmp_
         signed_up_to = max(cp.seq for cp in gateway.store.list_checkpoints())
         early = export_lines(config, tmp_path / "early.jsonl", "--endpoint", "sim-openai")
         seqs = [json.loads(x)["seq"] for x in early if b'"record"' in x]
-        assert len(seqs) == 110
+        # 110 requests to sim-openai: each its write-ahead egress record and its own record.
+        assert len(seqs) == 220
         uncovered = sum(s > signed_up_to for s in seqs)
-        assert 0 < uncovered < 30
+        assert 0 < uncovered < 60
         result = offline.verify(early, "early.jsonl")
         assert result.exit_code == 0, result.output
-        assert f"Records checked: 110; {110 - uncovered} proven members of the signed log" in result.output
+        assert f"Records checked: 220; {220 - uncovered} proven members of the signed log" in result.output
         assert f"WARNING: {uncovered} records are not yet covered by a signed checkpoint" in result.output
         assert "cannot prove that its filter selected every matching record" in result.output
     finally:
@@ -150,21 +152,22 @@ def test_filtered_export_from_a_gateway_proves_membership_offline(upstream, tmp_
     proofs = {d["proof"]["seq"]: d["proof"] for d in docs if "proof" in d}
     checkpoints = {d["checkpoint"]["seq"]: d["checkpoint"] for d in docs if "checkpoint" in d}
     assert docs[0]["export"]["format"] == "egress.audit.export.v2" and not docs[0]["export"]["complete"]
-    assert len(records) == 110 and set(proofs) == {r["seq"] for r in records}
+    assert len(records) == 220 and set(proofs) == {r["seq"] for r in records}
     assert all(cp["first"] <= s <= cp["seq"] for s, p in proofs.items() for cp in [checkpoints[p["checkpoint_seq"]]])
-    assert len(checkpoints) >= 6  # spans of about 50 records over 330
+    assert len(checkpoints) >= 12  # spans of about 50 records over 660
     text = b"\n".join(lines).decode()
     for value in (*planted, gateway.key, *SIM_ENV.values()):
         assert value not in text
     result = offline.verify(lines, "openai.jsonl")
     assert result.exit_code == 0, result.output
     assert result.output.startswith(
-        f"Records checked: 110; 110 proven members of the signed log (inclusion proof to a signed checkpoint's "
+        f"Records checked: 220; 220 proven members of the signed log (inclusion proof to a signed checkpoint's "
         f"Merkle root); 0 not yet covered by a signed checkpoint; {len(checkpoints)} checkpoints verified."
     ), result.output
-    assert "WARNING" not in result.output and result.output.splitlines()[-1].startswith("OK: 110 records")
+    assert "WARNING" not in result.output and result.output.splitlines()[-1].startswith("OK: 220 records")
 
-    target = records[40]
+    # A request's own record (its egress record just before it is exported too: the two link).
+    target = next(r for r in records[40:] if r["record"].get("type") != "egress")
     seq, rid = target["seq"], target["record"]["request_id"]
     named = f"BROKEN at record {seq} (request {rid})"
     is_target = lambda d: d.get("seq") == seq and "record" in d  # noqa: E731
