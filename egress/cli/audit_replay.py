@@ -27,6 +27,7 @@ from egress.audit.recording_keys import (
     rotate_recording_key,
 )
 from egress.cli.options import config_option, load_or_exit
+from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
 from egress.config import Config
 from egress.core.exchange import Api
 from egress.store.base import SqlStore
@@ -244,9 +245,19 @@ def recording_key_prune(config_path: Path | None) -> None:
     click.echo(f"dropped {len(dropped)} key(s): {', '.join(dropped)}" if dropped else "no key to drop")
 
 
+_RECORDING_KEYS_TABLE = TableSpec(
+    (
+        Column("key_id", "key id", no_wrap=True),
+        Column("current", "current"),
+        Column("needed", "stored payloads need it"),
+    )
+)
+
+
 @recording_key_group.command("list")
 @config_option
-def recording_key_list(config_path: Path | None) -> None:
+@format_option
+def recording_key_list(config_path: Path | None, fmt: str, as_json: bool) -> None:
     """The key ids (never the keys), which is current, and which stored payloads still need."""
     config = load_or_exit(config_path)
     store = open_configured_store(config)
@@ -257,7 +268,5 @@ def recording_key_list(config_path: Path | None) -> None:
         _fail(str(exc), 2)
     finally:
         store.close()
-    table = Table("key id", "current", "stored payloads need it")
-    for kid in keys.keys:
-        table.add_row(kid, "yes" if kid == keys.current else "", "yes" if kid in in_use else "no")
-    console.print(table)
+    rows = [(kid, "yes" if kid == keys.current else "", "yes" if kid in in_use else "no") for kid in keys.keys]
+    print_rows(_RECORDING_KEYS_TABLE, rows, resolve_format(fmt, as_json))

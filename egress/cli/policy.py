@@ -14,6 +14,7 @@ import orjson
 from rich.console import Console
 
 from egress.cli.options import config_option, load_or_exit
+from egress.cli.tables import Column, TableSpec, print_rows, resolve_format
 
 if TYPE_CHECKING:
     from egress.core.endpoint import Endpoint
@@ -211,14 +212,18 @@ def _decision(d: Decision) -> dict[str, Any]:
 
 
 def _print_report(report: dict[str, Any]) -> None:
-    from rich.table import Table  # imported here: `egress policy --help` stays fast
-
-    findings = Table(title=f"Findings ({len(report['findings'])})", show_lines=False)
-    for column in ("kind", "rule", "severity", "where", "preview"):
-        findings.add_column(column)
-    for f in report["findings"]:
-        findings.add_row(f["kind"], f["rule"], f["severity"], f["where"], f["preview"])
-    console.print(findings)
+    spec = TableSpec(
+        (
+            Column("kind", "kind"),
+            Column("rule", "rule"),
+            Column("severity", "severity", drop=2),
+            Column("where", "where", drop=1),
+            Column("preview", "preview", drop=3),
+        ),
+        title=f"Findings ({len(report['findings'])})",
+    )
+    rows = [(f["kind"], f["rule"], f["severity"], f["where"], f["preview"]) for f in report["findings"]]
+    print_rows(spec, rows, resolve_format("auto", False))
     console.print("[bold]Policy input[/bold]")
     console.print(orjson.dumps(report["input"], option=orjson.OPT_INDENT_2).decode())
     console.print(f"[bold]Policy[/bold] {report['policy_revision']}")
