@@ -41,6 +41,7 @@ from egress.gateway.http_protocol import with_header_timeout
 
 log = logging.getLogger("egress")
 
+STARTUP_FAILURE = 3  # uvicorn's exit status when the application does not start
 # Measured on a 2-core machine (docs/performance.md); said to the user, not relied on.
 FIRST_COMPILE_ESTIMATE_S = 25
 
@@ -218,7 +219,10 @@ def _serve(
     # `egress policy reload` signals this process: with one worker it reloads the policy in
     # place; with several, uvicorn's supervisor restarts the workers one by one (same effect).
     if app is not None:
-        _AnnouncingServer(uvicorn.Config(app, **common), announce, stopped).run(sockets=[sock])
+        uv_server = _AnnouncingServer(uvicorn.Config(app, **common), announce, stopped)
+        uv_server.run(sockets=[sock])
+        if not uv_server.started:  # the lifespan startup failed (logged): exit as uvicorn.run does
+            raise SystemExit(STARTUP_FAILURE)
         return
     if config_path is not None:
         os.environ[ENV_SERVE_CONFIG] = str(config_path.resolve())

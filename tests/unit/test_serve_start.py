@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from egress.app import FileBlobCache
-from egress.cli.serve import PidFile, PortInUse, banner_lines, bind_listener
+from egress.cli.serve import PidFile, PortInUse, _serve, banner_lines, bind_listener
 from egress.config import load_config
 from tests.support.gateway import SIM_ENV, write_config
 
@@ -87,3 +87,24 @@ def test_the_pid_file_is_removed_only_when_it_is_ours(tmp_path: Path):
     pid_file.remove_if_ours()
     assert not pid_file.path.exists()
     pid_file.remove_if_ours()  # gone already: nothing to do
+
+
+async def _failing_startup(scope, receive, send):  # an ASGI app whose lifespan startup fails
+    assert scope["type"] == "lifespan"
+    await receive()
+    await send({"type": "lifespan.startup.failed", "message": "the store is gone"})
+
+
+def test_a_failed_startup_exits_non_zero_without_a_banner(tmp_path):
+    config = load_config(None, env={"HOME": str(tmp_path), "EGRESS_DATA_DIR": str(tmp_path / "data")})
+    announced: list[int] = []
+    stopped: list[int] = []
+    sock = bind_listener("127.0.0.1", 0)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            _serve(
+                config, None, "critical", sock, _failing_startup, lambda: announced.append(1), lambda: stopped.append(1)
+            )
+    finally:
+        sock.close()
+    assert exited.value.code == 3 and announced == []  # no banner, so no key minted either
