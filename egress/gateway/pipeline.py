@@ -56,6 +56,7 @@ from egress.wire.codecs import CODECS, WireCodec
 from egress.wire.sse import SseDecoder
 from egress.wire.translate import StreamTranslation, Translator, translator_for
 from egress.wire.upstream_checks import protocol_error as upstream_protocol_error
+from egress.wire.upstream_checks import whole_tail
 
 log = logging.getLogger("egress.gateway")
 
@@ -666,12 +667,13 @@ class Pipeline:
                 if events:
                     await relay(events)
             tail = decoder.finish()
-            if tail.strip(b"\r\n"):
+            last_event = whole_tail(tail)
+            if last_event is not None:
                 # An event the upstream never terminated: whole (its data parses) only when the
                 # stream ended right after its last line; anything less is where the cut fell
                 # (judged just below), or garbage after the end (dropped).
                 try:
-                    await relay([tail.rstrip(b"\r\n") + b"\n\n"])
+                    await relay([last_event])
                 except EgressError as err:
                     if err.code is not ErrorCode.UPSTREAM_PROTOCOL_ERROR:
                         raise

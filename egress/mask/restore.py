@@ -28,7 +28,8 @@ class StreamRestorer(Protocol):
         ...
 
     def finish(self) -> bytes:
-        """Release whatever is still held at the end of the stream."""
+        """The stream is over: drop whatever is still held (a placeholder fragment of a stream
+        that was cut short is never released raw). Returns b""."""
         ...
 
 

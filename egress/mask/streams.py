@@ -7,7 +7,8 @@ arguments); the engine keeps, per stream, only the tail that could still grow in
   * a placeholder split across events, chunks or UTF-8 boundaries is held only while it could
     still complete, and released as soon as it cannot;
   * at a stream's end (block stop, finish_reason, `.done`) a held tail is released in a delta of
-    its own, emitted before the event that ends the stream, so text never changes order;
+    its own, emitted before the event that ends the stream, so text never changes order; at the
+    end of an answer that was cut short (`finish`), a held tail is dropped, never released raw;
   * events that carry no placeholder and continue no held tail pass through as the same bytes;
   * copies of finished text (Responses `.done`, `output_item.done`, `response.completed`; Chat and
     Anthropic starts) are restored whole, the same way as the deltas were;
@@ -86,6 +87,7 @@ class StreamRestorer(ABC):
         self.inserted = 0  # events added so far (Responses sequence numbers shift by this)
         self.last_seq = -1
         self.response_id: str | None = None
+        self.dropped = 0  # bytes of placeholder fragments dropped by `finish` (a cut stream)
 
     # --- per API ---------------------------------------------------------------------------
 
@@ -130,8 +132,17 @@ class StreamRestorer(ABC):
         return out[0] if len(out) == 1 else b"".join(out)
 
     def finish(self) -> bytes:
-        """The stream ended without closing every block (a broken upstream): release what is held."""
-        return b"".join(self._release(stream, None) for stream in list(self.held))
+        """The stream is over: drop what is still held, and return nothing.
+
+        Every held tail is a proper prefix of an issued placeholder (`literals.held_suffix`), kept
+        because it could still complete one. A stream that ended properly has ended every text
+        stream first (block stop, finish_reason, `.done`, the terminal event), which released its
+        tail as the model's own text; a tail still held here belongs to a stream that was cut
+        short, and releasing it would show the client a raw placeholder fragment (`EGX_AWS_A`).
+        The caller reports the cut as the API's error event instead."""
+        self.dropped = sum(len(h.tail) for h in self.held.values())
+        self.held.clear()
+        return b""
 
     def _apply(self, raw: bytes, plan: Plan) -> bytes:
         if plan.fields:

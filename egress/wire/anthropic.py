@@ -10,8 +10,11 @@ from egress.core.errors import EgressError
 from egress.core.exchange import Api, ParsedRequest, Prompt, SegmentKind, TextSegment, Usage
 from egress.wire.body import load_object, parsed
 from egress.wire.segments import add_text, label, walk_strings
-from egress.wire.sse import SseEvent, encode_event
+from egress.wire.sse import encode_event
+from egress.wire.upstream_checks import body_object, protocol_error, require_list, typed_event
 
+# The events after which a Messages stream is over: the answer, or the API's in-stream error.
+_TERMINAL_EVENTS = frozenset({"message_stop", "error"})
 # Block types whose content is signed or opaque: never inspected, never rewritten.
 _OPAQUE_BLOCKS = frozenset({"thinking", "redacted_thinking", "image", "compaction"})
 
@@ -91,6 +94,17 @@ def _apply_usage(usage: Usage, raw: Any) -> None:
         usage.cache_write_tokens = raw["cache_creation_input_tokens"]
 
 
+def check_body(body: bytes) -> None:
+    """A 2xx Messages answer is a JSON object with a `content` list (upstream_protocol_error)."""
+    require_list(body_object(body), "content")
+
+
+def check_count_body(body: bytes) -> None:
+    """A 2xx count_tokens answer is a JSON object with an integer `input_tokens`."""
+    if not isinstance(body_object(body).get("input_tokens"), int):
+        raise protocol_error("a success status with a body that has no integer `input_tokens`")
+
+
 def usage_from_body(body: bytes, usage: Usage) -> None:
     try:
         doc = orjson.loads(body)
@@ -103,7 +117,11 @@ def usage_from_body(body: bytes, usage: Usage) -> None:
 
 
 class StreamObserver:
-    """Reads usage from a Messages stream as it passes; never changes it."""
+    """Reads usage from a Messages stream as it passes, and checks its grammar; never changes it.
+
+    Raises upstream_protocol_error for an event that is not SSE or whose data is not a typed
+    JSON object. `complete`: `message_stop` (or the API's own `error` event, after which nothing
+    follows) has been seen; a stream that ends before it is cut short."""
 
     __slots__ = ("usage", "complete")
 
@@ -112,22 +130,15 @@ class StreamObserver:
         self.complete = False  # message_stop relayed: the answer is whole
 
     def observe(self, raw: bytes) -> None:
-        if b"message_stop" in raw:
+        typed = typed_event(raw)
+        if typed is None:
+            return
+        kind, doc = typed
+        if kind in _TERMINAL_EVENTS:
             self.complete = True
-        if b'"usage"' not in raw:
-            return
-        event = SseEvent.parse(raw)
-        if event.data is None:
-            return
-        try:
-            doc = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(doc, dict):
-            return
-        if doc.get("type") == "message_start" and isinstance(doc.get("message"), dict):
+        if kind == "message_start" and isinstance(doc.get("message"), dict):
             _apply_usage(self.usage, doc["message"].get("usage"))
-        else:
+        elif "usage" in doc:
             # message_delta usage is cumulative: the last one seen is the answer's total.
             _apply_usage(self.usage, doc.get("usage"))
 

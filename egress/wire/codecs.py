@@ -15,7 +15,9 @@ class StreamObserver(Protocol):
     usage: Usage
     complete: bool  # the API's final event has been seen: the answer is whole
 
-    def observe(self, raw: bytes) -> None: ...
+    def observe(self, raw: bytes) -> None:
+        """One whole event; raises upstream_protocol_error for one that is not the API's SSE."""
+        ...
 
     def error_event(self, err: EgressError) -> bytes: ...
 
@@ -30,6 +32,8 @@ class WireCodec:
     usage_from_body: Callable[[bytes, Usage], None]
     stream_observer: Callable[[Usage], StreamObserver]
     render_error: ErrorRenderer
+    # Raises upstream_protocol_error for a 2xx body that is not this API's answer.
+    check_body: Callable[[bytes], None]
 
 
 CODECS: dict[Api, WireCodec] = {
@@ -39,6 +43,7 @@ CODECS: dict[Api, WireCodec] = {
         anthropic.usage_from_body,
         anthropic.StreamObserver,
         anthropic.render_error,
+        anthropic.check_body,
     ),
     Api.ANTHROPIC_COUNT_TOKENS: WireCodec(
         Api.ANTHROPIC_COUNT_TOKENS,
@@ -46,6 +51,7 @@ CODECS: dict[Api, WireCodec] = {
         anthropic.usage_from_body,
         anthropic.StreamObserver,
         anthropic.render_error,
+        anthropic.check_count_body,
     ),
     Api.OPENAI_CHAT: WireCodec(
         Api.OPENAI_CHAT,
@@ -53,6 +59,7 @@ CODECS: dict[Api, WireCodec] = {
         openai_chat.usage_from_body,
         openai_chat.StreamObserver,
         openai_errors.render_error,
+        openai_chat.check_body,
     ),
     Api.OPENAI_RESPONSES: WireCodec(
         Api.OPENAI_RESPONSES,
@@ -60,6 +67,7 @@ CODECS: dict[Api, WireCodec] = {
         openai_responses.usage_from_body,
         openai_responses.StreamObserver,
         openai_errors.render_error,
+        openai_responses.check_body,
     ),
     Api.OPENAI_RESPONSES_COMPACT: WireCodec(
         Api.OPENAI_RESPONSES_COMPACT,
@@ -67,6 +75,7 @@ CODECS: dict[Api, WireCodec] = {
         openai_responses.usage_from_body,
         openai_responses.StreamObserver,
         openai_errors.render_error,
+        openai_responses.check_body,
     ),
 }
 

@@ -12,6 +12,7 @@ from egress.wire.body import load_object, parsed
 from egress.wire.openai_errors import error_object
 from egress.wire.segments import add_text, label, walk_strings
 from egress.wire.sse import encode_event
+from egress.wire.upstream_checks import DONE, body_object, event_document, require_list
 
 _KIND_BY_ROLE = {
     "system": SegmentKind.SYSTEM,
@@ -74,6 +75,11 @@ def _apply_usage(usage: Usage, raw: Any) -> None:
         usage.cache_read_tokens = details["cached_tokens"]
 
 
+def check_body(body: bytes) -> None:
+    """A 2xx Chat answer is a JSON object with a `choices` list (upstream_protocol_error)."""
+    require_list(body_object(body), "choices")
+
+
 def usage_from_body(body: bytes, usage: Usage) -> None:
     try:
         doc = orjson.loads(body)
@@ -84,27 +90,44 @@ def usage_from_body(body: bytes, usage: Usage) -> None:
 
 
 class StreamObserver:
-    """Reads usage from a Chat Completions stream (the usage-only chunk) as it passes."""
+    """Reads usage from a Chat Completions stream (the usage-only chunk) as it passes, and checks
+    its grammar (upstream_protocol_error for an event that is not SSE or not a JSON object).
 
-    __slots__ = ("usage", "complete")
+    `complete`: `data: [DONE]` or an in-stream error chunk has been seen, or every choice the
+    stream started has its `finish_reason`. The last rule is for compatible servers that end the
+    stream after the finish_reason chunk without `[DONE]` (their answer is whole: the official
+    SDK reads it to the end without complaint); a stream cut before that is truncated."""
+
+    __slots__ = ("usage", "complete", "_open")
 
     def __init__(self, usage: Usage) -> None:
         self.usage = usage
-        self.complete = False  # data: [DONE] relayed
+        self.complete = False
+        self._open: set[Any] = set()  # choice indexes seen without their finish_reason yet
 
     def observe(self, raw: bytes) -> None:
-        if b"[DONE]" in raw:
+        doc = event_document(raw, allow_done=True)
+        if doc is None:
+            return
+        if doc is DONE:
             self.complete = True
-        if b'"usage"' not in raw:
             return
-        start = raw.find(b"data:")
-        if start < 0:
+        if doc.get("error"):
+            self.complete = True  # the provider's own in-stream error: nothing follows it
             return
-        try:
-            doc = orjson.loads(raw[start + 5 :].strip())
-        except orjson.JSONDecodeError:
-            return
-        if isinstance(doc, dict):
+        choices = doc.get("choices")
+        if isinstance(choices, list):
+            for choice in choices:
+                if not isinstance(choice, dict):
+                    continue
+                index = choice.get("index", 0)
+                if choice.get("finish_reason") is not None:
+                    self._open.discard(index)
+                    self.complete = not self._open
+                else:
+                    self._open.add(index)
+                    self.complete = False
+        if "usage" in doc:
             _apply_usage(self.usage, doc.get("usage"))
 
     def error_event(self, err: EgressError) -> bytes:

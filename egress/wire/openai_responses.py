@@ -12,11 +12,13 @@ from egress.wire.body import load_object, parsed
 from egress.wire.openai_errors import error_object
 from egress.wire.segments import add_text, label, walk_strings
 from egress.wire.sse import SseEvent, encode_event
+from egress.wire.upstream_checks import body_object, require_list, typed_event
 
 # Items produced by the provider that are opaque to egress (encrypted, signed or binary).
 _OPAQUE_ITEMS = frozenset({"compaction", "compaction_trigger", "item_reference", "image_generation_call"})
 _KIND_BY_ROLE = {"system": SegmentKind.SYSTEM, "developer": SegmentKind.SYSTEM}
-_TERMINAL = (b"response.completed", b"response.incomplete", b"response.failed")
+# The events after which a Responses stream is over.
+_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 
 
 def parse_request(api: Api, body: bytes) -> ParsedRequest:
@@ -87,6 +89,11 @@ def _apply_usage(usage: Usage, raw: Any) -> None:
         usage.cache_read_tokens = details["cached_tokens"]
 
 
+def check_body(body: bytes) -> None:
+    """A 2xx Responses (or compact) answer is a JSON object with an `output` list."""
+    require_list(body_object(body), "output")
+
+
 def usage_from_body(body: bytes, usage: Usage) -> None:
     try:
         doc = orjson.loads(body)
@@ -97,29 +104,33 @@ def usage_from_body(body: bytes, usage: Usage) -> None:
 
 
 class StreamObserver:
-    """Reads usage from the terminal event and remembers what an in-stream error must continue."""
+    """Reads usage from the terminal event, checks the stream's grammar (upstream_protocol_error
+    for an event that is not SSE or not a typed JSON object), and remembers what an in-stream
+    error must continue. `complete`: a terminal event (completed, incomplete, failed) or the
+    API's own `error` event has been seen; a stream that ends before one is cut short."""
 
-    __slots__ = ("usage", "complete", "_last")
+    __slots__ = ("usage", "complete", "_last", "_response_id")
 
     def __init__(self, usage: Usage) -> None:
         self.usage = usage
         self.complete = False  # a terminal event (completed, incomplete, failed) relayed
         self._last: bytes | None = None
+        self._response_id: str | None = None  # the answer's id, repeated in a response.failed
 
     def observe(self, raw: bytes) -> None:
+        typed = typed_event(raw)
+        if typed is None:
+            return
         self._last = raw
-        if not any(t in raw for t in _TERMINAL):
+        kind, doc = typed
+        response = doc.get("response")
+        if self._response_id is None and isinstance(response, dict) and isinstance(response.get("id"), str):
+            self._response_id = response["id"]
+        if kind not in _TERMINAL:
             return
         self.complete = True
-        event = SseEvent.parse(raw)
-        if event.data is None:
-            return
-        try:
-            doc = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return
-        if isinstance(doc, dict) and isinstance(doc.get("response"), dict):
-            _apply_usage(self.usage, doc["response"].get("usage"))
+        if isinstance(response, dict):
+            _apply_usage(self.usage, response.get("usage"))
 
     def _next_sequence(self) -> int:
         if self._last is None:
@@ -144,6 +155,9 @@ class StreamObserver:
                     "message": obj["message"],
                     "param": None,
                     "sequence_number": seq,
+                    # The envelope as well: the OpenAI SDKs raise APIError on a stream event
+                    # whose data has an `error` object, and would otherwise read on.
+                    "error": obj,
                 }
             ),
         )
@@ -155,6 +169,7 @@ class StreamObserver:
                     "type": "response.failed",
                     "sequence_number": seq + 1,
                     "response": {
+                        **({"id": self._response_id} if self._response_id is not None else {}),
                         "object": "response",
                         "status": "failed",
                         "error": {"code": obj["code"], "message": obj["message"]},

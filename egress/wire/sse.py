@@ -128,3 +128,42 @@ def encode_event(event: str | None, data: bytes) -> bytes:
     if event is None:
         return b"data: " + data + b"\n\n"
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+class SseProtocolError(ValueError):
+    """Bytes that are not a server-sent event (an HTML page under text/event-stream, say)."""
+
+
+# The fields of the SSE grammar. A line that is none of them (and not a comment) is no SSE that
+# any provider sends: the stream is garbage, not an event to skip.
+_KNOWN_FIELDS = (b"data:", b"event:", b"id:", b"retry:", b":")
+_BARE_FIELDS = frozenset({b"data", b"event", b"id", b"retry"})
+
+
+def event_data(raw: bytes) -> bytes | None:
+    """The data of one whole event (several `data:` lines joined with LF), None when it has none
+    (a comment, or only `event:`/`id:`/`retry:`). Raises SseProtocolError for a line that belongs
+    to no SSE field."""
+    n = len(raw)
+    if _CR not in raw and raw.endswith(b"\n\n"):
+        # Fast path (every provider): `data: D` or `event: E` + `data: D`, one line each.
+        start = 0
+        if raw.startswith(b"event: "):
+            start = raw.find(b"\n") + 1
+        if raw.startswith(b"data: ", start):
+            end = raw.find(b"\n", start)
+            if end == n - 2:
+                return raw[start + 6 : end]
+    text = raw if _CR not in raw else raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    data: list[bytes] = []
+    for line in text.split(b"\n"):
+        if not line:
+            continue
+        if line.startswith(b"data:"):
+            value = line[5:]
+            data.append(value[1:] if value.startswith(b" ") else value)
+        elif not line.startswith(_KNOWN_FIELDS) and line not in _BARE_FIELDS:
+            raise SseProtocolError(f"a line that is no SSE field ({len(line)} bytes)")
+    if not data:
+        return None
+    return data[0] if len(data) == 1 else b"\n".join(data)

@@ -83,8 +83,23 @@ class Reply:
     delay_s: float = 0.0
     hang_s: float = 0.0  # wait this long before answering at all
     close_after: bool = False  # drop the connection after the chunks (a broken stream)
+    # Stop after this many bytes of the chunks and end the body cleanly (a stream cut short at a
+    # clean EOF: no error, no reset). The `x-sim-truncate: N` request header does the same to a
+    # fixture's stream.
+    truncate_at: int | None = None
     # Answer from what was received (a scripted model that reads its prompt): returns the chunks.
     build: Callable[[Received], list[bytes]] | None = None
+
+
+def truncated(chunks: list[bytes], limit: int) -> list[bytes]:
+    """The first `limit` bytes of `chunks`, chunk boundaries kept."""
+    out: list[bytes] = []
+    for chunk in chunks:
+        if limit <= 0:
+            break
+        out.append(chunk[:limit])
+        limit -= len(chunk)
+    return out
 
 
 def split_random(data: bytes, rng: random.Random, max_pieces: int = 40) -> list[bytes]:
@@ -300,7 +315,9 @@ class UpstreamSimulator:
                 request,
                 record,
                 Reply(
-                    headers={"content-type": "text/event-stream; charset=utf-8", "request-id": "req_sim"}, chunks=chunks
+                    headers={"content-type": "text/event-stream; charset=utf-8", "request-id": "req_sim"},
+                    chunks=chunks,
+                    truncate_at=int(request.headers["x-sim-truncate"]) if "x-sim-truncate" in request.headers else None,
                 ),
             )
         assembled = _ASSEMBLERS[name.split("/", 1)[0]](data)
@@ -314,6 +331,8 @@ class UpstreamSimulator:
                 record.cancelled = True
                 raise
         chunks = reply.build(record) if reply.build is not None else reply.chunks
+        if reply.truncate_at is not None:
+            chunks = truncated(chunks, reply.truncate_at)
         response = web.StreamResponse(status=reply.status, headers=reply.headers)
         try:
             await response.prepare(request)
