@@ -29,8 +29,9 @@ class ApprovalDesk:
         self.approvals = approvals
         self.poll_interval_s = poll_interval_s
         self._thread = ThreadPoolExecutor(max_workers=2, thread_name_prefix="egress-approvals")
-        # approval id -> (its waiter's loop, the event set when it is decided here)
-        self._waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        # approval id -> its waiters: (loop, the event set when it is decided here). Identical
+        # requests join one approval, so one id may have several.
+        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         approvals.add_listener(self._decided)
 
@@ -61,6 +62,10 @@ class ApprovalDesk:
 
     async def create(self, **fields: Any) -> Approval:
         return await self._call(self.approvals.create, **fields)
+
+    async def request(self, **fields: Any) -> tuple[Approval, bool]:
+        """(the pending approval to wait on, whether it was created): see `Approvals.request`."""
+        return await self._call(self.approvals.request, **fields)
 
     async def consume(self, user: str, digest: str) -> Approval | None:
         return await self._call(self.approvals.consume, user, digest)
@@ -93,7 +98,8 @@ class ApprovalDesk:
         """The approval once it is no longer pending, or None if it still is after `timeout_s`."""
         loop = asyncio.get_running_loop()
         event = asyncio.Event()
-        self._waiters[approval_id] = (loop, event)
+        waiter = (loop, event)
+        self._waiters.setdefault(approval_id, []).append(waiter)
         deadline = loop.time() + timeout_s
         try:
             while True:
@@ -109,10 +115,16 @@ class ApprovalDesk:
                 if current is None or current.status != PENDING:
                     return current
         finally:
-            self._waiters.pop(approval_id, None)
+            waiters = self._waiters.get(approval_id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._waiters.pop(approval_id, None)
+
+    def waiting(self, approval_id: str) -> int:
+        """How many requests of this process wait on the approval now."""
+        return len(self._waiters.get(approval_id, ()))
 
     def _decided(self, approval: Approval) -> None:
-        waiter = self._waiters.get(approval.approval_id)
-        if waiter is not None:
-            loop, event = waiter
+        for loop, event in list(self._waiters.get(approval.approval_id, ())):
             loop.call_soon_threadsafe(event.set)

@@ -6,6 +6,8 @@ Invariants:
   approver and an expiring gateway, racing on one approval cannot both win;
 - an approved approval is used at most once (`consume` / `use`), by the user who asked, for the
   identical masked request (its digest), before its deadline;
+- identical requests (same user, API and masked body) share one pending approval (`request`):
+  a retry before the decision joins the approval already waiting, across replicas too;
 - every step is journalled (the audit chain) with who took it; nothing here holds prompt content.
 """
 
@@ -54,6 +56,8 @@ class ApprovalStore(Protocol):
     def approval_transition(self, approval_id: str, from_status: str, to_status: str, at: float) -> bool: ...
 
     def approval_retry_candidates(self, user: str, digest: str, now: float) -> list[str]: ...
+
+    def approval_join_or_create(self, approval: Approval, now: float) -> tuple[str, bool]: ...
 
     def approval_overdue(self, now: float) -> list[str]: ...
 
@@ -187,6 +191,51 @@ class Approvals:
         self._store.approval_create(approval)
         self._record(approval, "requested", None)
         return approval
+
+    def request(
+        self,
+        *,
+        user: str,
+        team: str | None,
+        request_id: str,
+        api: str,
+        model: str | None,
+        endpoints: Sequence[str],
+        reasons: Sequence[str],
+        kinds: dict[str, int],
+        rules: dict[str, int],
+        digest: str,
+        ttl_s: float,
+    ) -> tuple[Approval, bool]:
+        """The pending approval this request waits on: the one an identical earlier request (same
+        user and digest) opened, while it is still pending and unexpired, else a new one.
+        Returns (approval, created); only a created one is journalled as `requested`."""
+        now = self._clock()
+        fresh = Approval(
+            approval_id=new_approval_id(),
+            status=PENDING,
+            user=user,
+            team=team,
+            request_id=request_id,
+            api=api,
+            model=model,
+            endpoints=tuple(endpoints),
+            reasons=tuple(reasons),
+            kinds=dict(kinds),
+            rules=dict(rules),
+            digest=digest,
+            created_at=now,
+            expires_at=now + ttl_s,
+            decided_by=None,
+            decided_at=None,
+            note=None,
+        )
+        approval_id, created = self._store.approval_join_or_create(fresh, now)
+        if created:
+            self._record(fresh, "requested", None)
+            return fresh, True
+        log.info("request %s joins pending approval %s (an identical request is waiting on it)", request_id, approval_id)
+        return self._reread(approval_id), False
 
     def consume(self, user: str, digest: str) -> Approval | None:
         """Use (once) an approved, unused, unexpired approval of `user` for this digest, if any."""

@@ -10,7 +10,10 @@ raises `EgressError` when it may not:
   timeout. A stream is started at once (200, text/event-stream) and kept alive with the API's
   keep-alive (`ping` event; an SSE comment for OpenAI); a plain request waits without bytes.
   Once the stream has started, a denial becomes the API's in-stream error event (Responder).
-  A client that goes away while held cancels the approval.
+  A client that goes away while held cancels the approval (unless an identical request of this
+  process still waits on it);
+- an identical request (same user, API, masked body) while an approval for it is pending joins
+  that approval instead of opening another: refused with the same id, or waiting on it.
 """
 
 from __future__ import annotations
@@ -75,7 +78,9 @@ class ApprovalGate:
             x.approval = ApprovalNote(used.approval_id, USED, used.decided_by)
             return
         hold = self.settings.mode == "hold"
-        approval = await self.desk.create(
+        # An identical request (same user, API, masked body) already waiting joins its approval:
+        # one decision for what is one request, however often the client retried it.
+        approval, created = await self.desk.request(
             user=user,
             team=x.principal.team,
             request_id=x.request_id,
@@ -89,7 +94,7 @@ class ApprovalGate:
             ttl_s=self.settings.timeout_s if hold else self.settings.retry_ttl_s,
         )
         x.approval = ApprovalNote(approval.approval_id, approval.status, None)
-        if self.notifier is not None:
+        if self.notifier is not None and created:
             self.notifier.announce(approval, self.url(approval.approval_id))
         if not hold:
             await self._refuse(x, codec, responder, approval)
@@ -141,8 +146,10 @@ class ApprovalGate:
                 if ping is not None and deadline - loop.time() > 0:
                     await responder.send(ping)
         except asyncio.CancelledError:
-            # The client went away (or the server is stopping): nobody is left to answer.
-            self.desk.cancel_soon(approval_id)
+            # The client went away (or the server is stopping): unless an identical request of
+            # this process still waits on the approval, nobody is left to answer.
+            if not self.desk.waiting(approval_id):
+                self.desk.cancel_soon(approval_id)
             x.approval = ApprovalNote(approval_id, "cancelled", None)
             raise
         if decided.status == APPROVED:

@@ -24,32 +24,59 @@ class ApprovalTables(SqlBase):
     # --- approvals (egress.approve): conditional updates, so racing writers cannot both win ------
 
     def approval_create(self, approval: Approval) -> None:
+        with self._connection() as conn:
+            self._insert_approval(conn.cursor(), approval)
+            conn.commit()
+
+    def _insert_approval(self, cur: Any, approval: Approval) -> None:
         a = approval
         p = self.param
+        cur.execute(
+            f"INSERT INTO approvals ({_APPROVAL_COLUMNS}) VALUES ({', '.join([p] * 17)})",
+            (
+                a.approval_id,
+                a.status,
+                a.user,
+                a.team,
+                a.request_id,
+                a.api,
+                a.model,
+                orjson.dumps(list(a.endpoints)).decode(),
+                orjson.dumps(list(a.reasons)).decode(),
+                orjson.dumps(a.kinds).decode(),
+                orjson.dumps(a.rules).decode(),
+                a.digest,
+                a.created_at,
+                a.expires_at,
+                a.decided_by,
+                a.decided_at,
+                a.note,
+            ),
+        )
+
+    def approval_join_or_create(self, approval: Approval, now: float) -> tuple[str, bool]:
+        """Insert `approval` unless a pending, unexpired approval of the same user and digest
+        exists: then (that approval's id, False), else (its own id, True). Atomic across
+        processes sharing the store: SQLite takes its write lock before the check (BEGIN
+        IMMEDIATE), PostgreSQL a transaction-scoped advisory lock on the digest, so two identical
+        requests racing on two replicas cannot both create one."""
+        p = self.param
         with self._connection() as conn:
-            conn.cursor().execute(
-                f"INSERT INTO approvals ({_APPROVAL_COLUMNS}) VALUES ({', '.join([p] * 17)})",
-                (
-                    a.approval_id,
-                    a.status,
-                    a.user,
-                    a.team,
-                    a.request_id,
-                    a.api,
-                    a.model,
-                    orjson.dumps(list(a.endpoints)).decode(),
-                    orjson.dumps(list(a.reasons)).decode(),
-                    orjson.dumps(a.kinds).decode(),
-                    orjson.dumps(a.rules).decode(),
-                    a.digest,
-                    a.created_at,
-                    a.expires_at,
-                    a.decided_by,
-                    a.decided_at,
-                    a.note,
-                ),
+            cur = conn.cursor()
+            if self.dialect == "postgres":
+                cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("egress.approval:" + approval.digest,))
+            else:
+                cur.execute("BEGIN IMMEDIATE")
+            cur.execute(
+                f"SELECT approval_id FROM approvals WHERE digest = {p} AND user_name = {p} "
+                f"AND status = 'pending' AND expires_at > {p} ORDER BY created_at LIMIT 1",
+                (approval.digest, approval.user, now),
             )
+            row = cur.fetchone()
+            if row is None:
+                self._insert_approval(cur, approval)
             conn.commit()
+        return (approval.approval_id, True) if row is None else (str(row[0]), False)
 
     @staticmethod
     def _approval(row: Sequence[Any]) -> Approval:
