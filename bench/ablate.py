@@ -13,6 +13,7 @@ Switches:
                 blocking on it, so submitting a record never wakes it (one wake-up per batch
                 instead of one per record); records are still built, queued and written
   watch-off     no DisconnectWatch task per request
+  write-ahead-off  no write-ahead egress record before forwarding (as audit.durability: after_response)
   sha-off       no SHA-256 of the forwarded body (upstream_body_sha256 is a constant)
   timeout-off   no asyncio.timeout() around the body read
   switch-1ms    sys.setswitchinterval(0.001) (the GIL is handed over sooner)
@@ -37,6 +38,7 @@ SWITCHES = (
     "audit-sync-normal",
     "audit-sleep",
     "watch-off",
+    "write-ahead-off",
     "sha-off",
     "timeout-off",
     "switch-1ms",
@@ -61,6 +63,12 @@ def apply(names: set[str]) -> None:
 
         masks = "mask-off" not in names
         app.load_policy_engine = lambda config: AllowServingEndpoints(config.masking.kinds if masks else ())  # type: ignore[assignment]
+    if "write-ahead-off" in names:
+
+        async def _no_write_ahead(self: Any, x: Any, body: bytes) -> None:
+            return None
+
+        pipeline.Pipeline._write_ahead = _no_write_ahead  # type: ignore[method-assign]
     if "audit-off" in names:
         from egress.audit.writer import AuditWriter
 
