@@ -80,18 +80,13 @@ def test_format_json_and_the_json_alias_agree(tmp_path):
     assert json.loads(by_format.stdout)["endpoints"][0]["name"] == "anthropic"
 
 
-def test_scan_at_80_columns(tmp_path):
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        Path("src").mkdir()
-        Path("src/deploy_settings_for_production.py").write_text(
-            'owner = "maria.rossi@acme-robotics.it"\naws_key = "AKIAZ7XK4JQ2MNBVC5LW"\n'
-        )
-        result = runner.invoke(
-            main,
-            ["scan", "src", "--format", "table"],
-            env={"COLUMNS": "80", "HOME": str(tmp_path), "EGRESS_DATA_DIR": str(tmp_path / "data")},
-        )
+def test_scan_at_80_columns(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths in the table, the same in every run
+    Path("src").mkdir()
+    Path("src/deploy_settings_for_production.py").write_text(
+        'owner = "maria.rossi@acme-robotics.it"\naws_key = "AKIAZ7XK4JQ2MNBVC5LW"\n'
+    )
+    result = cli("scan", "src", "--format", "table", tmp_path=tmp_path)
     assert result.exit_code == 1, result.output  # a high-severity finding
     assert_fits(result.stdout)
     matches_snapshot("scan-80.txt", result.stdout)
