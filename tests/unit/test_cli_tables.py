@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from egress.cli.main import _AUDIT_TABLE, _KEYS_TABLE, main
 from egress.cli.scan import FINDINGS_TABLE
 from egress.cli.tables import Column, TableSpec, fitted_table, plain, print_table
+from egress.config import default_cache_dir
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -33,7 +34,13 @@ def assert_fits(text: str, width: int = 80) -> None:
 
 
 def cli(*args: str, tmp_path: Path, columns: int = 80):
-    env = {"COLUMNS": str(columns), "HOME": str(tmp_path), "EGRESS_DATA_DIR": str(tmp_path / "data")}
+    env = {
+        "COLUMNS": str(columns),
+        "HOME": str(tmp_path),
+        "EGRESS_DATA_DIR": str(tmp_path / "data"),
+        # The compiled rule automaton (scan) is cached outside the temporary HOME: seconds to build.
+        "XDG_CACHE_HOME": str(default_cache_dir(os.environ).parent),
+    }
     return CliRunner().invoke(main, list(args), env=env)
 
 
