@@ -419,7 +419,17 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         )
         return (writer.check(config.audit.max_backlog), keyring.check(), policy_check, recording)
 
+    max_backlog = config.audit.max_backlog
+
     def not_ready() -> tuple[str, ...]:
+        """The same checks as `checks`, as plain flags: this runs before every API request."""
+        if (
+            writer.healthy(max_backlog)
+            and not keyring.stale
+            and (opa_probe is None or opa_probe.reachable)
+            and recorder.alive
+        ):
+            return ()
         return tuple(c.name for c in checks() if not c.ok)
 
     async def ready() -> Readiness:

@@ -157,6 +157,10 @@ class AuditWriter:
         """Seconds since the oldest record counted in `uncovered` was committed (0.0 when none)."""
         return time.monotonic() - self._uncovered_since if self._uncovered else 0.0
 
+    def healthy(self, max_backlog: int) -> bool:
+        """The readiness gate's per-request question (`check` says the same with a reason)."""
+        return self._thread.is_alive() and self.health.failing_since is None and self.backlog <= max_backlog
+
     def check(self, max_backlog: int) -> Check:
         """Readiness: the thread runs, the last write succeeded, the backlog is within its bound."""
         health = self.health

@@ -66,9 +66,13 @@ class OpaProbe:
         self.health.ok()
         return True
 
+    @property
+    def reachable(self) -> bool:
+        return self.health.last_ok is not None and self.health.failures < self._failures_to_fail
+
     def check(self) -> Check:
         health = self.health
-        if health.last_ok is None or health.failures >= self._failures_to_fail:
+        if not self.reachable:
             return Check("policy", False, "the OPA server does not answer its health probe", health.last_error, health.age())
         return Check("policy", True, "OPA answers its health probe", health.last_error, health.age())
 
