@@ -235,13 +235,11 @@ class AuditWriter:
             _close_anchor(anchor)
 
     def _write(self, batch: list[object], final: bool) -> None:
-        waiting = [item for item in batch if isinstance(item, _Ahead)]
         # A request that gave up waiting was refused: its egress record describes nothing.
-        given_up = [a for a in waiting if a.future.done()]
-        if given_up:
-            batch = [item for item in batch if not (isinstance(item, _Ahead) and item.future.done())]
-            waiting = [a for a in waiting if not a.future.done()]
-            self.dropped += len(given_up)
+        kept = [item for item in batch if not (isinstance(item, _Ahead) and item.future.done())]
+        self.dropped += len(batch) - len(kept)
+        batch = kept
+        waiting = [item for item in batch if isinstance(item, _Ahead)]
         entries = [finalize(item.draft if isinstance(item, _Ahead) else item) for item in batch]  # type: ignore[arg-type]
         backoff = Backoff(self._settings.retry_delay_s, self._settings.retry_max_s)
         attempts = 0

@@ -226,13 +226,15 @@ class AuditTables(SqlBase):
         return [self._stored(r) for r in rows]
 
     def audit_by_request(self, request_id: str) -> StoredAudit | None:
-        """The request's own record: not the approval steps (outcome `approval_…`) that share its id."""
+        """The request's own record: not the approval steps (outcome `approval_…`) nor the
+        write-ahead egress records (outcome `egress`) that share its id."""
+        p = self.param
         with self._connection() as conn:
             cur = conn.cursor()
             cur.execute(
-                f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE request_id = {self.param} "
-                f"AND outcome NOT LIKE {self.param} ORDER BY seq LIMIT 1",
-                (request_id, "approval%"),
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE request_id = {p} "
+                f"AND outcome NOT LIKE {p} AND outcome <> {p} ORDER BY seq LIMIT 1",
+                (request_id, "approval%", "egress"),
             )
             row = cur.fetchone()
             conn.commit()

@@ -133,3 +133,18 @@ async def test_backlog_beyond_its_bound_is_not_ready(tmp_path: Path) -> None:
         writer.close()
         store.close()
     assert store.audit_count() == 5  # close() wrote them
+
+
+def test_the_request_record_is_not_its_egress_record(tmp_path: Path) -> None:
+    """Replay and the console look a request up by id: they get its own record, not the
+    write-ahead egress record committed before it."""
+    from egress.audit.chain import link
+
+    store = SqliteStore(tmp_path / "egress.db")
+    store.migrate()
+    try:
+        store.append_audit([entry(7, outcome="egress"), entry(7, outcome="forwarded")], link)
+        found = store.audit_by_request("egr_7")
+        assert found is not None and found.entry.outcome == "forwarded" and found.seq == 2
+    finally:
+        store.close()
