@@ -79,7 +79,9 @@ def _stream(url: str, gateway_key: str, prompt: str) -> str:
         method="POST",
     )
     text: list[str] = []
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own loopback gateway
+    # No proxy: the gateway is on loopback (urllib would otherwise follow $http_proxy there).
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=30) as response:
         for line in response:
             if line.startswith(b"data: "):
                 event = orjson.loads(line[6:])

@@ -176,7 +176,9 @@ def test_models_on_the_defaults_with_the_official_sdks(tmp_path, monkeypatch):
 
 
 def test_egress_demo_masks_restores_routes_and_audits(env):
-    done = subprocess.run([*EGRESS, "demo"], env=env, capture_output=True, text=True, timeout=300)
+    # A proxy in the environment must not catch the demo's loopback traffic.
+    proxied = {**env, "http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    done = subprocess.run([*EGRESS, "demo"], env=proxied, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     sections = re.split(r"^\d\. .*$", done.stdout, flags=re.MULTILINE)
     sent, received, returned, routed, record = (s.strip() for s in sections[1:6])
