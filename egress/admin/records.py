@@ -217,8 +217,10 @@ def data_flow(store: SqlStore, viewer: Viewer, since: float, until: float) -> Fl
         cursor = batch[-1].seq
         for stored in batch:
             e = stored.entry
-            if e.endpoint is None:
-                continue  # refused before routing: nothing left
+            if e.endpoint is None or e.outcome == "egress":
+                # Refused before routing: nothing left. A write-ahead egress record: its
+                # request's own record (same endpoint, or the last one tried) counts it once.
+                continue
             key = (e.team or "(no team)", e.user or "(anonymous)", e.endpoint, e.jurisdiction or "?")
             requests[key] += 1
             kinds = (orjson.loads(e.canonical).get("findings") or {}).get("kinds") or {NO_FINDINGS: 1}

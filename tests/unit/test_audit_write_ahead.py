@@ -148,3 +148,20 @@ def test_the_request_record_is_not_its_egress_record(tmp_path: Path) -> None:
         assert found is not None and found.entry.outcome == "forwarded" and found.seq == 2
     finally:
         store.close()
+
+
+def test_the_data_flow_counts_a_request_once(tmp_path: Path) -> None:
+    """The console's data-flow map counts requests: an egress record and its request's own
+    record are one request to that endpoint."""
+    from egress.admin.accounts import Role, Viewer
+    from egress.admin.records import data_flow
+    from egress.audit.chain import link
+
+    store = SqliteStore(tmp_path / "egress.db")
+    store.migrate()
+    try:
+        store.append_audit([entry(8, outcome="egress"), entry(8, outcome="forwarded")], link)
+        flow = data_flow(store, Viewer("admin", Role.ADMIN, None), since=-1.0, until=1.0)
+        assert flow.requests == {("(no team)", "u", "e", "US"): 1}
+    finally:
+        store.close()
