@@ -91,11 +91,16 @@ class PidFile:
 
 
 class CompileNotice:
-    """Says, once, that the detection rules are compiling (a cache miss), and how long it took."""
+    """Says, once, that the detection rules are compiling (a cache miss), and how long it took.
+    On a terminal the seconds so far are shown while it runs (one line, rewritten)."""
+
+    TICK_S = 1.0
 
     def __init__(self, cache_dir: Path | None) -> None:
         self.cache_dir = cache_dir
         self.started: float | None = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def __call__(self) -> None:
         if self.started is not None:
@@ -106,10 +111,23 @@ class CompileNotice:
             f"compiling detection rules (first start, or the rules changed: ~{FIRST_COMPILE_ESTIMATE_S} s; {where})…",
             err=True,
         )
+        if sys.stderr.isatty():
+            self._ticker = threading.Thread(target=self._tick, name="compile-progress", daemon=True)
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        assert self.started is not None
+        while not self._stop.wait(self.TICK_S):
+            click.echo(f"\r  {time.monotonic() - self.started:.0f} s", err=True, nl=False)
 
     def done(self) -> None:
-        if self.started is not None:
-            click.echo(f"detection rules compiled in {time.monotonic() - self.started:.1f} s", err=True)
+        if self.started is None:
+            return
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            click.echo("\r", err=True, nl=False)
+        click.echo(f"detection rules compiled in {time.monotonic() - self.started:.1f} s", err=True)
 
 
 class _AnnouncingServer(uvicorn.Server):

@@ -3,14 +3,17 @@ compile notice's trigger, the pid file's ownership, the port check."""
 
 from __future__ import annotations
 
+import io
 import os
 import socket
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from egress.app import FileBlobCache
-from egress.cli.serve import PidFile, PortInUse, _serve, banner_lines, bind_listener
+from egress.cli.serve import CompileNotice, PidFile, PortInUse, _serve, banner_lines, bind_listener
 from egress.config import load_config
 from tests.support.gateway import SIM_ENV, write_config
 
@@ -108,3 +111,36 @@ def test_a_failed_startup_exits_non_zero_without_a_banner(tmp_path):
     finally:
         sock.close()
     assert exited.value.code == 3 and announced == []  # no banner, so no key minted either
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_compile_notice_counts_seconds_on_a_terminal_only(monkeypatch, tmp_path, terminal):
+    err = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    notice = CompileNotice(tmp_path / "cache")
+    notice.TICK_S = 0.01
+    notice()
+    notice()  # once per start, however many misses
+    if terminal:  # wait for the first tick, however busy the machine
+        deadline = time.monotonic() + 30
+        while "\r" not in err.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    else:
+        assert notice._ticker is None
+    notice.done()
+    text = err.getvalue()
+    assert text.count("compiling detection rules (first start") == 1 and f"cached afterwards in {tmp_path}" in text
+    assert ("\r  0 s" in text) is terminal
+    assert text.rstrip().splitlines()[-1].lstrip("\r").startswith("detection rules compiled in ")
+
+
+def test_no_compile_no_notice(monkeypatch, tmp_path):
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    CompileNotice(tmp_path).done()
+    assert err.getvalue() == ""
