@@ -39,8 +39,6 @@ from egress.core.endpoint import Endpoint, WireApi
 from egress.gateway.auth import KEY_HEADER, new_key
 from egress.gateway.http_protocol import with_header_timeout
 
-log = logging.getLogger("egress")
-
 STARTUP_FAILURE = 3  # uvicorn's exit status when the application does not start
 # Measured on a 2-core machine (docs/performance.md); said to the user, not relied on.
 FIRST_COMPILE_ESTIMATE_S = 25
