@@ -7,21 +7,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
-from egress.admin.accounts import AccountError, Passwords, new_account, parse_role
-from egress.app import open_configured_store
 from egress.cli.options import config_option, err_console, load_or_exit
 from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
-from egress.store.base import SqlStore
+
+if TYPE_CHECKING:
+    from egress.store.base import SqlStore
 
 console = Console(highlight=False)
 
 
 @contextmanager
 def _store(config_path: Path | None) -> Iterator[SqlStore]:
+    from egress.app import open_configured_store  # imported here: --help stays fast
+
     store = open_configured_store(load_or_exit(config_path))
     try:
         yield store
@@ -43,6 +46,8 @@ def admin_command() -> None:
 def add_user(config_path: Path | None, name: str, role: str, team: str | None, password_stdin: bool) -> None:
     """Create a local console account. The password is asked for (or read from stdin); only its
     argon2 hash is stored."""
+    from egress.admin.accounts import AccountError, Passwords, new_account, parse_role  # imported here: --help
+
     try:
         parsed = parse_role(role)
     except AccountError as exc:

@@ -11,21 +11,25 @@ import getpass
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import orjson
 from rich.console import Console
 
-from egress.app import build_approvals, open_configured_store
-from egress.approve import Approval, ApprovalError, Approvals
 from egress.cli.options import config_option, err_console, load_or_exit
 from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
-from egress.store.base import SqlStore
+
+if TYPE_CHECKING:
+    from egress.approve import Approval, Approvals
+    from egress.store.base import SqlStore
 
 console = Console(highlight=False)
 
 
 def _open(config_path: Path | None) -> tuple[Approvals, SqlStore]:
+    from egress.app import build_approvals, open_configured_store  # imported here: --help stays fast
+
     config = load_or_exit(config_path)
     store = open_configured_store(config)
     return build_approvals(config, store), store
@@ -114,6 +118,8 @@ def _approver(name: str | None) -> str:
 
 
 def _decide(config_path: Path | None, approval_id: str, approve: bool, name: str | None, note: str | None) -> None:
+    from egress.approve import ApprovalError  # imported here: --help stays fast
+
     approvals, store = _open(config_path)
     try:
         decide = approvals.approve if approve else approvals.deny

@@ -42,7 +42,16 @@ def imported_modules(*args: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "args",
-    [("--version",), ("--help",), ("keys", "--help"), ("audit", "--help"), ("config", "--help"), ("policy", "--help")],
+    [
+        ("--version",),
+        ("--help",),
+        ("keys", "--help"),
+        ("audit", "--help"),
+        ("config", "--help"),
+        ("policy", "--help"),
+        ("approvals", "--help"),
+        ("admin", "--help"),
+    ],
 )
 def test_version_and_help_import_no_heavy_module(args):
     names = imported_modules(*args)
