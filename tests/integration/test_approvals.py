@@ -236,7 +236,7 @@ def test_held_anthropic_stream_pings_then_completes_after_cli_approval(held: Gw,
     assert text.startswith("Hello there")
     sent = upstream.received[0].body.decode()
     assert CANARY_MARK not in sent  # masked before it left, as the decision said
-    records = held.records(expect=4)
+    records = held.records(expect=5)  # 3 steps, the write-ahead egress record, the request's own
     assert steps(records, approval_id) == [("requested", "egress"), ("approved", "sec-lead"), ("used", "egress")]
     rec = request_record(records, approval_id)
     assert rec["approval"] == {"id": approval_id, "status": "used", "approver": "sec-lead"}
@@ -376,7 +376,7 @@ def test_an_upstream_error_after_a_held_stream_started_is_an_in_stream_error(hel
     error = json.loads(lines[lines.index("event: error") + 1][5:])
     assert error["error"]["type"] == "invalid_request_error"
     assert "the provider answered 400: prompt is too long" in error["error"]["message"]
-    (rec,) = [r for r in held.records(expect=4) if r.get("type") is None]
+    (rec,) = [r for r in held.records(expect=5) if r.get("type") is None]  # with its egress record
     assert rec["upstream_status"] == 400 and rec["outcome"] == "failed" and rec["approval"]["status"] == "used"
 
 
@@ -427,7 +427,7 @@ def test_refuse_then_approve_then_identical_retry_passes_once(refusing: Gw, upst
     # Once: the next identical retry needs a new approval.
     again = refused_id(gw.post("anthropic", content))
     assert again != approval_id
-    records = gw.records(expect=11)
+    records = gw.records(expect=12)  # and the one forwarded request's write-ahead egress record
     assert steps(records, approval_id) == [
         ("requested", "egress"),
         ("approved", f"cli:{getpass.getuser()}"),

@@ -73,12 +73,17 @@ class Gateway:
         return CliRunner().invoke(main, [*args, "--config", str(self.config)], env=SIM_ENV, catch_exceptions=False)
 
     def record(self, timeout: float = 5.0) -> dict[str, Any]:
-        """The only audit record, once written."""
+        """The request's own audit record (the only one besides its write-ahead egress record),
+        once written."""
         deadline = time.monotonic() + timeout
-        while not (rows := list(self.store.iter_audit())) and time.monotonic() < deadline:
+        while True:
+            rows = [json.loads(r.entry.canonical) for r in self.store.iter_audit()]
+            own = [r for r in rows if r.get("type") != "egress"]
+            if own or time.monotonic() > deadline:
+                break
             time.sleep(0.02)
-        assert len(rows) == 1
-        return json.loads(rows[0].entry.canonical)
+        assert len(own) == 1
+        return own[0]
 
     def replay(self, request_id: str, timeout: float = 5.0) -> Replay:
         keys = load_recording_keys(load_config(self.config, env=SIM_ENV).recording_key_file)
@@ -205,10 +210,12 @@ def test_recordings_hold_what_the_upstream_saw_and_never_a_canary(recording, ups
     exported = recording.cli("audit", "export")
     assert exported.exit_code == 0 and rid in exported.output
     as_csv = recording.cli("audit", "export", "--format", "csv")
-    (csv_row,) = csv.DictReader(io.StringIO(as_csv.output))
+    # The request's write-ahead egress record, then its own record.
+    egress_row, csv_row = csv.DictReader(io.StringIO(as_csv.output))
+    assert egress_row["outcome"] == "egress" and egress_row["request_id"] == rid
     assert csv_row["recorded"] == "True" and csv_row["response_sha256"] == record["response_sha256"]
     verified = recording.cli("audit", "verify")
-    assert verified.exit_code == 0 and verified.output.startswith("OK: 1 records verified"), verified.output
+    assert verified.exit_code == 0 and verified.output.startswith("OK: 2 records verified"), verified.output
     db = b"".join(p.read_bytes() for p in (tmp_path / "data").glob("egress.db*"))
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name.split(".")[0] in ("egress", "uvicorn"))
     for data, where in (
@@ -270,7 +277,7 @@ def test_retention_deletes_payloads_and_the_chain_still_verifies(recording, upst
     row = recording.store.get_recording(rid)
     assert row is not None and row.sent is None and row.received is None
     verified = recording.cli("audit", "verify")
-    assert verified.exit_code == 0 and verified.output.startswith("OK: 1 records verified"), verified.output
+    assert verified.exit_code == 0 and verified.output.startswith("OK: 2 records verified"), verified.output  # with its egress record
     replayed = recording.cli("audit", "replay", rid)
     assert replayed.exit_code == 1 and "expired" in replayed.output
     assert recording.cli("audit", "recording-key", "prune").output.startswith("no key to drop")
