@@ -79,7 +79,9 @@ def merge(matches: list[Match]) -> list[Match]:
         cluster.append(i)
         cluster_end = max(cluster_end, m.end)
     _greedy(matches, cluster, kept)
-    kept.sort(key=lambda i: (matches[i].start, matches[i].end, matches[i].rule.id, *_rank(matches[i]), i))
+    # Equal (start, end, rule id) means one rule, so one kind, overlapping: one cluster, where
+    # `kept` is in rank order. A stable sort therefore breaks ties exactly as the greedy ranked.
+    kept.sort(key=lambda i: (matches[i].start, matches[i].end, matches[i].rule.id))
     return [matches[i] for i in kept]
 
 
@@ -126,6 +128,9 @@ class TextScanner:
         self.misses = 0
 
     def scan_text(self, text: str, budget: Budget | None = None) -> tuple[TextFinding, ...]:
+        if len(text) > self._cache_limit // 8:  # never cached, so not even hashed (30 MB: ~10-70 ms)
+            self.misses += 1
+            return self._scan(text, budget)
         with self._lock:
             cached = self._cache.get(text)
             if cached is not None:
@@ -133,9 +138,26 @@ class TextScanner:
                 self.hits += 1
                 return cached
             self.misses += 1
-        matches = self.matcher.scan(text, budget, self.max_findings * _RAW_PER_FINDING)
-        merged = merge(matches) if len(matches) <= self.max_findings * _RAW_PER_FINDING else None
-        if merged is None or len(merged) > self.max_findings:
+        found = self._scan(text, budget)
+        with self._lock:
+            if text not in self._cache:
+                self._cache[text] = found
+                self._cache_chars += len(text)
+            while self._cache_chars > self._cache_limit:
+                old, _ = self._cache.popitem(last=False)
+                self._cache_chars -= len(old)
+        return found
+
+    def _scan(self, text: str, budget: Budget | None) -> tuple[TextFinding, ...]:
+        cap = self.max_findings
+        matches = self.matcher.scan(text, budget, cap)
+        merged = merge(matches)
+        if len(matches) > cap and len(merged) <= cap:
+            # Overlapping rules confirmed some values twice: scan on, to a larger bound of raw
+            # matches (rare; a secret-dense text is usually past the cap after the first pass).
+            matches = self.matcher.scan(text, budget, cap * _RAW_PER_FINDING)
+            merged = merge(matches) if len(matches) <= cap * _RAW_PER_FINDING else None
+        if merged is None or len(merged) > cap:
             found: tuple[TextFinding, ...] = (dense_finding(text),)
         else:
             found = tuple(
@@ -151,14 +173,6 @@ class TextScanner:
                 )
                 for m in merged
             )
-        if len(text) <= self._cache_limit // 8:
-            with self._lock:
-                if text not in self._cache:
-                    self._cache[text] = found
-                    self._cache_chars += len(text)
-                while self._cache_chars > self._cache_limit:
-                    old, _ = self._cache.popitem(last=False)
-                    self._cache_chars -= len(old)
         return found
 
 

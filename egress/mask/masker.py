@@ -41,6 +41,8 @@ from egress.mask.placeholders import Placeholders, json_escape, label_for
 _BARE_TOKEN = re.compile(rb"[-+0-9.eE]+")
 log = logging.getLogger("egress.mask")
 _FIND_LOOP_MAX = 12  # up to this many needles, str.find beats building an automaton
+# Value sets larger than this (a secret-dense text is one value) get no Hyperscan automaton.
+_AUTOMATON_MAX_BYTES = 1 << 20
 
 
 @dataclass(slots=True)
@@ -302,7 +304,7 @@ class NeedleSearch:
 
             db.scan(body, match_event_handler=on_match, scratch=self._scratch(db))
             return hits
-        if start_compile and self.background:
+        if start_compile and self.background and sum(map(len, needles)) <= _AUTOMATON_MAX_BYTES:
             threading.Thread(target=self._compile, args=(needles,), name="egress-mask-automaton", daemon=True).start()
         if len(needles) <= _FIND_LOOP_MAX:
             for needle in needles:

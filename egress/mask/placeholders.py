@@ -91,6 +91,8 @@ class Placeholders:
     request is handled)."""
 
     _MEMO_MAX = 4096
+    # A secret-dense text is one value of up to the body size: never kept in the memos.
+    _MEMO_VALUE_MAX = 64 * 1024
 
     def __init__(self, keys: MaskingKeys) -> None:
         self._key = keys.placeholder
@@ -104,9 +106,10 @@ class Placeholders:
             digest = blake2b(value.encode("utf-8", "surrogatepass"), key=self._key, digest_size=HASH_LEN).digest()
             # 13 letters, one per digest byte (byte mod 26: about 4.6 bits each, 60 bits in all).
             made = f"{PREFIX}{label}_{digest.translate(_LETTERS).decode('ascii')}"
-            if len(self._made) >= self._MEMO_MAX:
-                self._made.clear()
-            self._made[(value, label)] = made
+            if len(value) <= self._MEMO_VALUE_MAX:
+                if len(self._made) >= self._MEMO_MAX:
+                    self._made.clear()
+                self._made[(value, label)] = made
         return made
 
     def audit_hash(self, value: str) -> str:
@@ -116,9 +119,10 @@ class Placeholders:
         if hashed is None:
             digest = blake2b(value.encode("utf-8", "surrogatepass"), key=self._audit_key, digest_size=16)
             hashed = "blake2b:" + digest.hexdigest()
-            if len(self._hashed) >= self._MEMO_MAX:
-                self._hashed.clear()
-            self._hashed[value] = hashed
+            if len(value) <= self._MEMO_VALUE_MAX:
+                if len(self._hashed) >= self._MEMO_MAX:
+                    self._hashed.clear()
+                self._hashed[value] = hashed
         return hashed
 
 
