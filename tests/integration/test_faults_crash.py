@@ -117,7 +117,12 @@ def run_load(url: str, key: str, stop: threading.Event) -> Load:
 
 def crash_and_count(tmp_path: Path, sim: UpstreamSimulator, store_url: str, workers: int) -> None:
     config = write_config(
-        tmp_path, sim.url, store={"url": store_url}, server={"workers": workers}, auth={"key_refresh_s": 1}
+        tmp_path,
+        sim.url,
+        store={"url": store_url},
+        server={"workers": workers},
+        auth={"key_refresh_s": 1},
+        audit={"durability": "before_forward"},
     )
     seed: SqlStore = open_store(store_url)
     seed.migrate()

@@ -49,7 +49,8 @@ def terminate_backends(url: str) -> int:
 
 
 def start(tmp_path: Path, sim_url: str, pg: str, **extra) -> Running:
-    return start_gateway(write_config(tmp_path, sim_url, store={"url": pg}, **extra))
+    # Write-ahead on, whatever the default.
+    return start_gateway(write_config(tmp_path, sim_url, store={"url": pg}, audit={"durability": "before_forward"}, **extra))
 
 
 def test_terminated_backends_mid_load_are_replaced(upstream, tmp_path, pg_url):

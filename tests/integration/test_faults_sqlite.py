@@ -57,6 +57,8 @@ def fill(folder: Path) -> Path:
 
 
 def start(tmp_path: Path, sim: UpstreamSimulator, **extra) -> Running:
+    # Write-ahead on (whatever the default), unless a test says otherwise.
+    extra["audit"] = {"durability": "before_forward", **extra.get("audit", {})}
     return start_gateway(write_config(tmp_path, sim.url, **extra))
 
 
