@@ -101,9 +101,9 @@ class Placeholders:
         self._hashed: dict[str, str] = {}
 
     def make(self, value: str, label: str) -> str:
-        made = self._made.get((value, label))
+        made = self._made.get((value, label)) if len(value) <= self._MEMO_VALUE_MAX else None
         if made is None:
-            digest = blake2b(value.encode("utf-8", "surrogatepass"), key=self._key, digest_size=HASH_LEN).digest()
+            digest = _keyed(value, self._key, HASH_LEN).digest()
             # 13 letters, one per digest byte (byte mod 26: about 4.6 bits each, 60 bits in all).
             made = f"{PREFIX}{label}_{digest.translate(_LETTERS).decode('ascii')}"
             if len(value) <= self._MEMO_VALUE_MAX:
@@ -115,15 +115,28 @@ class Placeholders:
     def audit_hash(self, value: str) -> str:
         """A keyed hash for the audit record: lets an auditor tell two masked values apart (or
         match a suspected value, given the key) without the record ever holding the value."""
-        hashed = self._hashed.get(value)
+        hashed = self._hashed.get(value) if len(value) <= self._MEMO_VALUE_MAX else None
         if hashed is None:
-            digest = blake2b(value.encode("utf-8", "surrogatepass"), key=self._audit_key, digest_size=16)
+            digest = _keyed(value, self._audit_key, 16)
             hashed = "blake2b:" + digest.hexdigest()
             if len(value) <= self._MEMO_VALUE_MAX:
                 if len(self._hashed) >= self._MEMO_MAX:
                     self._hashed.clear()
                 self._hashed[value] = hashed
         return hashed
+
+
+_PIECE = 1 << 20
+
+
+def _keyed(value: str, key: bytes, size: int) -> blake2b:
+    """blake2b of the value's UTF-8. A large value (a secret-dense text) is encoded and hashed
+    in pieces: the same digest, but no single call holds the GIL for the whole value (blake2b
+    releases it while it hashes a piece)."""
+    digest = blake2b(key=key, digest_size=size)
+    for at in range(0, len(value), _PIECE):
+        digest.update(value[at : at + _PIECE].encode("utf-8", "surrogatepass"))
+    return digest
 
 
 def json_escape(value: str) -> bytes:

@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import random
 import string
+from hashlib import blake2b
 
 from egress.core.exchange import Api
 from egress.detect.scan import DENSE_RULE_ID, Scanner, TextScanner
 from egress.mask.masker import Masker
+from egress.mask.placeholders import _LETTERS, HASH_LEN, PREFIX
 from egress.mask.restore import Restorer
 from egress.wire.codecs import CODECS
 from tests.support.corpus import bundled_matcher
-from tests.support.masking import MASK_SECRETS, PLACEHOLDERS
+from tests.support.masking import KEYS, MASK_SECRETS, PLACEHOLDERS
 
 API = Api.ANTHROPIC_MESSAGES
 
@@ -67,3 +69,12 @@ def test_below_the_cap_each_value_is_its_own_placeholder():
     findings, masked = mask(scanner, body([{"role": "user", "content": dense_text(40)}]))
     assert len(findings) == 40 and len(masked.placeholders) == 40
     assert b"glpat-" not in masked.body
+
+
+def test_a_huge_value_gets_the_placeholder_of_its_whole_utf8():
+    """Large values are hashed in pieces: the digest is that of the whole value's UTF-8."""
+    value = ("é\ud800x" * 700_000)[:2_000_001]  # over 1 MiB of pieces, a lone surrogate on a cut
+    whole = blake2b(value.encode("utf-8", "surrogatepass"), key=KEYS.placeholder, digest_size=HASH_LEN).digest()
+    assert PLACEHOLDERS.make(value, "X") == f"{PREFIX}X_{whole.translate(_LETTERS).decode('ascii')}"
+    audit = blake2b(value.encode("utf-8", "surrogatepass"), key=KEYS.audit, digest_size=16).hexdigest()
+    assert PLACEHOLDERS.audit_hash(value) == "blake2b:" + audit
