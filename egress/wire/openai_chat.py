@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from egress.core.errors import EgressError
+from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Api, ParsedRequest, Prompt, SegmentKind, TextSegment, Usage
 from egress.wire.body import load_object, parsed
 from egress.wire.openai_errors import error_object
@@ -94,22 +94,32 @@ class StreamObserver:
     its grammar (upstream_protocol_error for an event that is not SSE or not a JSON object).
 
     `complete`: `data: [DONE]` or an in-stream error chunk has been seen, or every choice the
-    stream started has its `finish_reason`. The last rule is for compatible servers that end the
+    stream started has its `finish_reason`; a `[DONE]` while a choice is unfinished (or before
+    any) is upstream_truncated. The last rule is for compatible servers that end the
     stream after the finish_reason chunk without `[DONE]` (their answer is whole: the official
     SDK reads it to the end without complaint); a stream cut before that is truncated."""
 
-    __slots__ = ("usage", "complete", "_open")
+    __slots__ = ("usage", "complete", "_open", "_seen")
 
     def __init__(self, usage: Usage) -> None:
         self.usage = usage
         self.complete = False
         self._open: set[Any] = set()  # choice indexes seen without their finish_reason yet
+        self._seen = False  # a choice has been seen
 
     def observe(self, raw: bytes) -> None:
         doc = event_document(raw, allow_done=True)
         if doc is None:
             return
         if doc is DONE:
+            if not self.complete and (self._open or not self._seen):
+                # [DONE] with a choice still unfinished (llama-cpp-python ends an interrupted
+                # answer so), or before any choice: the answer was cut, whatever [DONE] says.
+                raise EgressError(
+                    ErrorCode.UPSTREAM_TRUNCATED,
+                    "the upstream ended the stream before the answer was complete",
+                    stage="forward",
+                )
             self.complete = True
             return
         if doc.get("error"):
@@ -121,6 +131,7 @@ class StreamObserver:
                 if not isinstance(choice, dict):
                     continue
                 index = choice.get("index", 0)
+                self._seen = True
                 if choice.get("finish_reason") is not None:
                     self._open.discard(index)
                     self.complete = not self._open

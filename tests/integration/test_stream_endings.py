@@ -227,6 +227,15 @@ def test_chat_that_ends_after_finish_reason_without_done_is_whole(gateway, upstr
     assert record["outcome"] == "forwarded"
 
 
+def test_chat_done_before_finish_reason_is_truncated(gateway, upstream):
+    """[DONE] with the choice unfinished (llama-cpp-python ends an interrupted answer so)."""
+    upstream.enqueue(Reply(headers=SSE_HEADERS, chunks=[chat_delta("half an ans"), b"data: [DONE]\n\n"]))
+    with pytest.raises(openai.APIError) as caught:
+        list(openai_sdk(gateway).chat.completions.create(model="gpt-4o", stream=True, messages=[{"role": "user", "content": "x"}]))
+    assert error_code(caught.value) == "upstream_truncated"
+    audited_failure(gateway, "upstream_truncated")
+
+
 def test_responses_cut_before_completed_raises(gateway, upstream, aws):
     upstream.enqueue(Reply(headers=SSE_HEADERS, build=cut_after_fragment(lambda p: responses_events("my key is ", p[:9]))))
     seen: list[str] = []
@@ -409,6 +418,18 @@ def test_translated_chat_cut_before_finish_reason_is_a_messages_error(routed, si
     assert "".join(seen) in ("", "partial answ")
     (record,) = routed.audit(1)
     assert record["endpoint"] == "own" and record["outcome"] == "failed" and record["error_code"] == "upstream_truncated"
+
+
+def test_translated_chat_done_before_finish_reason_is_a_messages_error(routed, sims):
+    sims["own"].enqueue(Reply(headers=SSE_HEADERS, chunks=[chat_delta("partial"), b"data: [DONE]\n\n"]))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        with anthropic_sdk(routed).messages.stream(
+            model="claude-sonnet-4-5", max_tokens=8, messages=[{"role": "user", "content": "hi"}], extra_headers=PROPRIETARY
+        ) as stream:
+            list(stream)
+    assert error_code(caught.value) == "upstream_truncated"
+    (record,) = routed.audit(1)
+    assert record["outcome"] == "failed" and record["error_code"] == "upstream_truncated"
 
 
 def test_translated_chat_that_ends_after_finish_reason_is_whole(routed, sims):

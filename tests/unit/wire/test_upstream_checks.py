@@ -143,3 +143,18 @@ def test_an_unterminated_last_event_counts_only_with_its_data():
     assert whole_tail(b"event: message_stop\n") is None  # cut before its data
     assert whole_tail(b"eve") is None
     assert whole_tail(b'data: {"type":"mess') == b'data: {"type":"mess\n\n'  # the observer refuses it
+
+
+def test_chat_done_with_an_unfinished_choice_is_truncated():
+    """llama-cpp-python ends an interrupted answer with [DONE] and no finish_reason."""
+    for before in ([chunk(0, "half an ans")], [], [chunk(0, "a", "stop"), chunk(1, "b")]):
+        observer = CODECS[Api.OPENAI_CHAT].stream_observer(Usage())
+        for raw in before:
+            observer.observe(raw)
+        with pytest.raises(EgressError) as caught:
+            observer.observe(b"data: [DONE]\n\n")
+        assert caught.value.code is ErrorCode.UPSTREAM_TRUNCATED
+    observer = CODECS[Api.OPENAI_CHAT].stream_observer(Usage())
+    observer.observe(sse(None, {"error": {"message": "x"}}))  # the provider's own error, then [DONE]
+    observer.observe(b"data: [DONE]\n\n")
+    assert observer.complete
