@@ -43,6 +43,8 @@ log = logging.getLogger("egress.mask")
 _FIND_LOOP_MAX = 12  # up to this many needles, str.find beats building an automaton
 # Value sets larger than this (a secret-dense text is one value) get no Hyperscan automaton.
 _AUTOMATON_MAX_BYTES = 1 << 20
+# A value longer than this is masked in the parsed document, not searched for in the bytes.
+_HUGE_VALUE = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -86,7 +88,11 @@ class Masker:
         values = self._values(parsed, targets, inherited or {}, known or {})
         if b'"thinking"' in body:
             _refuse_if_signed(parsed.document, values)
-        masked = self._mask_bytes(body, values, parsed, targets)
+        # A huge value (a secret-dense text, masked whole) is replaced where it is, in the parsed
+        # document: searching and escaping it in the bytes would cost several passes over it,
+        # each holding the GIL.
+        huge = any(len(v.value) > _HUGE_VALUE for v in values.values())
+        masked = None if huge else self._mask_bytes(body, values, parsed, targets)
         rewritten = False
         if masked is None:
             masked = self._mask_document(parsed, values, targets)
@@ -204,7 +210,14 @@ class Masker:
                 spans.setdefault(f.segment, []).append((f.start, f.end, values[value]))
         for index, segment in enumerate(parsed.prompt.segments):
             found = spans.get(index, [])
+            whole = next((v for start, end, v in found if start == 0 and end == len(segment.text)), None)
+            if whole is not None:  # one value is the whole text (secret-dense): nothing else to find
+                changes[segment.path] = whole.placeholder
+                counts[whole.value] += 1
+                continue
             for v in values.values():
+                if len(v.value) > len(segment.text):
+                    continue  # cannot occur here (its escaped form is longer still)
                 needle = json_escape(v.value).decode("utf-8", "surrogatepass") if segment.json_text else v.value
                 i = segment.text.find(needle)
                 while i >= 0:

@@ -156,7 +156,7 @@ def test_mask_decision_without_a_masking_key_refuses(gateway, upstream, monkeypa
     from egress.mask.masker import Masker
 
     class OneFinding:
-        def scan(self, prompt):
+        def scan(self, prompt, budget=None):
             return (Finding("secret", "test-rule", 0, 0, 2, 1.0),)
 
     pipeline = gateway.gateway.app.pipeline
