@@ -163,10 +163,13 @@ def test_the_embedded_defaults_reference_their_catalog_entries(tmp_path):
         "anthropic",
         "anthropic",
         "https://api.anthropic.com",
-        ("claude-*",),
+        ("claude-*", "claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-4-8",
+         "claude-sonnet-4-6", "claude-haiku-4-5"),
     )
     assert (openai.name, openai.catalog, openai.base_url) == ("openai", "openai", "https://api.openai.com/v1")
-    assert openai.models == ("gpt-*", "o1*", "o3*", "o4*", "codex-*", "chatgpt-*")
+    # The patterns route; the names spelled out are what GET /v1/models lists.
+    assert openai.models[:6] == ("gpt-*", "o1*", "o3*", "o4*", "codex-*", "chatgpt-*")
+    assert "gpt-5.5" in openai.models
     assert anthropic.credentials.passthrough and openai.credentials.passthrough
     assert (anthropic.jurisdiction, anthropic.trains_on_api_data, anthropic.dpa) == ("US", False, True)
     # The catalog says a ZDR option is offered; only the organisation can say it is in effect.
