@@ -125,23 +125,27 @@ def test_keys_sdk_traffic_sigterm_flush_and_audit_commands(env, tmp_path, upstre
     assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
 
     verified = run(["audit", "verify", "--config", str(config)], env)
-    assert verified.returncode == 0 and verified.stdout.startswith("OK: 6 records verified")
-    assert "1 checkpoints verified (records 1..6 signed)" in verified.stdout
+    # Each forwarded request: its write-ahead egress record (committed before upstream got a byte),
+    # then its own record with the outcome.
+    assert verified.returncode == 0 and verified.stdout.startswith("OK: 12 records verified")
+    assert "1 checkpoints verified (records 1..12 signed)" in verified.stdout
 
     tail = run(["audit", "tail", "-n", "3", "--json", "--config", str(config)], env)
     records = [json.loads(line) for line in tail.stdout.splitlines()]
     assert len(records) == 3 and records[-1]["api"] == "openai.chat_completions"
+    assert records[-2]["type"] == "egress" and records[-2]["request_id"] == records[-1]["request_id"]
     assert {r["user"] for r in records} == {"carol"} and {r["team"] for r in records} == {"payments"}
 
     exported = run(["audit", "export", "--format", "jsonl", "--config", str(config)], env)
     lines = [json.loads(x) for x in exported.stdout.splitlines()]
-    assert lines[0]["export"]["complete"] is True and lines[-1]["checkpoint"]["seq"] == 6  # signed at shutdown
+    assert lines[0]["export"]["complete"] is True and lines[-1]["checkpoint"]["seq"] == 12  # signed at shutdown
     lines = [x for x in lines if "record" in x]
-    assert [x["seq"] for x in lines] == [1, 2, 3, 4, 5, 6]
-    assert all(x["record"]["outcome"] == "forwarded" for x in lines)
+    assert [x["seq"] for x in lines] == list(range(1, 13))
+    assert [x["record"].get("type") == "egress" for x in lines] == [True, False] * 6
+    assert all(x["record"]["outcome"] == "forwarded" for x in lines[1::2])
     as_csv = run(["audit", "export", "--format", "csv", "--config", str(config)], env)
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
-    assert len(rows) == 6 and rows[0]["endpoint"] == "sim-anthropic" and rows[0]["jurisdiction"] == "US"
+    assert len(rows) == 12 and rows[0]["endpoint"] == "sim-anthropic" and rows[0]["jurisdiction"] == "US"
 
     # No secret anywhere: not in the database, the export, or the server's output.
     db_bytes = (tmp_path / "data" / "egress.db").read_bytes()
@@ -178,4 +182,5 @@ def test_serve_with_several_workers_shares_one_chain(env, tmp_path, upstream):
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     verified = run(["audit", "verify", "--config", str(config)], env)
-    assert verified.stdout.startswith("OK: 30 records verified"), verified.stdout
+    # 30 requests, each with its write-ahead egress record: 60 records on one chain.
+    assert verified.stdout.startswith("OK: 60 records verified"), verified.stdout
