@@ -176,6 +176,8 @@ def _wait_then(url_host: str, port: int, tls: bool, proc_alive: Callable[[], boo
 
 def run_serve(config: Config, config_path: Path | None, log_level: str) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for warning in config.warnings:  # what `egress config check` prints: said at every start too
+        logging.getLogger("egress").warning("%s", warning)
     server = config.server
     sock = bind_listener(server.host, server.port)
     port = int(sock.getsockname()[1])  # the real one when --port 0
@@ -203,6 +205,10 @@ def run_serve(config: Config, config_path: Path | None, log_level: str) -> None:
 
         try:
             _serve(config, config_path, log_level, sock, app, announce, pid_file.remove_if_ours)
+        except KeyboardInterrupt:
+            # Ctrl-C: uvicorn shut down cleanly, then re-raised SIGINT. A clean stop exits 0,
+            # not click's "Aborted!" with status 1.
+            pass
         finally:
             pid_file.remove_if_ours()
     finally:

@@ -194,3 +194,24 @@ def test_egress_demo_masks_restores_routes_and_audits(env):
     # The audit record names the kinds and rules, never the values.
     assert '"aws-access-key-id": 1' in record and '"pii-email": 1' in record
     assert secret.group(0) not in record and email.group(0) not in record
+
+
+def test_ctrl_c_stops_cleanly_and_config_warnings_are_logged_at_start(env, tmp_path):
+    """Ctrl-C is a clean stop (status 0, no click "Aborted!"); what `config check` warns about is
+    said at every start too, so an operator who never ran the check still reads it."""
+    config = tmp_path / "egress.yaml"
+    config.write_text("policy:\n  engine: builtin\n  data:\n    pii_jurisdictions: [DE]\n")
+    port = free_port()
+    serve = Serve(env, port, "--config", str(config))
+    try:
+        serve.wait_for("egress listening on")
+        assert any("engine builtin reads no policy.data" in line for line in serve.seen), "".join(serve.seen)
+    finally:
+        serve.proc.send_signal(signal.SIGINT)
+        status = serve.proc.wait(timeout=60)
+        while (line := serve.lines.get(timeout=10)) is not None:
+            serve.seen.append(line)
+    output = "".join(serve.seen)
+    assert status == 0, output
+    assert "Aborted" not in output and "Traceback" not in output
+    assert not (tmp_path / "data" / "egress.pid").exists()
