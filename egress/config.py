@@ -22,7 +22,7 @@ from egress.core.endpoint import Endpoint
 from egress.core.jurisdictions import ISO_3166_ALPHA2, SPECIAL_JURISDICTIONS
 from egress.detect.internal import InternalIdentifiers, internal_rules
 from egress.detect.rules import RuleError, bundled_files, load_rule_files
-from egress.identity.oidc import DEFAULT_ALGORITHMS, KEY_TYPES, require_secure_url
+from egress.identity.oidc_terms import DEFAULT_ALGORITHMS, KEY_TYPES, require_secure_url
 from egress.policy import data_schema
 from egress.route.catalog import Catalog
 from egress.route.provider_catalog import (

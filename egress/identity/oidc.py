@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import logging
 import re
 import ssl
@@ -50,7 +49,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import aiohttp
@@ -67,24 +65,11 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
+from egress.identity.oidc_terms import DEFAULT_ALGORITHMS, KEY_TYPES, require_secure_url
+
 log = logging.getLogger("egress.identity")
 
-# Asymmetric algorithms only, with the JWK key type (and curve) each one needs.
-KEY_TYPES: Mapping[str, tuple[str, str | None]] = {
-    "RS256": ("RSA", None),
-    "RS384": ("RSA", None),
-    "RS512": ("RSA", None),
-    "PS256": ("RSA", None),
-    "PS384": ("RSA", None),
-    "PS512": ("RSA", None),
-    "ES256": ("EC", "P-256"),
-    "ES384": ("EC", "P-384"),
-    "ES512": ("EC", "P-521"),
-    "EdDSA": ("OKP", None),
-}
-DEFAULT_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
 MAX_DOCUMENT_BYTES = 1 << 20  # a discovery document or a JWKS larger than this is refused
-_LOOPBACK_NAMES = frozenset({"localhost"})
 _NAMED_ALGORITHMS = frozenset(KEY_TYPES) | {"none", "HS256", "HS384", "HS512"}
 
 
@@ -155,23 +140,6 @@ class VerifiedToken:
     claims: Mapping[str, Any] = field(repr=False)
 
 
-def require_secure_url(url: str) -> str:
-    """An issuer or key URL must be https, except on loopback (tests, a local IdP). Raises ValueError."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return url
-    raise ValueError("must be an https:// URL (http:// only on a loopback address)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # A JWS in compact form: header and payload non-empty; an empty signature is still JWT-shaped, so

@@ -73,3 +73,17 @@ def test_a_lazy_command_runs_when_asked():
         [sys.executable, "-m", "egress", "providers", "--help"], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0 and "--endpoint" in out.stdout and "--format" in out.stdout
+
+
+# Reading and checking a configuration needs pydantic, YAML and the rule syntax (RE2, light), not
+# the gateway's engines, its server, its stores or the JWT and crypto libraries.
+GATEWAY_ONLY = ("hyperscan", "regopy", "aiohttp", "uvicorn", "cryptography", "starlette", "psycopg", "jwt")
+
+
+def test_config_check_loads_no_gateway_engine(tmp_path):
+    config = tmp_path / "egress.yaml"
+    config.write_text("server: {port: 8080}\n")
+    names = imported_modules("config", "check", "--no-env", str(config))
+    assert "egress.config" in names
+    loaded = sorted(n for n in names if any(n == h or n.startswith(h + ".") for h in GATEWAY_ONLY))
+    assert loaded == []
