@@ -417,7 +417,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         recording = Check(
             "recording", recorder.alive, "running" if recorder.alive else "the recording writer is not running"
         )
-        return (writer.check(config.audit.max_backlog), keyring.check(), policy_check, recording)
+        return (writer.check(config.audit.max_backlog), keyring.check(), policy_check, recording, gate.desk.check())
 
     max_backlog = config.audit.max_backlog
 

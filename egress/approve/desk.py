@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from egress.approve.service import PENDING, Approvals
 from egress.core.approvals import Approval
+from egress.core.health import Check, Health
 
 log = logging.getLogger("egress.approve")
 
@@ -33,6 +34,8 @@ class ApprovalDesk:
         # requests join one approval, so one id may have several.
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        # The sweep's state for /readyz: an outage is logged once, not a traceback every interval.
+        self.sweep_health = Health("approval sweep", log)
         approvals.add_listener(self._decided)
 
     def start_sweep(self, interval_s: float = 30.0) -> None:
@@ -44,11 +47,23 @@ class ApprovalDesk:
             await asyncio.sleep(interval_s)
             try:
                 expired = await self._call(self.approvals.expire_overdue)
-            except Exception:  # noqa: BLE001 - a background sweep: log it and try again next time
-                log.exception("approval sweep failed")
+            except Exception as exc:  # noqa: BLE001 - a background sweep: report it and try again next time
+                self.sweep_health.failed(exc)
                 continue
+            self.sweep_health.ok()
             if expired:
                 log.info("approvals: %d expired unanswered", expired)
+
+    def check(self) -> Check:
+        """The sweep, for /readyz. Reported, never gating: while it fails, overdue approvals
+        expire late (a held request still times out on its own deadline) and requests are
+        unaffected; a store outage behind it fails the store check, which does gate."""
+        health = self.sweep_health
+        if health.failing:
+            detail = f"failing ({health.failures} attempts): overdue approvals are expired late"
+        else:
+            detail = "running"
+        return Check("approval_sweep", True, detail, health.last_error, health.age())
 
     def close(self) -> None:
         if self._sweeper is not None:

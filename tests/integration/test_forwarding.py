@@ -184,6 +184,6 @@ def test_health_and_readiness(gateway):
     assert httpx.get(gateway.url + "/healthz").json() == {"status": "ok"}
     ready = httpx.get(gateway.url + "/readyz").json()
     assert ready["status"] == "ready" and ready["failing"] == []
-    assert set(ready["checks"]) == {"audit", "keyring", "policy", "recording", "store"}
+    assert set(ready["checks"]) == {"audit", "keyring", "policy", "recording", "approval_sweep", "store"}
     assert all(check["ok"] for check in ready["checks"].values())
     assert ready["audit_backlog"] >= 0 and ready["audit_uncovered"] >= 0

@@ -5,6 +5,7 @@ the CLI or another replica has)."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,4 +96,39 @@ async def test_the_sweep_expires_an_unanswered_approval_past_its_deadline(store:
             await asyncio.sleep(0.02)
         assert current is not None and current.status == "expired"
     finally:
+        desk.close()
+
+
+async def test_a_failing_sweep_is_reported_once_and_recovers(store: SqlStore, tmp_path: Path, caplog) -> None:
+    """The sweep survives store errors: /readyz's approval_sweep check names the error class, the
+    outage is logged once (not a traceback every interval), and the next good sweep clears it."""
+    approvals = Approvals(store)
+    desk = ApprovalDesk(approvals, poll_interval_s=3600)
+    pending(approvals)
+    # A real fault: the table the sweep updates disappears under it (another connection renames it).
+    other = sqlite3.connect(next(tmp_path.rglob("*.db")))
+    other.execute("ALTER TABLE approvals RENAME TO approvals_away")
+    other.commit()
+    caplog.set_level("ERROR", logger="egress.approve")
+    desk.start_sweep(interval_s=0.02)
+    try:
+        for _ in range(250):
+            if desk.sweep_health.failures >= 3:
+                break
+            await asyncio.sleep(0.02)
+        check = desk.check()
+        assert desk.sweep_health.failures >= 3
+        assert check.name == "approval_sweep" and check.ok  # reported, never gating
+        assert "failing" in check.detail and check.last_error is not None and "OperationalError" in check.last_error
+        outage_lines = [r for r in caplog.records if "approval sweep failing" in r.getMessage()]
+        assert len(outage_lines) == 1 and not any(r.exc_info for r in caplog.records)
+        other.execute("ALTER TABLE approvals_away RENAME TO approvals")
+        other.commit()
+        for _ in range(250):
+            if not desk.sweep_health.failing:
+                break
+            await asyncio.sleep(0.02)
+        assert not desk.sweep_health.failing and desk.check().detail == "running"
+    finally:
+        other.close()
         desk.close()
