@@ -393,8 +393,14 @@ class Console:
         )
         if stored is None:
             return self._error(404, "no such record", signed)
+        attempts = await asyncio.to_thread(records.egress_rows, self.store, stored)
         return self._render(
-            "record.html", signed=signed, row=records.row_of(stored), body=records.record_json(stored), stored=stored
+            "record.html",
+            signed=signed,
+            row=records.row_of(stored),
+            body=records.record_json(stored),
+            stored=stored,
+            attempts=attempts,
         )
 
     async def _replay(self, request: Request, signed: Signed) -> Response:

@@ -15,6 +15,7 @@ import orjson
 
 from egress.admin.accounts import Viewer
 from egress.audit.export import ExportFilter
+from egress.audit.record import EGRESS_OUTCOME
 from egress.core.records import StoredAudit
 from egress.store.base import SqlStore
 
@@ -78,14 +79,29 @@ def record_json(stored: StoredAudit) -> str:
     ).decode()
 
 
+def _a_request(stored: StoredAudit) -> bool:
+    """A row of live traffic and search is a request's own record. Its write-ahead egress records
+    (outcome `egress`: one per attempted endpoint, committed before the bytes left) are listed on
+    the request's record page (`egress_rows`), not as rows of their own."""
+    return stored.entry.outcome != EGRESS_OUTCOME
+
+
 def recent(store: SqlStore, viewer: Viewer, limit: int = 50) -> list[RecordRow]:
-    return [row_of(s) for s in store.audit_search(team=viewer.scope, limit=limit)]
+    # Each forwarded request has an egress record beside its own: read twice the rows, keep `limit`.
+    rows = store.audit_search(team=viewer.scope, limit=2 * limit)
+    return [row_of(s) for s in rows if _a_request(s)][:limit]
 
 
 def visible_record(store: SqlStore, viewer: Viewer, request_id: str) -> StoredAudit | None:
     """The record of a request, or None when there is none or the viewer may not see it."""
     stored = store.audit_by_request(request_id)
     return stored if stored is not None and viewer.sees(stored.entry.team) else None
+
+
+def egress_rows(store: SqlStore, stored: StoredAudit) -> list[RecordRow]:
+    """The write-ahead egress records of a request the viewer may see (`visible_record` first):
+    where its bytes were about to go, each committed before they left."""
+    return [row_of(s) for s in store.audit_egress_of(stored.entry.request_id) if s.entry.team == stored.entry.team]
 
 
 # --- search ----------------------------------------------------------------------------------
@@ -165,7 +181,7 @@ def search(store: SqlStore, selector: ExportFilter, before: int | None, size: in
         if not batch:
             break
         scanned += len(batch)
-        found.extend(s for s in batch if selector.matches(s))
+        found.extend(s for s in batch if _a_request(s) and selector.matches(s))
         cursor = batch[-1].seq
     rows = [row_of(s) for s in found[:size]]
     more = len(found) > size or (scanned >= _SCAN_LIMIT and cursor is not None)

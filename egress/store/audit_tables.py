@@ -225,6 +225,20 @@ class AuditTables(SqlBase):
             conn.commit()
         return [self._stored(r) for r in rows]
 
+    def audit_egress_of(self, request_id: str) -> list[StoredAudit]:
+        """A request's write-ahead egress records (outcome `egress`), one per attempted endpoint,
+        in chain order."""
+        p = self.param
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE request_id = {p} AND outcome = {p} ORDER BY seq",
+                (request_id, "egress"),
+            )
+            rows = cur.fetchall()
+            conn.commit()
+        return [self._stored(r) for r in rows]
+
     def audit_by_request(self, request_id: str) -> StoredAudit | None:
         """The request's own record: not the approval steps (outcome `approval_…`) nor the
         write-ahead egress records (outcome `egress`) that share its id."""

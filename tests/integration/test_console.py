@@ -227,6 +227,12 @@ def test_audit_search_filters_and_pages(console: ConsoleGateway) -> None:
     assert bad.status_code == 400 and "not a date" in bad.text
     record = admin.get(f"/admin/audit/{rows[-1].entry.request_id}")
     assert record.status_code == 200 and f'"request_id": "{rows[-1].entry.request_id}"' in html.unescape(record.text)
+    # Its write-ahead egress record (committed before the bytes left) is listed on its page, once,
+    # with the endpoint; in search and live traffic each request is one row, never two.
+    egress_table = record.text.split('<table id="egress">', 1)[1].split("</table>", 1)[0]
+    assert egress_table.count("<tr><td>") == 1 and f"<td>{rows[-1].entry.endpoint}</td>" in egress_table
+    assert admin.get("/admin/audit").text.count('data-request="') == 4
+    assert admin.get("/admin/traffic/rows").text.count('data-request="') == 4
 
 
 def test_canaries_never_appear_in_the_console(console: ConsoleGateway) -> None:
