@@ -168,25 +168,8 @@ class Approvals:
         ttl_s: float,
     ) -> Approval:
         """A new pending approval that an approver may decide within `ttl_s`."""
-        now = self._clock()
-        approval = Approval(
-            approval_id=new_approval_id(),
-            status=PENDING,
-            user=user,
-            team=team,
-            request_id=request_id,
-            api=api,
-            model=model,
-            endpoints=tuple(endpoints),
-            reasons=tuple(reasons),
-            kinds=dict(kinds),
-            rules=dict(rules),
-            digest=digest,
-            created_at=now,
-            expires_at=now + ttl_s,
-            decided_by=None,
-            decided_at=None,
-            note=None,
+        approval = _pending(
+            self._clock(), user, team, request_id, api, model, endpoints, reasons, kinds, rules, digest, ttl_s
         )
         self._store.approval_create(approval)
         self._record(approval, "requested", None)
@@ -211,25 +194,7 @@ class Approvals:
         user and digest) opened, while it is still pending and unexpired, else a new one.
         Returns (approval, created); only a created one is journalled as `requested`."""
         now = self._clock()
-        fresh = Approval(
-            approval_id=new_approval_id(),
-            status=PENDING,
-            user=user,
-            team=team,
-            request_id=request_id,
-            api=api,
-            model=model,
-            endpoints=tuple(endpoints),
-            reasons=tuple(reasons),
-            kinds=dict(kinds),
-            rules=dict(rules),
-            digest=digest,
-            created_at=now,
-            expires_at=now + ttl_s,
-            decided_by=None,
-            decided_at=None,
-            note=None,
-        )
+        fresh = _pending(now, user, team, request_id, api, model, endpoints, reasons, kinds, rules, digest, ttl_s)
         approval_id, created = self._store.approval_join_or_create(fresh, now)
         if created:
             self._record(fresh, "requested", None)
@@ -309,3 +274,39 @@ def _already(approval: Approval) -> str:
 
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _pending(
+    now: float,
+    user: str,
+    team: str | None,
+    request_id: str,
+    api: str,
+    model: str | None,
+    endpoints: Sequence[str],
+    reasons: Sequence[str],
+    kinds: dict[str, int],
+    rules: dict[str, int],
+    digest: str,
+    ttl_s: float,
+) -> Approval:
+    """A new pending approval, undecided, that expires `ttl_s` after `now`."""
+    return Approval(
+        approval_id=new_approval_id(),
+        status=PENDING,
+        user=user,
+        team=team,
+        request_id=request_id,
+        api=api,
+        model=model,
+        endpoints=tuple(endpoints),
+        reasons=tuple(reasons),
+        kinds=dict(kinds),
+        rules=dict(rules),
+        digest=digest,
+        created_at=now,
+        expires_at=now + ttl_s,
+        decided_by=None,
+        decided_at=None,
+        note=None,
+    )
