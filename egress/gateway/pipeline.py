@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
@@ -29,13 +28,14 @@ from egress.audit.writer import AuditUnavailable, AuditWriter
 from egress.core.capture import Capture
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
-from egress.core.exchange import Action, Api, Decision, Exchange, Finding, Outcome, Prompt, Usage
-from egress.detect.budget import Budget, BudgetExceeded
+from egress.core.exchange import Action, Api, Decision, Exchange, Outcome, Usage
 from egress.detect.scan import Scanner
 from egress.gateway.approval_gate import ApprovalGate, late_upstream_error
 from egress.gateway.auth import KeyRing, OidcAuth, authenticate
 from egress.gateway.clients import identify
+from egress.gateway.offload import Offload
 from egress.gateway.responder import Responder
+from egress.gateway.stage import run_stage
 from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
 from egress.mask.restore import Restorer, StreamRestorer
@@ -60,7 +60,6 @@ from egress.wire.upstream_checks import whole_tail
 
 log = logging.getLogger("egress.gateway")
 
-T = TypeVar("T")
 
 # Response headers from upstream that egress recomputes for its own hop.
 _RESPONSE_DROP = HOP_BY_HOP | {b"content-encoding"}
@@ -129,50 +128,21 @@ class Pipeline:
         self.recorder = recorder
         # One thread for the vault's store calls: they never run on the event loop.
         self._vault_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egress-vault")
-        # Large bodies' parse, inspect and mask stages: one thread per core. The matchers
-        # (Hyperscan, RE2) release the GIL while they match, and a scan yields it between matches.
-        self._workers = ThreadPoolExecutor(
-            max_workers=len(os.sched_getaffinity(0)), thread_name_prefix="egress-inspect"
+        # Large bodies' parse, inspect and mask stages run off the event loop (gateway/offload.py).
+        self._offload = Offload(
+            inline_body_bytes=limits.inline_body_bytes,
+            inspect_inline_s=limits.inspect_inline_s,
+            inspect_cpu_budget_s=limits.inspect_cpu_budget_s,
         )
 
     def close(self) -> None:
         self._vault_thread.shutdown(wait=True)
-        self._workers.shutdown(wait=True)
+        self._offload.close()
 
     async def purge_vault(self) -> int:
         if self.vault is None:
             return 0
         return await asyncio.get_running_loop().run_in_executor(self._vault_thread, self.vault.purge)
-
-    async def _off_loop(self, size: int, name: str, fn: Callable[..., T], *args: Any) -> T:
-        """A stage on a worker thread when the body is large (it would hold the event loop)."""
-        if size < self.limits.inline_body_bytes:
-            return _stage(name, fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._workers, _stage, name, fn, *args)
-
-    async def _inspect(self, prompt: Prompt, size: int) -> tuple[Finding, ...]:
-        """The inspect stage within its budget: no scan holds the event loop longer than
-        inspect_inline_s, and none uses more than inspect_cpu_budget_s of CPU (it stops there)."""
-        limits = self.limits
-        if size < limits.inline_body_bytes:
-            found = _stage(
-                "inspect", _scan_within, self.scanner, prompt, limits.inspect_inline_s, time.perf_counter, False
-            )
-            if found is not None:
-                return found
-            # A small body slow to scan (secret-dense): scanned again, off the loop.
-        budget_s = limits.inspect_cpu_budget_s
-        found = await asyncio.get_running_loop().run_in_executor(
-            self._workers, _stage, "inspect", _scan_within, self.scanner, prompt, budget_s, time.thread_time, True
-        )
-        if found is None:
-            raise EgressError(
-                ErrorCode.INSPECTION_BUDGET_EXCEEDED,
-                f"inspecting this request needed more than {limits.inspect_cpu_budget_s:g} s of CPU; it was not sent "
-                "(send less text at once)",
-                stage="inspect",
-            )
-        return found
 
     # --- the pipeline ------------------------------------------------------------------------
 
@@ -186,8 +156,8 @@ class Pipeline:
             x.principal, key_header = await authenticate(
                 self.keyring, x.headers, self.limits.auth_required, self.oidc
             )
-            x.parsed = await self._off_loop(len(x.body), "parse", codec.parse_request, x.api, x.body)
-            x.findings = await self._inspect(x.parsed.prompt, len(x.body))
+            x.parsed = await self._offload.run(len(x.body), "parse", codec.parse_request, x.api, x.body)
+            x.findings = await self._offload.inspect(self.scanner, x.parsed.prompt, len(x.body))
             candidates = self.catalog.candidates(x.api, x.parsed.model)
             if not candidates:
                 raise EgressError(
@@ -219,7 +189,7 @@ class Pipeline:
             inherited = await self._inherited(x)
             session = x.client.session_id
             known = self.ledger.known(_owner(x), session) if self.ledger is not None else None
-            x.masked = await self._off_loop(
+            x.masked = await self._offload.run(
                 len(x.body), "mask", self.masker.apply, x.body, x.parsed, x.findings, x.decision, inherited, known
             )
             if self.ledger is not None and x.masked.placeholders:
@@ -475,7 +445,7 @@ class Pipeline:
                     document=parsed,
                     system_in_user=endpoint.system_in_user,
                 )
-                body = _stage("translate", request_body, body, endpoint.upstream_model)
+                body = run_stage("translate", request_body, body, endpoint.upstream_model)
                 path = translator.upstream_path
             _note_endpoint(x, endpoint, translator is not None)
             headers = upstream_headers(x.headers, endpoint, drop)
@@ -559,7 +529,7 @@ class Pipeline:
         drop = _RESPONSE_DROP
         if translator is not None:
             # The answer in the client's own API: success and error bodies alike.
-            status, raw = _stage("translate", translator.response, status, raw)
+            status, raw = run_stage("translate", translator.response, status, raw)
             drop = _TRANSLATED_DROP
         if 200 <= status < 300:
             codec.usage_from_body(raw, x.usage)
@@ -568,7 +538,7 @@ class Pipeline:
                 response_id = _response_id(raw)
                 if response_id is not None:
                     await self._remember(x, response_id, x.masked.placeholders)
-            raw = _stage("restore", self.restorer.body, x.api, x.masked.placeholders, raw)
+            raw = run_stage("restore", self.restorer.body, x.api, x.masked.placeholders, raw)
         headers = [(k, v) for k, v in resp.headers if k not in drop]
         if translator is not None:
             headers.append((b"content-type", b"application/json"))
@@ -608,7 +578,7 @@ class Pipeline:
         # Whether the upstream's answer is well-formed and whole is read in the upstream's own
         # grammar: a translation completes the client's stream even when the upstream was cut.
         upstream = observer if translation is None else CODECS[Api.OPENAI_CHAT].stream_observer(Usage())
-        restorer: StreamRestorer | None = _stage("restore", self.restorer.stream, x.api, x.masked.placeholders)
+        restorer: StreamRestorer | None = run_stage("restore", self.restorer.stream, x.api, x.masked.placeholders)
         remember = restorer is not None and self._stateful(x)
         saving: asyncio.Task[None] | None = None
         capture = x.capture
@@ -761,32 +731,6 @@ class DisconnectWatch:
         self._target = None
         self._receive = None
         self._responder = None
-
-
-def _stage(name: str, fn: Callable[..., T], *args: Any) -> T:
-    """Run one stage. Its own refusals pass through; anything else it raises is a failure of
-    that stage, and the request is refused (fail closed), never forwarded unexamined."""
-    try:
-        return fn(*args)
-    except EgressError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the fail-closed boundary of a stage
-        log.error("stage %s failed: %s", name, type(exc).__name__)
-        raise EgressError(
-            ErrorCode.STAGE_FAILED, f"the {name} stage failed; the request was not sent", stage=name
-        ) from exc
-
-
-def _scan_within(
-    scanner: Scanner, prompt: Prompt, budget_s: float, clock: Callable[[], float], on_worker: bool
-) -> tuple[Finding, ...] | None:
-    """The prompt's findings, or None if the scan ran out of its budget (and stopped). The budget
-    starts here, on the thread that scans: a thread_time budget counts that thread's CPU."""
-    budget = Budget(budget_s, clock, yield_gil=on_worker)
-    try:
-        return scanner.scan(prompt, budget)
-    except BudgetExceeded:
-        return None
 
 
 def _owner(x: Exchange) -> str:
