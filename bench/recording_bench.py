@@ -32,11 +32,12 @@ sys.path.insert(0, str(BENCH.parent))
 import body as body_mod  # noqa: E402
 
 from egress.audit.record import build_entry  # noqa: E402
-from egress.audit.recording import PendingRecording, RecordingMeta, pending_recording, seal_recording  # noqa: E402
-from egress.audit.recording_keys import Direction, RecordingKeys  # noqa: E402
-from egress.audit.recording_writer import RecorderSettings, RecordingWriter  # noqa: E402
 from egress.core.capture import Capture  # noqa: E402
 from egress.core.exchange import Action, Api, Decision, Exchange, Outcome  # noqa: E402
+from egress.recording.keys import Direction, RecordingKeys  # noqa: E402
+from egress.recording.recordings import PendingRecording, RecordingMeta, pending_recording, seal_recording  # noqa: E402
+from egress.recording.settings import RecordingSettings  # noqa: E402
+from egress.recording.writer import RecordingWriter  # noqa: E402
 from egress.store.sqlite import SqliteStore  # noqa: E402
 
 ANSWER_BYTES = 8 * 1024
@@ -139,7 +140,7 @@ def writer_side(body: bytes, chunks: list[bytes], n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="egress-recording-bench-") as tmp:
         store = SqliteStore(Path(tmp) / "egress.db")
         store.migrate()
-        writer = RecordingWriter(store, keys, RecorderSettings())
+        writer = RecordingWriter(store, keys, RecordingSettings())
         writer.start()
         t0 = time.perf_counter()
         for item in items:

@@ -19,9 +19,6 @@ from egress.approve.service import Approvals
 from egress.audit.anchor import FileAnchor
 from egress.audit.approval_steps import ChainJournal, WriterJournal
 from egress.audit.checkpoint import Signer, load_or_create_signing_key
-from egress.audit.recording import Recordings
-from egress.audit.recording_keys import load_or_create_recording_keys
-from egress.audit.recording_writer import RecorderSettings, RecordingWriter
 from egress.audit.writer import AuditWriter, WriterSettings
 from egress.config import Config, load_config
 from egress.core.exchange import Api
@@ -48,6 +45,9 @@ from egress.policy.health import OpaProbe
 from egress.policy.rego import PolicyLoadError, RegoPolicy, RegoSource
 from egress.policy.remote import RemoteOpa
 from egress.policy.service import PolicyService, ServiceSettings
+from egress.recording.keys import load_or_create_recording_keys
+from egress.recording.recordings import Recordings
+from egress.recording.writer import RecordingWriter
 from egress.route.catalog import Catalog
 from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient, UpstreamSettings
@@ -145,16 +145,7 @@ def build_masking(config: Config, store: SqlStore) -> tuple[Masker, SessionVault
 def build_recorder(config: Config, store: SqlStore) -> RecordingWriter:
     """Recorded payloads (record_payload obligation): sealed with the recording keys (the file is
     created at first start), deleted after the retention period."""
-    settings = config.recording
-    return RecordingWriter(
-        store,
-        load_or_create_recording_keys(config.recording_key_file),
-        RecorderSettings(
-            retention_s=settings.retention_days * 86400.0,
-            max_bytes=settings.max_bytes,
-            purge_interval_s=settings.purge_interval_s,
-        ),
-    )
+    return RecordingWriter(store, load_or_create_recording_keys(config.recording_key_file), config.recording)
 
 
 def policy_data(config: Config) -> dict[str, Any]:

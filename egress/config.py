@@ -24,6 +24,7 @@ from egress.detect.internal import InternalIdentifiers, internal_rules
 from egress.detect.rules import RuleError, bundled_files, load_rule_files
 from egress.identity.oidc_terms import DEFAULT_ALGORITHMS, KEY_TYPES, require_secure_url
 from egress.policy import data_schema
+from egress.recording.settings import RECORD_PAYLOAD, RecordingSettings
 from egress.route.catalog import Catalog
 from egress.route.provider_catalog import (
     CatalogEntry,
@@ -207,23 +208,6 @@ class MaskingConfig(BaseModel):
         return value
 
 
-class RecordingConfig(BaseModel):
-    """Session recording (docs/recording.md): payloads of requests whose policy decision carries
-    the `record_payload` obligation, sealed at rest. Nothing is recorded unless the policy asks."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    key_file: Path | None = Field(
-        default=None, description="AES-256 keys sealing recorded payloads; default data_dir/recording.key (0600)"
-    )
-    retention_days: float = Field(
-        default=30.0, gt=0, description="recorded payloads are deleted this long after the request"
-    )
-    max_bytes: int = Field(
-        default=8 * 1024 * 1024, ge=1024, description="each payload (sent, received) is kept up to this size"
-    )
-    purge_interval_s: float = Field(default=3600.0, gt=0, description="how often expired payloads are deleted")
-
-
 class PolicyConfig(BaseModel):
     """Which policy decides, and its data (docs/policy.md)."""
 
@@ -348,7 +332,7 @@ class Config(BaseModel):
     masking: MaskingConfig = MaskingConfig()
     policy: PolicyConfig = PolicyConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
-    recording: RecordingConfig = RecordingConfig()
+    recording: RecordingSettings = RecordingSettings()
     console: ConsoleConfig = ConsoleConfig()
     providers: tuple[Endpoint, ...]
     # Read once by load_config from detection.rules: (path, text) pairs.
@@ -672,8 +656,6 @@ def _vocabulary(config: Config, schema: data_schema.DataSchema) -> data_schema.V
 
 def _obligations() -> frozenset[str]:
     """The obligations the gateway honours in a decision."""
-    from egress.audit.recording import RECORD_PAYLOAD  # imported here: only a schema naming obligations needs it
-
     return frozenset({RECORD_PAYLOAD})
 
 

@@ -35,13 +35,13 @@ from egress.admin.records import QueryError, Search
 from egress.admin.sessions import COOKIE, SessionBook, viewer_of
 from egress.admin.throttle import LoginThrottle
 from egress.approve.service import ApprovalError, Approvals
-from egress.audit.recording import Recordings
 from egress.checklist.providers import build_report, destinations, policy_fits
 from egress.core.approvals import Approval
 from egress.core.endpoint import Endpoint
 from egress.core.exchange import Api
 from egress.core.records import ConsoleSession
 from egress.policy.service import PolicyService
+from egress.recording.recordings import Recordings
 from egress.route.provider_catalog import ProviderCatalog
 from egress.store.base import SqlStore
 from egress.wire.answer_text import answer_text

@@ -18,18 +18,18 @@ from rich.console import Console
 from rich.table import Table
 
 from egress.app import open_configured_store
-from egress.audit.recording import Recordings, Replay
-from egress.audit.recording_keys import (
+from egress.cli.options import config_option, load_or_exit
+from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
+from egress.config import Config
+from egress.core.exchange import Api
+from egress.recording.keys import (
     RecordingKeyError,
     SealError,
     load_recording_keys,
     prune_recording_keys,
     rotate_recording_key,
 )
-from egress.cli.options import config_option, load_or_exit
-from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
-from egress.config import Config
-from egress.core.exchange import Api
+from egress.recording.recordings import Recordings, Replay
 from egress.store.base import SqlStore
 from egress.wire.answer_text import answer_text
 

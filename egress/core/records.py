@@ -91,7 +91,7 @@ class ConsoleSession:
 
 @dataclass(frozen=True, slots=True)
 class StoredRecording:
-    """A recorded request's payloads as stored: sealed by `egress.audit.recording` before they
+    """A recorded request's payloads as stored: sealed by `egress.recording` before they
     reach storage (nothing here is readable without the recording key). Retention empties `sent`
     and `received` (None) and keeps the row, so a replay can say the payload expired.
 

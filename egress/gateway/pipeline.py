@@ -22,8 +22,6 @@ from typing import Any
 import orjson
 
 from egress.audit.record import build_egress, build_entry
-from egress.audit.recording import wants_recording
-from egress.audit.recording_writer import RecordingWriter
 from egress.audit.writer import AuditUnavailable, AuditWriter
 from egress.core.capture import Capture
 from egress.core.endpoint import Endpoint
@@ -42,6 +40,8 @@ from egress.mask.restore import Restorer, StreamRestorer
 from egress.mask.vault import SessionVault
 from egress.policy.decide import RequestFacts, policy_input
 from egress.policy.service import PolicyService
+from egress.recording.recordings import wants_recording
+from egress.recording.writer import RecordingWriter
 from egress.route.catalog import Catalog
 from egress.route.health import Circuit, EndpointHealth
 from egress.route.upstream import (

@@ -132,7 +132,7 @@ def _invalid(message: str) -> EgressError:
 # What a decision may name. Kept here, not imported: policy sits beside detect and audit, and
 # the values are part of the decision's documented contract (docs/policy.md).
 MASK_KINDS = frozenset({"secret", "pii", "sensitive_file", "internal"})  # egress.config.FINDING_KINDS
-OBLIGATIONS = frozenset({"record_payload"})  # egress.audit.recording.RECORD_PAYLOAD
+OBLIGATIONS = frozenset({"record_payload"})  # egress.recording.settings.RECORD_PAYLOAD
 
 
 def _strings(output: dict[str, Any], key: str, required: bool = False) -> tuple[str, ...] | None:

@@ -1,4 +1,4 @@
-"""Recorded payloads: sealed by egress.audit.recording and stored as given."""
+"""Recorded payloads: sealed by egress.recording and stored as given."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ _RECORDING_COLUMNS = "request_id, recorded_at, expires_at, key_id, sent, receive
 class RecordingTables(SqlBase):
     """Sealed recordings, their retention and the key ids they need."""
 
-    # --- recorded payloads (sealed by egress.audit.recording; stored as given) -----------------
+    # --- recorded payloads (sealed by egress.recording; stored as given) -----------------
 
     def put_recordings(self, recordings: Sequence[StoredRecording]) -> None:
         """Keep sealed payloads; a second recording of the same request is dropped."""

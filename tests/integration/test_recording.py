@@ -30,12 +30,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from egress.app import open_configured_store
-from egress.audit.recording import Recordings, Replay
-from egress.audit.recording_keys import load_recording_keys
 from egress.cli.main import main
 from egress.config import load_config
 from egress.core.exchange import Api
 from egress.gateway.auth import new_key
+from egress.recording.keys import load_recording_keys
+from egress.recording.recordings import Recordings, Replay
 from egress.store.base import SqlStore
 from egress.wire.answer_text import answer_text
 from tests.integration.test_agents_masking import fresh_secrets

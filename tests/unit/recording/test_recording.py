@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 
 from egress.audit.chain import link, verify
 from egress.audit.record import AuditDraft, finalize
-from egress.audit.recording import PendingRecording, RecordingMeta, Recordings
-from egress.audit.recording_keys import (
+from egress.config import load_config
+from egress.core.capture import Capture
+from egress.core.exchange import Exchange
+from egress.recording.keys import (
     Direction,
     RecordingKeyError,
     RecordingKeys,
@@ -30,10 +32,9 @@ from egress.audit.recording_keys import (
     prune_recording_keys,
     rotate_recording_key,
 )
-from egress.audit.recording_writer import RecorderSettings, RecordingWriter
-from egress.config import load_config
-from egress.core.capture import Capture
-from egress.core.exchange import Exchange
+from egress.recording.recordings import PendingRecording, RecordingMeta, Recordings
+from egress.recording.settings import RecordingSettings
+from egress.recording.writer import RecordingWriter
 from egress.store.base import SqlStore
 from tests.unit import test_audit_chain
 from tests.unit.test_audit_chain import execute
@@ -223,7 +224,7 @@ def audit_for(store: SqlStore, p: PendingRecording) -> None:
 
 
 def record_all(store: SqlStore, items: list[PendingRecording], **overrides) -> RecordingWriter:
-    writer = RecordingWriter(store, KEYS, RecorderSettings(flush_interval_s=0.001, **overrides))
+    writer = RecordingWriter(store, KEYS, RecordingSettings(**overrides), flush_interval_s=0.001)
     writer.start()
     for item in items:
         audit_for(store, item)
@@ -288,7 +289,7 @@ def test_a_payload_resealed_by_a_key_holder_no_longer_matches_the_chain(store):
 
 def test_retention_deletes_payloads_and_the_chain_still_verifies(store):
     now = time.time()
-    record_all(store, [pending(1), pending(2)], retention_s=3600.0)
+    record_all(store, [pending(1), pending(2)], retention_days=1 / 24)
     execute(store, "UPDATE recordings SET expires_at = ? WHERE request_id = ?", (now - 1, "req_1"))
     assert Recordings(store, KEYS).purge_expired(now) == 1
     assert Recordings(store, KEYS).purge_expired(now) == 0
@@ -305,7 +306,7 @@ def test_retention_deletes_payloads_and_the_chain_still_verifies(store):
 def test_the_writer_purges_expired_payloads_when_it_starts(store):
     record_all(store, [pending(1)])
     execute(store, "UPDATE recordings SET expires_at = 0 WHERE request_id = ?", ("req_1",))
-    writer = RecordingWriter(store, KEYS, RecorderSettings())
+    writer = RecordingWriter(store, KEYS, RecordingSettings())
     writer.start()
     deadline = time.monotonic() + 5
     while writer.purged == 0 and time.monotonic() < deadline:
@@ -325,7 +326,7 @@ def test_payloads_are_cut_at_max_bytes_and_the_cut_is_noted(store):
 
 
 def test_a_recording_without_an_audit_record_does_not_verify(store):
-    writer = RecordingWriter(store, KEYS, RecorderSettings(flush_interval_s=0.001))
+    writer = RecordingWriter(store, KEYS, RecordingSettings(), flush_interval_s=0.001)
     writer.start()
     writer.submit(pending(7))
     writer.close()
@@ -347,7 +348,7 @@ def test_key_file_path_default_is_in_the_data_dir(tmp_path: Path):
 
 
 def test_a_recording_that_cannot_be_built_is_dropped_and_the_writer_goes_on(store):
-    writer = RecordingWriter(store, KEYS, RecorderSettings(flush_interval_s=0.001))
+    writer = RecordingWriter(store, KEYS, RecordingSettings(), flush_interval_s=0.001)
     writer.start()
     writer.submit(Exchange(request_id="req_bad", method="POST", path="/v1/messages", query="", headers=[]))
     writer.submit(pending(2))

@@ -16,26 +16,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from egress.audit.batches import STOP, drain, gather
-from egress.audit.recording import PendingRecording, Recordings, RecordingStore, pending_recording, seal_recording
-from egress.audit.recording_keys import RecordingKeys
 from egress.core.exchange import Exchange
 from egress.core.records import StoredRecording
+from egress.recording.keys import RecordingKeys
+from egress.recording.recordings import PendingRecording, Recordings, RecordingStore, pending_recording, seal_recording
+from egress.recording.settings import RecordingSettings
 
-log = logging.getLogger("egress.audit")
-
-
-@dataclass(frozen=True, slots=True)
-class RecorderSettings:
-    retention_s: float = 30 * 86400.0
-    max_bytes: int = 8 * 1024 * 1024
-    flush_interval_s: float = 0.05
-    max_batch: int = 64
-    purge_interval_s: float = 3600.0
-    retry_delay_s: float = 0.5
-    attempts: int = 5
+log = logging.getLogger("egress.recording")
 
 
 class RecordingWriter:
@@ -43,14 +32,23 @@ class RecordingWriter:
         self,
         store: RecordingStore,
         keys: RecordingKeys,
-        settings: RecorderSettings,
+        settings: RecordingSettings,
         clock: Callable[[], float] = time.time,
+        *,
+        flush_interval_s: float = 0.05,  # how long a first recording waits for others to join its batch
+        max_batch: int = 64,
+        retry_delay_s: float = 0.5,
+        attempts: int = 5,  # store writes of one batch before it is dropped
     ) -> None:
         self._recordings = Recordings(store, keys)
         self._store = store
         self._keys = keys
         self.settings = settings
         self._clock = clock
+        self._flush_interval_s = flush_interval_s
+        self._max_batch = max_batch
+        self._retry_delay_s = retry_delay_s
+        self._attempts = attempts
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="egress-recording-writer", daemon=True)
         self._stop = threading.Event()
@@ -96,8 +94,8 @@ class RecordingWriter:
                 continue
             if first is STOP:
                 break
-            self._stop.wait(self.settings.flush_interval_s)  # let a batch gather; at once on close()
-            batch, stopping = gather(self._queue, first, self.settings.max_batch)
+            self._stop.wait(self._flush_interval_s)  # let a batch gather; at once on close()
+            batch, stopping = gather(self._queue, first, self._max_batch)
             self._write(batch)
         rest = drain(self._queue)
         if rest:
@@ -116,17 +114,17 @@ class RecordingWriter:
                 log.exception("a recording could not be built or sealed; dropped (its audit record is written)")
         if not sealed:
             return
-        for attempt in range(1, self.settings.attempts + 1):
+        for attempt in range(1, self._attempts + 1):
             try:
                 self._store.put_recordings(sealed)
                 self.written += len(sealed)
                 return
             except Exception:  # noqa: BLE001 - any store failure: retry, then drop (the audit stays whole)
                 log.exception("recording write failed (%d recordings, attempt %d)", len(sealed), attempt)
-                if attempt < self.settings.attempts:
-                    time.sleep(self.settings.retry_delay_s)
+                if attempt < self._attempts:
+                    time.sleep(self._retry_delay_s)
         self.dropped += len(sealed)
-        log.error("dropped %d recordings after %d failed writes", len(sealed), self.settings.attempts)
+        log.error("dropped %d recordings after %d failed writes", len(sealed), self._attempts)
 
     def _purge(self) -> None:
         try:

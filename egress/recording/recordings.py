@@ -22,11 +22,10 @@ from typing import Any, Protocol
 
 import orjson
 
-from egress.audit.recording_keys import Direction, RecordingKeys, SealError
 from egress.core.exchange import Api, Exchange
 from egress.core.records import StoredAudit, StoredRecording
-
-RECORD_PAYLOAD = "record_payload"  # the policy obligation that asks for a recording
+from egress.recording.keys import Direction, RecordingKeys, SealError
+from egress.recording.settings import RECORD_PAYLOAD
 
 
 class RecordingStore(Protocol):
