@@ -23,6 +23,7 @@ COMMANDS = {
     "policy": LazyCommand("egress.cli.policy", "policy_command", "Test, dry-run and reload the sovereignty policy."),
     "approvals": LazyCommand("egress.cli.approvals", "approvals_command", "Requests held for an approver."),
     "admin": LazyCommand("egress.cli.admin", "admin_command", "Console accounts: who may sign in to /admin."),
+    "index": LazyCommand("egress.cli.index", "index_command", "Fingerprint the organisation's repositories."),
     "demo": LazyCommand("egress.cli.demo", "demo_command", "Masking, restoration and routing on a built-in simulator."),
 }
 

@@ -23,6 +23,7 @@ from egress.store.approvals import ApprovalTables
 from egress.store.audit_tables import GENESIS_HASH, AuditTables, Linker
 from egress.store.console import ConsoleTables
 from egress.store.keys import KeyTables
+from egress.store.provenance import ProvenanceTables
 from egress.store.recordings import RecordingTables
 from egress.store.vault import VaultTables
 
@@ -95,6 +96,6 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-class SqlStore(AuditTables, KeyTables, VaultTables, RecordingTables, ConsoleTables, ApprovalTables):
+class SqlStore(AuditTables, KeyTables, VaultTables, RecordingTables, ConsoleTables, ApprovalTables, ProvenanceTables):
     """Every table, over one connection per thread. Methods are synchronous: call them from a
     writer thread, the CLI, or `asyncio.to_thread`, never on the event loop."""
