@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,27 @@ _APIS = {  # --api: the Api value
     "openai-chat": "openai.chat_completions",
     "openai-responses": "openai.responses",
 }
+
+
+class EvalOutcome(IntEnum):
+    """`egress policy eval`'s exit status: what the gateway would do with the request, so CI can
+    assert a route. Bad input (request, configuration, policy) exits 2, as every command does."""
+
+    FORWARDED = 0  # allowed (possibly masked or rerouted) to an endpoint
+    BLOCKED = 3  # the policy blocks it
+    HELD = 4  # the policy holds it for an approval
+    REFUSED = 5  # the gateway refuses it: no endpoint may take it, or the decision failed
+
+
+def eval_outcome(action: str | None, endpoint: str | None) -> EvalOutcome:
+    """`action` is the decision's (None when deciding failed); `endpoint` the one chosen."""
+    if action == "block":
+        return EvalOutcome.BLOCKED
+    if action == "require_approval":
+        return EvalOutcome.HELD
+    if action is None or endpoint is None:
+        return EvalOutcome.REFUSED
+    return EvalOutcome.FORWARDED
 
 
 @click.group("policy")
@@ -95,7 +117,11 @@ def policy_eval(
     as_json: bool,
 ) -> None:
     """Dry-run one request: its findings, the policy input, the decision and the endpoint chosen.
-    Nothing is sent anywhere."""
+    Nothing is sent anywhere.
+
+    Exit status: 0 forwarded (allowed, masked or rerouted to an endpoint), 3 blocked by the
+    policy, 4 held for approval, 5 refused (no endpoint may take it, or the decision failed),
+    2 bad request, configuration or policy."""
     # Imported here: `egress policy --help` stays fast.
     from egress.app import build_policy, build_scanner, translator_for
     from egress.core.errors import EgressError
@@ -133,6 +159,7 @@ def policy_eval(
     finally:
         service.close()
     chosen = decision.endpoints[0] if decision and decision.endpoints and decision.action.value != "block" else None
+    outcome = eval_outcome(decision.action.value if decision else None, chosen)
     report = {
         "api": chosen_api.value,
         "findings": [_finding(f, parsed.prompt.segments[f.segment].path) for f in findings],
@@ -142,12 +169,13 @@ def policy_eval(
         "endpoint": chosen,
         "translated": chosen in translated if chosen else False,
         "policy_revision": service.revision,
+        "outcome": outcome.name.lower(),
     }
     if as_json:
         sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         _print_report(report)
-    sys.exit(0 if decision is not None else 1)
+    sys.exit(outcome)
 
 
 @policy_command.command("reload")

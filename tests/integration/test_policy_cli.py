@@ -87,6 +87,38 @@ def test_policy_eval_of_a_refused_request(env, tmp_path):  # noqa: F811
     done = run(["policy", "eval", "--config", str(path), "--request", str(request), "--json"], env)
     report = json.loads(done.stdout)
     assert report["decision"]["action"] == "block" and report["endpoint"] is None
+    assert done.returncode == 3 and report["outcome"] == "blocked"
+
+
+def _decision_rego(tmp_path: Path, decision: str) -> Path:
+    rego = tmp_path / "decide.rego"
+    rego.write_text(f"package egress\nimport rego.v1\ndecision := {decision}\n")
+    return rego
+
+
+def test_policy_eval_exit_status_says_what_the_gateway_would_do(env, tmp_path):  # noqa: F811
+    """0 forwarded, 3 blocked, 4 held for approval, 5 refused, 2 bad input: CI asserts routes."""
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps(REQUEST))
+    everyone = '[c.name | some c in input.candidates]'
+    cases = {
+        "forwarded": (f'{{"action": "allow", "endpoints": {everyone}}}', 0),
+        "blocked": ('{"action": "block", "endpoints": [], "reasons": ["no"]}', 3),
+        "held": (f'{{"action": "require_approval", "endpoints": {everyone}}}', 4),
+        "refused": ('{"action": "allow", "endpoints": []}', 5),
+    }
+    for outcome, (decision, status) in cases.items():
+        folder = tmp_path / outcome
+        folder.mkdir()
+        rego = _decision_rego(folder, decision)
+        path = config(folder, "http://127.0.0.1:9", policy={"files": [str(rego)]})
+        done = run(["policy", "eval", "--config", str(path), "--request", str(request), "--json"], env)
+        assert done.returncode == status, (outcome, done.stdout[-2000:], done.stderr[-2000:])
+        assert json.loads(done.stdout)["outcome"] == outcome
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"model": "claude-sonnet-4-5", "messages": [')
+    done = run(["policy", "eval", "--request", str(bad)], env)
+    assert done.returncode == 2 and "request error" in done.stderr
 
 
 def test_policy_reload_via_sighup(env, tmp_path):  # noqa: F811
