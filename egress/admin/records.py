@@ -15,11 +15,10 @@ import orjson
 
 from egress.admin.accounts import Viewer
 from egress.audit.export import ExportFilter
-from egress.audit.record import EGRESS_OUTCOME
+from egress.core.audit_record import EGRESS_OUTCOME, parse_record
 from egress.core.records import StoredAudit
 from egress.store.base import SqlStore
 
-RECORD_PAYLOAD = "record_payload"
 # How many stored records a search reads at most for one page when it filters on values inside
 # the record (finding kind, decision): bounded work per request, "more" links continue.
 _SCAN_BATCH = 500
@@ -53,23 +52,22 @@ class RecordRow:
 
 
 def row_of(stored: StoredAudit) -> RecordRow:
-    record = orjson.loads(stored.entry.canonical)
-    decision = record.get("decision") or {}
+    record = parse_record(stored.entry.canonical)
     return RecordRow(
         seq=stored.seq,
         request_id=stored.entry.request_id,
         ts=stored.entry.ts,
         user=stored.entry.user,
         team=stored.entry.team,
-        client=record.get("client"),
-        model=record.get("model"),
-        action=decision.get("action"),
+        client=record.client,
+        model=record.model,
+        action=record.decision.action if record.decision else None,
         endpoint=stored.entry.endpoint,
         jurisdiction=stored.entry.jurisdiction,
-        kinds=dict((record.get("findings") or {}).get("kinds") or {}),
+        kinds=dict(record.findings.kinds) if record.findings else {},
         status=stored.entry.status,
         outcome=stored.entry.outcome,
-        recorded=RECORD_PAYLOAD in (decision.get("obligations") or []),
+        recorded=record.records_payload,
     )
 
 
@@ -233,13 +231,14 @@ def data_flow(store: SqlStore, viewer: Viewer, since: float, until: float) -> Fl
         cursor = batch[-1].seq
         for stored in batch:
             e = stored.entry
-            if e.endpoint is None or e.outcome == "egress":
+            if e.endpoint is None or e.outcome == EGRESS_OUTCOME:
                 # Refused before routing: nothing left. A write-ahead egress record: its
                 # request's own record (same endpoint, or the last one tried) counts it once.
                 continue
             key = (e.team or "(no team)", e.user or "(anonymous)", e.endpoint, e.jurisdiction or "?")
             requests[key] += 1
-            kinds = (orjson.loads(e.canonical).get("findings") or {}).get("kinds") or {NO_FINDINGS: 1}
+            findings = parse_record(e.canonical).findings
+            kinds = (findings.kinds if findings else None) or {NO_FINDINGS: 1}
             per = classes.setdefault(key, Counter())
             for kind in kinds:
                 per[kind] += 1  # requests carrying this data class

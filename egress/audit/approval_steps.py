@@ -11,42 +11,38 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-import orjson
-
 from egress.audit.chain import link
-from egress.audit.record import RECORD_VERSION
 from egress.core.approvals import Approval
+from egress.core.audit_record import APPROVAL_TYPE, RECORD_VERSION, ApprovalStep, AuditRecord
 from egress.core.records import AuditEntry
-
-RECORD_TYPE = "approval"
 
 
 def approval_step_entry(approval: Approval, step: str, actor: str | None, ts: float) -> AuditEntry:
     """The audit entry of one step; `actor` is the approver (None: the gateway itself)."""
-    record = {
-        "v": RECORD_VERSION,
-        "type": RECORD_TYPE,
-        "request_id": approval.request_id,
-        "ts": ts,
-        "user": approval.user,
-        "team": approval.team,
-        "api": approval.api,
-        "model": approval.model,
-        "endpoint": None,
-        "jurisdiction": None,
-        "outcome": f"approval_{step}",
-        "status": None,
-        "approval": {
-            **approval.facts(),
-            "id": approval.approval_id,
-            "step": step,
-            "status": approval.status,
-            "actor": actor or "egress",
-            "approver": approval.decided_by,
-            "note": approval.note,
-            "digest": approval.digest,
-        },
-    }
+    record = AuditRecord(
+        v=RECORD_VERSION,
+        type=APPROVAL_TYPE,
+        request_id=approval.request_id,
+        ts=ts,
+        user=approval.user,
+        team=approval.team,
+        api=approval.api,
+        model=approval.model,
+        endpoint=None,
+        jurisdiction=None,
+        outcome=f"approval_{step}",
+        status=None,
+        approval=ApprovalStep(
+            id=approval.approval_id,
+            step=step,
+            status=approval.status,
+            actor=actor or "egress",
+            approver=approval.decided_by,
+            note=approval.note,
+            digest=approval.digest,
+            facts=approval.facts(),
+        ),
+    )
     return AuditEntry(
         request_id=approval.request_id,
         ts=ts,
@@ -55,9 +51,9 @@ def approval_step_entry(approval: Approval, step: str, actor: str | None, ts: fl
         api=approval.api,
         endpoint=None,
         jurisdiction=None,
-        outcome=f"approval_{step}",
+        outcome=record.outcome,
         status=None,
-        canonical=orjson.dumps(record, option=orjson.OPT_SORT_KEYS),
+        canonical=record.canonical(),
     )
 
 

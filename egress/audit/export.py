@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from egress.audit.membership import verify_filtered
 from egress.audit.spans import InclusionProof, Prover, is_v2
 from egress.audit.verify import AuditReport, verify_audit
+from egress.core.audit_record import parse_record
 from egress.core.records import AuditEntry, Checkpoint, StoredAudit
 
 EXPORT_FORMAT = "egress.audit.export.v2"
@@ -85,12 +86,12 @@ class ExportFilter:
                 return False
         if self.kind is None and self.decision is None and self.approval is None:
             return True
-        record = orjson.loads(e.canonical)
-        if self.approval is not None and (record.get("approval") or {}).get("id") != self.approval:
+        record = parse_record(e.canonical)
+        if self.approval is not None and (record.approval is None or record.approval.id != self.approval):
             return False
-        if self.kind is not None and self.kind not in ((record.get("findings") or {}).get("kinds") or {}):
+        if self.kind is not None and (record.findings is None or self.kind not in record.findings.kinds):
             return False
-        return self.decision is None or (record.get("decision") or {}).get("action") == self.decision
+        return self.decision is None or (record.decision is not None and record.decision.action == self.decision)
 
 
 def export_jsonl(
@@ -199,6 +200,8 @@ def _proof(doc: dict[str, Any]) -> InclusionProof:
 def _stored(doc: dict[str, Any]) -> StoredAudit:
     """A record line as the store would return it; its canonical bytes re-made from the JSON
     (canonical JSON is its own normal form, so any edit changes them)."""
+    # The record as found, not a parsed view of it: verification checks these very bytes, and a
+    # tampered record must reach the verifier (which names it) rather than fail to parse here.
     record = doc["record"]
     canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     entry = AuditEntry(

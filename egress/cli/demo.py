@@ -30,6 +30,7 @@ from egress.app import build_app, open_configured_store
 from egress.cli.demo_upstream import DemoUpstream, last_user_text
 from egress.cli.serve import CompileNotice, bind_listener
 from egress.config import load_config
+from egress.core.audit_record import parse_record
 from egress.gateway.auth import new_key
 from egress.gateway.http_protocol import with_header_timeout
 
@@ -154,7 +155,7 @@ def demo_command() -> None:
     if not received or not rows:
         raise click.ClickException("the request did not reach the simulator or was not audited")
     seen = last_user_text(orjson.loads(received[-1].body))
-    record = orjson.loads(rows[-1].entry.canonical)
+    record = parse_record(rows[-1].entry.canonical)
     click.echo(
         f"egress demo: a gateway on the embedded defaults, its Anthropic endpoint on a simulator at {upstream.url}\n"
     )
@@ -163,12 +164,11 @@ def demo_command() -> None:
     _say("3. The client got back (the provider echoed it; egress restored the values):", answer)
     _say(
         "4. Routed to:",
-        f"endpoint {record.get('endpoint')} ({record.get('jurisdiction')}, region {record.get('region')}), "
-        f"outcome {record.get('outcome')}",
+        f"endpoint {record.endpoint} ({record.jurisdiction}, region {record.region}), outcome {record.outcome}",
     )
     _say(
         "5. The audit record (finding kinds and counts, never the values):",
-        orjson.dumps(record, option=orjson.OPT_INDENT_2).decode(),
+        orjson.dumps(record.as_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode(),
     )
     leaked = secret in seen or EMAIL in seen
     restored = secret in answer and EMAIL in answer
