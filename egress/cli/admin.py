@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from egress.cli.options import config_option, err_console, load_or_exit
+from egress.cli.options import config_option, err_console, load_or_exit, open_store
 from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
 
 if TYPE_CHECKING:
@@ -23,9 +23,7 @@ console = Console(highlight=False)
 
 @contextmanager
 def _store(config_path: Path | None) -> Iterator[SqlStore]:
-    from egress.app import open_configured_store  # imported here: --help stays fast
-
-    store = open_configured_store(load_or_exit(config_path))
+    store = open_store(load_or_exit(config_path))
     try:
         yield store
     finally:

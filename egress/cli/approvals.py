@@ -17,7 +17,7 @@ import click
 import orjson
 from rich.console import Console
 
-from egress.cli.options import config_option, err_console, load_or_exit
+from egress.cli.options import config_option, err_console, load_or_exit, open_store
 from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
 
 if TYPE_CHECKING:
@@ -28,10 +28,10 @@ console = Console(highlight=False)
 
 
 def _open(config_path: Path | None) -> tuple[Approvals, SqlStore]:
-    from egress.app import build_approvals, open_configured_store  # imported here: --help stays fast
+    from egress.app import build_approvals  # imported here: --help stays fast
 
     config = load_or_exit(config_path)
-    store = open_configured_store(config)
+    store = open_store(config)
     return build_approvals(config, store), store
 
 

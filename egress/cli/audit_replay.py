@@ -17,10 +17,10 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from egress.app import open_configured_store
-from egress.cli.options import config_option, load_or_exit
+from egress.cli.options import config_option, load_or_exit, open_store
 from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
 from egress.config import Config
+from egress.core.audit_record import AuditRecord, parse_record
 from egress.core.exchange import Api
 from egress.recording.keys import (
     RecordingKeyError,
@@ -50,7 +50,7 @@ def replay_command(config_path: Path | None, request_id: str, raw: bool, as_json
 
     The payloads are checked against the digests in the request's audit record."""
     config = load_or_exit(config_path)
-    store = open_configured_store(config)
+    store = open_store(config)
     try:
         record = _audit_record(store, request_id)
         replay = _open(config, store, request_id, record)
@@ -64,19 +64,19 @@ def replay_command(config_path: Path | None, request_id: str, raw: bool, as_json
         sys.exit(EXIT_MISMATCH)
 
 
-def _audit_record(store: SqlStore, request_id: str) -> dict[str, Any] | None:
+def _audit_record(store: SqlStore, request_id: str) -> AuditRecord | None:
     stored = store.audit_by_request(request_id)
-    return orjson.loads(stored.entry.canonical) if stored is not None else None
+    return parse_record(stored.entry.canonical) if stored is not None else None
 
 
-def _open(config: Config, store: SqlStore, request_id: str, record: dict[str, Any] | None) -> Replay:
+def _open(config: Config, store: SqlStore, request_id: str, record: AuditRecord | None) -> Replay:
     """The replay, or exit with what is missing."""
     # A request that was never recorded needs no key (the key file may not exist here).
     replay = _opened(config, store, request_id) if store.get_recording(request_id) is not None else None
     if replay is None:
         if record is None:
             _fail(f"no request {request_id} in the audit", EXIT_NOT_FOUND)
-        if record.get("recorded"):
+        if record.recorded:
             _fail(f"request {request_id} was recorded, but its recording is gone (deleted)", EXIT_NOT_FOUND)
         _fail(
             f"request {request_id} was not recorded (its policy decision carried no record_payload obligation)",
@@ -122,23 +122,32 @@ def _pretty(body: bytes) -> str:
         return body.decode("utf-8", errors="replace")
 
 
-def _summary(record: dict[str, Any] | None) -> dict[str, Any]:
+def _summary(record: AuditRecord | None) -> dict[str, Any]:
     if record is None:
         return {}
-    decision = record.get("decision") or {}
+    decision = record.decision
     return {
-        "ts": record.get("ts"),
-        "user": record.get("user"),
-        "team": record.get("team"),
-        "client": record.get("client"),
-        "api": record.get("api"),
-        "model": record.get("model"),
-        "endpoint": record.get("endpoint"),
-        "jurisdiction": record.get("jurisdiction"),
-        "region": record.get("region"),
-        "outcome": record.get("outcome"),
-        "status": record.get("status"),
-        "decision": {k: decision.get(k) for k in ("action", "reasons", "obligations", "policy_revision")},
+        "ts": record.ts,
+        "user": record.user,
+        "team": record.team,
+        "client": record.client,
+        "api": record.api,
+        "model": record.model,
+        "endpoint": record.endpoint,
+        "jurisdiction": record.jurisdiction,
+        "region": record.region,
+        "outcome": record.outcome,
+        "status": record.status,
+        "decision": (
+            {
+                "action": decision.action,
+                "reasons": list(decision.reasons),
+                "obligations": list(decision.obligations),
+                "policy_revision": decision.policy_revision,
+            }
+            if decision is not None
+            else dict.fromkeys(("action", "reasons", "obligations", "policy_revision"))
+        ),
     }
 
 
@@ -149,7 +158,7 @@ def _verdict(replay: Replay) -> str:
     return f"MISMATCH: {', '.join(replay.mismatched)} payload(s) differ from the digests in the audit chain"
 
 
-def _as_json(replay: Replay, record: dict[str, Any] | None) -> dict[str, Any]:
+def _as_json(replay: Replay, record: AuditRecord | None) -> dict[str, Any]:
     try:
         sent: Any = orjson.loads(replay.sent)
     except orjson.JSONDecodeError:
@@ -173,14 +182,17 @@ def _as_json(replay: Replay, record: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _print(replay: Replay, record: dict[str, Any] | None, raw: bool) -> None:
+def _print(replay: Replay, record: AuditRecord | None, raw: bool) -> None:
     summary = _summary(record)
     table = Table(show_header=False, box=None)
     decision = summary.get("decision") or {}
     for name, value in (
         ("request", replay.request_id),
         ("when", _iso(summary.get("ts") or replay.recorded_at)),
-        ("who", f"{summary.get('user') or '-'} (team {summary.get('team') or '-'}, client {summary.get('client') or '-'})"),
+        (
+            "who",
+            f"{summary.get('user') or '-'} (team {summary.get('team') or '-'}, client {summary.get('client') or '-'})",
+        ),
         ("api / model", f"{summary.get('api') or '-'} / {summary.get('model') or '-'}"),
         ("endpoint", f"{replay.endpoint or '-'} {replay.upstream_path or ''}".strip()),
         ("jurisdiction", f"{summary.get('jurisdiction') or '-'} ({summary.get('region') or '-'})"),
@@ -235,7 +247,7 @@ def recording_key_rotate(config_path: Path | None) -> None:
 def recording_key_prune(config_path: Path | None) -> None:
     """Drop the keys that no stored payload needs any more (never the current one)."""
     config = load_or_exit(config_path)
-    store = open_configured_store(config)
+    store = open_store(config)
     try:
         dropped = prune_recording_keys(config.recording_key_file, store.recording_key_ids())
     except RecordingKeyError as exc:
@@ -260,7 +272,7 @@ _RECORDING_KEYS_TABLE = TableSpec(
 def recording_key_list(config_path: Path | None, fmt: str, as_json: bool) -> None:
     """The key ids (never the keys), which is current, and which stored payloads still need."""
     config = load_or_exit(config_path)
-    store = open_configured_store(config)
+    store = open_store(config)
     try:
         keys = load_recording_keys(config.recording_key_file)
         in_use = store.recording_key_ids()

@@ -2,7 +2,7 @@
 
 `egress --version` and `egress --help` import click and this module only; the configuration
 loader (pydantic, the detection rules, the OIDC client) and the gateway are loaded by the
-commands that need them (egress.cli.main defines the same commands for in-process use).
+commands that need them (egress.cli.main is the same group for in-process use).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from egress.cli.lazy import LazyCommand, LazyGroup
 
 COMMANDS = {
     "serve": LazyCommand("egress.cli.main", "serve", "Run the gateway."),
-    "keys": LazyCommand("egress.cli.main", "keys", "Gateway keys: who may use the gateway."),
-    "audit": LazyCommand("egress.cli.main", "audit", "The tamper-evident audit log."),
-    "config": LazyCommand("egress.cli.main", "config_group", "Configuration files."),
+    "keys": LazyCommand("egress.cli.keys", "keys", "Gateway keys: who may use the gateway."),
+    "audit": LazyCommand("egress.cli.audit", "audit", "The tamper-evident audit log."),
+    "config": LazyCommand("egress.cli.config", "config_group", "Configuration files."),
     "scan": LazyCommand("egress.cli.scan", "scan_command", "Scan files or a git diff for secrets and personal data."),
     "providers": LazyCommand(
         "egress.cli.providers", "providers_command", "The provider catalog and the configured endpoints."

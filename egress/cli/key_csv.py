@@ -153,8 +153,7 @@ def create_keys_from_csv(
     """Validate the whole file, then create every key in one transaction, then write them out.
     Exit status 2, with nothing created, on any problem in the file or with the output file."""
     # Imported here: `egress --help` and the other commands do not pay for the store and the app.
-    from egress.app import open_configured_store
-    from egress.cli.options import load_or_exit
+    from egress.cli.options import load_or_exit, open_store
     from egress.gateway.auth import new_key
 
     err = Console(stderr=True, highlight=False)
@@ -185,7 +184,7 @@ def create_keys_from_csv(
         secret, key = new_key(request.user, request.team)
         records.append(key)
         issued.append(IssuedKey(request.user, request.team, key.key_id, secret))
-    store = open_configured_store(config)
+    store = open_store(config)
     try:
         store.create_keys(records)
     except BaseException:

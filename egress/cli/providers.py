@@ -22,6 +22,7 @@ from egress.checklist.providers import (
     destinations,
     policy_fits,
 )
+from egress.cli.options import config_option
 from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
 from egress.config import Config, ConfigError, load_config
 from egress.policy.decide import PolicyEngine
@@ -158,13 +159,7 @@ class _ConfigRefused(click.ClickException):
 
 
 @click.command("providers")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Configuration file (YAML). Default: $EGRESS_CONFIG, else the embedded defaults.",
-)
+@config_option
 @format_option
 @click.option("--id", "entry_id", default=None, help="Show one catalog entry in detail (with source and as_of).")
 @click.option("--endpoint", "endpoint_name", default=None, help="Show one configured endpoint in detail.")

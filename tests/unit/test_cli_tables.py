@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from egress.cli.main import _AUDIT_TABLE, _KEYS_TABLE, main
+from egress.cli.audit import _AUDIT_TABLE
+from egress.cli.keys import _KEYS_TABLE
+from egress.cli.main import main
 from egress.cli.scan import FINDINGS_TABLE
 from egress.cli.tables import Column, TableSpec, fitted_table, plain, print_table
 from egress.config import default_cache_dir
