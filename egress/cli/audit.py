@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
+from egress.cli.audit_report import print_verify
 from egress.cli.lazy import LazyCommand, LazyGroup
 from egress.cli.options import config_option, err_console, iso, load_or_exit, open_store
 from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from egress.audit.export import ExportFilter
-    from egress.audit.verify import AnchorCheck, AuditReport, Membership
+    from egress.audit.verify import AuditReport
     from egress.core.records import StoredAudit
 
 
@@ -97,7 +98,7 @@ def audit_verify(
         if public_key is None:
             raise click.UsageError("--export needs --public-key")
         report, what = _verify_export_file(export_file, _read_public_key(public_key))
-        _print_verify(report, what, time.perf_counter() - started, live=False)
+        print_verify(report, what, time.perf_counter() - started, live=False)
         return
     config = load_or_exit(config_path)
     key_file = public_key or config.audit_signing_key_file
@@ -109,7 +110,7 @@ def audit_verify(
         report = verify_store(store, public, anchor)
     finally:
         store.close()
-    _print_verify(report, "records", time.perf_counter() - started, live=True)
+    print_verify(report, "records", time.perf_counter() - started, live=True)
 
 
 def _read_public_key(path: Path) -> Ed25519PublicKey:
@@ -138,80 +139,6 @@ def _verify_export_file(path: Path, public: Ed25519PublicKey) -> tuple[AuditRepo
         sys.exit(1)
     what = "complete export" if export.complete else f"filtered export {json.dumps(export.filters, sort_keys=True)}"
     return verify_export(export, public), f"records ({what})"
-
-
-def _print_verify(report: AuditReport, what: str, elapsed: float, live: bool) -> None:
-    chain = report.chain
-    for brk in report.breaks:
-        rid = f" (request {brk.request_id})" if brk.request_id else ""
-        click.echo(f"BROKEN at record {brk.seq}{rid}: {brk.reason}.")
-    anchor = report.anchor
-    for problem in anchor.problems[:_SHOWN] if anchor else ():
-        click.echo(f"BROKEN anchor: {problem}.")
-    if anchor and len(anchor.problems) > _SHOWN:
-        click.echo(f"BROKEN anchor: … and {len(anchor.problems) - _SHOWN} more problems.")
-    signed = f"records 1..{report.covered_seq} signed" if report.covered_seq else "none covering a record"
-    if chain.ok and chain.last_seq > report.covered_seq and live:
-        # Not an error (the next checkpoint comes within checkpoint_interval_s), but an auditor
-        # should know which records only the chain protects.
-        signed += f"; records {report.covered_seq + 1}..{chain.last_seq} not covered by a checkpoint yet"
-    summary = (
-        f"{chain.checked} {what} verified in {elapsed:.2f} s; "
-        f"{report.checkpoints_verified} checkpoints verified ({signed}); head {chain.last_hash}"
-    )
-    if live:
-        summary += f"; uncovered tail: {report.uncovered} records"
-    if report.membership is not None:
-        _print_membership(report.membership, chain.checked, report.checkpoints_verified)
-    click.echo(f"{'OK' if report.ok else 'FAILED'}: {summary}")
-    if anchor is not None:
-        _print_anchor(anchor)
-    elif live:
-        click.echo("WARNING: not compared against a checkpoint anchor (--no-anchor).")
-    if not report.ok:
-        sys.exit(1)
-
-
-_SHOWN = 20  # anchor problems printed; the rest are counted
-
-
-def _print_anchor(anchor: AnchorCheck) -> None:
-    """After the summary: what the anchor vouches for, and the database's checkpoints it lacks (a
-    warning); its problems are printed before the summary, with the other breaks."""
-    if not anchor.exists:
-        click.echo("(`egress audit verify --no-anchor` verifies the database alone, knowingly.)")
-        return
-    newest = f"records 1..{anchor.newest.seq} (head {anchor.newest.hash})" if anchor.newest else "no record"
-    click.echo(f"Anchor {anchor.path}: {anchor.anchored} checkpoints; the newest vouches for {newest}.")
-    if anchor.not_anchored:
-        seqs = [cp.seq for cp in anchor.not_anchored]
-        click.echo(
-            f"WARNING: {len(seqs)} checkpoints in the database (records {seqs[0]}..{seqs[-1]}) are not in "
-            "this anchor: signed by a gateway with another anchor, before the anchor existed, or while "
-            "appending to it failed. They are checked against the chain and the key, but deleting them "
-            "would go unnoticed here."
-        )
-
-
-def _print_membership(m: Membership, checked: int, checkpoints: int) -> None:
-    """What a filtered export proves about its records' membership in the signed log."""
-    click.echo(
-        f"Records checked: {checked}; {m.proven} proven members of the signed log (inclusion proof to "
-        f"a signed checkpoint's Merkle root); {m.not_yet_covered} not yet covered by a signed checkpoint; "
-        f"{checkpoints} checkpoints verified."
-    )
-    if m.not_yet_covered:
-        click.echo(
-            f"WARNING: {m.not_yet_covered} records are not yet covered by a signed checkpoint, so their "
-            "membership is not proven. The gateway signs one at most audit.checkpoint_interval_s after a "
-            "record: export them again later."
-        )
-    if m.v1_only:
-        click.echo(
-            f"WARNING: {m.v1_only} records are covered only by version 1 checkpoints (no Merkle root), so "
-            "their membership cannot be proven by a filtered export: verify a complete export for them."
-        )
-    click.echo("Note: a filtered export cannot prove that its filter selected every matching record.")
 
 
 @audit.command("public-key")
