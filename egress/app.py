@@ -23,6 +23,7 @@ from egress.audit.writer import AuditWriter, WriterSettings
 from egress.config import Config, load_config
 from egress.core.exchange import Api
 from egress.core.health import Check, Readiness, describe
+from egress.detect.compiled_cache import FileBlobCache
 from egress.detect.engine import RuleMatcher
 from egress.detect.internal import internal_rules
 from egress.detect.rules import RuleSet, load_rule_files
@@ -68,42 +69,6 @@ def open_configured_store(config: Config) -> SqlStore:
         busy_timeout_s=config.store.busy_timeout_ms / 1000.0,
         connect_timeout_s=config.store.connect_timeout_s,
     )
-
-
-class FileBlobCache:
-    """Compiled artefacts (the rule prefilter automaton) kept on disk between starts.
-
-    Written atomically; an unreadable or missing directory only costs a recompile. `on_miss` is
-    told of each miss (a compile follows: `egress serve` says so, it takes seconds)."""
-
-    def __init__(self, directory: Path | None, on_miss: Callable[[], None] | None = None) -> None:
-        self.directory = directory
-        self.on_miss = on_miss
-
-    def get(self, key: str) -> bytes | None:
-        blob = self._read(key)
-        if blob is None and self.on_miss is not None:
-            self.on_miss()
-        return blob
-
-    def _read(self, key: str) -> bytes | None:
-        if self.directory is None:
-            return None
-        try:
-            return (self.directory / key).read_bytes()
-        except OSError:
-            return None
-
-    def put(self, key: str, blob: bytes) -> None:
-        if self.directory is None:
-            return
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = self.directory / f".{key}.{os.getpid()}.tmp"
-            tmp.write_bytes(blob)
-            tmp.replace(self.directory / key)
-        except OSError as exc:
-            log.warning("cannot cache the compiled rules in %s: %s", self.directory, exc.strerror)
 
 
 def build_matcher(

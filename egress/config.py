@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from egress.core.endpoint import Endpoint
 from egress.core.jurisdictions import ISO_3166_ALPHA2, SPECIAL_JURISDICTIONS
+from egress.detect.compiled_cache import default_cache_dir
 from egress.detect.internal import InternalIdentifiers, internal_rules
 from egress.detect.rules import RuleError, bundled_files, load_rule_files
 from egress.identity.oidc_terms import DEFAULT_ALGORITHMS, KEY_TYPES, require_secure_url
@@ -408,11 +409,6 @@ def default_data_dir(env: Mapping[str, str]) -> Path:
     if env.get(ENV_DATA_DIR):
         return Path(env[ENV_DATA_DIR]).expanduser()
     base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local" / "share")
-    return Path(base) / "egress"
-
-
-def default_cache_dir(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".cache")
     return Path(base) / "egress"
 
 

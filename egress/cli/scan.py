@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,12 +17,15 @@ import re2
 from rich.console import Console
 from rich.progress import Progress
 
-from egress.app import build_matcher
+from egress.cli.scan_plan import Plan, PlanCache, plan_key
 from egress.cli.tables import Column, TableSpec, print_rows, resolve_format
-from egress.config import ConfigError, load_config
+from egress.detect.compiled_cache import FileBlobCache
 from egress.detect.engine import RuleMatcher
-from egress.detect.rules import SEVERITIES, Rule, RuleError, RuleSet
+from egress.detect.rules import SEVERITIES, Rule, RuleError, RuleSet, load_rule_files
 from egress.detect.scan import TextScanner
+
+# The configuration (pydantic, YAML) is read only on a cold start, when no cached plan fits
+# (egress/cli/scan_plan.py): a warm start, as in a pre-commit hook, never imports it.
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 _LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
@@ -61,10 +65,10 @@ class FileScanner:
         if any(p.search(path) for p in self._allow_paths):
             return []
         out: list[FileFinding] = []
-        for rule, pattern in self._path_rules:
+        for path_rule, pattern in self._path_rules:
             if pattern.search(path):
                 out.append(
-                    FileFinding(path, 1, 1, 1, 1, rule.kind, rule.id, rule.severity, "(file path)", rule.description)
+                    FileFinding(path, 1, 1, 1, 1, path_rule.kind, path_rule.id, path_rule.severity, "(file path)", path_rule.description)
                 )
         for f in self.text_scanner.scan_text(text):
             rule = self._rules.get(f.rule_id)
@@ -85,7 +89,34 @@ class FileScanner:
         return out
 
 
-def _gitignore(root: Path) -> pathspec.PathSpec | None:
+def load_matcher(config_path: Path | None, files: tuple[tuple[str, str], ...], err: Console) -> RuleMatcher:
+    """The rules from the cached plan when nothing they came from changed (warm start), else
+    from the configuration (cold start, which writes the plan). Exits 2 on a bad configuration
+    or rule file."""
+    plans = PlanCache(os.environ)
+    key = plan_key(config_path, files, os.environ)
+    plan = plans.load(key) if key else None
+    if plan is None:
+        # Imported here, on a cold start only: the configuration loads pydantic, YAML and the
+        # settings of every part of egress.
+        from egress.config import ConfigError, load_config
+        from egress.detect.internal import internal_rules
+
+        try:
+            config = load_config(config_path)
+            loaded = load_rule_files(list(config.rule_files) + list(files))
+        except (RuleError, ConfigError, OSError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            sys.exit(2)
+        internal = internal_rules(config.detection.internal_identifiers)
+        ruleset = RuleSet(rules=loaded.rules + internal, allowlists=loaded.allowlists, version=loaded.version)
+        plan = Plan(ruleset, config.detection.cache_dir)
+        if key:
+            plans.store(key, plan, config.rule_files)
+    return RuleMatcher(plan.ruleset, FileBlobCache(plan.cache_dir), lazy=True)
+
+
+def _gitignore(root: Path) -> pathspec.GitIgnoreSpec | None:
     patterns: list[str] = []
     for ignore in sorted(root.rglob(".gitignore")):
         base = ignore.parent.relative_to(root).as_posix()
@@ -240,12 +271,11 @@ def scan_command(
     err = Console(stderr=True, highlight=False)
     try:
         files = tuple((str(p), p.read_text(encoding="utf-8")) for p in rule_files)
-        config = load_config(config_path)
-        scanner = FileScanner(build_matcher(config, files))
-        ruleset = scanner.ruleset
-    except (RuleError, ConfigError, OSError) as exc:
+    except OSError as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
+    scanner = FileScanner(load_matcher(config_path, files, err))
+    ruleset = scanner.ruleset
 
     targets: list[tuple[str, Path | None]] = []
     for raw in paths or (".",):
@@ -271,8 +301,8 @@ def scan_command(
     show = not no_progress and len(targets) > 200 and err.is_terminal
     with Progress(console=err, transient=True, disable=not show) as progress:
         task = progress.add_task("scanning", total=len(targets))
-        for name, path in targets:
-            text = sys.stdin.read() if path is None else _read(path)
+        for name, target in targets:
+            text = sys.stdin.read() if target is None else _read(target)
             if text is not None:
                 findings += scanner.scan(name, text)
             progress.advance(task)

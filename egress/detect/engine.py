@@ -54,6 +54,30 @@ def compile_confirmer(pattern: bytes) -> Any:
     return re2.compile(pattern, options)
 
 
+class LazyConfirmer:
+    """A rule's RE2 pattern compiled when the rule first runs (`RuleMatcher(lazy=True)`): a
+    short-lived `egress scan` of a few files runs a few rules, and compiling all of them would be
+    most of its start. Two threads may both compile it once; either result is the same."""
+
+    __slots__ = ("_pattern", "_regex")
+
+    def __init__(self, pattern: bytes) -> None:
+        self._pattern = pattern
+        self._regex: Any = None
+
+    def _compiled(self) -> Any:
+        if self._regex is None:
+            self._regex = compile_confirmer(self._pattern)
+        return self._regex
+
+    @property
+    def groups(self) -> int:
+        return int(self._compiled().groups)
+
+    def finditer(self, data: bytes) -> Any:
+        return self._compiled().finditer(data)
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     """A confirmed rule match; `start`/`end` are character offsets of the secret in the text."""
@@ -74,21 +98,29 @@ class _Compiled:
 
 class RuleMatcher:
     def __init__(
-        self, ruleset: RuleSet, cache: prefilter.BlobCache | None = None, *, whole_patterns: bool = True
+        self,
+        ruleset: RuleSet,
+        cache: prefilter.BlobCache | None = None,
+        *,
+        whole_patterns: bool = True,
+        lazy: bool = False,
     ) -> None:
+        """`cache` keeps the compiled Hyperscan automata between processes; `lazy` compiles each
+        rule's RE2 pattern when it first runs instead of now (for short-lived processes)."""
         self.ruleset = ruleset
         self._threads = threading.local()  # per-thread Hyperscan scratch (see _scratch)
         self._rules: list[_Compiled] = []
         global_allow = tuple((a, tuple(re2.compile(r) for r in a.regexes)) for a in ruleset.allowlists)
+        confirmer = LazyConfirmer if lazy else compile_confirmer
         for rule in ruleset.rules:
             if rule.regex is None:
                 continue  # path-only rules apply to files, not to text
             applicable = tuple(g for g in global_allow if not g[0].target_rules or rule.id in g[0].target_rules)
             own = tuple((a, tuple(re2.compile(r) for r in a.regexes)) for a in rule.allowlists)
             check = rule.check or (VALIDATORS[rule.validator] if rule.validator else None)
-            self._rules.append(_Compiled(rule, compile_confirmer(rule.regex.encode()), own + applicable, check))
-        self._kw_db, self._kw_rules = self._compile_keywords()
-        self._shape_db, self._always = self._compile_shapes()
+            self._rules.append(_Compiled(rule, confirmer(rule.regex.encode()), own + applicable, check))
+        self._kw_db, self._kw_rules = self._compile_keywords(cache)
+        self._shape_db, self._always = self._compile_shapes(cache)
         self._full_db, self._full_ids = (
             prefilter.build([(i, c.rule.regex) for i, c in enumerate(self._rules)], cache)  # type: ignore[misc]
             if whole_patterns
@@ -105,50 +137,35 @@ class RuleMatcher:
             i for i, c in enumerate(self._rules) if c.rule.regex and _unicode_sensitive(c.rule.regex)
         )
         self._uncovered_kw_db = self._compile_literals(
+            cache,
             sorted({k for i in self._uncovered for k in self._rules[i].rule.keywords})
         )
 
     # --- compilation ---------------------------------------------------------------------------
 
-    def _compile_keywords(self) -> tuple[Any, list[tuple[int, ...]]]:
+    def _compile_keywords(self, cache: prefilter.BlobCache | None) -> tuple[Any, list[tuple[int, ...]]]:
         keywords: dict[str, list[int]] = {}
         for index, compiled in enumerate(self._rules):
             for kw in compiled.rule.keywords:
                 keywords.setdefault(kw, []).append(index)
         words = sorted(keywords)
-        return self._compile_literals(words), [tuple(keywords[w]) for w in words]
+        return self._compile_literals(cache, words), [tuple(keywords[w]) for w in words]
 
-    def _compile_shapes(self) -> tuple[Any, list[int]]:
-        """Keyword-less rules: one Hyperscan automaton of those it accepts; the rest always run."""
-        accepted: list[int] = []
-        always: list[int] = []
-        for index, compiled in enumerate(self._rules):
-            if compiled.rule.keywords:
-                continue
-            (accepted if _hyperscan_accepts(compiled.rule.regex) else always).append(index)  # type: ignore[arg-type]
-        if not accepted:
-            return None, always
-        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        db.compile(
-            expressions=[self._rules[i].rule.regex.encode() for i in accepted],  # type: ignore[union-attr]
-            ids=accepted,
-            elements=len(accepted),
-            flags=[hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_SINGLEMATCH] * len(accepted),
-        )
-        return db, always
+    def _compile_shapes(self, cache: prefilter.BlobCache | None) -> tuple[Any, list[int]]:
+        """Keyword-less rules: one Hyperscan automaton of those it accepts (compiled like the
+        whole-pattern prefilter, and cached the same way); the rest always run."""
+        shapes = [(i, c.rule.regex) for i, c in enumerate(self._rules) if not c.rule.keywords and c.rule.regex]
+        db, accepted = prefilter.build(shapes, cache)
+        return db, [i for i, _ in shapes if i not in accepted]
 
     @staticmethod
-    def _compile_literals(words: list[str]) -> Any:
-        """One automaton of literal words, case-insensitive, one report per word and text."""
+    def _compile_literals(cache: prefilter.BlobCache | None, words: list[str]) -> Any:
+        """One automaton of literal words, case-insensitive, one report per word and text
+        (cached like the whole-pattern prefilter)."""
         if not words:
             return None
-        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        db.compile(
-            expressions=[_literal(w) for w in words],
-            ids=list(range(len(words))),
-            elements=len(words),
-            flags=[hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(words),
-        )
+        literals = [(i, _literal(w).decode()) for i, w in enumerate(words)]
+        db, _ = prefilter.build(literals, cache, hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH)
         return db
 
     def _always_uncovered(self, data: bytes) -> bool:
@@ -400,15 +417,6 @@ def _stand_in(data: bytes) -> bytes:
 
 def _unicode_sensitive(pattern: str) -> bool:
     return _UNICODE_SENSITIVE.search(pattern) is not None
-
-
-def _hyperscan_accepts(pattern: str) -> bool:
-    probe = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    try:
-        probe.compile(expressions=[pattern.encode()], ids=[0], elements=1, flags=[hyperscan.HS_FLAG_ALLOWEMPTY])
-    except hyperscan.error:
-        return False
-    return True
 
 
 def _literal(word: str) -> bytes:

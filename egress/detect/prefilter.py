@@ -27,48 +27,49 @@ class BlobCache(Protocol):
     def put(self, key: str, blob: bytes) -> None: ...
 
 
-def _compile(patterns: list[tuple[int, bytes]]) -> Any:
+def _compile(patterns: list[tuple[int, bytes]], flags: int = FLAGS) -> Any:
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     db.compile(
         expressions=[p for _, p in patterns],
         ids=[i for i, _ in patterns],
         elements=len(patterns),
-        flags=[FLAGS] * len(patterns),
+        flags=[flags] * len(patterns),
     )
     return db
 
 
-def _accepted(patterns: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+def _accepted(patterns: list[tuple[int, bytes]], flags: int) -> list[tuple[int, bytes]]:
     """The patterns Hyperscan can compile: chunks first, one by one only inside a failing chunk."""
     ok: list[tuple[int, bytes]] = []
     for start in range(0, len(patterns), _CHUNK):
         chunk = patterns[start : start + _CHUNK]
         try:
-            _compile(chunk)
+            _compile(chunk, flags)
             ok.extend(chunk)
             continue
         except hyperscan.error:
             pass
         for item in chunk:
             try:
-                _compile([item])
+                _compile([item], flags)
                 ok.append(item)
             except hyperscan.error:
                 continue
     return ok
 
 
-def cache_key(patterns: list[tuple[int, bytes]]) -> str:
-    digest = hashlib.sha256(f"hyperscan {hyperscan.__version__} flags {FLAGS}\n".encode())
+def cache_key(patterns: list[tuple[int, bytes]], flags: int = FLAGS) -> str:
+    version = hyperscan.__version__  # type: ignore[attr-defined]  # set by the package, not in its stubs
+    digest = hashlib.sha256(f"hyperscan {version} flags {flags}\n".encode())
     for index, pattern in patterns:
         digest.update(f"{index}\0".encode() + pattern + b"\0")
     return "prefilter-" + digest.hexdigest()[:32]
 
 
-def build(patterns: list[tuple[int, str]], cache: BlobCache | None) -> tuple[Any, frozenset[int]]:
+def build(patterns: list[tuple[int, str]], cache: BlobCache | None, flags: int = FLAGS) -> tuple[Any, frozenset[int]]:
     """(database, ids it covers) for the patterns Hyperscan accepts; (None, ∅) if none."""
     encoded = [(i, p.encode()) for i, p in patterns]
-    key = cache_key(encoded)
+    key = cache_key(encoded, flags)
     blob = cache.get(key) if cache is not None else None
     if blob is not None:
         try:
@@ -79,10 +80,10 @@ def build(patterns: list[tuple[int, str]], cache: BlobCache | None) -> tuple[Any
             return db, frozenset(ids)
         except (ValueError, TypeError, hyperscan.error):
             log.warning("discarding an unreadable compiled prefilter in the cache")
-    accepted = _accepted(encoded)
+    accepted = _accepted(encoded, flags)
     if not accepted:
         return None, frozenset()
-    db = _compile(accepted)
+    db = _compile(accepted, flags)
     ids = [i for i, _ in accepted]
     if cache is not None:
         header = json.dumps(ids).encode()

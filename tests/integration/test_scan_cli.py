@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
+from pathlib import Path
 
+import yaml
 from click.testing import CliRunner
 
 from egress.cli.main import main
+from egress.detect.compiled_cache import default_cache_dir
+
+ROOT = Path(__file__).resolve().parents[2]
 
 EMAIL = "jane.roe@northwind-traders.de"
 IBAN = "DE89 3704 0044 0532 0130 00"
@@ -128,3 +135,92 @@ def test_bad_rule_file_is_an_error(tmp_path):
     rules.write_text("[[rules]]\nid = 'x'\nregex = '(?<=a)b'\n")
     result = scan(str(tmp_path), "--rules", str(rules))
     assert result.exit_code == 2 and "does not compile under RE2" in result.output
+
+
+def egress(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """egress in its own process, with `-X importtime`: stderr lists every module it imported."""
+    return subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "egress", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def imported(stderr: str) -> set[str]:
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+def own_cache(tmp_path: Path, rules: str | None = None) -> tuple[dict[str, str], Path]:
+    """A fresh plan cache (XDG_CACHE_HOME in tmp_path) and a configuration whose compiled
+    automata stay in the shared cache (compiling the bundled rules again takes seconds)."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    config = tmp_path / "egress.yaml"
+    detection: dict[str, object] = {"cache_dir": str(default_cache_dir(os.environ))}
+    if rules is not None:
+        detection["rules"] = [rules]
+    config.write_text(yaml.safe_dump({"detection": detection}))
+    return env, config
+
+
+def test_warm_start_reads_no_configuration_and_finds_the_same(tmp_path):
+    """The first run reads the configuration and writes the plan; the next ones start from the
+    plan (issue #14: a pre-commit hook starts in at most 0.3 s) and report the same findings."""
+    env, config = own_cache(tmp_path)
+    (tmp_path / "repo").mkdir()
+    root = tree(tmp_path / "repo")
+    args = ["scan", "--no-progress", "--config", str(config), "--format", "json", str(root)]
+    cold = egress(args, env)
+    assert cold.returncode == 1, cold.stderr[-2000:]
+    assert "egress.config" in imported(cold.stderr)
+    assert list((tmp_path / "xdg" / "egress").glob("scan-plan-*"))
+    warm = egress(args, env)
+    assert warm.returncode == 1 and warm.stdout == cold.stdout
+    heavy = {"egress.config", "egress.app", "pydantic", "yaml", "aiohttp", "starlette", "regopy"}
+    assert sorted(imported(warm.stderr) & heavy) == []
+    # Another configuration is another plan: a cold start again.
+    config.write_text(config.read_text() + "masking:\n  kinds: [secret]\n")
+    again = egress(args, env)
+    assert again.stdout == cold.stdout and "egress.config" in imported(again.stderr)
+
+
+def test_a_changed_rule_file_is_never_scanned_with_the_old_rules(tmp_path):
+    rules = tmp_path / "own.toml"  # without [extend]: replaces the bundled rules (a fast compile)
+    rules.write_text("[[rules]]\nid = 'acme-key'\nregex = \'\'\'(acme_[a-z]{12})\'\'\'\nkeywords = ['acme_']\n")
+    env, config = own_cache(tmp_path, rules=str(rules))
+    target = tmp_path / "app.cfg"
+    target.write_text("key = acme_abcdefghijkl\nother = acme_123456789012\n")
+    args = ["scan", "--no-progress", "--config", str(config), "--format", "json", str(target)]
+
+    def lines() -> list[int]:
+        done = egress(args, env)
+        assert done.returncode in (0, 1), done.stderr[-2000:]
+        return [f["line"] for f in json.loads(done.stdout)["findings"]]
+
+    assert lines() == [1]
+    assert lines() == [1]  # warm
+    rules.write_text(rules.read_text().replace("[a-z]{12}", "[0-9]{12}"))
+    assert lines() == [2]  # the configured rule file changed: read again
+    extra = tmp_path / "extra.toml"
+    extra.write_text("[[rules]]\nid = 'other'\nregex = \'\'\'(other = [a-z_0-9]+)\'\'\'\nkeywords = ['other']\n")
+    done = egress([*args, "--rules", str(extra)], env)
+    assert [f["rule"] for f in json.loads(done.stdout)["findings"]] == ["other"]  # --rules replaces the set
+
+
+def test_pre_commit_hook_entry_fails_a_commit_with_a_secret(tmp_path):
+    hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    assert hooks["egress-scan"]["language"] == "python" and hooks["egress-policy-test"]["pass_filenames"] is False
+    entry = hooks["egress-scan"]["entry"].split()
+    assert entry[0] == "egress"
+    clean = tmp_path / "clean.py"
+    clean.write_text("def add(a, b):\n    return a + b\n")
+    leaky = tmp_path / "deploy.sh"
+    leaky.write_text("export AWS_ACCESS_KEY_ID=AKIAZ7QHB3MXW2RLK5TE\n")
+    env = {**os.environ}
+    assert egress([*entry[1:], str(clean)], env).returncode == 0
+    done = egress([*entry[1:], str(clean), str(leaky)], env)
+    assert done.returncode == 1 and "aws-access-key-id" in done.stdout
+    policy = hooks["egress-policy-test"]["entry"].split()
+    assert egress(policy[1:], env).returncode == 0  # the bundled policy's tests
