@@ -51,7 +51,7 @@ def approval_step_entry(approval: Approval, step: str, actor: str | None, ts: fl
         api=approval.api,
         endpoint=None,
         jurisdiction=None,
-        outcome=record.outcome,
+        outcome=f"approval_{step}",
         status=None,
         canonical=record.canonical(),
     )

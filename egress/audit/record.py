@@ -57,7 +57,9 @@ def finalize(item: AuditEntry | AuditDraft) -> AuditEntry:
             digest.update(chunk)
         response_sha256 = digest.hexdigest()
     if isinstance(item.record, AuditRecord):
-        r = item.record.with_digests(body_sha256, response_sha256)
+        r = item.record
+        if r.request_id is None or r.ts is None or r.outcome is None:
+            raise ValueError("an audit record is built with its request_id, ts and outcome")
         return AuditEntry(
             request_id=r.request_id,
             ts=r.ts,
@@ -68,7 +70,7 @@ def finalize(item: AuditEntry | AuditDraft) -> AuditEntry:
             jurisdiction=r.jurisdiction,
             outcome=r.outcome,
             status=r.status,
-            canonical=r.canonical(),
+            canonical=r.canonical(body_sha256, response_sha256),
         )
     record = item.record
     if body_sha256 is not None:

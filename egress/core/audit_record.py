@@ -13,8 +13,7 @@ Invariants:
   (`_KEYS`), so the bytes are those the dict builders wrote before this type existed: chains
   written then still verify (tests/unit/test_audit_fixture.py, test_audit_record.py).
 - `parse_record` reads any stored record, older versions included: a key a version lacks reads
-  as None (or an empty collection inside a sub-object); request_id, ts and outcome are in every
-  version. It never re-serialises: the hashed bytes
+  as None (or an empty collection inside a sub-object). It never re-serialises: the hashed bytes
   are the stored ones, not a re-encoding of the parsed type.
 
 Frozen dataclasses, not msgspec or pydantic: orjson (already the canonical encoder) writes the
@@ -26,7 +25,7 @@ tens of thousands of records a page), where a hand-written reader costs a few mi
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -278,9 +277,10 @@ class AuditRecord:
     as None."""
 
     v: int | None
-    request_id: str
-    ts: float
-    outcome: str
+    # Every builder sets these three; a stored record written by hand (tests) may lack them.
+    request_id: str | None
+    ts: float | None
+    outcome: str | None
     type: str | None = None
     user: str | None = None
     team: str | None = None
@@ -326,33 +326,28 @@ class AuditRecord:
         """The decision obliged recording the payloads."""
         return self.decision is not None and RECORD_PAYLOAD in self.decision.obligations
 
-    def with_digests(self, upstream_body_sha256: str | None, response_sha256: str | None) -> AuditRecord:
-        """The digests, computed on the audit writer thread, filled in (None: left as they are)."""
-        changes: dict[str, Any] = {}
-        if upstream_body_sha256 is not None:
-            changes["upstream_body_sha256"] = upstream_body_sha256
-        if response_sha256 is not None:
-            changes["response_sha256"] = response_sha256
-        return replace(self, **changes) if changes else self
-
     def as_json(self) -> dict[str, Any]:
         """The stored form: exactly the keys of this record's kind."""
-        return {key: _json_value(self, key) for key in _KEYS[self.kind]}
+        doc = {key: getattr(self, key) for key in _KEYS[self.kind]}
+        for key in _OBJECTS:
+            value = doc.get(key)
+            if value is not None:
+                doc[key] = value.brief_json() if key == "decision" and self.type == EGRESS_TYPE else value.as_json()
+        return doc
 
-    def canonical(self) -> bytes:
-        """Canonical JSON (sorted keys): the bytes hashed into the chain."""
-        return orjson.dumps(self.as_json(), option=orjson.OPT_SORT_KEYS)
+    def canonical(self, upstream_body_sha256: str | None = None, response_sha256: str | None = None) -> bytes:
+        """Canonical JSON (sorted keys): the bytes hashed into the chain. The digests, computed on
+        the audit writer thread, are filled in when given (None: the record's own)."""
+        doc = self.as_json()
+        if upstream_body_sha256 is not None:
+            doc["upstream_body_sha256"] = upstream_body_sha256
+        if response_sha256 is not None:
+            doc["response_sha256"] = response_sha256
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
-def _json_value(record: AuditRecord, key: str) -> Any:
-    value = getattr(record, key)
-    if value is None or isinstance(value, (str, int, float)):
-        return value
-    if isinstance(value, Decision) and record.type == EGRESS_TYPE:
-        return value.brief_json()
-    return value.as_json()
-
-
+# The keys whose values are sub-objects (the rest are strings, numbers, booleans or null).
+_OBJECTS = ("approval", "usage", "latency_ms", "findings", "decision", "masked")
 _KEYS: dict[str, tuple[str, ...]] = {
     "request": (
         "v",
@@ -439,7 +434,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
 
 def parse_record(canonical: bytes) -> AuditRecord:
     """A stored record read back into the type. Raises AuditRecordError for bytes that are not
-    a JSON object, one without request_id, ts or outcome, or a sub-object that is not one."""
+    a JSON object, or a sub-object that is not one."""
     try:
         doc = orjson.loads(canonical)
     except orjson.JSONDecodeError as exc:
@@ -460,9 +455,9 @@ def record_of(doc: dict[str, Any]) -> AuditRecord:
     masked = _obj(doc, "masked")
     return AuditRecord(
         v=get("v"),
-        request_id=_required(doc, "request_id"),
-        ts=_required(doc, "ts"),
-        outcome=_required(doc, "outcome"),
+        request_id=get("request_id"),
+        ts=get("ts"),
+        outcome=get("outcome"),
         type=kind,
         user=get("user"),
         team=get("team"),
@@ -503,13 +498,6 @@ def record_of(doc: dict[str, Any]) -> AuditRecord:
         decision=None if decision is None else _decision(decision),
         masked=None if masked is None else _masked(masked),
     )
-
-
-def _required(doc: dict[str, Any], key: str) -> Any:
-    """A key every record holds (its value as stored: verification checks the columns against it)."""
-    if doc.get(key) is None:
-        raise AuditRecordError(f"{key}: missing")
-    return doc[key]
 
 
 def _obj(doc: dict[str, Any], key: str) -> dict[str, Any] | None:
