@@ -46,6 +46,7 @@ from egress.policy.health import OpaProbe
 from egress.policy.rego import PolicyLoadError, RegoPolicy, RegoSource
 from egress.policy.remote import RemoteOpa
 from egress.policy.service import PolicyService, ServiceSettings
+from egress.provenance.live import LiveIndex
 from egress.recording.keys import load_or_create_recording_keys
 from egress.recording.recordings import Recordings
 from egress.recording.writer import RecordingWriter
@@ -82,17 +83,21 @@ def build_matcher(
     return RuleMatcher(ruleset, FileBlobCache(config.detection.cache_dir, on_compile))
 
 
-def build_scanner(config: Config, on_compile: Callable[[], None] | None = None) -> Scanner:
-    """The inspect stage."""
+def build_scanner(
+    config: Config, on_compile: Callable[[], None] | None = None, code: LiveIndex | None = None
+) -> Scanner:
+    """The inspect stage; with `code`, each text is also looked up in the code index."""
     if not config.detection.enabled:
         return Scanner()
-    return Scanner(
-        TextScanner(
-            build_matcher(config, on_compile=on_compile),
-            cache_chars=config.detection.cache_mb * 1024 * 1024,
-            max_findings=config.detection.max_findings_per_segment,
-        )
+    text_scanner = TextScanner(
+        build_matcher(config, on_compile=on_compile),
+        cache_chars=config.detection.cache_mb * 1024 * 1024,
+        max_findings=config.detection.max_findings_per_segment,
+        code=code.match if code is not None else None,
     )
+    if code is not None:
+        code.on_change(text_scanner.forget)  # cached results were looked up in the old index
+    return Scanner(text_scanner)
 
 
 def build_masking(config: Config, store: SqlStore) -> tuple[Masker, SessionVault]:
@@ -269,6 +274,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
     catalog = Catalog(config.providers, translatable=translatable)
     policy = build_policy(config)
     keyring = KeyRing(store, refresh_s=config.auth.key_refresh_s)
+    code_index = LiveIndex(store)  # `egress index`: the organisation's code, refreshed from the store
     oidc = build_oidc(config)
     upstream = UpstreamClient(
         UpstreamSettings(
@@ -301,7 +307,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         catalog=catalog,
         keyring=keyring,
         oidc=oidc,
-        scanner=build_scanner(config, on_compile),
+        scanner=build_scanner(config, on_compile, code_index),
         policy=policy,
         health=EndpointHealth(),
         masker=masker,
@@ -332,6 +338,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         recorder.start()  # deletes expired payloads first, off the event loop
         await upstream.start()
         await keyring.start()
+        await code_index.start()
         if opa_probe is not None:
             await opa_probe.start()
         if oidc is not None:
@@ -350,6 +357,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
 
     async def shutdown() -> None:
         await keyring.stop()
+        await code_index.stop()
         if opa_probe is not None:
             await opa_probe.stop()
         if oidc is not None:

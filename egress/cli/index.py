@@ -14,7 +14,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from egress.cli.options import config_option, err_console, iso, load_or_exit, open_store
+from egress.app import open_configured_store
+from egress.cli.options import config_option, err_console, load_or_exit
 from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
 from egress.core.provenance import IndexedRepo
 from egress.provenance.indexer import Progress as IndexProgress
@@ -51,9 +52,13 @@ MATCHES = TableSpec(
 )
 
 
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
 def _repo_row(r: IndexedRepo) -> tuple[object, ...]:
     commit = r.commit[:12] if r.commit else ""
-    return (r.name, r.public, commit, iso(r.indexed_at), r.files, r.lines, r.fingerprints, r.size_bytes, r.source)
+    return (r.name, r.public, commit, _utc(r.indexed_at), r.files, r.lines, r.fingerprints, r.size_bytes, r.source)
 
 
 def _index(store: SqlStore, name: str, path: Path, ref: str | None, public: bool, incremental: bool) -> IndexedRepo:
@@ -117,7 +122,7 @@ def index_command() -> None:
 @click.option("--public", is_flag=True, help="Public code (open-source, vendored): subtracted, never matched.")
 def add(config_path: Path | None, path: Path, name: str, ref: str | None, public: bool) -> None:
     """Index the tracked files of a git repository at a ref (or a plain directory tree)."""
-    store = open_store(load_or_exit(config_path))
+    store = open_configured_store(load_or_exit(config_path))
     try:
         if store.provenance_repo(name) is not None:
             raise click.ClickException(f"{name!r} is indexed already: `egress index update {name}` refreshes it")
@@ -131,7 +136,7 @@ def add(config_path: Path | None, path: Path, name: str, ref: str | None, public
 @click.argument("name", required=False)
 def update(config_path: Path | None, name: str | None) -> None:
     """Re-index only the files changed since the indexed commit (every repository, or NAME)."""
-    store = open_store(load_or_exit(config_path))
+    store = open_configured_store(load_or_exit(config_path))
     try:
         repos = store.provenance_repos()
         if name is not None:
@@ -149,7 +154,7 @@ def update(config_path: Path | None, name: str | None) -> None:
 @format_option
 def list_repos(config_path: Path | None, fmt: str, as_json: bool) -> None:
     """The indexed repositories: commit, files, lines, fingerprints and stored size."""
-    store = open_store(load_or_exit(config_path))
+    store = open_configured_store(load_or_exit(config_path))
     try:
         repos = store.provenance_repos()
     finally:
@@ -162,7 +167,7 @@ def list_repos(config_path: Path | None, fmt: str, as_json: bool) -> None:
 @click.argument("name")
 def remove(config_path: Path | None, name: str) -> None:
     """Forget a repository's fingerprints."""
-    store = open_store(load_or_exit(config_path))
+    store = open_configured_store(load_or_exit(config_path))
     try:
         if not store.provenance_remove(name):
             raise click.ClickException(f"no indexed repository is named {name!r}")
@@ -180,7 +185,7 @@ def query(config_path: Path | None, fmt: str, as_json: bool, file: TextIO) -> No
 
     Exit status 0 when something matched, 1 when nothing did."""
     text = file.read()
-    store = open_store(load_or_exit(config_path))
+    store = open_configured_store(load_or_exit(config_path))
     try:
         public = frozenset(r.name for r in store.provenance_repos() if r.public)
         lookup = Lookup.build(store.provenance_files(), public)

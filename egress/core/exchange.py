@@ -14,6 +14,7 @@ from typing import Any
 from egress.core.approvals import ApprovalNote
 from egress.core.capture import Capture
 from egress.core.errors import EgressError
+from egress.core.provenance import CodeMatch
 
 
 class Family(StrEnum):
@@ -118,7 +119,7 @@ class Finding:
     `preview` is redacted (a known prefix at most, never the value); no value is kept here.
     """
 
-    kind: str  # secret | pii | sensitive_file | internal
+    kind: str  # secret | pii | sensitive_file | internal | proprietary_code
     rule_id: str
     segment: int
     start: int
@@ -126,6 +127,7 @@ class Finding:
     confidence: float
     severity: str = "medium"  # critical | high | medium | low
     preview: str = ""
+    code: CodeMatch | None = None  # kind proprietary_code: the repository and how much matched
 
 
 class Action(StrEnum):

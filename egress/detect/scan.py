@@ -17,15 +17,19 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from egress.core.exchange import Finding, Prompt
+from egress.core.provenance import CodeMatch
 from egress.detect.budget import Budget
 from egress.detect.engine import Match, RuleMatcher
 
 # The finding that stands for a whole secret-dense segment (see the module docstring).
 DENSE_RULE_ID = "secret-dense"
 DENSE_KIND = "secret"
+# A text carrying indexed code (egress.provenance): one finding per repository, over the text.
+CODE_RULE_PREFIX = "proprietary-code:"
 # Real prompts hold a handful of secrets per text; thousands is a dump of credentials.
 DEFAULT_MAX_FINDINGS = 2000
 # Rules overlap (several rules may confirm one value before merging): the scan stops collecting
@@ -43,6 +47,7 @@ class TextFinding:
     confidence: float
     severity: str
     preview: str
+    code: CodeMatch | None = None  # kind proprietary_code: which repository, how much
 
 
 def redact(value: str) -> str:
@@ -106,6 +111,22 @@ def _greedy(matches: list[Match], cluster: list[int], kept: list[int]) -> None:
         kept.append(i)
 
 
+def code_finding(text: str, match: CodeMatch) -> TextFinding:
+    """A text carries code of an indexed repository: counts only, over the whole text."""
+    preview = f"{match.repo}: {match.lines} lines ({match.share:.0%})"
+    return TextFinding(
+        "proprietary_code",
+        CODE_RULE_PREFIX + match.repo,
+        "code",
+        0,
+        len(text),
+        match.confidence,
+        "high",
+        preview,
+        code=match,
+    )
+
+
 def dense_finding(text: str) -> TextFinding:
     """The one finding of a secret-dense text: all of it, masked or refused as one value."""
     return TextFinding(DENSE_KIND, DENSE_RULE_ID, "dense", 0, len(text), 1.0, "critical", f"…({len(text)} chars)")
@@ -113,12 +134,20 @@ def dense_finding(text: str) -> TextFinding:
 
 class TextScanner:
     """Thread-safe: scans may run on the event loop and on worker threads at once (the matcher
-    keeps per-thread scratch space; the cache is behind a lock)."""
+    keeps per-thread scratch space; the cache is behind a lock).
+
+    `code` looks a text up in the code index (egress.provenance.live.LiveIndex.match); its
+    findings share the cache, so `forget` must be called when the index changes."""
 
     def __init__(
-        self, matcher: RuleMatcher, cache_chars: int = 32 * 1024 * 1024, max_findings: int = DEFAULT_MAX_FINDINGS
+        self,
+        matcher: RuleMatcher,
+        cache_chars: int = 32 * 1024 * 1024,
+        max_findings: int = DEFAULT_MAX_FINDINGS,
+        code: Callable[[str], tuple[CodeMatch, ...]] | None = None,
     ) -> None:
         self.matcher = matcher
+        self.code = code
         self.max_findings = max_findings
         self._cache: OrderedDict[str, tuple[TextFinding, ...]] = OrderedDict()
         self._cache_chars = 0
@@ -148,7 +177,18 @@ class TextScanner:
                 self._cache_chars -= len(old)
         return found
 
+    def forget(self) -> None:
+        """Drop every cached result (the code index changed)."""
+        with self._lock:
+            self._cache.clear()
+            self._cache_chars = 0
+
     def _scan(self, text: str, budget: Budget | None) -> tuple[TextFinding, ...]:
+        if self.code is not None:
+            return self._scan_rules(text, budget) + tuple(code_finding(text, m) for m in self.code(text))
+        return self._scan_rules(text, budget)
+
+    def _scan_rules(self, text: str, budget: Budget | None) -> tuple[TextFinding, ...]:
         cap = self.max_findings
         matches = self.matcher.scan(text, budget, cap)
         merged = merge(matches)
@@ -195,7 +235,7 @@ class Scanner:
                 for segment, texts in zip(prompt.segments, found, strict=True)
             ]
         return tuple(
-            Finding(f.kind, f.rule_id, index, f.start, f.end, f.confidence, f.severity, f.preview)
+            Finding(f.kind, f.rule_id, index, f.start, f.end, f.confidence, f.severity, f.preview, code=f.code)
             for index, texts in enumerate(found)
             for f in texts
         )

@@ -16,7 +16,9 @@ from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Action, Decision, Finding
 
 # Version 2 added findings.severities, classifications and the candidates' translated, open
-# weights and government-access facts. docs/policy.md documents every field.
+# weights and government-access facts. `code` (indexed code the request carries) was added
+# within version 2: a field more, which no policy written for version 2 reads.
+# docs/policy.md documents every field.
 INPUT_VERSION = 2
 
 
@@ -61,6 +63,7 @@ def policy_input(
             "rules": dict(rules),
         },
         "classifications": sorted(set(facts.classifications)),
+        "code": code_summary(findings),
         "candidates": [
             {
                 "name": e.name,
@@ -78,6 +81,24 @@ def policy_input(
             }
             for e in candidates
         ],
+    }
+
+
+def code_summary(findings: tuple[Finding, ...]) -> dict[str, Any]:
+    """Indexed code the request carries (findings of kind proprietary_code), per repository: the
+    most lines matched in one segment, the largest share of one segment, how many segments."""
+    repos: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        if f.code is None:
+            continue
+        held = repos.setdefault(f.code.repo, {"lines": 0, "share": 0.0, "segments": 0})
+        held["lines"] = max(held["lines"], f.code.lines)
+        held["share"] = max(held["share"], f.code.share)
+        held["segments"] += 1
+    return {
+        "repos": repos,
+        "lines": max((r["lines"] for r in repos.values()), default=0),
+        "share": max((r["share"] for r in repos.values()), default=0.0),
     }
 
 

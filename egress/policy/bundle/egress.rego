@@ -32,6 +32,9 @@ defaults := {
 	# The proprietary-code hook: requests classified proprietary, or with findings of these
 	# kinds or rules, go to self-hosted endpoints only.
 	"proprietary": {"kinds": [], "rules": []},
+	# Indexed code (`egress index`, input.code): a request carrying at least `min_lines` matched
+	# lines of one repository, or matched code making up `min_share` of one text, is proprietary.
+	"proprietary_code": {"min_lines": 8, "min_share": 0.3},
 	# Findings that need a person's approval before the request may leave.
 	"approval": {"kinds": [], "rules": []},
 	# Obligations attached to every decision (e.g. "record_payload").
@@ -81,6 +84,16 @@ proprietary(req, s) if {
 proprietary(req, s) if {
 	some rule in s.proprietary.rules
 	req.findings.rules[rule] > 0
+}
+
+proprietary(req, s) if {
+	some _, matched in object.get(object.get(req, "code", {}), "repos", {})
+	matched.lines >= s.proprietary_code.min_lines
+}
+
+proprietary(req, s) if {
+	some _, matched in object.get(object.get(req, "code", {}), "repos", {})
+	matched.share >= s.proprietary_code.min_share
 }
 
 needs_approval(req, s) if {

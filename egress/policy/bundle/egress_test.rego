@@ -140,6 +140,39 @@ test_proprietary_without_self_blocked if {
 	d.action == "block"
 }
 
+code_request(lines, share, candidates) := object.union(
+	request({"proprietary_code": 1}, {"proprietary-code:payments": 1}, [], candidates),
+	{"code": {"repos": {"payments": {"lines": lines, "share": share, "segments": 1}}, "lines": lines, "share": share}},
+)
+
+# Indexed code: enough matched lines, or a large enough share of a text, goes to self only.
+test_indexed_code_lines_go_to_self_only if {
+	d := decide(code_request(12, 0.05, [us, eu, own]), {})
+	d.action == "reroute"
+	d.endpoints == ["own"]
+}
+
+test_indexed_code_share_goes_to_self_only if {
+	d := decide(code_request(4, 0.5, [us, own]), {})
+	d.endpoints == ["own"]
+}
+
+test_indexed_code_below_thresholds_is_not_proprietary if {
+	d := decide(code_request(4, 0.1, [us, own]), {})
+	d.action == "allow"
+	d.endpoints == ["us-cloud", "own"]
+}
+
+test_indexed_code_thresholds_are_settings if {
+	d := decide(code_request(12, 0.05, [us, own]), {"proprietary_code": {"min_lines": 20, "min_share": 0.9}})
+	d.endpoints == ["us-cloud", "own"]
+}
+
+test_indexed_code_without_self_blocked if {
+	d := decide(code_request(30, 1, [us, eu]), {})
+	d.action == "block"
+}
+
 test_internal_findings_not_proprietary_by_default if {
 	d := decide(request({"internal": 1}, {}, [], [us]), {})
 	d.action == "allow"
