@@ -17,6 +17,7 @@ import re2
 from rich.console import Console
 from rich.progress import Progress
 
+from egress.cli.options import config_option_with
 from egress.cli.scan_plan import Plan, PlanCache, plan_key
 from egress.cli.tables import Column, TableSpec, print_rows, resolve_format
 from egress.detect.compiled_cache import FileBlobCache
@@ -245,13 +246,7 @@ FINDINGS_TABLE = TableSpec(
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="gitleaks-format rule file (repeatable); without [extend] useDefault it replaces the bundled rules.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="egress configuration (for detection.internal_identifiers and detection.rules).",
-)
+@config_option_with("egress configuration (for detection.internal_identifiers and detection.rules).")
 @click.option("--git", "git_tracked", is_flag=True, help="Scan the tracked files of the git repository at PATH.")
 @click.option("--no-progress", is_flag=True, help="Never show a progress bar.")
 def scan_command(
