@@ -20,6 +20,7 @@ UPPER_ALNUM = string.ascii_uppercase + string.digits
 LOWER_ALNUM = string.ascii_lowercase + string.digits
 HEX = "0123456789abcdef"
 URLSAFE = ALNUM + "-_"
+B64 = ALNUM + "+/"
 BASE32 = string.ascii_uppercase + "234567"
 BECH32 = "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L"
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -111,6 +112,11 @@ def slack_app(rng: random.Random) -> Value:
 
 def slack_config(rng: random.Random) -> Value:
     token = f"xoxe.xoxp-1-{pick(rng, ALNUM, 146)}"
+    return Value(token, token)
+
+
+def slack_session(rng: random.Random) -> Value:
+    token = f"xoxs-{_digits(rng, 12, 12)}-{_digits(rng, 12, 12)}-{_digits(rng, 12, 12)}-{pick(rng, HEX, 64)}"
     return Value(token, token)
 
 
@@ -339,6 +345,29 @@ FAMILIES: tuple[Family, ...] = (
     Family("replicate", V, ("replicate", "api", "token"), shaped("r8_", (ALNUM, 37))),
     Family("openrouter", V, ("openrouter", "api", "key"), shaped("sk-or-v1-", (HEX, 64))),
     Family("age-secret-key", V, ("age", "identity"), age_key),
+    Family("woocommerce", V, ("woocommerce", "consumer", "secret"), shaped("cs_", (HEX, 40))),
+    Family("meta-graph", V, ("fb", "access", "token"), shaped("EAAG", (ALNUM, 150, 220))),
+    Family("x-app-bearer", V, ("twitter", "bearer", "token"), shaped("A" * 21, (ALNUM, 4), "A" * 8, (ALNUM + "%", 70, 90))),
+    Family("slack-session", V, ("slack", "session", "token"), slack_session),
+    Family("linear-oauth", V, ("linear", "oauth", "token"), shaped("lin_oauth_", (HEX, 64))),
+    Family("clickup", V, ("clickup", "token"), shaped("pk_", (string.digits, 8), "_", (UPPER_ALNUM, 32))),
+    Family("frameio", V, ("frameio", "token"), shaped("fio-u-", (URLSAFE, 64))),
+    Family("intercom", V, ("intercom", "token"), shaped("dG9rOj", (ALNUM, 54), "=")),
+    Family("mailgun", V, ("mailgun", "api", "key"), shaped("key-", (HEX, 32))),
+    Family("asana", V, ("asana", "token"), shaped("2/", (string.digits, 16), "/", (string.digits, 16), ":", (HEX, 32))),
+    Family("dbt-cloud", V, ("dbt", "cloud", "token"), shaped("dbtc_", (URLSAFE, 56))),
+    Family("elevenlabs", V, ("xi", "api", "key"), shaped("sk_", (HEX, 48))),
+    Family("firecrawl", V, ("firecrawl", "api", "key"), shaped("fc-", (HEX, 32))),
+    Family("jina", V, ("jina", "api", "key"), shaped("jina_", (URLSAFE, 60))),
+    Family("yandex-cloud-api-key", V, ("yc", "api", "key"), shaped("AQVN", (URLSAFE, 36))),
+    Family("gcs-hmac-access-id", V, ("gcs", "access", "id"), shaped("GOOG1", (UPPER_ALNUM, 56))),
+    Family("azure-storage-identifiable", V, ("azure", "storage", "key"), shaped((B64, 76), "+ASt", (B64, 5), ("AQgw", 1), "==")),
+    Family("azure-cosmos-identifiable", V, ("cosmos", "key"), shaped((B64, 76), "ACDb", (B64, 5), ("AQgw", 1), "==")),
+    Family("azure-servicebus-identifiable", V, ("servicebus", "key"), shaped((B64, 33), "+ASb", (B64, 5), ("AEIMQUYcgkosw048", 1), "=")),
+    Family("azure-functions-identifiable", V, ("function", "key"), shaped((URLSAFE, 44), "AzFu", (URLSAFE, 5), ("AQgw", 1), "==")),
+    Family("azure-search-identifiable", V, ("search", "admin", "key"), shaped((ALNUM, 42), "AzSe", ("ABCD", 1), (ALNUM, 5))),
+    Family("scalingo", V, ("scalingo", "api", "token"), shaped("tk-us-", (URLSAFE, 48))),
+    Family("infracost", V, ("infracost", "api", "key"), shaped("ico-", (ALNUM, 32))),
     Family("jwt", V, ("id", "token"), jwt),
     # Generic: a value whose name says it is a credential.
     Family("password", G, ("db", "password"), password, "password"),
