@@ -18,10 +18,11 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 
+from egress.core.audit_record import parse_record
 from egress.core.exchange import Api, Exchange
 from egress.core.records import StoredAudit, StoredRecording
 from egress.recording.keys import Direction, RecordingKeys, SealError
@@ -196,13 +197,13 @@ class Recordings:
 
     def _mismatched(self, request_id: str, sent: bytes, received: bytes, meta: RecordingMeta) -> tuple[str, ...]:
         stored = self.store.audit_by_request(request_id)
-        record: dict[str, Any] = orjson.loads(stored.entry.canonical) if stored is not None else {}
-        if not record.get("recorded"):
+        record = parse_record(stored.entry.canonical) if stored is not None else None
+        if record is None or not record.recorded:
             return ("sent", "received")  # no audit record vouches for this recording
         out = []
-        if not meta.sent_truncated and record.get("upstream_body_sha256") != _sha256(sent):
+        if not meta.sent_truncated and record.upstream_body_sha256 != _sha256(sent):
             out.append("sent")
-        if record.get("response_sha256") != _sha256(received):
+        if record.response_sha256 != _sha256(received):
             out.append("received")
         return tuple(out)
 
