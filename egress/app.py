@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from egress.gateway.asgi import GatewayApp
 from egress.gateway.auth import KeyRing, OidcAuth
 from egress.gateway.http_protocol import with_header_timeout
 from egress.gateway.pipeline import Limits, Pipeline
+from egress.gateway.worker_pool import WorkerStages
 from egress.identity.oidc import OidcSettings, OidcVerifier
 from egress.identity.oidc_login import LoginClient, OidcLogin
 from egress.identity.token_cache import VerifiedTokenCache
@@ -98,6 +100,19 @@ def build_scanner(
     if code is not None:
         code.on_change(text_scanner.forget)  # cached results were looked up in the old index
     return Scanner(text_scanner)
+
+
+# How often a worker process checks whether the code index changed (`egress index`).
+CODE_INDEX_POLL_S = 5.0
+
+
+def build_worker_stages(config: Config) -> WorkerStages:
+    """The inspect and mask stages as a worker process builds them for large bodies
+    (gateway/worker_pool.py): the same rules and the same masking key as the gateway's."""
+    keys = MaskingKeys.derive(load_or_create_master_key(config.masking_key_file))
+    # The worker's own view of the code index: without an event loop, its lookups poll the store.
+    code = LiveIndex(open_configured_store(config), poll_s=CODE_INDEX_POLL_S)
+    return WorkerStages(build_scanner(config, code=code), Masker(Placeholders(keys)))
 
 
 def build_masking(config: Config, store: SqlStore) -> tuple[Masker, SessionVault]:
@@ -317,6 +332,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         upstream=upstream,
         audit=writer,
         recorder=recorder,
+        worker_stages=partial(build_worker_stages, config),
         approvals=gate,
         limits=Limits(
             max_body_bytes=config.server.max_body_bytes,
@@ -325,6 +341,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
             client_classifications=frozenset(config.policy.client_classifications),
             inline_body_bytes=config.detection.inline_max_kb * 1024,
             inspect_cpu_budget_s=config.detection.cpu_budget_s,
+            process_body_bytes=config.detection.process_min_kb * 1024,
             write_ahead_timeout_s=(
                 config.audit.write_ahead_timeout_ms / 1000.0 if config.audit.durability == "before_forward" else None
             ),

@@ -184,6 +184,13 @@ class DetectionConfig(BaseModel):
     inline_max_kb: int = Field(
         default=64, ge=0, le=1024 * 1024, description="bodies from this size are parsed, inspected and masked off the event loop"
     )
+    process_min_kb: int = Field(
+        default=1024,
+        ge=0,
+        le=1024 * 1024,
+        description="bodies from this size are parsed, inspected and masked in worker processes (one per core), "
+        "never in the gateway's process",
+    )
 
 
 FINDING_KINDS = ("secret", "pii", "sensitive_file", "internal")

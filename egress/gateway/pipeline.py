@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -34,6 +34,7 @@ from egress.gateway.clients import identify
 from egress.gateway.offload import Offload
 from egress.gateway.responder import Responder
 from egress.gateway.stage import run_stage
+from egress.gateway.worker_pool import TopLevelFields, WorkerStages
 from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
 from egress.mask.restore import Restorer, StreamRestorer
@@ -87,6 +88,9 @@ class Limits:
     inline_body_bytes: int = 64 * 1024
     inspect_inline_s: float = 0.01
     inspect_cpu_budget_s: float = 2.0
+    # Bodies of at least this many bytes are parsed, inspected and masked in a worker process
+    # (own GIL; gateway/worker_pool.py) when the pipeline has worker_stages.
+    process_body_bytes: int = 1024 * 1024
 
 
 class Pipeline:
@@ -108,6 +112,7 @@ class Pipeline:
         health: EndpointHealth | None = None,
         approvals: ApprovalGate | None = None,
         recorder: RecordingWriter | None = None,
+        worker_stages: Callable[[], WorkerStages] | None = None,
     ) -> None:
         self.catalog = catalog
         self.keyring = keyring
@@ -133,6 +138,8 @@ class Pipeline:
             inline_body_bytes=limits.inline_body_bytes,
             inspect_inline_s=limits.inspect_inline_s,
             inspect_cpu_budget_s=limits.inspect_cpu_budget_s,
+            process_body_bytes=limits.process_body_bytes,
+            worker_stages=worker_stages,
         )
 
     def close(self) -> None:
@@ -156,8 +163,7 @@ class Pipeline:
             x.principal, key_header = await authenticate(
                 self.keyring, x.headers, self.limits.auth_required, self.oidc
             )
-            x.parsed = await self._offload.run(len(x.body), "parse", codec.parse_request, x.api, x.body)
-            x.findings = await self._offload.inspect(self.scanner, x.parsed.prompt, len(x.body))
+            x.parsed, x.findings = await self._offload.parse_inspect(self.scanner, codec.parse_request, x.api, x.body)
             candidates = self.catalog.candidates(x.api, x.parsed.model)
             if not candidates:
                 raise EgressError(
@@ -189,8 +195,8 @@ class Pipeline:
             inherited = await self._inherited(x)
             session = x.client.session_id
             known = self.ledger.known(_owner(x), session) if self.ledger is not None else None
-            x.masked = await self._offload.run(
-                len(x.body), "mask", self.masker.apply, x.body, x.parsed, x.findings, x.decision, inherited, known
+            x.masked = await self._offload.mask(
+                self.masker, codec.parse_request, x.body, x.parsed, x.findings, x.decision, inherited, known
             )
             if self.ledger is not None and x.masked.placeholders:
                 self.ledger.remember(_owner(x), session, x.masked.placeholders)
@@ -438,14 +444,16 @@ class Pipeline:
             path = x.api.upstream_path
             if translator is not None:
                 # Nothing masked: the body is the client's, already parsed; no second parse.
-                parsed = x.parsed.document if body is x.body and x.parsed is not None else None
+                # A body parsed in a worker process is held here by its top-level fields only.
+                whole = x.parsed is not None and not isinstance(x.parsed.document, TopLevelFields)
+                parsed = x.parsed.document if body is x.body and x.parsed is not None and whole else None
                 request_body = partial(
                     translator.request_body,
                     max_tokens_cap=endpoint.max_output_tokens,
                     document=parsed,
                     system_in_user=endpoint.system_in_user,
                 )
-                body = run_stage("translate", request_body, body, endpoint.upstream_model)
+                body = await self._offload.run(len(body), "translate", request_body, body, endpoint.upstream_model)
                 path = translator.upstream_path
             _note_endpoint(x, endpoint, translator is not None)
             headers = upstream_headers(x.headers, endpoint, drop)

@@ -2,12 +2,22 @@
 
 A real `egress serve` process (its own GIL, its own RSS) on the upstream simulator. First a
 small request's time to first byte is measured alone; then the same small request runs again
-and again while one 30 MB body holding a million GitLab tokens is inspected. The invariant
-(issue #13): another request's inspection delays a request's first byte by at most 50 ms. On a
-shared 2-core machine single samples are noisy, so the medians are compared, solo against
-concurrent, both measured in this test. The dense request itself gets the native refusal
-(inspection_budget_exceeded, 413) or a masked forward, and an audit record either way; the
-gateway's peak RSS stays bounded.
+and again while a 30 MB body holding a million GitLab tokens is sent three times in a row (by
+curl, another process, so the test's own GIL cannot delay the small requests). The invariant
+(issue #13): another request's inspection delays a request's first byte by at most 50 ms, so the
+WORST small request while the dense bodies are in flight must be within 50 ms of the small
+request's solo median, measured in the same run. The dense request itself gets the native
+refusal (inspection_budget_exceeded, 413) or a masked forward, and an audit record either way;
+the peak RSS of the gateway and of each of its worker processes stays bounded.
+
+The gateway and this test (the small requests' client and the simulator) run 10 nice steps above
+the machine's other work where that is permitted (root; their sessions' autogroups too), so what
+is measured is egress's own stalls, not other processes' load on a shared machine; the gateway's
+worker processes step back down by as much (gateway/worker_pool.py), so inside egress the order
+is unchanged. One rerun is allowed: even so, a stall outside egress can take a core from the
+gateway for more than 50 ms. The design this guards against (large bodies parsed and masked on
+threads of the gateway's own process, one GIL) exceeded 50 ms on every run measured (86-106 ms
+worst delay), so it fails both runs; a rerun does not hide it.
 """
 
 from __future__ import annotations
@@ -18,8 +28,10 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,30 +39,41 @@ import orjson
 
 from egress.config import default_cache_dir
 from egress.gateway.auth import new_key
+from egress.gateway.worker_pool import WORKER_NICENESS
 from egress.store.open import open_store
 from tests.support.faults import records
 from tests.support.gateway import SIM_ENV, free_port, write_config
+from tests.support.processes import cpu_ticks, worker_processes
 
 BODY_BYTES = 30_000_000  # under the 32 MiB body limit with its JSON
 ALLOWED_DELAY_S = 0.050
+DENSE_SENDS = 3
+MIN_SAMPLES = 100
+PRIORITY_STEP = WORKER_NICENESS
 HEADERS = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
 
 
-def dense_body() -> bytes:
-    """~1.07 million `glpat-` tokens (random, so each is a distinct secret) in one user message."""
-    count = (BODY_BYTES - 200) // 27
+def dense_text(size: int) -> str:
+    """`glpat-` tokens (random, so each is a distinct secret), space-separated, ~`size` chars."""
+    count = size // 27
     raw = base64.urlsafe_b64encode(os.urandom(15 * count)).decode()
-    text = " ".join("glpat-" + raw[i * 20 : i * 20 + 20] for i in range(count))
-    body = orjson.dumps(
+    return " ".join("glpat-" + raw[i * 20 : i * 20 + 20] for i in range(count))
+
+
+def message(text: str) -> bytes:
+    return orjson.dumps(
         {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": text}]}
     )
+
+
+def dense_body() -> bytes:
+    """~1.07 million `glpat-` tokens in one user message."""
+    body = message(dense_text(BODY_BYTES - 200))
     assert BODY_BYTES - 1000 < len(body) <= BODY_BYTES
     return body
 
 
-SMALL = orjson.dumps(
-    {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hello, how are you?"}]}
-)
+SMALL = message("hello, how are you?")
 
 
 def serve(tmp_path: Path, config: Path) -> tuple[subprocess.Popen, str]:
@@ -63,6 +86,7 @@ def serve(tmp_path: Path, config: Path) -> tuple[subprocess.Popen, str]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    raise_priority(proc.pid)  # before it starts its worker processes, which inherit it
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -77,10 +101,46 @@ def serve(tmp_path: Path, config: Path) -> tuple[subprocess.Popen, str]:
     raise AssertionError("egress serve did not become ready")
 
 
-def ttfb(client: httpx.Client, url: str, key: str) -> float:
-    """Seconds from sending a small request to its response's first byte (status and headers)."""
+def nice_of(pid: int) -> tuple[int, int | None]:
+    """The process's nice value and its scheduling autogroup's (None: no autogroups here)."""
+    try:
+        group: int | None = int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    except (FileNotFoundError, ValueError):
+        group = None
+    return os.getpriority(os.PRIO_PROCESS, pid), group
+
+
+def set_nice(pid: int, nice: tuple[int, int | None]) -> None:
+    """Where permitted (root). With autogroups on, a nice value orders processes only within one
+    session; the autogroup's orders the sessions."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, nice[0])
+        if nice[1] is not None:
+            Path(f"/proc/{pid}/autogroup").write_text(str(nice[1]))
+    except PermissionError:
+        pass
+
+
+def raise_priority(pid: int) -> None:
+    own, group = nice_of(pid)
+    set_nice(pid, (own - PRIORITY_STEP, None if group is None else group - PRIORITY_STEP))
+
+
+@contextmanager
+def prioritised() -> Iterator[None]:
+    """This process (the client and the simulator) raised like the gateway, then back."""
+    before = nice_of(os.getpid())
+    raise_priority(os.getpid())
+    try:
+        yield
+    finally:
+        set_nice(os.getpid(), before)
+
+
+def ttfb(client: httpx.Client, url: str, key: str, body: bytes = SMALL) -> float:
+    """Seconds from sending a request to its response's first byte (status and headers)."""
     started = time.perf_counter()
-    with client.stream("POST", url + "/v1/messages", content=SMALL, headers={**HEADERS, "x-egress-key": key}) as r:
+    with client.stream("POST", url + "/v1/messages", content=body, headers={**HEADERS, "x-egress-key": key}) as r:
         first = time.perf_counter() - started
         r.read()
     assert r.status_code == 200, r.text
@@ -94,6 +154,55 @@ def memory_kb(pid: int, field: str) -> int:
     raise AssertionError(f"{field} not in /proc/{pid}/status")
 
 
+def send_with_curl(url: str, key: str, body_file: Path, answer_file: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            "curl", "-sS", "-o", str(answer_file), "-w", "%{http_code}", "--max-time", "300",
+            "-H", f"x-egress-key: {key}",
+            *[arg for name, value in HEADERS.items() for arg in ("-H", f"{name}: {value}")],
+            "--data-binary", f"@{body_file}", url + "/v1/messages",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+@dataclass
+class Run:
+    solo: list[float]
+    contended: list[float]
+    statuses: list[int]
+    answers: list[bytes]
+
+    @property
+    def worst_delay_s(self) -> float:
+        return max(self.contended) - statistics.median(self.solo)
+
+    def line(self) -> str:
+        solo, contended = sorted(self.solo), sorted(self.contended)
+        return (
+            f"solo TTFB median {statistics.median(solo) * 1000:.1f} ms (max {solo[-1] * 1000:.1f}); with the "
+            f"dense bodies in flight median {statistics.median(contended) * 1000:.1f} ms, p90 "
+            f"{contended[int(len(contended) * 0.9)] * 1000:.1f} ms, max {contended[-1] * 1000:.1f} ms over "
+            f"{len(contended)} requests; worst delay {self.worst_delay_s * 1000:.1f} ms; dense answers {self.statuses}"
+        )
+
+
+def measure(client: httpx.Client, url: str, key: str, body_file: Path, tmp_path: Path) -> Run:
+    solo = [ttfb(client, url, key) for _ in range(30)]
+    contended: list[float] = []
+    statuses: list[int] = []
+    answers: list[bytes] = []
+    for n in range(DENSE_SENDS):
+        answer_file = tmp_path / f"answer-{n}.json"
+        sender = send_with_curl(url, key, body_file, answer_file)
+        while sender.poll() is None:
+            contended.append(ttfb(client, url, key))
+        statuses.append(int(sender.stdout.read()))  # type: ignore[union-attr]
+        answers.append(answer_file.read_bytes())
+    return Run(solo, contended, statuses, answers)
+
+
 def test_a_secret_dense_30_mb_body_delays_no_one(upstream, tmp_path):
     store_url = f"sqlite:///{tmp_path / 'data' / 'egress.db'}"
     config = write_config(tmp_path, upstream.url, store={"url": store_url}, server={"body_read_timeout_s": 60})
@@ -103,65 +212,72 @@ def test_a_secret_dense_30_mb_body_delays_no_one(upstream, tmp_path):
     seed.create_key(key)
     seed.close()
     body = dense_body()
+    body_file = tmp_path / "dense.json"
+    body_file.write_bytes(body)
     proc, url = serve(tmp_path, config)
+    runs: list[Run] = []
     try:
-        with httpx.Client(timeout=60) as client:
+        with prioritised(), httpx.Client(timeout=60) as client:
             for _ in range(5):  # warm: connections, the rule automata's first use
                 ttfb(client, url, secret)
-            solo = [ttfb(client, url, secret) for _ in range(15)]
+            # Warm the worker processes (they start with the first large bodies), one per core.
+            warm = [send_with_curl(url, secret, write(tmp_path / "warm.json", message("x " * 600_000)), tmp_path / f"w{n}")
+                    for n in range(len(os.sched_getaffinity(0)))]  # fmt: skip
+            assert [int(w.communicate()[0]) for w in warm] == [200] * len(warm)
+            workers = worker_processes(proc.pid)
             rss_before = memory_kb(proc.pid, "VmRSS")
+            worker_rss_before = {pid: memory_kb(pid, "VmRSS") for pid in workers}
+            cpu_before = {pid: cpu_ticks(pid) for pid in workers}
 
-            answer: list[httpx.Response] = []
-            dense_done = threading.Event()
-
-            def send_dense() -> None:
-                with httpx.Client(timeout=300) as dense_client:
-                    answer.append(
-                        dense_client.post(
-                            url + "/v1/messages", content=body, headers={**HEADERS, "x-egress-key": secret}
-                        )
-                    )
-                dense_done.set()
-
-            sender = threading.Thread(target=send_dense)
-            sender.start()
-            concurrent: list[float] = []
-            while not dense_done.is_set():
-                concurrent.append(ttfb(client, url, secret))
-            sender.join()
+            runs.append(measure(client, url, secret, body_file, tmp_path))
+            print("\n" + runs[-1].line())
+            if runs[-1].worst_delay_s > ALLOWED_DELAY_S:
+                runs.append(measure(client, url, secret, body_file, tmp_path))  # the one rerun (see above)
+                print(runs[-1].line())
             peak_kb = memory_kb(proc.pid, "VmHWM")
+            worker_peaks = {pid: memory_kb(pid, "VmHWM") for pid in workers}
+            worker_cpu = {pid: cpu_ticks(pid) - cpu_before[pid] for pid in workers}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
 
-    solo_median, concurrent_median = statistics.median(solo), statistics.median(concurrent)
+    run = runs[-1]
     print(
-        f"\nsolo TTFB median {solo_median * 1000:.1f} ms (max {max(solo) * 1000:.1f}); with the dense body in flight "
-        f"median {concurrent_median * 1000:.1f} ms, p90 {sorted(concurrent)[int(len(concurrent) * 0.9)] * 1000:.1f} ms, "
-        f"max {max(concurrent) * 1000:.1f} ms over {len(concurrent)} requests; dense answer {answer[0].status_code}; "
-        f"RSS before {rss_before / 1024:.0f} MB, peak {peak_kb / 1024:.0f} MB"
+        f"RSS gateway before {rss_before / 1024:.0f} MB, peak {peak_kb / 1024:.0f} MB; workers before "
+        f"{[round(v / 1024) for v in worker_rss_before.values()]} MB, peak "
+        f"{[round(v / 1024) for v in worker_peaks.values()]} MB; worker CPU ticks {list(worker_cpu.values())}"
     )
-    assert len(concurrent) >= 5, "the dense request finished before the small ones could overlap it"
-    assert concurrent_median <= solo_median + ALLOWED_DELAY_S
+    assert len(run.contended) >= MIN_SAMPLES, "too few small requests overlapped the dense ones"
+    # The dense bodies were inspected in the worker processes, not in the gateway's.
+    assert workers and sum(worker_cpu.values()) > 0
+    assert run.worst_delay_s <= ALLOWED_DELAY_S, run.line()
 
-    # Peak RSS: the body is held a few times over (bytes, parsed text, its UTF-8 for the matcher,
-    # the escaped value for masking): a small multiple of its size. Work per finding would show
-    # (a million findings are gigabytes of objects).
+    # Peak RSS: the body is held a few times over (bytes, the copy sent to a worker, parsed text,
+    # its UTF-8 for the matcher): a small multiple of its size, in the gateway and in a worker.
+    # Work per finding would show (a million findings are gigabytes of objects).
     assert (peak_kb - rss_before) * 1024 < 12 * len(body)
+    for pid, peak in worker_peaks.items():
+        assert (peak - worker_rss_before[pid]) * 1024 < 12 * len(body)
 
-    (dense,) = answer
     rows = records(open_store(store_url))
-    (record,) = [r for r in rows if r.get("type") != "egress" and r.get("bytes_in") == len(body)]
-    if dense.status_code == 413:
-        assert dense.json()["error"]["type"] == "request_too_large"
-        assert "inspection_budget_exceeded" in dense.text
-        assert record["outcome"] == "refused"
-    else:
-        assert dense.status_code == 200, dense.text
-        assert record["outcome"] == "forwarded"
-        sent = [r.body for r in upstream.received if len(r.body) < len(body) and b"glpat-" not in r.body]
-        assert all(b"glpat-" not in r.body for r in upstream.received)
-        assert sent
+    dense_records = [r for r in rows if r.get("type") != "egress" and r.get("bytes_in") == len(body)]
+    assert len(dense_records) == DENSE_SENDS * len(runs)
+    for status, answer, record in zip(run.statuses, run.answers, dense_records[-DENSE_SENDS:], strict=True):
+        if status == 413:
+            error = orjson.loads(answer)["error"]
+            assert error["type"] == "request_too_large"
+            assert b"inspection_budget_exceeded" in answer
+            assert record["outcome"] == "refused"
+        else:
+            assert status == 200, answer
+            assert record["outcome"] == "forwarded"
+    assert all(b"glpat-" not in r.body for r in upstream.received)
+    assert any(len(r.body) < len(body) for r in upstream.received)
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def test_inspection_past_its_cpu_budget_is_refused_natively_and_audited(upstream, tmp_path):
