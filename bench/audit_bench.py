@@ -36,9 +36,10 @@ from egress.audit.checkpoint import Signer  # noqa: E402
 from egress.audit.export import ExportFilter, export_jsonl, read_export, verify_export  # noqa: E402
 from egress.audit.merkle import leaf_hash, merkle_root  # noqa: E402
 from egress.audit.record import AuditDraft, finalize  # noqa: E402
+from egress.audit.settings import AuditSettings  # noqa: E402
 from egress.audit.spans import SpanRootCheck  # noqa: E402
 from egress.audit.verify import verify_audit  # noqa: E402
-from egress.audit.writer import AuditWriter, WriterSettings, sign_checkpoint  # noqa: E402
+from egress.audit.writer import AuditWriter, sign_checkpoint  # noqa: E402
 from egress.core.records import AuditEntry  # noqa: E402
 from egress.store.sqlite import SqliteStore  # noqa: E402
 
@@ -111,7 +112,7 @@ def record(i: int) -> AuditEntry:
 def writer_run(folder: Path, entries: list[AuditEntry], signer: Signer | None, every: int) -> dict[str, Any]:
     store = SqliteStore(folder / f"w-{time.monotonic_ns()}.db")
     store.migrate()
-    writer = AuditWriter(store, WriterSettings(checkpoint_every=every), signer)
+    writer = AuditWriter(store, AuditSettings(checkpoint_every=every), signer)
     writer.start()
     t0 = time.perf_counter()
     for e in entries:

@@ -23,7 +23,8 @@ from typing import Any
 from egress.core.endpoint import Credentials, Endpoint
 from egress.policy.decide import AllowServingEndpoints, RequestFacts, policy_input
 from egress.policy.rego import RegoPolicy, RegoSource
-from egress.policy.service import PolicyService, ServiceSettings
+from egress.policy.service import PolicyService
+from egress.policy.settings import PolicySettings
 
 
 def endpoint(name: str, jurisdiction: str, api: str = "anthropic") -> Endpoint:
@@ -92,7 +93,7 @@ async def main() -> None:
     base = document("dev", "s", {"secret": 2, "pii": 1}, {"aws-access-key-id": 2, "pii-email": 1})
 
     def service(engine: Any) -> PolicyService:
-        return PolicyService(engine, ServiceSettings(timeout_s=5.0), builtin)
+        return PolicyService(engine, PolicySettings(timeout_ms=5000), builtin)
 
     print(f"policy revision {rego.revision}; {args.n} decisions per row\n")
     builtin_service = service(builtin)

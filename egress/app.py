@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from egress.admin.console import Console, ConsoleSettings, PolicyView
+from egress.admin.console import Console, PolicyView
 from egress.admin.oidc import ConsoleOidc, RoleMapping
 from egress.approve.desk import ApprovalDesk
 from egress.approve.notify import Notifier
@@ -20,7 +20,7 @@ from egress.approve.service import Approvals
 from egress.audit.anchor import FileAnchor
 from egress.audit.approval_steps import ChainJournal, WriterJournal
 from egress.audit.checkpoint import Signer, load_or_create_signing_key
-from egress.audit.writer import AuditWriter, WriterSettings
+from egress.audit.writer import AuditWriter
 from egress.config import Config, load_config
 from egress.core.exchange import Api
 from egress.core.health import Check, Readiness, describe
@@ -29,13 +29,13 @@ from egress.detect.engine import RuleMatcher
 from egress.detect.internal import internal_rules
 from egress.detect.rules import RuleSet, load_rule_files
 from egress.detect.scan import Scanner, TextScanner
-from egress.gateway.approval_gate import ApprovalGate, GateSettings
+from egress.gateway.approval_gate import ApprovalGate
 from egress.gateway.asgi import GatewayApp
 from egress.gateway.auth import KeyRing, OidcAuth
 from egress.gateway.http_protocol import with_header_timeout
 from egress.gateway.pipeline import Limits, Pipeline
 from egress.gateway.worker_pool import WorkerStages
-from egress.identity.oidc import OidcSettings, OidcVerifier
+from egress.identity.oidc import OidcVerifier
 from egress.identity.oidc_login import LoginClient, OidcLogin
 from egress.identity.token_cache import VerifiedTokenCache
 from egress.mask.ledger import SessionLedger
@@ -47,14 +47,14 @@ from egress.policy.decide import AllowServingEndpoints, PolicyEngine
 from egress.policy.health import OpaProbe
 from egress.policy.rego import PolicyLoadError, RegoPolicy, RegoSource
 from egress.policy.remote import RemoteOpa
-from egress.policy.service import PolicyService, ServiceSettings
+from egress.policy.service import PolicyService
 from egress.provenance.live import LiveIndex
 from egress.recording.keys import load_or_create_recording_keys
 from egress.recording.recordings import Recordings
 from egress.recording.writer import RecordingWriter
 from egress.route.catalog import Catalog
 from egress.route.health import EndpointHealth
-from egress.route.upstream import UpstreamClient, UpstreamSettings
+from egress.route.upstream import UpstreamClient
 from egress.store.base import SqlStore
 from egress.store.open import open_migrated
 from egress.wire.translate import translator_for
@@ -148,22 +148,15 @@ def load_policy_engine(config: Config) -> PolicyEngine:
     if settings.engine == "builtin":
         return AllowServingEndpoints(config.masking.kinds)
     if settings.engine == "opa":
-        assert settings.opa_url is not None  # PolicyConfig validates this
-        return RemoteOpa(settings.opa_url, settings.query.removeprefix("data.").replace(".", "/"), settings.timeout_ms / 1000)
+        assert settings.opa_url is not None  # PolicySettings validates this
+        return RemoteOpa(settings.opa_url, settings.query.removeprefix("data.").replace(".", "/"), settings.timeout_s)
     return RegoPolicy(rego_source(config), policy_data(config), settings.query)
 
 
 def build_policy(config: Config) -> PolicyService:
-    settings = config.policy
-    ttl = settings.cache_ttl_s if settings.cache_ttl_s is not None else (5.0 if settings.engine == "opa" else None)
     return PolicyService(
         load_policy_engine(config),
-        ServiceSettings(
-            timeout_s=settings.timeout_ms / 1000.0,
-            cache_entries=settings.cache_entries,
-            cache_ttl_s=ttl,
-            shadow=settings.shadow,
-        ),
+        config.policy,
         baseline=AllowServingEndpoints(config.masking.kinds),
         # A reload reads the policy files again; the rest of the configuration stays as started.
         loader=lambda: load_policy_engine(config),
@@ -175,23 +168,8 @@ def build_oidc(config: Config) -> OidcAuth | None:
     oidc = config.auth.oidc
     if oidc is None:
         return None
-    verifier = OidcVerifier(
-        OidcSettings(
-            issuer=oidc.issuer,
-            audience=oidc.audience,
-            jwks_url=oidc.jwks_url,
-            algorithms=oidc.algorithms,
-            user_claim=oidc.user_claim,
-            team_claim=oidc.team_claim,
-            leeway_s=oidc.leeway_s,
-            jwks_cache_s=oidc.jwks_cache_s,
-            jwks_refetch_min_s=oidc.jwks_refetch_min_s,
-            required_claims=oidc.required_claims,
-            ca_bundle=oidc.ca_bundle,
-        )
-    )
     # A cached token is trusted no longer than the keys that verified it.
-    return OidcAuth(verifier, VerifiedTokenCache(oidc.token_cache_entries, max_age_s=oidc.jwks_cache_s))
+    return OidcAuth(OidcVerifier(oidc), VerifiedTokenCache(oidc.token_cache_entries, max_age_s=oidc.jwks_cache_s))
 
 
 def build_approvals(config: Config, store: SqlStore, writer: AuditWriter | None = None) -> Approvals:
@@ -210,13 +188,8 @@ def build_approval_gate(config: Config, approvals: Approvals) -> ApprovalGate:
     )
     return ApprovalGate(
         ApprovalDesk(approvals, poll_interval_s=settings.poll_interval_s),
-        GateSettings(
-            mode=settings.mode,
-            timeout_s=settings.timeout_s,
-            retry_ttl_s=settings.retry_ttl_s,
-            ping_interval_s=settings.ping_interval_s,
-            base_url=config.public_base_url,
-        ),
+        settings,
+        config.public_base_url,
         notifier,
     )
 
@@ -230,16 +203,10 @@ def policy_sources(config: Config) -> tuple[tuple[str, str], ...]:
 
 
 def build_console(config: Config, store: SqlStore, policy: PolicyService, approvals: Approvals) -> Console:
-    settings = config.console
     return Console(
         store=store,
-        settings=ConsoleSettings(
-            session_ttl_s=settings.session_ttl_s,
-            login_max_failures=settings.login_max_failures,
-            login_window_s=settings.login_window_s,
-            refresh_s=settings.refresh_s,
-            public_url=config.server.public_url,
-        ),
+        settings=config.console,
+        public_url=config.server.public_url,
         policy=policy,
         policy_view=PolicyView(
             engine=config.policy.engine,
@@ -262,15 +229,7 @@ def build_console_oidc(config: Config, store: SqlStore) -> ConsoleOidc | None:
     settings = config.console.oidc
     if settings is None:
         return None
-    verifier = OidcVerifier(
-        OidcSettings(
-            issuer=settings.issuer,
-            audience=(settings.client_id,),
-            user_claim=settings.user_claim,
-            team_claim=settings.team_claim,
-            ca_bundle=settings.ca_bundle,
-        )
-    )
+    verifier = OidcVerifier(settings.verifier_settings())  # one verifier: sign-in and ID tokens
     client = LoginClient(
         client_id=settings.client_id,
         redirect_uri=settings.redirect_url or f"{config.public_base_url}/admin/oidc/callback",
@@ -291,25 +250,10 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
     keyring = KeyRing(store, refresh_s=config.auth.key_refresh_s)
     code_index = LiveIndex(store)  # `egress index`: the organisation's code, refreshed from the store
     oidc = build_oidc(config)
-    upstream = UpstreamClient(
-        UpstreamSettings(
-            connect_timeout_s=config.upstream.connect_timeout_s,
-            read_timeout_s=config.upstream.read_timeout_s,
-            pool_size=config.upstream.pool_size,
-            keepalive_s=config.upstream.keepalive_s,
-            ca_bundle=config.upstream.ca_bundle,
-            client_cert=config.upstream.client_cert,
-            client_key=config.upstream.client_key,
-        )
-    )
+    upstream = UpstreamClient(config.upstream)
     writer = AuditWriter(
         store,
-        WriterSettings(
-            flush_interval_s=config.audit.flush_interval_ms / 1000.0,
-            max_batch=config.audit.max_batch,
-            checkpoint_every=config.audit.checkpoint_every,
-            checkpoint_interval_s=config.audit.checkpoint_interval_s,
-        ),
+        config.audit,
         Signer(load_or_create_signing_key(config.audit_signing_key_file)),
         # Created now (0600), so from the first start a missing file means a deleted anchor.
         anchors=(FileAnchor(config.audit_checkpoint_log),),
@@ -342,9 +286,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
             inline_body_bytes=config.detection.inline_max_kb * 1024,
             inspect_cpu_budget_s=config.detection.cpu_budget_s,
             process_body_bytes=config.detection.process_min_kb * 1024,
-            write_ahead_timeout_s=(
-                config.audit.write_ahead_timeout_ms / 1000.0 if config.audit.durability == "before_forward" else None
-            ),
+            write_ahead_timeout_s=config.audit.write_ahead_timeout_s,
         ),
     )
     # Remote OPA: probed in the background for readiness (an in-process policy is compiled by now).

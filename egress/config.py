@@ -13,18 +13,22 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from egress.admin.settings import ConsoleSettings
+from egress.approve.settings import ApprovalSettings
+from egress.audit.settings import AuditSettings
 from egress.core.endpoint import Endpoint
 from egress.core.jurisdictions import ISO_3166_ALPHA2, SPECIAL_JURISDICTIONS
 from egress.detect.compiled_cache import default_cache_dir
 from egress.detect.internal import InternalIdentifiers, internal_rules
 from egress.detect.rules import RuleError, bundled_files, load_rule_files
-from egress.identity.oidc_terms import DEFAULT_ALGORITHMS, KEY_TYPES, require_secure_url
+from egress.identity.settings import OidcSettings
 from egress.policy import data_schema
+from egress.policy.settings import PolicySettings
 from egress.recording.settings import RECORD_PAYLOAD, RecordingSettings
 from egress.route.catalog import Catalog
 from egress.route.provider_catalog import (
@@ -35,6 +39,7 @@ from egress.route.provider_catalog import (
     parse_catalog,
     patched_entry,
 )
+from egress.route.settings import UpstreamSettings
 
 ENV_CONFIG = "EGRESS_CONFIG"
 ENV_DATA_DIR = "EGRESS_DATA_DIR"
@@ -75,93 +80,11 @@ class StoreConfig(BaseModel):
         return value
 
 
-class OidcConfig(BaseModel):
-    """OIDC tokens (JWT) accepted besides gateway keys; egress/identity/oidc.py says what is checked."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    issuer: str = Field(description="the issuer URL, exactly as in the tokens' iss claim (https, or http on loopback)")
-    audience: tuple[str, ...] = Field(description="accepted aud values (a token's aud must contain one)")
-    jwks_url: str | None = Field(default=None, description="default: jwks_uri from <issuer>/.well-known/openid-configuration")
-    algorithms: tuple[str, ...] = Field(
-        default=DEFAULT_ALGORITHMS, description=f"asymmetric only, among {', '.join(KEY_TYPES)}; never none or HS*"
-    )
-    user_claim: str | None = Field(default=None, description="the claim naming the user; default email, then sub")
-    team_claim: str = Field(default="groups", description="the team claim: a string, or a list whose first item is used")
-    leeway_s: float = Field(default=60.0, ge=0, le=300, description="clock skew allowed on exp, nbf and iat")
-    jwks_cache_s: float = Field(default=600.0, gt=0, le=86_400, description="how long fetched keys are trusted")
-    jwks_refetch_min_s: float = Field(
-        default=30.0, ge=0, le=3600, description="an unknown kid refetches the keys at most this often"
-    )
-    required_claims: tuple[str, ...] = Field(default=(), description="claims a token must carry besides exp, iss, aud")
-    token_cache_entries: int = Field(default=10_000, ge=0, description="verified tokens remembered by digest")
-    ca_bundle: str | None = Field(default=None, description="CA file to reach the issuer; default the system store")
-
-    @field_validator("audience", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, str) else value
-
-    @field_validator("audience")
-    @classmethod
-    def _some_audience(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value or not all(value):
-            raise ValueError("at least one non-empty audience is required")
-        return value
-
-    @field_validator("issuer", "jwks_url")
-    @classmethod
-    def _secure(cls, value: str | None) -> str | None:
-        return value if value is None else require_secure_url(value)
-
-    @field_validator("algorithms")
-    @classmethod
-    def _asymmetric(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        refused = [a for a in value if a not in KEY_TYPES]
-        if refused or not value:
-            raise ValueError(f"{refused[0] if refused else 'an empty list'} is not accepted; use {', '.join(KEY_TYPES)}")
-        return value
-
-
 class AuthConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     required: bool = True
     key_refresh_s: float = Field(default=2.0, gt=0, le=300, description="how soon a revoked key stops working")
-    oidc: OidcConfig | None = Field(default=None, description="accept OIDC tokens from this issuer (off by default)")
-
-
-class UpstreamConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    connect_timeout_s: float = Field(default=10.0, gt=0)
-    read_timeout_s: float = Field(default=600.0, gt=0)
-    pool_size: int = Field(default=256, ge=1)
-    keepalive_s: float = Field(default=60.0, ge=0)
-    ca_bundle: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
-
-
-class AuditConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    flush_interval_ms: float = Field(default=20.0, gt=0, le=5000)
-    max_batch: int = Field(default=512, ge=1, le=100_000)
-    durability: Literal["before_forward", "after_response"] = Field(
-        default="before_forward",
-        description="before_forward: a request's egress record is committed before its first byte goes upstream",
-    )
-    write_ahead_timeout_ms: float = Field(
-        default=2000.0, gt=0, le=60_000, description="refuse (503 audit_unavailable) if the record is not committed by then"
-    )
-    max_backlog: int = Field(default=10_000, ge=1, description="not ready while more records than this await writing")
-    signing_key_file: Path | None = Field(
-        default=None, description="Ed25519 key that signs checkpoints; default data_dir/audit-signing.key"
-    )
-    checkpoint_every: int = Field(default=1000, ge=1, description="sign a checkpoint after this many records")
-    checkpoint_interval_s: float = Field(default=10.0, gt=0, description="…or this long after an uncovered record")
-    checkpoint_log: Path | None = Field(
-        default=None,
-        description="append-only file that anchors every checkpoint outside the database (put it on "
-        "another disk or a WORM mount); default data_dir/audit-checkpoints.jsonl",
-    )
+    oidc: OidcSettings | None = Field(default=None, description="accept OIDC tokens from this issuer (off by default)")
 
 
 class DetectionConfig(BaseModel):
@@ -216,132 +139,20 @@ class MaskingConfig(BaseModel):
         return value
 
 
-class PolicyConfig(BaseModel):
-    """Which policy decides, and its data (docs/policy.md)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    engine: Literal["rego", "opa", "builtin"] = Field(
-        default="rego", description="rego: in-process (regopy); opa: a remote OPA server; builtin: allow and mask"
-    )
-    files: tuple[Path, ...] = Field(default=(), description=".rego files or folders; default: the bundled policy")
-    query: str = Field(default="data.egress.decision", pattern=r"^data(\.[A-Za-z_][A-Za-z0-9_]*)+$")
-    data: dict[str, Any] = Field(default_factory=dict, description="the policy's settings, as data.egress_config")
-    data_schema: Path | None = Field(
-        default=None,
-        description="the schema policy.data is checked against (docs/policy.md); default: the bundled policy's, "
-        "or a data_schema.yaml beside custom policy files",
-    )
-    opa_url: str | None = Field(default=None, description="the OPA server for engine opa, e.g. http://127.0.0.1:8181")
-    timeout_ms: float = Field(default=250.0, gt=0, le=60_000)
-    cache_entries: int = Field(default=10_000, ge=0)
-    cache_ttl_s: float | None = Field(default=None, gt=0, description="default: forever for rego, 5 s for opa")
-    shadow: bool = Field(default=False, description="record decisions without enforcing them (rollout)")
-    client_classifications: tuple[str, ...] = Field(
-        default=("proprietary",),
-        description="labels a client may declare in x-egress-classification (only ones that tighten the policy)",
-    )
-
-    @model_validator(mode="after")
-    def _opa_needs_url(self) -> PolicyConfig:
-        if self.engine == "opa" and not self.opa_url:
-            raise ValueError("engine opa needs opa_url")
-        return self
-
-
-class ConsoleOidcConfig(BaseModel):
-    """Console sign-in with the organisation's identity provider (authorization code + PKCE)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    issuer: str = Field(description="the issuer URL, exactly as in the ID token's iss claim (https or loopback)")
-    client_id: str = Field(min_length=1, description="the console's client id at the provider (the ID token's aud)")
-    client_secret_env: str | None = Field(
-        default=None, description="environment variable holding the client secret; unset: a public client (PKCE only)"
-    )
-    redirect_url: str | None = Field(
-        default=None, description="the callback registered at the provider; default <public URL>/admin/oidc/callback"
-    )
-    user_claim: str | None = Field(default=None, description="the claim naming the person; default email, then sub")
-    groups_claim: str = Field(default="groups", description="the claim listing the person's groups")
-    admin_groups: tuple[str, ...] = Field(default=(), description="a person in any of these groups is an admin")
-    team_claim: str = Field(
-        default="team", description="the claim naming a team (a string, or a list whose first item is used): team lead"
-    )
-    scopes: tuple[str, ...] = Field(default=("openid", "email", "profile"))
-    ca_bundle: str | None = Field(default=None, description="CA file to reach the issuer; default the system store")
-    # Set by load_config from client_secret_env.
-    client_secret: SecretStr | None = Field(default=None, exclude=True)
-
-    @field_validator("issuer")
-    @classmethod
-    def _secure(cls, value: str) -> str:
-        return require_secure_url(value)
-
-
-class ConsoleConfig(BaseModel):
-    """The web console at /admin (egress.admin)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    enabled: bool = Field(default=True, description="serve the console at /admin")
-    session_ttl_s: float = Field(default=8 * 3600.0, gt=0, le=30 * 86400, description="a sign-in lasts this long")
-    login_max_failures: int = Field(
-        default=5, ge=1, le=1000, description="failed sign-ins per account or client address before it is throttled"
-    )
-    login_window_s: float = Field(default=300.0, gt=0, le=86400, description="…counted over this window")
-    refresh_s: float = Field(default=2.0, gt=0, le=3600, description="how often live pages refresh themselves")
-    oidc: ConsoleOidcConfig | None = Field(default=None, description="sign-in with an identity provider, too")
-
-
-class ApprovalsConfig(BaseModel):
-    """Just-in-time approvals of requests the policy answers with `require_approval` (docs/policy.md)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    mode: Literal["hold", "refuse"] = Field(
-        default="hold",
-        description="hold: keep the request open (streams get keep-alive pings) until decided; "
-        "refuse: answer 403 at once naming the approval URL, and let an identical retry pass once approved",
-    )
-    timeout_s: float = Field(
-        default=300.0, gt=0, le=86_400, description="hold: a request nobody decides within this is denied"
-    )
-    retry_ttl_s: float = Field(
-        default=3600.0,
-        gt=0,
-        le=30 * 86_400,
-        description="how long an approval stays usable by an identical retry (refuse mode: also how long "
-        "approvers have to decide)",
-    )
-    ping_interval_s: float = Field(default=10.0, gt=0, le=300, description="keep-alive interval of a held stream")
-    poll_interval_s: float = Field(
-        default=1.0, gt=0, le=60, description="how often a held request re-reads the shared store for a decision"
-    )
-    webhook_url: str | None = Field(default=None, description="POST a notice of each new pending approval here")
-    webhook_format: Literal["generic", "slack"] = Field(
-        default="generic", description="generic: a JSON document; slack: an incoming-webhook body with a button"
-    )
-    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60, description="the webhook's deadline (never blocks)")
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _http(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
-
-
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     server: ServerConfig = ServerConfig()
     data_dir: Path | None = None
     store: StoreConfig = StoreConfig()
     auth: AuthConfig = AuthConfig()
-    upstream: UpstreamConfig = UpstreamConfig()
-    audit: AuditConfig = AuditConfig()
+    upstream: UpstreamSettings = UpstreamSettings()
+    audit: AuditSettings = AuditSettings()
     detection: DetectionConfig = DetectionConfig()
     masking: MaskingConfig = MaskingConfig()
-    policy: PolicyConfig = PolicyConfig()
-    approvals: ApprovalsConfig = ApprovalsConfig()
+    policy: PolicySettings = PolicySettings()
+    approvals: ApprovalSettings = ApprovalSettings()
     recording: RecordingSettings = RecordingSettings()
-    console: ConsoleConfig = ConsoleConfig()
+    console: ConsoleSettings = ConsoleSettings()
     providers: tuple[Endpoint, ...]
     # Read once by load_config from detection.rules: (path, text) pairs.
     rule_files: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)
@@ -834,7 +645,8 @@ def _key_line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     if isinstance(node, yaml.MappingNode):
         key = next((k for k, _ in node.value if k.value == str(loc[-1])), None)
         if key is not None:
-            return key.start_mark.line + 1
+            line: int = key.start_mark.line
+            return line + 1
     return _line_of(text, loc)
 
 

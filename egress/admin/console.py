@@ -13,7 +13,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +33,11 @@ from egress.admin.guard import same_origin, security_headers, tls, token_matches
 from egress.admin.oidc import LOGIN_COOKIE, LOGIN_TTL_S, ConsoleOidc, SignInRefused
 from egress.admin.records import QueryError, Search
 from egress.admin.sessions import COOKIE, SessionBook, viewer_of
+from egress.admin.settings import ConsoleSettings
 from egress.admin.throttle import LoginThrottle
 from egress.approve.service import ApprovalError, Approvals
 from egress.checklist.providers import build_report, destinations, policy_fits
-from egress.core.approvals import Approval
+from egress.core.approvals import Approval, ApprovalStatus
 from egress.core.endpoint import Endpoint
 from egress.core.exchange import Api
 from egress.core.records import ConsoleSession
@@ -50,15 +51,6 @@ log = logging.getLogger("egress.admin")
 
 PREFIX = "/admin"
 LOGIN_CSRF_COOKIE = "egress_login_csrf"
-
-
-@dataclass(frozen=True, slots=True)
-class ConsoleSettings:
-    session_ttl_s: float = 8 * 3600.0
-    login_max_failures: int = 5
-    login_window_s: float = 300.0
-    refresh_s: float = 2.0
-    public_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +80,7 @@ class Console:
         *,
         store: SqlStore,
         settings: ConsoleSettings,
+        public_url: str | None,  # server.public_url: the origin a form must come from, when set
         policy: PolicyService,
         policy_view: PolicyView,
         provider_catalog: ProviderCatalog,
@@ -99,6 +92,7 @@ class Console:
     ) -> None:
         self.store = store
         self.settings = settings
+        self.public_url = public_url
         self.policy = policy
         self.policy_view = policy_view
         self.provider_catalog = provider_catalog
@@ -121,7 +115,7 @@ class Console:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = [(k.encode(), v.encode()) for k, v in security_headers(scope.get("scheme") == "https").items()]
 
-        async def send_with_headers(message: dict[str, Any]) -> None:
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *headers]}
             await send(message)
@@ -181,7 +175,7 @@ class Console:
             signed = Signed(viewer_of(session), session)
             if request.method == "POST":
                 form = await request.form()
-                if not same_origin(request, self.settings.public_url):
+                if not same_origin(request, self.public_url):
                     return self._error(403, "refused: the form was not sent from this console (Origin/Referer)", signed)
                 if not token_matches(session.csrf, form.get("csrf")):
                     return self._error(
@@ -226,7 +220,7 @@ class Console:
 
     async def _login(self, request: Request) -> Response:
         form = await request.form()
-        if not same_origin(request, self.settings.public_url):
+        if not same_origin(request, self.public_url):
             return self._error(403, "refused: the sign-in form was not sent from this console (Origin/Referer)")
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not expected or not token_matches(expected, form.get("csrf")):
@@ -278,7 +272,7 @@ class Console:
             )
         except SignInRefused as exc:
             log.info("console OIDC sign-in refused: %s", exc)
-            response = self._error(403, f"sign-in refused: {exc}")
+            response: Response = self._error(403, f"sign-in refused: {exc}")
             response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
             return response
         response = await self._start_session(request, viewer, target)
@@ -328,7 +322,7 @@ class Console:
         if self.approvals is None:
             return [], []
         pending = self.approvals.pending(team=viewer.scope)
-        decided = [a for a in self.approvals.recent(limit=50, team=viewer.scope) if a.status != "pending"]
+        decided = [a for a in self.approvals.recent(limit=50, team=viewer.scope) if a.status != ApprovalStatus.PENDING]
         # The store filters by team; a team lead never gets an approval without one.
         return [a for a in pending if viewer.sees(a.team)], [a for a in decided if viewer.sees(a.team)]
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from egress.approve.service import PENDING, Approvals
-from egress.core.approvals import Approval
+from egress.approve.service import Approvals
+from egress.core.approvals import Approval, ApprovalStatus
 from egress.core.health import Check, Health
 
 log = logging.getLogger("egress.approve")
@@ -127,7 +127,7 @@ class ApprovalDesk:
                 except TimeoutError:
                     pass
                 current = await self.get(approval_id)
-                if current is None or current.status != PENDING:
+                if current is None or current.status != ApprovalStatus.PENDING:
                     return current
         finally:
             waiters = self._waiters.get(approval_id, [])

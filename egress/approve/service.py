@@ -29,13 +29,6 @@ log = logging.getLogger("egress.approve")
 Journal = Callable[[Approval, str, str | None], None]
 Listener = Callable[[Approval], None]
 
-PENDING = ApprovalStatus.PENDING.value
-APPROVED = ApprovalStatus.APPROVED.value
-DENIED = ApprovalStatus.DENIED.value
-EXPIRED = ApprovalStatus.EXPIRED.value
-USED = ApprovalStatus.USED.value
-CANCELLED = ApprovalStatus.CANCELLED.value
-
 # A consumer racing another for the same approval retries with the next candidate this often.
 _CONSUME_TRIES = 5
 
@@ -47,13 +40,17 @@ class ApprovalStore(Protocol):
 
     def approval_get(self, approval_id: str) -> Approval | None: ...
 
-    def approval_list(self, statuses: Sequence[str] | None, team: str | None, limit: int) -> list[Approval]: ...
+    def approval_list(
+        self, statuses: Sequence[ApprovalStatus] | None, team: str | None, limit: int
+    ) -> list[Approval]: ...
 
     def approval_decide(
-        self, approval_id: str, status: str, by: str, at: float, note: str | None, expires_at: float
+        self, approval_id: str, status: ApprovalStatus, by: str, at: float, note: str | None, expires_at: float
     ) -> bool: ...
 
-    def approval_transition(self, approval_id: str, from_status: str, to_status: str, at: float) -> bool: ...
+    def approval_transition(
+        self, approval_id: str, from_status: ApprovalStatus, to_status: ApprovalStatus, at: float
+    ) -> bool: ...
 
     def approval_retry_candidates(self, user: str, digest: str, now: float) -> list[str]: ...
 
@@ -105,7 +102,7 @@ class Approvals:
     def pending(self, team: str | None = None) -> list[Approval]:
         """Approvals waiting for a decision, newest first (overdue ones are expired first)."""
         self.expire_overdue()
-        return self._store.approval_list((PENDING,), team, 1000)
+        return self._store.approval_list((ApprovalStatus.PENDING,), team, 1000)
 
     def recent(self, limit: int = 50, team: str | None = None) -> list[Approval]:
         """Approvals in any state, newest first."""
@@ -115,30 +112,30 @@ class Approvals:
     # --- approvers -----------------------------------------------------------------------------
 
     def approve(self, approval_id: str, approver: str, note: str | None = None) -> Approval:
-        return self._decide(approval_id, APPROVED, approver, note)
+        return self._decide(approval_id, ApprovalStatus.APPROVED, approver, note)
 
     def deny(self, approval_id: str, approver: str, note: str | None = None) -> Approval:
-        return self._decide(approval_id, DENIED, approver, note)
+        return self._decide(approval_id, ApprovalStatus.DENIED, approver, note)
 
-    def _decide(self, approval_id: str, status: str, approver: str, note: str | None) -> Approval:
+    def _decide(self, approval_id: str, status: ApprovalStatus, approver: str, note: str | None) -> Approval:
         approver = approver.strip()
         if not approver:
             raise ApprovalError("an approver's name is required")
         current = self._store.approval_get(approval_id)
         if current is None:
             raise ApprovalError(f"no approval with id {approval_id}")
-        if status == APPROVED and approver == current.user:
+        if status == ApprovalStatus.APPROVED and approver == current.user:
             raise ApprovalError(f"not allowed: {approver} cannot approve their own request ({approval_id})")
         now = self._clock()
-        if current.status != PENDING:
+        if current.status != ApprovalStatus.PENDING:
             raise ApprovalError(_already(current))
         if current.expires_at <= now:
             self._expire(approval_id, now)
             raise ApprovalError(f"approval {approval_id} expired at {_iso(current.expires_at)}; nothing was decided")
-        deadline = now + self.retry_ttl_s if status == APPROVED else current.expires_at
+        deadline = now + self.retry_ttl_s if status == ApprovalStatus.APPROVED else current.expires_at
         if not self._store.approval_decide(approval_id, status, approver, now, note, deadline):
             latest = self._store.approval_get(approval_id)
-            if latest is not None and latest.status == PENDING:
+            if latest is not None and latest.status == ApprovalStatus.PENDING:
                 self._expire(approval_id, now)  # it passed its deadline between our read and write
                 raise ApprovalError(f"approval {approval_id} expired; nothing was decided")
             raise ApprovalError(_already(latest) if latest else f"no approval with id {approval_id}")
@@ -199,7 +196,9 @@ class Approvals:
         if created:
             self._record(fresh, "requested", None)
             return fresh, True
-        log.info("request %s joins pending approval %s (an identical request is waiting on it)", request_id, approval_id)
+        log.info(
+            "request %s joins pending approval %s (an identical request is waiting on it)", request_id, approval_id
+        )
         return self._reread(approval_id), False
 
     def consume(self, user: str, digest: str) -> Approval | None:
@@ -210,19 +209,21 @@ class Approvals:
             if not candidates:
                 return None
             for approval_id in candidates:
-                if self._store.approval_transition(approval_id, APPROVED, USED, now):
+                if self._store.approval_transition(approval_id, ApprovalStatus.APPROVED, ApprovalStatus.USED, now):
                     used = self._reread(approval_id)
-                    self._record(used, USED, None)
+                    self._record(used, ApprovalStatus.USED, None)
                     return used
         return None
 
     def use(self, approval_id: str) -> Approval | None:
         """The held request goes out on its own approval: approved -> used, once. None if it is
         not approved (any more)."""
-        if not self._store.approval_transition(approval_id, APPROVED, USED, self._clock()):
+        if not self._store.approval_transition(
+            approval_id, ApprovalStatus.APPROVED, ApprovalStatus.USED, self._clock()
+        ):
             return None
         used = self._reread(approval_id)
-        self._record(used, USED, None)
+        self._record(used, ApprovalStatus.USED, None)
         return used
 
     def expire(self, approval_id: str) -> Approval:
@@ -234,10 +235,10 @@ class Approvals:
     def cancel(self, approval_id: str) -> Approval:
         """The held client went away: pending or approved -> cancelled."""
         now = self._clock()
-        for before in (PENDING, APPROVED):
-            if self._store.approval_transition(approval_id, before, CANCELLED, now):
+        for before in (ApprovalStatus.PENDING, ApprovalStatus.APPROVED):
+            if self._store.approval_transition(approval_id, before, ApprovalStatus.CANCELLED, now):
                 cancelled = self._reread(approval_id)
-                self._record(cancelled, CANCELLED, None)
+                self._record(cancelled, ApprovalStatus.CANCELLED, None)
                 return cancelled
         return self._reread(approval_id)
 
@@ -245,14 +246,20 @@ class Approvals:
         """Mark every pending or unused approval past its deadline expired (journalled)."""
         now = self._clock()
         overdue = self._store.approval_overdue(now)
-        return sum(1 for approval_id in overdue if self._expire(approval_id, now, (PENDING, APPROVED)))
+        return sum(
+            1
+            for approval_id in overdue
+            if self._expire(approval_id, now, (ApprovalStatus.PENDING, ApprovalStatus.APPROVED))
+        )
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _expire(self, approval_id: str, now: float, states: tuple[str, ...] = (PENDING,)) -> bool:
+    def _expire(
+        self, approval_id: str, now: float, states: tuple[ApprovalStatus, ...] = (ApprovalStatus.PENDING,)
+    ) -> bool:
         for before in states:
-            if self._store.approval_transition(approval_id, before, EXPIRED, now):
-                self._record(self._reread(approval_id), EXPIRED, None)
+            if self._store.approval_transition(approval_id, before, ApprovalStatus.EXPIRED, now):
+                self._record(self._reread(approval_id), ApprovalStatus.EXPIRED, None)
                 return True
         return False
 
@@ -268,7 +275,11 @@ class Approvals:
 
 
 def _already(approval: Approval) -> str:
-    by = f" by {approval.decided_by}" if approval.decided_by and approval.status in (APPROVED, DENIED) else ""
+    by = (
+        f" by {approval.decided_by}"
+        if approval.decided_by and approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED)
+        else ""
+    )
     return f"approval {approval.approval_id} is already {approval.status}{by}"
 
 
@@ -293,7 +304,7 @@ def _pending(
     """A new pending approval, undecided, that expires `ttl_s` after `now`."""
     return Approval(
         approval_id=new_approval_id(),
-        status=PENDING,
+        status=ApprovalStatus.PENDING,
         user=user,
         team=team,
         request_id=request_id,

@@ -48,6 +48,7 @@ from egress.audit.batches import STOP, drain, gather
 from egress.audit.chain import link
 from egress.audit.checkpoint import Signer
 from egress.audit.record import AuditDraft, finalize
+from egress.audit.settings import AuditSettings
 from egress.audit.spans import span_root
 from egress.core.health import Backoff, Check, Health, describe
 from egress.core.records import AuditEntry, Checkpoint
@@ -67,16 +68,6 @@ class AuditSink(Protocol):
     def last_checkpoint_seq(self) -> int: ...
 
     def iter_audit_hashes(self, first: int, last: int, batch: int = 10000) -> Iterator[tuple[int, str]]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class WriterSettings:
-    flush_interval_s: float = 0.02
-    max_batch: int = 512
-    retry_delay_s: float = 0.05  # the first retry of a failed batch; doubles up to retry_max_s
-    retry_max_s: float = 2.0
-    checkpoint_every: int = 1000
-    checkpoint_interval_s: float = 10.0
 
 
 class AuditUnavailable(Exception):
@@ -106,12 +97,17 @@ class AuditWriter:
     def __init__(
         self,
         store: AuditSink,
-        settings: WriterSettings,
+        settings: AuditSettings,
         signer: Signer | None = None,
         anchors: Sequence[CheckpointAnchor] = (),
+        *,
+        retry_delay_s: float = 0.05,  # the first retry of a failed batch; doubles up to retry_max_s
+        retry_max_s: float = 2.0,
     ) -> None:
         self._store = store
         self._settings = settings
+        self._retry_delay_s = retry_delay_s
+        self._retry_max_s = retry_max_s
         self._signer = signer
         # Records this writer wrote that no stored and anchored checkpoint covers yet, and since when.
         self._uncovered = 0
@@ -241,7 +237,7 @@ class AuditWriter:
         batch = kept
         waiting = [item for item in batch if isinstance(item, _Ahead)]
         entries = [finalize(item.draft if isinstance(item, _Ahead) else item) for item in batch]  # type: ignore[arg-type]
-        backoff = Backoff(self._settings.retry_delay_s, self._settings.retry_max_s)
+        backoff = Backoff(self._retry_delay_s, self._retry_max_s)
         attempts = 0
         while entries:
             try:

@@ -23,7 +23,7 @@ class ApprovalStatus(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Approval:
     approval_id: str
-    status: str  # an ApprovalStatus value
+    status: ApprovalStatus
     user: str
     team: str | None
     request_id: str  # the request that asked first
@@ -63,5 +63,5 @@ class ApprovalNote:
     """What a request's audit record says about its approval."""
 
     approval_id: str
-    status: str
+    status: ApprovalStatus
     approver: str | None

@@ -21,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from dataclasses import dataclass
 
 import orjson
 
 from egress.approve.desk import ApprovalDesk
 from egress.approve.notify import Notifier
-from egress.approve.service import APPROVED, DENIED, EXPIRED, USED, request_digest
-from egress.core.approvals import Approval, ApprovalNote
+from egress.approve.service import request_digest
+from egress.approve.settings import ApprovalMode, ApprovalSettings
+from egress.core.approvals import Approval, ApprovalNote, ApprovalStatus
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Exchange, Family
 from egress.gateway.responder import Responder
@@ -46,19 +46,13 @@ KEEPALIVE = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class GateSettings:
-    mode: str = "hold"  # "hold" | "refuse"
-    timeout_s: float = 300.0
-    retry_ttl_s: float = 3600.0
-    ping_interval_s: float = 10.0
-    base_url: str = "http://127.0.0.1:8080"
-
-
 class ApprovalGate:
-    def __init__(self, desk: ApprovalDesk, settings: GateSettings, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self, desk: ApprovalDesk, settings: ApprovalSettings, base_url: str, notifier: Notifier | None = None
+    ) -> None:
         self.desk = desk
         self.settings = settings
+        self.base_url = base_url  # where approvers open an approval (links in refusals and notices)
         self.notifier = notifier
 
     async def close(self) -> None:
@@ -67,7 +61,7 @@ class ApprovalGate:
         self.desk.close()
 
     def url(self, approval_id: str) -> str:
-        return f"{self.settings.base_url}/admin/approvals/{approval_id}"
+        return f"{self.base_url}/admin/approvals/{approval_id}"
 
     async def clear(self, x: Exchange, codec: WireCodec, responder: Responder) -> None:
         assert x.principal is not None and x.api is not None and x.masked is not None and x.decision is not None
@@ -75,9 +69,9 @@ class ApprovalGate:
         digest = request_digest(user, x.api.value, x.masked.body)
         used = await self.desk.consume(user, digest)
         if used is not None:
-            x.approval = ApprovalNote(used.approval_id, USED, used.decided_by)
+            x.approval = ApprovalNote(used.approval_id, ApprovalStatus.USED, used.decided_by)
             return
-        hold = self.settings.mode == "hold"
+        hold = self.settings.mode is ApprovalMode.HOLD
         # An identical request (same user, API, masked body) already waiting joins its approval:
         # one decision for what is one request, however often the client retried it.
         approval, created = await self.desk.request(
@@ -150,12 +144,12 @@ class ApprovalGate:
             # this process still waits on the approval, nobody is left to answer.
             if not self.desk.waiting(approval_id):
                 self.desk.cancel_soon(approval_id)
-            x.approval = ApprovalNote(approval_id, "cancelled", None)
+            x.approval = ApprovalNote(approval_id, ApprovalStatus.CANCELLED, None)
             raise
-        if decided.status == APPROVED:
+        if decided.status == ApprovalStatus.APPROVED:
             used = await self.desk.use(approval_id)
             if used is not None:
-                x.approval = ApprovalNote(approval_id, USED, used.decided_by)
+                x.approval = ApprovalNote(approval_id, ApprovalStatus.USED, used.decided_by)
                 return
             decided = await self.desk.get(approval_id) or decided
         x.approval = ApprovalNote(approval_id, decided.status, decided.decided_by)
@@ -164,14 +158,14 @@ class ApprovalGate:
 
 def _refusal(approval: Approval, timeout_s: float) -> EgressError:
     approval_id = approval.approval_id
-    if approval.status == DENIED:
+    if approval.status == ApprovalStatus.DENIED:
         note = f": {approval.note}" if approval.note else ""
         return EgressError(
             ErrorCode.APPROVAL_DENIED,
             f"{approval.decided_by or 'an approver'} denied this request (approval {approval_id}){note}",
             stage="approve",
         )
-    if approval.status == EXPIRED:
+    if approval.status == ApprovalStatus.EXPIRED:
         return EgressError(
             ErrorCode.APPROVAL_EXPIRED,
             f"no approver decided within {timeout_s:g} s (approval {approval_id}); the request was not sent",

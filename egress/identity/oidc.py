@@ -65,7 +65,8 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
-from egress.identity.oidc_terms import DEFAULT_ALGORITHMS, KEY_TYPES, require_secure_url
+from egress.identity.oidc_terms import KEY_TYPES, require_secure_url
+from egress.identity.settings import OidcSettings
 
 log = logging.getLogger("egress.identity")
 
@@ -95,29 +96,6 @@ class TokenError(Exception):
         super().__init__(message)
         self.problem = problem
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class OidcSettings:
-    issuer: str
-    audience: tuple[str, ...]
-    jwks_url: str | None = None  # default: the discovery document's jwks_uri
-    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
-    user_claim: str | None = None  # default: email, then sub
-    team_claim: str = "groups"
-    leeway_s: float = 60.0
-    jwks_cache_s: float = 600.0
-    jwks_refetch_min_s: float = 30.0
-    required_claims: tuple[str, ...] = ()
-    http_timeout_s: float = 5.0
-    ca_bundle: str | None = None  # to reach an issuer behind a private CA; default: the system store
-
-    def __post_init__(self) -> None:
-        unknown = [a for a in self.algorithms if a not in KEY_TYPES]
-        if unknown or not self.algorithms:
-            raise ValueError(f"algorithms must be among {', '.join(KEY_TYPES)}")
-        if not self.audience:
-            raise ValueError("at least one audience is required")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +165,12 @@ def _fits(jwk: Mapping[str, Any], alg: str) -> bool:
 
 
 class OidcVerifier:
-    def __init__(self, settings: OidcSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: OidcSettings, clock: Callable[[], float] = time.time, *, http_timeout_s: float = 5.0
+    ) -> None:
         self.settings = settings
         self._clock = clock
+        self._http_timeout_s = http_timeout_s  # a discovery document or JWKS fetch
         self._algorithms = frozenset(settings.algorithms)
         self._session: aiohttp.ClientSession | None = None
         self._metadata: ProviderMetadata | None = None
@@ -203,7 +184,7 @@ class OidcVerifier:
         ctx = ssl.create_default_context(cafile=self.settings.ca_bundle)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=ctx, limit=4),
-            timeout=aiohttp.ClientTimeout(total=self.settings.http_timeout_s),
+            timeout=aiohttp.ClientTimeout(total=self._http_timeout_s),
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 

@@ -33,7 +33,8 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
-from egress.identity.oidc import OidcVerifier, VerifiedToken, require_secure_url
+from egress.identity.oidc import OidcVerifier, VerifiedToken
+from egress.identity.oidc_terms import require_secure_url
 
 _ERROR_CODE = re.compile(r"^[a-z_]{1,64}$")
 

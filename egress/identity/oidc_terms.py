@@ -1,6 +1,7 @@
 """What an OIDC configuration may say, without the JWT library: the asymmetric algorithms egress
-accepts (with the JWK key type each needs) and the rule for issuer and key URLs. egress.config
-checks settings with these at load; egress.identity.oidc verifies tokens with the same ones.
+accepts (with the JWK key type each needs) and the rule for issuer and key URLs.
+egress.identity.settings checks the configuration with these at load; egress.identity.oidc
+verifies tokens with the same ones.
 Kept apart so that reading the configuration (every CLI command) does not import PyJWT and
 cryptography."""
 

@@ -17,7 +17,6 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,16 +27,9 @@ from egress.core.exchange import Decision
 from egress.policy.decide import AllowServingEndpoints, PolicyEngine, validate, wants_shadow
 from egress.policy.rego import PolicyEvaluationError
 from egress.policy.remote import RemoteOpaError
+from egress.policy.settings import PolicySettings
 
 log = logging.getLogger("egress.policy")
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceSettings:
-    timeout_s: float = 0.25
-    cache_entries: int = 10_000
-    cache_ttl_s: float | None = None  # None: until the revision changes (in-process engines)
-    shadow: bool = False  # global shadow mode: record the policy's decisions, enforce the baseline
 
 
 class DecisionCache:
@@ -76,7 +68,7 @@ class PolicyService:
     def __init__(
         self,
         engine: PolicyEngine,
-        settings: ServiceSettings,
+        settings: PolicySettings,
         baseline: AllowServingEndpoints,
         loader: Callable[[], PolicyEngine] | None = None,
     ) -> None:
@@ -84,7 +76,7 @@ class PolicyService:
         self.settings = settings
         self.baseline = baseline
         self._loader = loader
-        self.cache = DecisionCache(settings.cache_entries, settings.cache_ttl_s)
+        self.cache = DecisionCache(settings.cache_entries, settings.decision_ttl_s)
 
     @property
     def revision(self) -> str:

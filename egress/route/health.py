@@ -20,18 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from egress.route.settings import BreakerSettings
+
 
 class Circuit(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerSettings:
-    failure_threshold: int = 3  # consecutive failures that open the circuit
-    cooldown_s: float = 5.0  # how long a newly opened circuit skips the endpoint before a probe
-    max_cooldown_s: float = 60.0  # the cool-down doubles after each failed probe, up to this
 
 
 @dataclass(slots=True)

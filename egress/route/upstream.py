@@ -24,6 +24,7 @@ from yarl import URL
 
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
+from egress.route.settings import UpstreamSettings
 
 log = logging.getLogger("egress.upstream")
 
@@ -63,17 +64,6 @@ _CREDENTIAL_NAME_PARTS = (
 _ERRNO = re.compile(r"\[Errno (\d+)\]")
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamSettings:
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 600.0
-    pool_size: int = 256
-    keepalive_s: float = 60.0
-    ca_bundle: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
-
-
 def upstream_headers(
     client_headers: list[tuple[bytes, bytes]],
     endpoint: Endpoint,
@@ -84,7 +74,7 @@ def upstream_headers(
 
     Every other header (`anthropic-*`, `x-stainless-*`, `session_id`, …) passes unchanged.
     """
-    connection_listed = set()
+    connection_listed: set[bytes] = set()
     for key, value in client_headers:
         if key == b"connection":
             connection_listed.update(t.strip().lower().encode() for t in value.decode("latin-1").split(","))
@@ -104,10 +94,10 @@ def upstream_headers(
     out["accept-encoding"] = "identity"
     if creds.api_key is not None:
         header = creds.header or ("x-api-key" if endpoint.api.value == "anthropic" else "authorization")
-        key = creds.api_key.get_secret_value()
-        out[header] = f"Bearer {key}" if header.lower() == "authorization" else key
-    for name, value in endpoint.headers.items():
-        out[name] = value
+        secret = creds.api_key.get_secret_value()
+        out[header] = f"Bearer {secret}" if header.lower() == "authorization" else secret
+    for name, static in endpoint.headers.items():
+        out[name] = static
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from egress.core.approvals import Approval
+from egress.core.approvals import Approval, ApprovalStatus
 from egress.store.sql import SqlBase
 
 _APPROVAL_COLUMNS = (
@@ -82,7 +82,7 @@ class ApprovalTables(SqlBase):
     def _approval(row: Sequence[Any]) -> Approval:
         return Approval(
             approval_id=row[0],
-            status=row[1],
+            status=ApprovalStatus(row[1]),
             user=row[2],
             team=row[3],
             request_id=row[4],
@@ -108,7 +108,7 @@ class ApprovalTables(SqlBase):
             conn.commit()
         return self._approval(row) if row else None
 
-    def approval_list(self, statuses: Sequence[str] | None, team: str | None, limit: int) -> list[Approval]:
+    def approval_list(self, statuses: Sequence[ApprovalStatus] | None, team: str | None, limit: int) -> list[Approval]:
         """Newest first; `statuses` None means any."""
         p = self.param
         where: list[str] = []
@@ -131,7 +131,7 @@ class ApprovalTables(SqlBase):
         return [self._approval(r) for r in rows]
 
     def approval_decide(
-        self, approval_id: str, status: str, by: str, at: float, note: str | None, expires_at: float
+        self, approval_id: str, status: ApprovalStatus, by: str, at: float, note: str | None, expires_at: float
     ) -> bool:
         """pending -> `status`, only while it is pending and not past its deadline (at most one
         decision wins); `expires_at` becomes the deadline for using an approval."""
@@ -143,20 +143,22 @@ class ApprovalTables(SqlBase):
                 f"expires_at = {p} WHERE approval_id = {p} AND status = 'pending' AND expires_at > {p}",
                 (status, by, at, note, expires_at, approval_id, at),
             )
-            changed = cur.rowcount
+            changed: int = cur.rowcount
             conn.commit()
         return changed == 1
 
-    def approval_transition(self, approval_id: str, from_status: str, to_status: str, at: float) -> bool:
+    def approval_transition(
+        self, approval_id: str, from_status: ApprovalStatus, to_status: ApprovalStatus, at: float
+    ) -> bool:
         """`from_status` -> `to_status` while the approval is still in `from_status` (at most one
         writer wins); approved -> used also requires it to be within its deadline."""
         p = self.param
-        deadline = f" AND expires_at > {p}" if to_status == "used" else ""
+        deadline = f" AND expires_at > {p}" if to_status == ApprovalStatus.USED else ""
         params: tuple[Any, ...] = (to_status, approval_id, from_status) + ((at,) if deadline else ())
         with self._connection() as conn:
             cur = conn.cursor()
             cur.execute(f"UPDATE approvals SET status = {p} WHERE approval_id = {p} AND status = {p}{deadline}", params)
-            changed = cur.rowcount
+            changed: int = cur.rowcount
             conn.commit()
         return changed == 1
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from egress.core.approvals import Approval
+from egress.core.approvals import Approval, ApprovalStatus
 from egress.core.records import (
     AuditEntry,
     Checkpoint,
@@ -81,13 +81,17 @@ class Store(Protocol):
 
     def approval_get(self, approval_id: str) -> Approval | None: ...
 
-    def approval_list(self, statuses: Sequence[str] | None, team: str | None, limit: int) -> list[Approval]: ...
+    def approval_list(
+        self, statuses: Sequence[ApprovalStatus] | None, team: str | None, limit: int
+    ) -> list[Approval]: ...
 
     def approval_decide(
-        self, approval_id: str, status: str, by: str, at: float, note: str | None, expires_at: float
+        self, approval_id: str, status: ApprovalStatus, by: str, at: float, note: str | None, expires_at: float
     ) -> bool: ...
 
-    def approval_transition(self, approval_id: str, from_status: str, to_status: str, at: float) -> bool: ...
+    def approval_transition(
+        self, approval_id: str, from_status: ApprovalStatus, to_status: ApprovalStatus, at: float
+    ) -> bool: ...
 
     def approval_retry_candidates(self, user: str, digest: str, now: float) -> list[str]: ...
 

@@ -16,7 +16,8 @@ from egress.app import open_configured_store
 from egress.audit.anchor import FileAnchor, read_anchor
 from egress.audit.chain import link
 from egress.audit.checkpoint import Signer, load_or_create_signing_key
-from egress.audit.writer import AuditWriter, WriterSettings
+from egress.audit.settings import AuditSettings
+from egress.audit.writer import AuditWriter
 from egress.cli.main import main
 from egress.config import Config, load_config
 from egress.core.records import Checkpoint
@@ -54,7 +55,7 @@ class Gateway:
     def write(self, first: int, last: int, signed: bool) -> None:
         """Records first..last; with `signed`, checkpoints every 10 records, anchored."""
         store = open_configured_store(self.config)
-        settings = WriterSettings(flush_interval_s=0.001, max_batch=10, checkpoint_every=10)
+        settings = AuditSettings(flush_interval_ms=1, max_batch=10, checkpoint_every=10)
         if signed:
             signer = Signer(load_or_create_signing_key(self.config.audit_signing_key_file))
             writer = AuditWriter(store, settings, signer, anchors=[FileAnchor(self.anchor)])

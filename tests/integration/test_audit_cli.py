@@ -17,7 +17,8 @@ from egress.app import open_configured_store
 from egress.audit.anchor import FileAnchor
 from egress.audit.checkpoint import Signer, load_or_create_signing_key, public_pem
 from egress.audit.record import AuditDraft
-from egress.audit.writer import AuditWriter, WriterSettings
+from egress.audit.settings import AuditSettings
+from egress.audit.writer import AuditWriter
 from egress.cli.main import main
 from egress.config import load_config
 
@@ -67,7 +68,7 @@ def audit(tmp_path: Path) -> Iterator[Audit]:
     env = {"EGRESS_DATA_DIR": str(tmp_path / "data"), "EGRESS_CONFIG": ""}
     config = load_config(None, env=env)
     store = open_configured_store(config)
-    settings = WriterSettings(flush_interval_s=0.001, max_batch=10, checkpoint_every=10)
+    settings = AuditSettings(flush_interval_ms=1, max_batch=10, checkpoint_every=10)
     signer = Signer(load_or_create_signing_key(config.audit_signing_key_file))
     writer = AuditWriter(store, settings, signer, anchors=[FileAnchor(config.audit_checkpoint_log)])
     writer.start()
@@ -88,7 +89,7 @@ def test_clean_audit_verifies(audit):
 def test_records_after_the_last_checkpoint_are_named(audit):
     config = load_config(None, env=audit.env)
     store = open_configured_store(config)
-    writer = AuditWriter(store, WriterSettings(flush_interval_s=0.001))  # no signer: no checkpoint
+    writer = AuditWriter(store, AuditSettings(flush_interval_ms=1))  # no signer: no checkpoint
     writer.start()
     for i in range(61, 66):
         writer.submit(record(i))

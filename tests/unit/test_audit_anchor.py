@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from egress.audit.anchor import FileAnchor, checkpoint_line, parse_line, read_anchor
 from egress.audit.checkpoint import Signer, signature_problem
+from egress.audit.settings import AuditSettings
 from egress.audit.verify import verify_anchored, verify_store
-from egress.audit.writer import AuditWriter, WriterSettings
+from egress.audit.writer import AuditWriter
 from egress.config import load_config
 from egress.core.records import Checkpoint
 from egress.store.base import SqlStore
@@ -31,7 +32,7 @@ PUBLIC = KEY.public_key()
 
 
 def anchored_write(store: SqlStore, n: int, anchors, every: int = 10) -> AuditWriter:
-    settings = WriterSettings(flush_interval_s=0.001, max_batch=5, checkpoint_every=every, checkpoint_interval_s=60)
+    settings = AuditSettings(flush_interval_ms=1, max_batch=5, checkpoint_every=every, checkpoint_interval_s=60)
     writer = AuditWriter(store, settings, Signer(KEY), anchors=anchors)
     writer.start()
     for i in range(1, n + 1):
@@ -154,7 +155,7 @@ def test_an_anchor_that_fails_leaves_the_tail_uncovered_until_a_retry_succeeds(t
     db = SqliteStore(tmp_path / "a.db")
     db.migrate()
     good, flaky = tmp_path / "good.jsonl", FailingOnce(tmp_path / "flaky.jsonl")
-    settings = WriterSettings(flush_interval_s=0.001, checkpoint_every=1000, checkpoint_interval_s=0.05)
+    settings = AuditSettings(flush_interval_ms=1, checkpoint_every=1000, checkpoint_interval_s=0.05)
     writer = AuditWriter(db, settings, Signer(KEY), anchors=[flaky, FileAnchor(good)])
     writer.start()
     for i in range(1, 4):
@@ -175,7 +176,7 @@ def test_an_anchor_that_fails_leaves_the_tail_uncovered_until_a_retry_succeeds(t
 def test_a_dead_anchor_keeps_the_tail_counted_as_uncovered(tmp_path):
     db = SqliteStore(tmp_path / "a.db")
     db.migrate()
-    settings = WriterSettings(flush_interval_s=0.001, checkpoint_every=1000, checkpoint_interval_s=3600)
+    settings = AuditSettings(flush_interval_ms=1, checkpoint_every=1000, checkpoint_interval_s=3600)
     writer = AuditWriter(db, settings, Signer(KEY), anchors=[FileAnchor(Path("/dev/full"))])
     writer.start()
     for i in range(1, 6):
@@ -189,7 +190,7 @@ def test_a_dead_anchor_keeps_the_tail_counted_as_uncovered(tmp_path):
 def test_uncovered_counts_the_writers_tail_and_its_age_until_a_checkpoint(tmp_path):
     db = SqliteStore(tmp_path / "a.db")
     db.migrate()
-    settings = WriterSettings(flush_interval_s=0.001, checkpoint_every=1000, checkpoint_interval_s=3600)
+    settings = AuditSettings(flush_interval_ms=1, checkpoint_every=1000, checkpoint_interval_s=3600)
     writer = AuditWriter(db, settings, Signer(KEY), anchors=[FileAnchor(tmp_path / "a.jsonl")])
     assert writer.uncovered == 0 and writer.uncovered_age_s == 0.0
     writer.start()
@@ -250,7 +251,7 @@ def test_checkpoints_the_anchor_lacks_are_listed_not_failed(store, tmp_path):
 def test_anchor_settings(tmp_path):
     config = load_config(None, env={"EGRESS_DATA_DIR": str(tmp_path), "EGRESS_CONFIG": ""})
     assert config.audit.checkpoint_interval_s <= 10
-    assert WriterSettings().checkpoint_interval_s <= 10
+    assert AuditSettings().checkpoint_interval_s <= 10
     assert config.audit_checkpoint_log == tmp_path / "audit-checkpoints.jsonl"
     elsewhere = tmp_path / "worm" / "egress.jsonl"
     moved = config.model_copy(update={"audit": config.audit.model_copy(update={"checkpoint_log": elsewhere})})

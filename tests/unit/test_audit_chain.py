@@ -11,7 +11,8 @@ import orjson
 import pytest
 
 from egress.audit.chain import verify
-from egress.audit.writer import AuditWriter, WriterSettings
+from egress.audit.settings import AuditSettings
+from egress.audit.writer import AuditWriter
 from egress.core.records import AuditEntry
 from egress.store.base import SqlStore
 from egress.store.postgres import PostgresStore
@@ -62,7 +63,7 @@ def store(request, tmp_path: Path) -> Iterator[SqlStore]:
 
 
 def write(store: SqlStore, n: int) -> None:
-    writer = AuditWriter(store, WriterSettings(flush_interval_s=0.001, max_batch=7))
+    writer = AuditWriter(store, AuditSettings(flush_interval_ms=1, max_batch=7))
     writer.start()
     for i in range(1, n + 1):
         writer.submit(entry(i))
@@ -147,7 +148,7 @@ def test_concurrent_writers_make_one_chain(store):
     """Several processes' writers (here: threads with their own connections) append at once."""
 
     def run(offset: int) -> None:
-        writer = AuditWriter(store, WriterSettings(flush_interval_s=0.001, max_batch=5))
+        writer = AuditWriter(store, AuditSettings(flush_interval_ms=1, max_batch=5))
         writer.start()
         for i in range(40):
             writer.submit(entry(offset + i))
@@ -176,7 +177,7 @@ def test_writer_retries_when_the_store_fails(tmp_path):
     store = SqliteStore(tmp_path / "a.db")
     store.migrate()
     flaky = Flaky(store)
-    writer = AuditWriter(flaky, WriterSettings(flush_interval_s=0.001, retry_delay_s=0.01))
+    writer = AuditWriter(flaky, AuditSettings(flush_interval_ms=1), retry_delay_s=0.01)
     writer.start()
     writer.submit(entry(1))
     writer.close()

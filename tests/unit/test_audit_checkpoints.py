@@ -16,8 +16,9 @@ from egress.audit.chain import link
 from egress.audit.checkpoint import Signer, key_id, load_or_create_signing_key
 from egress.audit.export import Export, ExportFilter, export_jsonl, read_export, verify_export
 from egress.audit.merkle import leaf_hash, merkle_root
+from egress.audit.settings import AuditSettings
 from egress.audit.verify import verify_audit, verify_store
-from egress.audit.writer import AuditWriter, WriterSettings
+from egress.audit.writer import AuditWriter
 from egress.core.records import AuditEntry
 from egress.store.base import SqlStore
 from egress.store.postgres import PostgresStore
@@ -33,7 +34,7 @@ PUBLIC = KEY.public_key()
 
 
 def write(store: SqlStore, n: int, every: int = 10, key: Ed25519PrivateKey = KEY) -> AuditWriter:
-    settings = WriterSettings(flush_interval_s=0.001, max_batch=5, checkpoint_every=every, checkpoint_interval_s=60)
+    settings = AuditSettings(flush_interval_ms=1, max_batch=5, checkpoint_every=every, checkpoint_interval_s=60)
     writer = AuditWriter(store, settings, Signer(key))
     writer.start()
     for i in range(1, n + 1):
@@ -166,7 +167,7 @@ def test_checkpoints_need_a_public_key(store):
 def test_idle_writer_signs_after_the_interval(tmp_path):
     store = SqliteStore(tmp_path / "a.db")
     store.migrate()
-    settings = WriterSettings(flush_interval_s=0.001, checkpoint_every=1000, checkpoint_interval_s=0.05)
+    settings = AuditSettings(flush_interval_ms=1, checkpoint_every=1000, checkpoint_interval_s=0.05)
     writer = AuditWriter(store, settings, Signer(KEY))
     writer.start()
     for i in range(1, 4):
@@ -230,7 +231,7 @@ def test_verify_while_the_gateway_writes_sees_no_truncation(store):
         def iter_audit(self, after_seq=0, batch=5000):
             yield from store.iter_audit(after_seq, batch=7)
             # Just after the last row was read, the gateway writes and signs 10 more records.
-            writer = AuditWriter(store, WriterSettings(flush_interval_s=0.001), Signer(KEY))
+            writer = AuditWriter(store, AuditSettings(flush_interval_ms=1), Signer(KEY))
             writer.start()
             for i in range(21, 31):
                 writer.submit(entry(i))
@@ -297,7 +298,7 @@ def test_writers_of_several_processes_sign_spans_of_the_shared_chain(tmp_path):
     span is read from the store, so every root covers the other's records too."""
     stores = [SqliteStore(tmp_path / "shared.db") for _ in range(2)]
     stores[0].migrate()
-    settings = WriterSettings(flush_interval_s=0.001, max_batch=4, checkpoint_every=7, checkpoint_interval_s=60)
+    settings = AuditSettings(flush_interval_ms=1, max_batch=4, checkpoint_every=7, checkpoint_interval_s=60)
     writers = [AuditWriter(s, settings, Signer(KEY)) for s in stores]
     for w in writers:
         w.start()
@@ -379,7 +380,7 @@ def test_v1_checkpoints_of_an_older_database_still_verify_and_v2_follows(old_sto
     assert [(cp.seq, cp.first, cp.root) for cp in old_store.list_checkpoints()] == [(10, None, None), (20, None, None)]
     assert check(old_store).ok
 
-    settings = WriterSettings(flush_interval_s=0.001, max_batch=5, checkpoint_every=10, checkpoint_interval_s=60)
+    settings = AuditSettings(flush_interval_ms=1, max_batch=5, checkpoint_every=10, checkpoint_interval_s=60)
     writer = AuditWriter(old_store, settings, signer)
     writer.start()
     for i in range(21, 46):

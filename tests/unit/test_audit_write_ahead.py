@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from egress.audit.writer import AuditUnavailable, AuditWriter, WriterSettings
+from egress.audit.settings import AuditSettings
+from egress.audit.writer import AuditUnavailable, AuditWriter
 from egress.core.records import AuditEntry
 from egress.store.sqlite import SqliteStore
 
@@ -44,8 +45,8 @@ def entry(n: int, outcome: str = "egress") -> AuditEntry:
 def writer_on(tmp_path: Path, busy_timeout_s: float = 5.0) -> tuple[AuditWriter, CountingStore]:
     store = CountingStore(tmp_path / "egress.db", busy_timeout_s=busy_timeout_s)
     store.migrate()
-    # A long flush interval: a write-ahead record must not wait for it.
-    writer = AuditWriter(store, WriterSettings(flush_interval_s=30.0, retry_delay_s=0.01, retry_max_s=0.05))
+    # The longest flush interval: a write-ahead record must not wait for it.
+    writer = AuditWriter(store, AuditSettings(flush_interval_ms=5000), retry_delay_s=0.01, retry_max_s=0.05)
     writer.start()
     return writer, store
 
@@ -53,7 +54,7 @@ def writer_on(tmp_path: Path, busy_timeout_s: float = 5.0) -> tuple[AuditWriter,
 async def test_the_future_resolves_once_the_record_is_committed(tmp_path: Path) -> None:
     writer, store = writer_on(tmp_path)
     try:
-        await asyncio.wait_for(writer.submit_ahead(entry(1)), 10)  # not 30 s: it woke at once
+        await asyncio.wait_for(writer.submit_ahead(entry(1)), 4)  # less than the flush interval: it woke at once
         # Committed: another connection sees it.
         with sqlite3.connect(tmp_path / "egress.db") as other:
             assert other.execute("SELECT request_id FROM audit_log").fetchall() == [("egr_1",)]

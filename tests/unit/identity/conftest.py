@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import replace
 
 import pytest
 
-from egress.identity.oidc import OidcSettings, OidcVerifier
+from egress.identity.oidc import OidcVerifier
+from egress.identity.settings import OidcSettings
 from tests.support.oidc_issuer import LocalIssuer
 
 
@@ -37,7 +37,7 @@ async def make_verifier(issuer: LocalIssuer, clock: Clock) -> AsyncIterator[Call
     started: list[OidcVerifier] = []
 
     async def make(**changes) -> OidcVerifier:
-        settings = replace(OidcSettings(issuer=issuer.url, audience=("egress",)), **changes)
+        settings = OidcSettings(**{"issuer": issuer.url, "audience": ("egress",), **changes})
         verifier = OidcVerifier(settings, clock=clock)
         await verifier.start()
         started.append(verifier)

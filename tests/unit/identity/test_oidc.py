@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from egress.identity.oidc import OidcSettings, OidcVerifier, TokenError, TokenProblem, looks_like_jwt
+from egress.identity.oidc import OidcVerifier, TokenError, TokenProblem, looks_like_jwt
+from egress.identity.settings import OidcSettings
 from tests.support.oidc_issuer import LocalIssuer, b64url, new_key, unsigned_token
 
 

@@ -4,7 +4,8 @@ message that says the circuit is open (and when it is retried), never "could not
 
 from __future__ import annotations
 
-from egress.route.health import BreakerSettings, Circuit, EndpointHealth
+from egress.route.health import Circuit, EndpointHealth
+from egress.route.settings import BreakerSettings
 from tests.support.clock import ManualClock
 
 

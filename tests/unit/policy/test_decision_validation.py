@@ -15,7 +15,8 @@ from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Action
 from egress.policy.decide import AllowServingEndpoints, validate
 from egress.policy.rego import RegoPolicy, RegoSource
-from egress.policy.service import PolicyService, ServiceSettings
+from egress.policy.service import PolicyService
+from egress.policy.settings import PolicySettings
 from tests.unit.policy.test_service import CANDIDATES, document
 
 FLOOR = ("secret", "pii")  # masking.kinds
@@ -29,7 +30,7 @@ def engine_answering(decision: dict[str, Any]) -> RegoPolicy:
 async def decide(decision: dict[str, Any]):
     engine = engine_answering(decision)
     try:
-        service = PolicyService(engine, ServiceSettings(timeout_s=5.0), AllowServingEndpoints(FLOOR))
+        service = PolicyService(engine, PolicySettings(timeout_ms=5000), AllowServingEndpoints(FLOOR))
         return await service.decide(document({"secret": 1}), CANDIDATES, "dec_1")
     finally:
         engine.close()

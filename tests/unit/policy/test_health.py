@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from egress.route.health import BreakerSettings, Circuit, EndpointHealth
+from egress.route.health import Circuit, EndpointHealth
+from egress.route.settings import BreakerSettings
 
 
 class Clock:

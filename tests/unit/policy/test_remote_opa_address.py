@@ -10,7 +10,8 @@ import pytest
 from egress.core.errors import EgressError, ErrorCode
 from egress.policy.decide import AllowServingEndpoints
 from egress.policy.remote import RemoteOpa
-from egress.policy.service import PolicyService, ServiceSettings
+from egress.policy.service import PolicyService
+from egress.policy.settings import PolicySettings
 from tests.support.gateway import free_port
 from tests.unit.policy.test_service import CANDIDATES, document
 
@@ -18,7 +19,7 @@ from tests.unit.policy.test_service import CANDIDATES, document
 async def test_an_unreachable_opa_is_reported_without_its_address(caplog):
     port = free_port()
     engine = RemoteOpa(f"http://opa-user:hunter2@127.0.0.1:{port}/", timeout_s=2.0)
-    service = PolicyService(engine, ServiceSettings(timeout_s=3.0), AllowServingEndpoints(("secret",)))
+    service = PolicyService(engine, PolicySettings(timeout_ms=3000), AllowServingEndpoints(("secret",)))
     caplog.set_level(logging.WARNING, logger="egress.policy")
     try:
         with pytest.raises(EgressError) as caught:

@@ -13,7 +13,8 @@ from egress.core.exchange import Action
 from egress.policy.decide import AllowServingEndpoints, RequestFacts, policy_input, validate
 from egress.policy.rego import PolicyEvaluationError, PolicyLoadError, RegoPolicy, RegoSource
 from egress.policy.remote import RemoteOpaError
-from egress.policy.service import DecisionCache, PolicyService, ServiceSettings
+from egress.policy.service import DecisionCache, PolicyService
+from egress.policy.settings import PolicySettings
 
 
 def endpoint(name: str, jurisdiction: str, **facts: Any) -> Endpoint:
@@ -67,7 +68,7 @@ class Engine:
 
 
 def service(engine: Engine, **settings: Any) -> PolicyService:
-    return PolicyService(engine, ServiceSettings(**settings), AllowServingEndpoints(("secret",)))
+    return PolicyService(engine, PolicySettings(**settings), AllowServingEndpoints(("secret",)))
 
 
 async def test_identical_inputs_are_cached_and_ids_stay_unique():
@@ -117,7 +118,7 @@ async def test_engine_failures_deny(error, code):
 
 
 async def test_timeout_denies():
-    svc = service(Engine(delay_s=1.0), timeout_s=0.05)
+    svc = service(Engine(delay_s=1.0), timeout_ms=50)
     with pytest.raises(EgressError) as caught:
         await svc.decide(document(), CANDIDATES, "x")
     assert caught.value.code is ErrorCode.POLICY_UNAVAILABLE and "50 ms" in caught.value.message
@@ -172,7 +173,7 @@ async def test_reload_swaps_and_clears_and_a_failed_reload_keeps_the_old():
             raise item
         return item
 
-    svc = PolicyService(first, ServiceSettings(), AllowServingEndpoints(), loader)
+    svc = PolicyService(first, PolicySettings(), AllowServingEndpoints(), loader)
     await svc.decide(document(), CANDIDATES, "a")
     assert svc.reload() == "test:2" and first.closed and not svc.cache._items
     assert (await svc.decide(document(), CANDIDATES, "b")).endpoints == ("eu",)
