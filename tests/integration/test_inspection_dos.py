@@ -16,8 +16,9 @@ is measured is egress's own stalls, not other processes' load on a shared machin
 worker processes step back down by as much (gateway/worker_pool.py), so inside egress the order
 is unchanged. One rerun is allowed: even so, a stall outside egress can take a core from the
 gateway for more than 50 ms. The design this guards against (large bodies parsed and masked on
-threads of the gateway's own process, one GIL) exceeded 50 ms on every run measured (86-106 ms
-worst delay), so it fails both runs; a rerun does not hide it.
+threads of the gateway's own process, one GIL) exceeded 50 ms on every run measured (71-106 ms
+worst delay), so it fails both runs; a rerun does not hide it. The data directory is on tmpfs
+(`memory_dir`), so the disk's fsync latency under other work is not counted either.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +38,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 from egress.config import default_cache_dir
 from egress.gateway.auth import new_key
@@ -203,9 +206,21 @@ def measure(client: httpx.Client, url: str, key: str, body_file: Path, tmp_path:
     return Run(solo, contended, statuses, answers)
 
 
-def test_a_secret_dense_30_mb_body_delays_no_one(upstream, tmp_path):
-    store_url = f"sqlite:///{tmp_path / 'data' / 'egress.db'}"
-    config = write_config(tmp_path, upstream.url, store={"url": store_url}, server={"body_read_timeout_s": 60})
+@pytest.fixture
+def memory_dir(tmp_path) -> Iterator[Path]:
+    """The gateway's data directory in memory (tmpfs) where there is one: the write-ahead audit
+    commit's fsync then costs nothing, so a slow disk (shared with other work) does not show as
+    a delay; the same code runs."""
+    if not Path("/dev/shm").is_dir():
+        yield tmp_path
+        return
+    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="egress-dos-") as path:
+        yield Path(path)
+
+
+def test_a_secret_dense_30_mb_body_delays_no_one(upstream, tmp_path, memory_dir):
+    store_url = f"sqlite:///{memory_dir / 'data' / 'egress.db'}"
+    config = write_config(memory_dir, upstream.url, store={"url": store_url}, server={"body_read_timeout_s": 60})
     seed = open_store(store_url)
     seed.migrate()
     secret, key = new_key("dos", None)
