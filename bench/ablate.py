@@ -55,7 +55,9 @@ def apply(names: set[str]) -> None:
     unknown = names - set(SWITCHES)
     if unknown:
         sys.exit(f"unknown switches: {', '.join(sorted(unknown))} (known: {', '.join(SWITCHES)})")
+    import egress.gateway.body as body_stage
     import egress.gateway.pipeline as pipeline
+    import egress.gateway.write_ahead as write_ahead
 
     if "mask-off" in names or "policy-builtin" in names:
         import egress.app as app
@@ -68,7 +70,7 @@ def apply(names: set[str]) -> None:
         async def _no_write_ahead(self: Any, x: Any, body: bytes) -> None:
             return None
 
-        pipeline.Pipeline._write_ahead = _no_write_ahead  # type: ignore[method-assign]
+        write_ahead.WriteAhead.commit = _no_write_ahead  # type: ignore[method-assign]
     if "audit-off" in names:
         from egress.audit.writer import AuditWriter
 
@@ -122,7 +124,7 @@ def apply(names: set[str]) -> None:
         class NoWatch:
             disconnected = False
 
-            def __init__(self, receive: Any, task: Any) -> None:
+            def __init__(self, receive: Any, task: Any, responder: Any) -> None:
                 pass
 
             def disarm(self) -> None:
@@ -142,10 +144,10 @@ def apply(names: set[str]) -> None:
         import contextlib
         import types
 
-        pipeline.asyncio = types.SimpleNamespace(  # type: ignore[assignment]
+        body_stage.asyncio = types.SimpleNamespace(  # type: ignore[assignment]
             **{k: getattr(asyncio, k) for k in dir(asyncio) if not k.startswith("__")},
         )
-        pipeline.asyncio.timeout = lambda delay: contextlib.nullcontext()  # type: ignore[attr-defined]
+        body_stage.asyncio.timeout = lambda delay: contextlib.nullcontext()  # type: ignore[attr-defined]
     if "switch-1ms" in names:
         sys.setswitchinterval(0.001)
     if "gc-stats" in names:

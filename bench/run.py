@@ -720,7 +720,7 @@ def _short(frame: str) -> str:
     return f"{m.group('func')} ({file}{':' + m.group('line') if m.group('line') else ''})"
 
 
-_SKIP = ("_stage", "Pipeline.handle.<locals>.<lambda>")
+_SKIP = ("_stage", "Pipeline.handle.<locals>.<lambda>", "Relay.answer", "StageBoundary.__exit__")
 
 
 _ROOTS = ("Runner.run", "asyncio_run", "run_until_complete", "Server.serve", "Server.run")
@@ -745,9 +745,9 @@ def _bucket(names: list[str]) -> str:
             if len(rest) == 1:
                 return "pipeline: _forward (own lines: sha256 of the body, …)"
             sub = rest[1]
-            if sub == "Pipeline._relay_body" and len(rest) > 2 and rest[2] == "UpstreamResponse.read":
+            if sub == "Relay._body" and len(rest) > 2 and rest[2] == "UpstreamResponse.read":
                 return "pipeline: _forward > _relay_body > read the upstream answer (aiohttp)"
-            if sub == "Pipeline._relay_body" and len(rest) > 2 and rest[2] == "Responder.send":
+            if sub == "Relay._body" and len(rest) > 2 and rest[2] == "Responder.send":
                 return "pipeline: _forward > _relay_body > respond to the client (uvicorn)"
             return f"pipeline: _forward > {sub}"
         return f"pipeline: {rest[0]}"

@@ -32,7 +32,7 @@ from egress.core.approvals import Approval, ApprovalNote, ApprovalStatus
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Exchange, Family
 from egress.gateway.responder import Responder
-from egress.wire.codecs import WireCodec
+from egress.wire.apis import ApiSpec
 from egress.wire.sse import encode_event
 
 log = logging.getLogger("egress.gateway")
@@ -63,8 +63,8 @@ class ApprovalGate:
     def url(self, approval_id: str) -> str:
         return f"{self.base_url}/admin/approvals/{approval_id}"
 
-    async def clear(self, x: Exchange, codec: WireCodec, responder: Responder) -> None:
-        assert x.principal is not None and x.api is not None and x.masked is not None and x.decision is not None
+    async def clear(self, x: Exchange, codec: ApiSpec, responder: Responder) -> None:
+        assert x.principal is not None and x.masked is not None and x.decision is not None
         user = x.principal.user
         digest = request_digest(user, x.api.value, x.masked.body)
         used = await self.desk.consume(user, digest)
@@ -82,7 +82,7 @@ class ApprovalGate:
             model=x.parsed.model if x.parsed is not None else None,
             endpoints=x.decision.endpoints,
             reasons=x.decision.reasons,
-            kinds=dict(Counter(f.kind for f in x.findings)),
+            kinds=dict(Counter(str(f.kind) for f in x.findings)),  # the kinds by name (JSON keys)
             rules=dict(Counter(f.rule_id for f in x.findings)),
             digest=digest,
             ttl_s=self.settings.timeout_s if hold else self.settings.retry_ttl_s,
@@ -94,7 +94,7 @@ class ApprovalGate:
             await self._refuse(x, codec, responder, approval)
         await self._hold(x, responder, approval)
 
-    async def _refuse(self, x: Exchange, codec: WireCodec, responder: Responder, approval: Approval) -> None:
+    async def _refuse(self, x: Exchange, codec: ApiSpec, responder: Responder, approval: Approval) -> None:
         reasons = "; ".join(x.decision.reasons) if x.decision is not None else ""
         err = EgressError(
             ErrorCode.APPROVAL_REQUIRED,
@@ -111,7 +111,7 @@ class ApprovalGate:
         raise err
 
     async def _hold(self, x: Exchange, responder: Responder, approval: Approval) -> None:
-        assert x.api is not None and x.parsed is not None
+        assert x.parsed is not None
         approval_id = approval.approval_id
         ping = KEEPALIVE[x.api.family] if x.parsed.stream else None
         if ping is not None:

@@ -44,9 +44,9 @@ def identify(headers: list[tuple[bytes, bytes]]) -> ClientInfo:
     if originator and originator.startswith(b"codex"):
         client = "codex"
     elif user_agent:
-        for prefix, name in _USER_AGENTS:
+        for prefix, agent in _USER_AGENTS:
             if user_agent.startswith(prefix):
-                client = name
+                client = agent
                 break
     return ClientInfo(
         name=client,

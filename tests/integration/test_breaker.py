@@ -16,7 +16,7 @@ MESSAGE = {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": 
 
 def test_open_circuit_refuses_without_trying_then_a_probe_closes_it(gateway, upstream):
     client = anthropic.Anthropic(base_url=gateway.url, api_key=gateway.key, max_retries=0)
-    health = gateway.gateway.app.pipeline.health
+    health = gateway.gateway.app.pipeline.router.health
     for _ in range(3):
         upstream.enqueue(Reply(status=503, headers={"content-type": "application/json"}, chunks=[b'{"type":"error","error":{"type":"overloaded_error","message":"busy"}}']))
         with pytest.raises(anthropic.APIStatusError):

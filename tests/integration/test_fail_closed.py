@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from egress.core.exchange import Api
-from egress.wire import codecs
+from egress.wire import apis
 
 MESSAGES = {
     "model": "claude-sonnet-4-5",
@@ -69,7 +69,7 @@ class MalformedPolicy:
 
 def use_engine(gateway, monkeypatch, engine) -> None:
     """Replace the policy engine behind the running gateway's policy service."""
-    monkeypatch.setattr(gateway.gateway.app.pipeline.policy, "engine", engine)
+    monkeypatch.setattr(gateway.gateway.app.pipeline.decider.policy, "engine", engine)
 
 
 class FailingMasker:
@@ -85,16 +85,16 @@ class FailingUpstream:
 def inject(gateway, monkeypatch, stage: str) -> None:
     pipeline = gateway.gateway.app.pipeline
     if stage == "parse":
-        broken = dataclasses.replace(codecs.CODECS[Api.ANTHROPIC_MESSAGES], parse_request=boom)
-        monkeypatch.setitem(codecs.CODECS, Api.ANTHROPIC_MESSAGES, broken)
+        broken = dataclasses.replace(apis.APIS[Api.ANTHROPIC_MESSAGES], parse_request=boom)
+        monkeypatch.setitem(apis.APIS, Api.ANTHROPIC_MESSAGES, broken)
     elif stage == "inspect":
         monkeypatch.setattr(pipeline, "scanner", FailingScanner())
     elif stage == "decide":
-        monkeypatch.setattr(pipeline.policy, "engine", FailingPolicy())
+        monkeypatch.setattr(pipeline.decider.policy, "engine", FailingPolicy())
     elif stage == "mask":
         monkeypatch.setattr(pipeline, "masker", FailingMasker())
     elif stage == "forward":
-        monkeypatch.setattr(pipeline, "upstream", FailingUpstream())
+        monkeypatch.setattr(pipeline.router, "upstream", FailingUpstream())
 
 
 @pytest.mark.parametrize("stage", ["parse", "inspect", "decide", "mask", "forward"])

@@ -376,7 +376,7 @@ def test_previous_response_id_restores_from_the_encrypted_vault(gateway, upstrea
     # At rest: a sealed row, no value, no placeholder, not even the response id in clear.
     db = b"".join(p.read_bytes() for p in (tmp_path / "data").glob("egress.db*"))
     assert v["aws"].encode() not in db and placeholder.encode() not in db and response_id.encode() not in db
-    assert gateway.store.vault_get(gateway.gateway.app.pipeline.vault.entry_id(response_id, "alice")) is not None
+    assert gateway.store.vault_get(gateway.gateway.app.pipeline.sessions.vault.entry_id(response_id, "alice")) is not None
 
 
 def test_store_false_answers_are_not_kept(gateway, upstream):
@@ -385,7 +385,7 @@ def test_store_false_answers_are_not_kept(gateway, upstream):
     _, oai = clients(gateway.url, gateway.key)
     with oai.responses.stream(model="gpt-5.5-codex", input=f"remember {v['aws']}", store=False) as s:
         s.get_final_response()
-    assert gateway.store.vault_get(gateway.gateway.app.pipeline.vault.entry_id("resp_nostore", "alice")) is None
+    assert gateway.store.vault_get(gateway.gateway.app.pipeline.sessions.vault.entry_id("resp_nostore", "alice")) is None
 
 
 def test_no_value_reaches_any_log_or_the_database(gateway, upstream, caplog, tmp_path: Path):

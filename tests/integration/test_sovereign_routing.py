@@ -211,7 +211,7 @@ def test_circuit_opens_after_repeated_failures(clouds, tmp_path):
         # Three failures open the circuit; after that the dead endpoint is skipped at once.
         assert attempts == [2, 2, 2, 1, 1]
         assert all(r["endpoint"] == "eu-cloud" for r in records)
-        assert gw.gateway.app.pipeline.health.snapshot()["us-cloud"] == "open"
+        assert gw.gateway.app.pipeline.router.health.snapshot()["us-cloud"] == "open"
     finally:
         gw.gateway.stop()
         gw.store.close()
@@ -269,15 +269,15 @@ def test_policy_file_reload_and_failed_reload_keeps_the_old(clouds, tmp_path):
     gw = start(tmp_path, urls, policy={"files": [str(policy_dir)]})
     try:
         ask(gw, "hello")
-        first = gw.gateway.app.pipeline.policy.revision
+        first = gw.gateway.app.pipeline.decider.policy.revision
         rego.write_text(_ONLY("eu-cloud"))
-        second = gw.gateway.app.pipeline.policy.reload()
+        second = gw.gateway.app.pipeline.decider.policy.reload()
         assert second != first
         ask(gw, "hello")
         rego.write_text("package egress\ndecision := {")  # broken: the reload must fail
         with pytest.raises(Exception, match=r"mine\.rego:2"):
-            gw.gateway.app.pipeline.policy.reload()
-        assert gw.gateway.app.pipeline.policy.revision == second
+            gw.gateway.app.pipeline.decider.policy.reload()
+        assert gw.gateway.app.pipeline.decider.policy.revision == second
         ask(gw, "hello")
         records = gw.audit(3)
         assert [r["endpoint"] for r in records] == ["us-cloud", "eu-cloud", "eu-cloud"]
@@ -306,7 +306,7 @@ def test_bad_policy_at_start_is_a_config_failure(clouds, tmp_path):
 def test_the_raw_document_never_holds_values(routed, clouds):
     """The policy input summarises findings: kinds, counts, rules, never the values."""
     seen: list[dict[str, Any]] = []
-    service = routed.gateway.app.pipeline.policy
+    service = routed.gateway.app.pipeline.decider.policy
     engine = service.engine
 
     class Spy:
