@@ -44,7 +44,7 @@ from egress.approve.service import Approvals, request_digest  # noqa: E402
 from egress.audit.record import build_entry, finalize  # noqa: E402
 from egress.config import load_config  # noqa: E402
 from egress.core.approvals import ApprovalNote  # noqa: E402
-from egress.core.exchange import Exchange  # noqa: E402
+from egress.core.exchange import Api, Exchange  # noqa: E402
 from egress.gateway.asgi import GatewayApp  # noqa: E402
 from egress.gateway.auth import new_key  # noqa: E402
 from egress.store.sqlite import SqliteStore  # noqa: E402
@@ -261,7 +261,9 @@ def retry_checks(tmp: Path, checks: int) -> dict[str, Any]:
 
 
 def audit_record(n: int) -> dict[str, Any]:
-    x = Exchange(request_id="egr_bench", method="POST", path="/v1/messages", query="", headers=[])
+    x = Exchange(
+        request_id="egr_bench", method="POST", path="/v1/messages", query="", headers=[], api=Api.ANTHROPIC_MESSAGES
+    )
     x.finished_ns = x.started_ns + 1000
     plain = timed(lambda: finalize(build_entry(x)), n)
     x.approval = ApprovalNote("apv_bench", "used", "approver")

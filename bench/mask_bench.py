@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))  # egress and tests.support
 from egress.core.exchange import Action, Api, Decision, Finding, ParsedRequest  # noqa: E402
 from egress.mask.masker import Masker, NeedleSearch  # noqa: E402
 from egress.mask.restore import Restorer  # noqa: E402
-from egress.wire.codecs import CODECS  # noqa: E402
+from egress.wire import apis  # noqa: E402
 from tests.support.masking import MASK_SECRETS, PLACEHOLDERS, events, literal_findings, sse  # noqa: E402
 
 APIS = (Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT, Api.OPENAI_RESPONSES)
@@ -150,7 +150,7 @@ def cold_masker() -> Masker:
 def mask_calls(body: bytes, parsed: ParsedRequest, findings: tuple[Finding, ...]) -> dict[str, Callable[[], object]]:
     api, warm = Api.ANTHROPIC_MESSAGES, Masker(PLACEHOLDERS)
     return {
-        "parse_request": lambda: CODECS[api].parse_request(api, body),
+        "parse_request": lambda: apis.APIS[api].parse_request(api, body),
         "no_mask": lambda: Masker(PLACEHOLDERS).apply(body, parsed, findings, NO_MASK),
         "apply_cold": lambda: cold_masker().apply(body, parsed, findings, MASK_SECRETS),
         "apply_warm": lambda: warm.apply(body, parsed, findings, MASK_SECRETS),
@@ -159,7 +159,7 @@ def mask_calls(body: bytes, parsed: ParsedRequest, findings: tuple[Finding, ...]
 
 def mask_rows(quick: bool, lines: list[str], scanner: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
     rng = random.Random(7)
-    api, codec = Api.ANTHROPIC_MESSAGES, CODECS[Api.ANTHROPIC_MESSAGES]
+    api, codec = Api.ANTHROPIC_MESSAGES, apis.APIS[Api.ANTHROPIC_MESSAGES]
     fifty, ten = secret_values(50, rng), secret_values(10, rng)
     cases = [
         ("(a) 50 distinct values, literal findings", fifty, list(fifty), False),

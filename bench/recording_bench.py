@@ -56,7 +56,14 @@ def stream_chunks(n: int) -> list[bytes]:
 
 
 def exchange(body: bytes, recorded: bool) -> Exchange:
-    x = Exchange(request_id="egr_" + os.urandom(12).hex(), method="POST", path="/v1/messages", query="", headers=[])
+    x = Exchange(
+        request_id="egr_" + os.urandom(12).hex(),
+        method="POST",
+        path="/v1/messages",
+        query="",
+        headers=[],
+        api=Api.ANTHROPIC_MESSAGES,
+    )
     x.api = Api.ANTHROPIC_MESSAGES
     x.body = body
     x.decision = Decision(

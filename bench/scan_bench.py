@@ -33,7 +33,7 @@ from egress.app import build_scanner
 from egress.config import load_config
 from egress.core.exchange import Api
 from egress.detect.scan import Scanner, TextScanner
-from egress.wire.codecs import CODECS
+from egress.wire.apis import APIS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -133,7 +133,7 @@ def main() -> None:
 
     egress_s = best_of(scan_all, 3)
 
-    codec = CODECS[Api.ANTHROPIC_MESSAGES]
+    codec = APIS[Api.ANTHROPIC_MESSAGES]
     body = agent_request(200_000)
     parsed = codec.parse_request(Api.ANTHROPIC_MESSAGES, body)
 

@@ -73,7 +73,7 @@ from egress.policy.decide import AllowServingEndpoints, RequestFacts, policy_inp
 from egress.route.catalog import Catalog  # noqa: E402
 from egress.route.upstream import upstream_headers  # noqa: E402
 from egress.store.open import open_store  # noqa: E402
-from egress.wire.codecs import CODECS  # noqa: E402
+from egress.wire.apis import APIS  # noqa: E402
 
 
 def per_call_us(fn: Any, number: int) -> float:
@@ -113,7 +113,7 @@ def request_stages() -> list[tuple[str, float, str]]:
     tokens.put(token, VerifiedToken("bench", None, "bench", None, time.time() + 3600, {}))
     ep = endpoint()
     catalog = Catalog((ep,))
-    codec = CODECS[Api.ANTHROPIC_MESSAGES]
+    codec = APIS[Api.ANTHROPIC_MESSAGES]
     parsed = codec.parse_request(Api.ANTHROPIC_MESSAGES, body)
     policy = AllowServingEndpoints()
     client = identify(headers)
@@ -270,12 +270,12 @@ def request_stages() -> list[tuple[str, float, str]]:
         (
             "asyncio.timeout() enter/exit (in a loop turn)",
             per_call_us(in_loop_timeout, n) - per_call_us(noop_coro, n),
-            "gateway/pipeline.py Pipeline._read_body",
+            "gateway/body.py read_body",
         ),
         (
             "create_task + cancel (DisconnectWatch-like)",
             per_call_us(task_cycle, n) - per_call_us(noop_coro, n),
-            "gateway/pipeline.py DisconnectWatch",
+            "gateway/disconnect.py DisconnectWatch",
         ),
     ]
     loop.close()
@@ -348,7 +348,7 @@ def scan_stages(batches: int = 5, per_batch: int = 100) -> list[dict[str, Any]]:
         if build_scanner is None:
             return [{"case": "this egress has no configurable scanner (no detectors)", "us": None}]
         scanner = build_scanner(config)
-    codec = CODECS[Api.ANTHROPIC_MESSAGES]
+    codec = APIS[Api.ANTHROPIC_MESSAGES]
     body = body_mod.build(False)
     head, tail = body_mod.fresh_split(body)
     base = codec.parse_request(Api.ANTHROPIC_MESSAGES, body).prompt

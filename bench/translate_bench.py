@@ -45,8 +45,9 @@ sys.path.insert(0, str(REPO))  # egress, bench and tests.support
 
 from bench.body import build as claude_code_body  # noqa: E402
 from egress.core.exchange import Api  # noqa: E402
+from egress.wire.apis import translator_for  # noqa: E402
 from egress.wire.sse import SseDecoder  # noqa: E402
-from egress.wire.translate import Translator, translator_for  # noqa: E402
+from egress.wire.translate import Translator  # noqa: E402
 from tests.support.simulator import fixtures_dir  # noqa: E402
 
 APIS = (Api.ANTHROPIC_MESSAGES, Api.OPENAI_RESPONSES)

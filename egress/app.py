@@ -22,7 +22,6 @@ from egress.audit.approval_steps import ChainJournal, WriterJournal
 from egress.audit.checkpoint import Signer, load_or_create_signing_key
 from egress.audit.writer import AuditWriter
 from egress.config import Config, load_config
-from egress.core.exchange import Api
 from egress.core.health import Check, Readiness, describe
 from egress.detect.compiled_cache import FileBlobCache
 from egress.detect.engine import RuleMatcher
@@ -57,7 +56,6 @@ from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient
 from egress.store.base import SqlStore
 from egress.store.open import open_migrated
-from egress.wire.translate import translator_for
 
 log = logging.getLogger("egress")
 
@@ -244,8 +242,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
     store = open_configured_store(config)
     masker, vault = build_masking(config, store)
     # Client APIs a Chat Completions endpoint can answer through translation.
-    translatable = frozenset(api for api in Api if translator_for(api, Api.OPENAI_CHAT) is not None)
-    catalog = Catalog(config.providers, translatable=translatable)
+    catalog = Catalog(config.providers)
     policy = build_policy(config)
     keyring = KeyRing(store, refresh_s=config.auth.key_refresh_s)
     code_index = LiveIndex(store)  # `egress index`: the organisation's code, refreshed from the store

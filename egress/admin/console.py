@@ -45,7 +45,7 @@ from egress.policy.service import PolicyService
 from egress.recording.recordings import Recordings
 from egress.route.provider_catalog import ProviderCatalog
 from egress.store.base import SqlStore
-from egress.wire.answer_text import answer_text
+from egress.wire.apis import answer_text
 
 log = logging.getLogger("egress.admin")
 

@@ -31,7 +31,7 @@ from egress.recording.keys import (
 )
 from egress.recording.recordings import Recordings, Replay
 from egress.store.base import SqlStore
-from egress.wire.answer_text import answer_text
+from egress.wire.apis import answer_text
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

@@ -123,28 +123,27 @@ def policy_eval(
     policy, 4 held for approval, 5 refused (no endpoint may take it, or the decision failed),
     2 bad request, configuration or policy."""
     # Imported here: `egress policy --help` stays fast.
-    from egress.app import build_policy, build_scanner, translator_for
+    from egress.app import build_policy, build_scanner
     from egress.core.errors import EgressError
     from egress.core.exchange import Api
     from egress.policy.decide import RequestFacts, policy_input
     from egress.policy.rego import PolicyLoadError
     from egress.route.catalog import Catalog
-    from egress.wire.codecs import CODECS
+    from egress.wire.apis import APIS, speaks
 
     config = load_or_exit(config_path)
     body = request_file.read()
     chosen_api = Api(_APIS[api]) if api else guess_api(body)
     try:
-        parsed = CODECS[chosen_api].parse_request(chosen_api, body)
+        parsed = APIS[chosen_api].parse_request(chosen_api, body)
     except EgressError as exc:
         err_console.print(f"[red]request error[/red] {exc.message}")
         sys.exit(2)
     findings = build_scanner(config).scan(parsed.prompt)
-    translatable = frozenset(a for a in Api if translator_for(a, Api.OPENAI_CHAT) is not None)
-    catalog = Catalog(config.providers, translatable=translatable)
+    catalog = Catalog(config.providers)
     candidates = catalog.candidates(chosen_api, parsed.model)
     facts = RequestFacts(chosen_api.value, parsed.model, parsed.stream, user, team, client, None, classifications)
-    translated = frozenset(e.name for e in candidates if not e.api.speaks(chosen_api))
+    translated = frozenset(e.name for e in candidates if not speaks(e.api, chosen_api))
     document = policy_input(facts, findings, candidates, translated)
     try:
         service = build_policy(config)

@@ -11,28 +11,18 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from egress.core.exchange import Api
-
 _JURISDICTION = re.compile(r"^(?:[A-Z]{2}|EU|self)$")
 
 
 class WireApi(StrEnum):
-    """What an endpoint speaks. A Chat-only server (llama.cpp, vLLM, Ollama) answers Messages and
-    Responses requests only through translation (`egress.wire.translate`)."""
+    """What an endpoint speaks (its `api:`). Which client APIs that answers, directly or through
+    translation, is each API's entry in `egress.wire.apis` (`spoken_by`, `translation`): a
+    Chat-only server (llama.cpp, vLLM, Ollama) answers Messages and Responses requests only
+    through translation."""
 
     ANTHROPIC = "anthropic"  # Messages and count_tokens
     OPENAI = "openai"  # Chat Completions and Responses
     OPENAI_CHAT = "openai-chat"  # Chat Completions only
-
-    def speaks(self, api: Api) -> bool:
-        return api in _SPEAKS[self]
-
-
-_SPEAKS: dict[WireApi, frozenset[Api]] = {
-    WireApi.ANTHROPIC: frozenset({Api.ANTHROPIC_MESSAGES, Api.ANTHROPIC_COUNT_TOKENS}),
-    WireApi.OPENAI: frozenset({Api.OPENAI_CHAT, Api.OPENAI_RESPONSES, Api.OPENAI_RESPONSES_COMPACT}),
-    WireApi.OPENAI_CHAT: frozenset({Api.OPENAI_CHAT}),
-}
 
 
 class Credentials(BaseModel):

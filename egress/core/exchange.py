@@ -25,6 +25,9 @@ class Family(StrEnum):
 
 
 class Api(StrEnum):
+    """Which wire API a request speaks. What each one is (routes, codec, restoration,
+    translation, stateful ids) is its entry in `egress.wire.apis.APIS`."""
+
     ANTHROPIC_MESSAGES = "anthropic.messages"
     ANTHROPIC_COUNT_TOKENS = "anthropic.count_tokens"
     OPENAI_CHAT = "openai.chat_completions"
@@ -34,21 +37,6 @@ class Api(StrEnum):
     @property
     def family(self) -> Family:
         return Family.ANTHROPIC if self.value.startswith("anthropic.") else Family.OPENAI
-
-    @property
-    def upstream_path(self) -> str:
-        """The path appended to an endpoint's base URL."""
-        return _UPSTREAM_PATH[self]
-
-
-_UPSTREAM_PATH = {
-    # Anthropic base URLs are the host (https://api.anthropic.com); OpenAI ones end in /v1.
-    Api.ANTHROPIC_MESSAGES: "/v1/messages",
-    Api.ANTHROPIC_COUNT_TOKENS: "/v1/messages/count_tokens",
-    Api.OPENAI_CHAT: "/chat/completions",
-    Api.OPENAI_RESPONSES: "/responses",
-    Api.OPENAI_RESPONSES_COMPACT: "/responses/compact",
-}
 
 
 class SegmentKind(StrEnum):
@@ -77,9 +65,13 @@ class TextSegment:
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
-    """Every text the client is about to send, in document order. Opaque values are never here."""
+    """Every text the client is about to send, in document order. Opaque values are never here.
+
+    `signed`: text the provider signed (Anthropic `thinking`), sent back byte for byte: a value
+    in it cannot be masked without breaking the signature. Not among the segments."""
 
     segments: tuple[TextSegment, ...]
+    signed: tuple[str, ...] = ()
 
     @property
     def chars(self) -> int:
@@ -197,9 +189,9 @@ class Exchange:
     path: str
     query: str
     headers: list[tuple[bytes, bytes]]
+    api: Api  # from the route: every request the pipeline sees has one
     started_ns: int = field(default_factory=time.perf_counter_ns)
     started_at: float = field(default_factory=time.time)
-    api: Api | None = None
     body: bytes = b""
     principal: Principal | None = None
     client: ClientInfo | None = None

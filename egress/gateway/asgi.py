@@ -25,17 +25,9 @@ from egress.core.health import Readiness
 from egress.gateway.pipeline import Pipeline
 from egress.gateway.responder import Responder
 from egress.route.catalog import Catalog
-from egress.wire.codecs import ERROR_RENDERERS
+from egress.wire.apis import ROUTES, error_renderer, upstream_api
 
 log = logging.getLogger("egress.gateway")
-
-_API_ROUTES: dict[str, Api] = {
-    "/v1/messages": Api.ANTHROPIC_MESSAGES,
-    "/v1/messages/count_tokens": Api.ANTHROPIC_COUNT_TOKENS,
-    "/v1/chat/completions": Api.OPENAI_CHAT,
-    "/v1/responses": Api.OPENAI_RESPONSES,
-    "/v1/responses/compact": Api.OPENAI_RESPONSES_COMPACT,
-}
 
 Hook = Callable[[], Awaitable[None]]
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -94,7 +86,7 @@ class GatewayApp:
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        api = _API_ROUTES.get(path.rstrip("/") if len(path) > 1 else path)
+        api = ROUTES.get(path.rstrip("/") if len(path) > 1 else path)
         request_id = new_request_id()
         if api is not None:
             x = Exchange(
@@ -141,7 +133,7 @@ class GatewayApp:
         else:
             family = _family(scope)
             err = EgressError(ErrorCode.NOT_FOUND, f"no such endpoint: {method} {path}")
-            status, hdrs, body = ERROR_RENDERERS[family](err, request_id)
+            status, hdrs, body = error_renderer(family)(err, request_id)
             hdrs.append((b"content-length", str(len(body)).encode()))
             await send({"type": "http.response.start", "status": status, "headers": hdrs})
             await send({"type": "http.response.body", "body": body})
@@ -154,10 +146,7 @@ def _models_body(catalog: Catalog, family: Family) -> bytes:
     apis = (Api.ANTHROPIC_MESSAGES,) if family is Family.ANTHROPIC else (Api.OPENAI_CHAT, Api.OPENAI_RESPONSES)
     seen: dict[str, str] = {}
     for endpoint in catalog.endpoints:
-        answers = any(
-            endpoint.api.speaks(api) or (api in catalog.translatable and endpoint.api.speaks(Api.OPENAI_CHAT))
-            for api in apis
-        )
+        answers = any(upstream_api(endpoint.api, api) is not None for api in apis)
         if answers:
             for model in endpoint.listed_models():
                 seen.setdefault(model, endpoint.operator)

@@ -10,7 +10,7 @@ from typing import Any
 
 from egress.core.errors import EgressError
 from egress.core.exchange import Usage
-from egress.wire.codecs import WireCodec
+from egress.wire.apis import ApiSpec
 
 
 class Responder:
@@ -37,7 +37,7 @@ class Responder:
             self.finished = True
         await self._send({"type": "http.response.body", "body": body, "more_body": more})
 
-    async def fail(self, err: EgressError, codec: WireCodec) -> None:
+    async def fail(self, err: EgressError, codec: ApiSpec) -> None:
         if self.finished:
             return
         if not self.started:

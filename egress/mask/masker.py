@@ -86,8 +86,8 @@ class Masker:
                 stage="mask",
             )
         values = self._values(parsed, targets, inherited or {}, known or {})
-        if b'"thinking"' in body:
-            _refuse_if_signed(parsed.document, values)
+        if parsed.prompt.signed:
+            _refuse_if_signed(parsed.prompt.signed, values)
         # A huge value (a secret-dense text, masked whole) is replaced where it is, in the parsed
         # document: searching and escaping it in the bytes would cost several passes over it,
         # each holding the GIL.
@@ -143,7 +143,7 @@ class Masker:
         pinned = dict(known)
         pinned.update((value, placeholder) for placeholder, value in inherited.items())
         for v in values.values():
-            v.placeholder = pinned.pop(v.value, None) or self.placeholders.make(v.value, label_for(v.rule_id))
+            v.placeholder = pinned.pop(v.value, "") or self.placeholders.make(v.value, label_for(v.rule_id))
         # Values of earlier turns (a stateful session's, or this agent session's): masked wherever
         # the client repeats them, whether or not a detector fires there now.
         inherited_values = set(inherited.values())
@@ -363,25 +363,16 @@ class NeedleSearch:
                 self._automata.popitem(last=False)
 
 
-def _refuse_if_signed(document: dict[str, Any], values: dict[str, _Value]) -> None:
-    """Anthropic thinking text is covered by its signature: a value in it cannot be masked."""
-    messages = document.get("messages")
-    if not isinstance(messages, list):
-        return
-    for message in messages:
-        content = message.get("content") if isinstance(message, dict) else None
-        if not isinstance(content, list):
-            continue
-        for block in content:
-            if isinstance(block, dict) and block.get("type") == "thinking":
-                text = block.get("thinking")
-                if isinstance(text, str) and any(v in text for v in values):
-                    raise EgressError(
-                        ErrorCode.POLICY_DENIED,
-                        "a signed thinking block in this conversation holds a value the policy requires "
-                        "masking; it cannot be rewritten without breaking its signature (start a new conversation)",
-                        stage="mask",
-                    )
+def _refuse_if_signed(signed: tuple[str, ...], values: dict[str, _Value]) -> None:
+    """Signed text (the API's parser found it: Anthropic thinking) cannot be rewritten."""
+    for text in signed:
+        if any(v in text for v in values):
+            raise EgressError(
+                ErrorCode.POLICY_DENIED,
+                "a signed thinking block in this conversation holds a value the policy requires "
+                "masking; it cannot be rewritten without breaking its signature (start a new conversation)",
+                stage="mask",
+            )
 
 
 def _json_unescape(text: str) -> str:

@@ -12,34 +12,15 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping
-from typing import Protocol
 
 from egress.core.exchange import Api
 from egress.mask import literals
 from egress.mask.placeholders import json_escape
-from egress.mask.streams import DEPTH2_KEYS, SKIP_KEYS, AnthropicStream, ChatStream, ResponsesStream
+from egress.mask.streams import StreamRestorer
+from egress.wire.apis import APIS
+from egress.wire.stream_grammar import DEPTH2_KEYS, SKIP_KEYS
 
-
-class StreamRestorer(Protocol):
-    response_id: str | None  # Responses: the id the provider gave this answer, once seen
-
-    def feed(self, raw_event: bytes) -> bytes:
-        """Restore one whole SSE event; may hold back text that could still complete a placeholder."""
-        ...
-
-    def finish(self) -> bytes:
-        """The stream is over: drop whatever is still held (a placeholder fragment of a stream
-        that was cut short is never released raw). Returns b""."""
-        ...
-
-
-_STREAMS = {
-    Api.ANTHROPIC_MESSAGES: AnthropicStream,
-    Api.ANTHROPIC_COUNT_TOKENS: AnthropicStream,
-    Api.OPENAI_CHAT: ChatStream,
-    Api.OPENAI_RESPONSES: ResponsesStream,
-    Api.OPENAI_RESPONSES_COMPACT: ResponsesStream,
-}
+__all__ = ["RestoreMap", "Restorer", "StreamRestorer"]
 
 
 class RestoreMap:
@@ -74,7 +55,7 @@ class Restorer:
     def stream(self, api: Api, placeholders: Mapping[str, str]) -> StreamRestorer | None:
         if not placeholders:
             return None
-        return _STREAMS[api](RestoreMap(placeholders))
+        return StreamRestorer(APIS[api].stream_grammar(), RestoreMap(placeholders))
 
     def body(self, api: Api, placeholders: Mapping[str, str], body: bytes) -> bytes:
         if not placeholders or b"EGX_" not in body:

@@ -1,8 +1,9 @@
 """Streaming restoration: put masked values back into an answer event by event, never buffering it.
 
-One engine, three event grammars. Each API names its text-bearing streams (an Anthropic content
-block, a Chat choice's content or tool-call arguments, a Responses output item's text or
-arguments); the engine keeps, per stream, only the tail that could still grow into a placeholder:
+One engine for every API. Each API's grammar (`egress.wire.stream_grammar`, named by its entry in
+`egress.wire.apis`) names its text-bearing streams (an Anthropic content block, a Chat choice's
+content or tool-call arguments, a Responses output item's text or arguments); the engine keeps,
+per stream, only the tail that could still grow into a placeholder:
 
   * a placeholder split across events, chunks or UTF-8 boundaries is held only while it could
     still complete, and released as soon as it cannot;
@@ -20,18 +21,17 @@ Inside text that is itself JSON (tool-call arguments), a value is restored JSON-
 from __future__ import annotations
 
 import re
-from abc import ABC, abstractmethod
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
 
 from egress.mask import literals
 from egress.mask.literals import Prefixes, Replacements
+from egress.wire.sse import data_span
+from egress.wire.stream_grammar import DEPTH2_KEYS, SKIP_KEYS, Field, Plan, StreamGrammar
 
-SKIP_KEYS = frozenset({b"thinking", b"signature", b"encrypted_content"})
-DEPTH2_KEYS = frozenset({b"arguments", b"partial_json"})
 _SEQ = re.compile(rb'"sequence_number"(\s*:\s*)(\d+)')
 _KEY_PATTERNS: dict[bytes, re.Pattern[bytes]] = {}
 
@@ -41,27 +41,6 @@ def _pattern(key: bytes) -> re.Pattern[bytes]:
     if pattern is None:
         pattern = _KEY_PATTERNS[key] = literals.key_pattern(key)
     return pattern
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """One streamed text literal inside an event: the `occurrence`-th literal of key `key`."""
-
-    stream: Hashable
-    key: bytes
-    occurrence: int
-    depth: int
-
-
-ALL = None  # "every stream" in Plan.ends
-
-
-@dataclass(slots=True)
-class Plan:
-    fields: list[Field] = field(default_factory=list)
-    ends_before: list[Hashable] | None = field(default_factory=list)  # None: every stream
-    final: frozenset[Hashable] = frozenset()  # streams this event itself ends: hold nothing back
-    whole: bool = False  # restore every placeholder in the event (a copy of finished text)
 
 
 @dataclass(slots=True)
@@ -76,52 +55,43 @@ class _Map(Replacements, Prefixes, Protocol):
     """What the engine needs of a restore map (see egress.mask.restore.RestoreMap)."""
 
 
-class StreamRestorer(ABC):
-    """Restores one answer stream. Subclasses say how their API's events map onto streams."""
+class StreamRestorer:
+    """Restores one answer stream, read through its API's grammar."""
 
-    sequenced = False  # Responses: events carry sequence_number, renumbered after an insertion
-
-    def __init__(self, table: _Map) -> None:
+    def __init__(self, grammar: StreamGrammar, table: _Map) -> None:
+        self.grammar = grammar
         self.table = table
         self.held: dict[Hashable, _Held] = {}
         self.inserted = 0  # events added so far (Responses sequence numbers shift by this)
         self.last_seq = -1
-        self.response_id: str | None = None
         self.dropped = 0  # bytes of placeholder fragments dropped by `finish` (a cut stream)
 
-    # --- per API ---------------------------------------------------------------------------
-
-    @abstractmethod
-    def plan(self, doc: dict) -> Plan:
-        """What this event of the API holds: streamed text fields, streams it ends, copies."""
-
-    def plan_raw(self, data: bytes) -> Plan | None:
-        """A plan for a data line that is not JSON (Chat's `[DONE]`); None: pass through."""
-        return None
-
-    def observe(self, raw: bytes) -> None:  # noqa: B027 - an optional hook, empty by default
-        """Hook for facts read from the stream whatever it holds (the Responses response id)."""
+    @property
+    def response_id(self) -> str | None:
+        """The id the provider gave this answer, once seen (APIs with stateful ids)."""
+        return self.grammar.response_id
 
     # --- the engine --------------------------------------------------------------------------
 
     def feed(self, raw: bytes) -> bytes:
-        self.observe(raw)
+        """Restore one whole SSE event; may hold back text that could still complete a placeholder."""
+        self.grammar.observe(raw)
         if not self.held and not self.inserted and not _maybe_placeholder(raw):
             return raw
-        span = _data_span(raw)
+        span = data_span(raw)
         if span is None:
             return raw
         data = raw[span[0] : span[1]]
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError:
-            plan = self.plan_raw(data.strip())
+            plan = self.grammar.plan_raw(data.strip())
             if plan is None:
                 return raw
         else:
             if not isinstance(doc, dict):
                 return raw
-            plan = self.plan(doc)
+            plan = self.grammar.plan(doc, self.held.keys())
         seq = self._seq_of(raw)
         out: list[bytes] = []
         ends = list(self.held) if plan.ends_before is None else [s for s in plan.ends_before if s in self.held]
@@ -196,7 +166,7 @@ class StreamRestorer(ABC):
         ]
         for start, end, new in sorted(edits, reverse=True):
             raw = raw[:start] + new + raw[end:]
-        if self.sequenced:
+        if self.grammar.sequenced:
             number = seq + self.inserted if seq is not None else self.last_seq + 1
             raw = _set_seq(raw, number)
             self.last_seq = number
@@ -205,7 +175,7 @@ class StreamRestorer(ABC):
 
     def _seq_of(self, raw: bytes) -> int | None:
         """The event's sequence number as the provider wrote it."""
-        if not self.sequenced:
+        if not self.grammar.sequenced:
             return None
         m = _SEQ.search(raw)
         return int(m.group(2)) if m else None
@@ -229,126 +199,3 @@ _MAYBE = re.compile(rb'E(?:GX_|GX"|G"|")')
 def _maybe_placeholder(raw: bytes) -> bool:
     """Could this event hold a placeholder, or the start of one at the end of a literal?"""
     return _MAYBE.search(raw) is not None
-
-
-def _data_span(raw: bytes) -> tuple[int, int] | None:
-    """The payload of the event's one `data:` line (multi-line data passes through untouched)."""
-    start = raw.find(b"data:")
-    if start < 0 or (start > 0 and raw[start - 1] not in b"\r\n"):
-        return None
-    start += 5
-    if start < len(raw) and raw[start] == 0x20:
-        start += 1
-    end = raw.find(b"\n", start)
-    if end < 0:
-        end = len(raw)
-    if end > start and raw[end - 1] == 0x0D:
-        end -= 1
-    if raw.find(b"data:", end) >= 0:
-        return None
-    return start, end
-
-
-# --- the three APIs -----------------------------------------------------------------------------
-
-
-class AnthropicStream(StreamRestorer):
-    def plan(self, doc: dict) -> Plan:
-        kind = doc.get("type")
-        if kind == "content_block_delta":
-            index = doc.get("index")
-            delta = doc.get("delta")
-            dtype = delta.get("type") if isinstance(delta, dict) else None
-            if dtype == "text_delta":
-                return Plan(fields=[Field(index, b"text", 0, 1)])
-            if dtype == "input_json_delta":
-                return Plan(fields=[Field(index, b"partial_json", 0, 2)])
-            if dtype in ("thinking_delta", "signature_delta"):
-                return Plan()
-            return Plan(whole=True)
-        if kind == "content_block_stop":
-            return Plan(ends_before=[doc.get("index")])
-        if kind in ("message_delta", "message_stop", "error"):
-            return Plan(ends_before=ALL, whole=True)
-        if kind == "content_block_start":
-            block = doc.get("content_block")
-            if isinstance(block, dict) and block.get("type") in ("thinking", "redacted_thinking"):
-                return Plan()
-        return Plan(whole=True)
-
-
-class ChatStream(StreamRestorer):
-    def plan_raw(self, data: bytes) -> Plan | None:
-        return Plan(ends_before=ALL) if data == b"[DONE]" else None
-
-    def plan(self, doc: dict) -> Plan:
-        choices = doc.get("choices")
-        if not isinstance(choices, list) or not choices:
-            return Plan(whole=True)
-        plan = Plan()
-        counts: dict[bytes, int] = {}
-        final: set[Hashable] = set()
-        ending: list[int] = []
-
-        def add(stream: Hashable, key: bytes, depth: int) -> None:
-            n = counts.get(key, 0)
-            counts[key] = n + 1
-            plan.fields.append(Field(stream, key, n, depth))
-
-        for choice in choices:
-            if not isinstance(choice, dict):
-                continue
-            ci = choice.get("index", 0)
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                for key in ("content", "refusal"):
-                    if isinstance(delta.get(key), str):
-                        add((ci, key), key.encode(), 1)
-                calls = delta.get("tool_calls")
-                if isinstance(calls, list):
-                    for call in calls:
-                        fn = call.get("function") if isinstance(call, dict) else None
-                        if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
-                            add((ci, "tool", call.get("index", 0)), b"arguments", 2)
-            if choice.get("finish_reason") is not None:
-                ending.append(ci)
-                final.update(f.stream for f in plan.fields if f.stream[0] == ci)  # type: ignore[index]
-        plan.final = frozenset(final)
-        plan.ends_before = [s for s in self.held if s[0] in ending]  # type: ignore[index]
-        if not plan.fields:
-            plan.whole = True
-        return plan
-
-
-class ResponsesStream(StreamRestorer):
-    sequenced = True
-
-    def observe(self, raw: bytes) -> None:
-        if self.response_id is None and b'"response.created"' in raw:
-            span = _data_span(raw)
-            try:
-                doc = orjson.loads(raw[span[0] : span[1]]) if span else None
-            except orjson.JSONDecodeError:
-                return
-            response = doc.get("response") if isinstance(doc, dict) else None
-            if isinstance(response, dict) and isinstance(response.get("id"), str):
-                self.response_id = response["id"]
-
-    def plan(self, doc: dict) -> Plan:
-        kind = doc.get("type")
-        if not isinstance(kind, str):
-            return Plan(whole=True)
-        oi = doc.get("output_index")
-        sub = doc.get("content_index", doc.get("summary_index"))
-        if kind.endswith(".delta") and isinstance(doc.get("delta"), str):
-            depth = 2 if "function_call_arguments" in kind else 1
-            return Plan(fields=[Field((kind, oi, sub), b"delta", 0, depth)])
-        if kind == "response.output_item.done":
-            return Plan(ends_before=[s for s in self.held if s[1] == oi], whole=True)  # type: ignore[index]
-        if kind == "response.content_part.done":
-            return Plan(ends_before=[s for s in self.held if s[1] == oi and s[2] == sub], whole=True)  # type: ignore[index]
-        if kind.endswith(".done"):
-            return Plan(ends_before=[(kind[:-5] + ".delta", oi, sub)], whole=True)
-        if kind in ("response.completed", "response.incomplete", "response.failed", "error"):
-            return Plan(ends_before=ALL, whole=True)
-        return Plan(whole=True)

@@ -23,10 +23,11 @@ from typing import Protocol
 import orjson
 
 from egress.core.audit_record import parse_record
-from egress.core.exchange import Api, Exchange
+from egress.core.exchange import Exchange
 from egress.core.records import StoredAudit, StoredRecording
 from egress.recording.keys import Direction, RecordingKeys, SealError
 from egress.recording.settings import RECORD_PAYLOAD
+from egress.wire.apis import upstream_spec
 
 
 class RecordingStore(Protocol):
@@ -84,7 +85,7 @@ def wants_recording(x: Exchange) -> bool:
 def pending_recording(x: Exchange) -> PendingRecording:
     """The recording of an exchange whose answer was captured (`x.capture`)."""
     assert x.capture is not None
-    upstream_api = Api.OPENAI_CHAT if x.translated_from is not None else x.api
+    upstream = upstream_spec(x.api, x.translated_from is not None)
     kinds: Counter[str] = Counter()
     if x.masked is not None:
         for value in x.masked.values:
@@ -96,10 +97,10 @@ def pending_recording(x: Exchange) -> PendingRecording:
         sent=sent,
         received=x.capture.chunks,
         meta=RecordingMeta(
-            api=upstream_api.value if upstream_api else None,
-            client_api=x.api.value if x.api else None,
+            api=upstream.api.value,
+            client_api=x.api.value,
             endpoint=x.endpoint_name,
-            upstream_path=upstream_api.upstream_path if upstream_api else None,
+            upstream_path=upstream.upstream_path,
             status=x.upstream_status,
             stream=x.capture.stream,
             masked_kinds=dict(kinds),

@@ -8,30 +8,24 @@ from __future__ import annotations
 
 from egress.core.endpoint import Endpoint
 from egress.core.exchange import Api
+from egress.wire.apis import upstream_api
 
 
 class Catalog:
     """The configured endpoints, in configuration order (which is the default preference order)."""
 
-    def __init__(self, endpoints: tuple[Endpoint, ...], translatable: frozenset[Api] = frozenset()) -> None:
+    def __init__(self, endpoints: tuple[Endpoint, ...]) -> None:
         names = [e.name for e in endpoints]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise ValueError(f"duplicate endpoint names: {sorted(duplicates)}")
         self.endpoints = endpoints
-        # Client APIs that a Chat-only endpoint can answer through translation.
-        self.translatable = translatable
         self._by_name = {e.name: e for e in endpoints}
 
     def get(self, name: str) -> Endpoint | None:
         return self._by_name.get(name)
 
     def candidates(self, api: Api, model: str) -> tuple[Endpoint, ...]:
-        """Endpoints that serve the requested model and speak the client's API, directly or (a
-        Chat Completions endpoint, for a translatable API) through translation."""
-        via_chat = api in self.translatable
-        return tuple(
-            e
-            for e in self.endpoints
-            if e.serves(model) and (e.api.speaks(api) or (via_chat and e.api.speaks(Api.OPENAI_CHAT)))
-        )
+        """Endpoints that serve the requested model and answer the client's API, directly or
+        through translation (`egress.wire.apis.upstream_api`)."""
+        return tuple(e for e in self.endpoints if e.serves(model) and upstream_api(e.api, api) is not None)

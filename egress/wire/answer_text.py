@@ -1,10 +1,12 @@
 """The text of a model's answer, from the bytes an upstream sent: for people reading a recording.
 
-Streams are framed with the gateway's own SSE decoder; the text is what the API streams as
-answer text: Anthropic `text_delta`s, Responses output items' `output_text` (their deltas when cut short), Chat Completions
-`delta.content` (and `refusal`) of the first choice. Whole answers give their text blocks, `output_text` parts or message content.
-Anything that is not an answer (an error body, a cut-off stream, a foreign event) contributes no
-text; this never raises on what an upstream sent.
+One reader per API (each API's entry in `egress.wire.apis` names its own; `apis.answer_text`
+picks it). Streams are framed with the gateway's own SSE decoder; the text is what the API
+streams as answer text: Anthropic `text_delta`s, Responses output items' `output_text` (their
+deltas when cut short), Chat Completions `delta.content` (and `refusal`) of the first choice.
+Whole answers give their text blocks, `output_text` parts or message content. Anything that is
+not an answer (an error body, a cut-off stream, a foreign event) contributes no text; this never
+raises on what an upstream sent.
 """
 
 from __future__ import annotations
@@ -13,34 +15,48 @@ from typing import Any
 
 import orjson
 
-from egress.core.exchange import Api
 from egress.wire.sse import SseDecoder, SseEvent
-from egress.wire.translate_chat import ShapeError, parse_answer
+from egress.wire.translate.chat_answer import ShapeError, parse_answer
 
 
-def answer_text(api: Api, raw: bytes, stream: bool) -> str:
+def messages_text(raw: bytes, stream: bool) -> str:
     if stream:
-        return "".join(_stream_deltas(api, raw))
+        return "".join(text for doc in _stream_documents(raw) for text in _messages_delta(doc))
+    doc = _document(raw)
+    return "".join(_strings(b.get("text") for b in _dicts(doc.get("content")) if b.get("type") == "text"))
+
+
+def chat_text(raw: bytes, stream: bool) -> str:
+    if stream:
+        return "".join(text for doc in _stream_documents(raw) for text in _chat_delta(doc))
     try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        return parse_answer(raw).text
+    except ShapeError:
         return ""
-    if not isinstance(doc, dict):
-        return ""
-    if api is Api.ANTHROPIC_MESSAGES:
-        return "".join(_strings(b.get("text") for b in _dicts(doc.get("content")) if b.get("type") == "text"))
-    if api is Api.OPENAI_RESPONSES:
-        parts = (p for item in _dicts(doc.get("output")) for p in _dicts(item.get("content")))
-        return "".join(_strings(p.get("text") for p in parts if p.get("type") == "output_text"))
-    if api is Api.OPENAI_CHAT:
-        try:
-            return parse_answer(raw).text
-        except ShapeError:
-            return ""
+
+
+def responses_text(raw: bytes, stream: bool) -> str:
+    if stream:
+        return "".join(_responses_stream_text(_stream_documents(raw)))
+    doc = _document(raw)
+    parts = (p for item in _dicts(doc.get("output")) for p in _dicts(item.get("content")))
+    return "".join(_strings(p.get("text") for p in parts if p.get("type") == "output_text"))
+
+
+def no_text(raw: bytes, stream: bool) -> str:
+    """For APIs whose answer holds no model text (count_tokens, compaction)."""
     return ""
 
 
-def _stream_deltas(api: Api, raw: bytes) -> list[str]:
+def _document(raw: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _stream_documents(raw: bytes) -> list[dict[str, Any]]:
     decoder = SseDecoder()
     events = decoder.feed(raw)
     tail = decoder.finish()
@@ -55,12 +71,10 @@ def _stream_deltas(api: Api, raw: bytes) -> list[str]:
             continue
         if isinstance(doc, dict):
             docs.append(doc)
-    if api is Api.OPENAI_RESPONSES:
-        return _responses_text(docs)
-    return [text for doc in docs for text in _deltas(api, doc)]
+    return docs
 
 
-def _responses_text(docs: list[dict[str, Any]]) -> list[str]:
+def _responses_stream_text(docs: list[dict[str, Any]]) -> list[str]:
     """Per output item: its finished text (`output_item.done`) when the stream got that far (some
     streams send only that), else the deltas that arrived (a stream cut short)."""
     deltas: dict[int, list[str]] = {}
@@ -77,16 +91,16 @@ def _responses_text(docs: list[dict[str, Any]]) -> list[str]:
     return [done[i] if i in done else "".join(deltas[i]) for i in sorted(deltas.keys() | done.keys())]
 
 
-def _deltas(api: Api, doc: dict[str, Any]) -> list[str]:
-    if api is Api.ANTHROPIC_MESSAGES:
-        delta = doc.get("delta")
-        if doc.get("type") == "content_block_delta" and isinstance(delta, dict) and delta.get("type") == "text_delta":
-            return _strings([delta.get("text")])
-        return []
-    if api is Api.OPENAI_CHAT:
-        deltas = (c.get("delta") for c in _dicts(doc.get("choices")) if c.get("index", 0) == 0)
-        return _strings(d.get(key) for d in deltas if isinstance(d, dict) for key in ("content", "refusal"))
+def _messages_delta(doc: dict[str, Any]) -> list[str]:
+    delta = doc.get("delta")
+    if doc.get("type") == "content_block_delta" and isinstance(delta, dict) and delta.get("type") == "text_delta":
+        return _strings([delta.get("text")])
     return []
+
+
+def _chat_delta(doc: dict[str, Any]) -> list[str]:
+    deltas = (c.get("delta") for c in _dicts(doc.get("choices")) if c.get("index", 0) == 0)
+    return _strings(d.get(key) for d in deltas if isinstance(d, dict) for key in ("content", "refusal"))
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

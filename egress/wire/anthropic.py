@@ -21,7 +21,26 @@ _OPAQUE_BLOCKS = frozenset({"thinking", "redacted_thinking", "image", "compactio
 
 def parse_request(api: Api, body: bytes) -> ParsedRequest:
     doc = load_object(body)
-    return parsed(api, doc, Prompt(tuple(_segments(doc))))
+    return parsed(api, doc, Prompt(tuple(_segments(doc)), _signed(doc)))
+
+
+def _signed(doc: dict[str, Any]) -> tuple[str, ...]:
+    """The text of the conversation's `thinking` blocks: covered by Anthropic's signature, so a
+    value in it cannot be masked (the mask stage refuses the request instead)."""
+    messages = doc.get("messages")
+    if not isinstance(messages, list):
+        return ()
+    signed: list[str] = []
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "thinking":
+                text = block.get("thinking")
+                if isinstance(text, str):
+                    signed.append(text)
+    return tuple(signed)
 
 
 def _segments(doc: dict[str, Any]) -> list[TextSegment]:
@@ -105,15 +124,11 @@ def check_count_body(body: bytes) -> None:
         raise protocol_error("a success status with a body that has no integer `input_tokens`")
 
 
-def usage_from_body(body: bytes, usage: Usage) -> None:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return
-    if isinstance(doc, dict):
-        _apply_usage(usage, doc.get("usage"))
-        if isinstance(doc.get("input_tokens"), int) and usage.input_tokens is None:  # count_tokens
-            usage.input_tokens = doc["input_tokens"]
+def read_usage(doc: dict[str, Any], usage: Usage) -> None:
+    """Usage of a whole answer (a message, or a count_tokens answer's `input_tokens`)."""
+    _apply_usage(usage, doc.get("usage"))
+    if isinstance(doc.get("input_tokens"), int) and usage.input_tokens is None:  # count_tokens
+        usage.input_tokens = doc["input_tokens"]
 
 
 class StreamObserver:
@@ -148,19 +163,25 @@ class StreamObserver:
 
 # --- egress's own errors -------------------------------------------------------------------
 
-_ERROR_TYPE = {
+# Anthropic's error type by HTTP status: its documented list (400, 401, 402, 403, 404, 413, 429,
+# 500, 504, 529) and the statuses egress itself answers with (405, 408, 415, 502, 503). Used for
+# egress's own errors and for upstream errors relayed through translation; others are api_error.
+ERROR_TYPE = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
     408: "timeout_error",
     413: "request_too_large",
     415: "invalid_request_error",
+    429: "rate_limit_error",
     500: "api_error",
     502: "api_error",
     503: "overloaded_error",
     504: "timeout_error",
+    529: "overloaded_error",
 }
 
 
@@ -168,7 +189,7 @@ def _error_object(err: EgressError, request_id: str | None = None) -> dict[str, 
     obj: dict[str, Any] = {
         "type": "error",
         "error": {
-            "type": _ERROR_TYPE.get(err.status, "api_error"),
+            "type": ERROR_TYPE.get(err.status, "api_error"),
             "message": f"egress: {err.message}",
             "details": {**err.details, "error_code": err.code.value},
         },

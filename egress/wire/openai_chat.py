@@ -14,7 +14,7 @@ from egress.wire.segments import add_text, label, walk_strings
 from egress.wire.sse import encode_event
 from egress.wire.upstream_checks import DONE, body_object, event_document, require_list
 
-_KIND_BY_ROLE = {
+_KIND_BY_ROLE: dict[str | None, SegmentKind] = {
     "system": SegmentKind.SYSTEM,
     "developer": SegmentKind.SYSTEM,
     "tool": SegmentKind.TOOL_RESULT,
@@ -80,13 +80,9 @@ def check_body(body: bytes) -> None:
     require_list(body_object(body), "choices")
 
 
-def usage_from_body(body: bytes, usage: Usage) -> None:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return
-    if isinstance(doc, dict):
-        _apply_usage(usage, doc.get("usage"))
+def read_usage(doc: dict[str, Any], usage: Usage) -> None:
+    """Usage of a whole answer."""
+    _apply_usage(usage, doc.get("usage"))
 
 
 class StreamObserver:

@@ -16,7 +16,7 @@ from egress.wire.upstream_checks import body_object, require_list, typed_event
 
 # Items produced by the provider that are opaque to egress (encrypted, signed or binary).
 _OPAQUE_ITEMS = frozenset({"compaction", "compaction_trigger", "item_reference", "image_generation_call"})
-_KIND_BY_ROLE = {"system": SegmentKind.SYSTEM, "developer": SegmentKind.SYSTEM}
+_KIND_BY_ROLE: dict[str | None, SegmentKind] = {"system": SegmentKind.SYSTEM, "developer": SegmentKind.SYSTEM}
 # The events after which a Responses stream is over.
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 
@@ -94,13 +94,33 @@ def check_body(body: bytes) -> None:
     require_list(body_object(body), "output")
 
 
-def usage_from_body(body: bytes, usage: Usage) -> None:
+# --- stateful ids: an answer the provider keeps (store, default true) can be continued ---------
+
+
+def answer_kept(doc: dict[str, Any]) -> bool:
+    """Will the provider keep this request's answer for a later `previous_response_id`?"""
+    return doc.get("store") is not False
+
+
+def continued_answer(doc: dict[str, Any]) -> str | None:
+    """The id of the kept answer this request continues, if any."""
+    previous = doc.get("previous_response_id")
+    return previous if isinstance(previous, str) else None
+
+
+def answer_id(body: bytes) -> str | None:
+    """The id of a whole answer."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return
-    if isinstance(doc, dict):
-        _apply_usage(usage, doc.get("usage"))
+        return None
+    rid = doc.get("id") if isinstance(doc, dict) else None
+    return rid if isinstance(rid, str) else None
+
+
+def read_usage(doc: dict[str, Any], usage: Usage) -> None:
+    """Usage of a whole answer."""
+    _apply_usage(usage, doc.get("usage"))
 
 
 class StreamObserver:

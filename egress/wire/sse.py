@@ -167,3 +167,22 @@ def event_data(raw: bytes) -> bytes | None:
     if not data:
         return None
     return data[0] if len(data) == 1 else b"\n".join(data)
+
+
+def data_span(raw: bytes) -> tuple[int, int] | None:
+    """Where the payload of the event's one `data:` line lies in `raw`; None when the event has
+    no data line or several (multi-line data is left as it is by whoever edits in place)."""
+    start = raw.find(b"data:")
+    if start < 0 or (start > 0 and raw[start - 1] not in b"\r\n"):
+        return None
+    start += 5
+    if start < len(raw) and raw[start] == 0x20:
+        start += 1
+    end = raw.find(b"\n", start)
+    if end < 0:
+        end = len(raw)
+    if end > start and raw[end - 1] == 0x0D:
+        end -= 1
+    if raw.find(b"data:", end) >= 0:
+        return None
+    return start, end

@@ -37,7 +37,7 @@ from egress.gateway.auth import new_key
 from egress.recording.keys import load_recording_keys
 from egress.recording.recordings import Recordings, Replay
 from egress.store.base import SqlStore
-from egress.wire.answer_text import answer_text
+from egress.wire.apis import answer_text
 from tests.integration.test_agents_masking import fresh_secrets
 from tests.integration.test_masking import anthropic_answer, chat_answer, responses_answer
 from tests.support.databases import throwaway_postgres

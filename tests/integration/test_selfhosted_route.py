@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from egress.core.exchange import Api
-from egress.wire.translate import translator_for
+from egress.wire.apis import translator_for
 from tests.conftest import Running
 from tests.integration.test_sovereign_routing import AWS_KEY, _endpoint, start
 from tests.support.selfhosted import SelfHostedServer

@@ -12,7 +12,7 @@ from typing import Any
 from egress.core.exchange import Action, Api, Decision, Finding, MaskedRequest, Prompt
 from egress.mask.masker import Masker
 from egress.mask.placeholders import MaskingKeys, Placeholders
-from egress.wire.codecs import CODECS
+from egress.wire.apis import APIS
 from egress.wire.sse import SseDecoder
 
 KEYS = MaskingKeys.derive(b"\x07" * 32)
@@ -36,7 +36,7 @@ def literal_findings(prompt: Prompt, planted: dict[str, str]) -> tuple[Finding, 
 
 
 def mask_request(api: Api, body: bytes, planted: dict[str, str], masker: Masker | None = None) -> MaskedRequest:
-    parsed = CODECS[api].parse_request(api, body)
+    parsed = APIS[api].parse_request(api, body)
     findings = literal_findings(parsed.prompt, planted)
     return (masker or Masker(PLACEHOLDERS)).apply(body, parsed, findings, MASK_SECRETS)
 

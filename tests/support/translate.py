@@ -20,8 +20,9 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from egress.core.exchange import Api
+from egress.wire.apis import translator_for
 from egress.wire.sse import SseDecoder, SseEvent
-from egress.wire.translate import StreamTranslation, Translator, translator_for
+from egress.wire.translate import StreamTranslation, Translator
 from tests.support.simulator import assemble_chat, fixtures_dir, recorded_streams
 
 CHAT_FIXTURES = recorded_streams("openai-chat/*.sse")

@@ -294,10 +294,10 @@ def exchanges(draw: st.DrawFn) -> Exchange:
         path=draw(text),
         query="",
         headers=[],
+        api=draw(st.sampled_from(Api)),
         started_ns=started,
         started_at=draw(times),
     )
-    x.api = draw(st.none() | st.sampled_from(Api))
     x.body = draw(st.binary(max_size=20))
     x.principal = draw(principals)
     x.client = draw(clients)

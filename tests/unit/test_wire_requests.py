@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Api, SegmentKind
-from egress.wire.codecs import CODECS
+from egress.wire.apis import APIS
 
 
 def parse(api: Api, doc) -> tuple:
-    return CODECS[api].parse_request(api, orjson.dumps(doc))
+    return APIS[api].parse_request(api, orjson.dumps(doc))
 
 
 def texts(parsed) -> dict[str, SegmentKind]:
@@ -201,7 +201,7 @@ def test_chat_finds_every_text():
 @pytest.mark.parametrize("api", list(Api))
 def test_malformed_bodies_get_precise_errors(api, body, code, fragment):
     with pytest.raises(EgressError) as info:
-        CODECS[api].parse_request(api, body)
+        APIS[api].parse_request(api, body)
     assert info.value.code is code
     assert fragment in info.value.message
 
@@ -251,7 +251,7 @@ json_values = st.recursive(
 def test_any_json_document_parses_or_is_refused_precisely(doc, api):
     body = json.dumps(doc).encode()
     try:
-        parsed = CODECS[api].parse_request(api, body)
+        parsed = APIS[api].parse_request(api, body)
     except EgressError as err:
         assert err.code in (ErrorCode.INVALID_REQUEST, ErrorCode.INVALID_JSON)
         return
@@ -264,7 +264,7 @@ def test_any_json_document_parses_or_is_refused_precisely(doc, api):
 @given(body=st.binary(max_size=200))
 def test_any_bytes_parse_or_are_refused_precisely(body):
     try:
-        CODECS[Api.ANTHROPIC_MESSAGES].parse_request(Api.ANTHROPIC_MESSAGES, body)
+        APIS[Api.ANTHROPIC_MESSAGES].parse_request(Api.ANTHROPIC_MESSAGES, body)
     except EgressError as err:
         assert err.code in (ErrorCode.INVALID_REQUEST, ErrorCode.INVALID_JSON, ErrorCode.INVALID_UTF8)
 
@@ -281,5 +281,5 @@ def test_any_bytes_parse_or_are_refused_precisely(body):
 def test_a_malformed_tag_still_gets_its_text_inspected(api, doc):
     """An item whose type or role is not a string is no known kind: its text is inspected all the
     same (it may still reach the provider, which decides whether it is valid)."""
-    parsed = CODECS[api].parse_request(api, json.dumps({"model": "m", **doc}).encode())
+    parsed = APIS[api].parse_request(api, json.dumps({"model": "m", **doc}).encode())
     assert any("deploy with TEXT" in segment.text for segment in parsed.prompt.segments)

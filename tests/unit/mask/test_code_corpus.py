@@ -14,7 +14,7 @@ from egress.app import build_scanner
 from egress.config import load_config
 from egress.core.exchange import Api
 from egress.mask.masker import Masker
-from egress.wire.codecs import CODECS
+from egress.wire.apis import APIS
 from tests.support.masking import MASK_SECRETS, PLACEHOLDERS
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "masking"
@@ -42,7 +42,7 @@ def as_tool_result(text: str) -> bytes:
 def test_masked_file_keeps_every_other_line_and_still_parses(scanner, name):
     original = (CORPUS / name).read_text()
     body = as_tool_result(original)
-    parsed = CODECS[Api.ANTHROPIC_MESSAGES].parse_request(Api.ANTHROPIC_MESSAGES, body)
+    parsed = APIS[Api.ANTHROPIC_MESSAGES].parse_request(Api.ANTHROPIC_MESSAGES, body)
     findings = scanner.scan(parsed.prompt)
     secrets = {parsed.prompt.segments[f.segment].text[f.start : f.end] for f in findings if f.kind == "secret"}
     assert len(secrets) >= 2, "the corpus file should hold detectable secrets"

@@ -13,7 +13,7 @@ from egress.detect.scan import DENSE_RULE_ID, Scanner, TextScanner
 from egress.mask.masker import Masker
 from egress.mask.placeholders import _LETTERS, HASH_LEN, PREFIX
 from egress.mask.restore import Restorer
-from egress.wire.codecs import CODECS
+from egress.wire.apis import APIS
 from tests.support.corpus import bundled_matcher
 from tests.support.masking import KEYS, MASK_SECRETS, PLACEHOLDERS
 
@@ -33,7 +33,7 @@ def body(messages: list[dict]) -> bytes:
 
 
 def mask(scanner: Scanner, raw: bytes):
-    parsed = CODECS[API].parse_request(API, raw)
+    parsed = APIS[API].parse_request(API, raw)
     findings = scanner.scan(parsed.prompt)
     return findings, Masker(PLACEHOLDERS).apply(raw, parsed, findings, MASK_SECRETS)
 

@@ -9,7 +9,7 @@ import json
 from egress.core.exchange import Api
 from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
-from egress.wire.codecs import CODECS
+from egress.wire.apis import APIS
 from tests.support.masking import MASK_SECRETS, PLACEHOLDERS, literal_findings
 
 PASSWORD = "Xk9mQ2vLp7Rt4abcZ"
@@ -17,7 +17,7 @@ PASSWORD = "Xk9mQ2vLp7Rt4abcZ"
 
 def mask(ledger: SessionLedger, user: str, session: str, text: str, detected: dict[str, str]):
     body = json.dumps({"model": "claude-x", "max_tokens": 9, "messages": [{"role": "user", "content": text}]}).encode()
-    parsed = CODECS[Api.ANTHROPIC_MESSAGES].parse_request(Api.ANTHROPIC_MESSAGES, body)
+    parsed = APIS[Api.ANTHROPIC_MESSAGES].parse_request(Api.ANTHROPIC_MESSAGES, body)
     findings = literal_findings(parsed.prompt, detected)
     masked = Masker(PLACEHOLDERS).apply(body, parsed, findings, MASK_SECRETS, None, ledger.known(user, session))
     ledger.remember(user, session, masked.placeholders)

@@ -20,7 +20,7 @@ from egress.audit.chain import link, verify
 from egress.audit.record import AuditDraft, finalize
 from egress.config import load_config
 from egress.core.capture import Capture
-from egress.core.exchange import Exchange
+from egress.core.exchange import Api, Exchange
 from egress.recording.keys import (
     Direction,
     RecordingKeyError,
@@ -350,7 +350,11 @@ def test_key_file_path_default_is_in_the_data_dir(tmp_path: Path):
 def test_a_recording_that_cannot_be_built_is_dropped_and_the_writer_goes_on(store):
     writer = RecordingWriter(store, KEYS, RecordingSettings(), flush_interval_s=0.001)
     writer.start()
-    writer.submit(Exchange(request_id="req_bad", method="POST", path="/v1/messages", query="", headers=[]))
+    writer.submit(
+        Exchange(
+            request_id="req_bad", method="POST", path="/v1/messages", query="", headers=[], api=Api.ANTHROPIC_MESSAGES
+        )
+    )
     writer.submit(pending(2))
     writer.close()
     assert writer.dropped == 1 and writer.written == 1

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from egress.core.exchange import Api
-from egress.wire.answer_text import answer_text
+from egress.wire.apis import answer_text
 from tests.support.simulator import (
     assemble_anthropic,
     assemble_chat,

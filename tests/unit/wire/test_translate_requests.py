@@ -17,8 +17,8 @@ from pydantic import TypeAdapter
 
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Api
-from egress.wire.translate import translator_for
-from egress.wire.translate_chat import fold_system
+from egress.wire.apis import APIS, translator_for
+from egress.wire.translate.chat_request import fold_system
 from tests.support.translate import messages_translator
 
 MESSAGES: TypeAdapter[Any] = TypeAdapter(list[ChatCompletionMessageParam])
@@ -42,7 +42,7 @@ CHAT_KEYS = {
 
 def chat(api: Api, doc: dict[str, Any], model: str | None = "local-model") -> dict[str, Any]:
     translator = translator_for(api, Api.OPENAI_CHAT)
-    assert translator is not None and translator.upstream_path == "/chat/completions"
+    assert translator is not None and APIS[Api.OPENAI_CHAT].upstream_path == "/chat/completions"
     out = json.loads(translator.request_body(json.dumps(doc).encode(), model))
     assert set(out) <= CHAT_KEYS, set(out) - CHAT_KEYS
     _force(MESSAGES.validate_python(out["messages"]))  # the SDK's types validate lazily: consume

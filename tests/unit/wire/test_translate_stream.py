@@ -15,9 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from egress.wire.translate_chat import KEEPALIVE_NS
-from egress.wire.translate_messages import MessagesStream
-from egress.wire.translate_responses import RequestEcho, ResponsesStream
+from egress.wire.translate.chat_stream import KEEPALIVE_NS
+from egress.wire.translate.messages_stream import MessagesStreamTranslation
+from egress.wire.translate.responses_request import RequestEcho
+from egress.wire.translate.responses_stream import ResponsesStreamTranslation
 from tests.support.simulator import split_random
 from tests.support.translate import (
     CHAT_FIXTURES,
@@ -188,7 +189,7 @@ def _first_seen_order(chunks: list[dict[str, Any]]) -> list[int]:
 @given(answer=answers(), seed=st.integers(0, 2**32 - 1))
 def test_any_split_of_an_answer_gives_it_back_in_anthropic_messages(answer, seed):
     data = sse(answer["chunks"])
-    events = translate(MessagesStream("local"), split_random(data, random.Random(seed)))
+    events = translate(MessagesStreamTranslation("local"), split_random(data, random.Random(seed)))
     message = anthropic_message(events)
 
     order = _first_seen_order(answer["chunks"])
@@ -212,7 +213,7 @@ def test_any_split_of_an_answer_gives_it_back_in_anthropic_messages(answer, seed
 @given(answer=answers(), seed=st.integers(0, 2**32 - 1))
 def test_any_split_of_an_answer_gives_it_back_in_responses(answer, seed):
     data = sse(answer["chunks"])
-    events = translate(ResponsesStream(RequestEcho(model="local")), split_random(data, random.Random(seed)))
+    events = translate(ResponsesStreamTranslation(RequestEcho(model="local")), split_random(data, random.Random(seed)))
     response = responses_final(events)
 
     order = _first_seen_order(answer["chunks"])
@@ -278,9 +279,9 @@ def test_message_delta_waits_for_the_usage_chunk():
 
 def test_an_upstream_that_sends_no_usage_completes_at_done_with_zero_usage():
     chunks = [c for c in _chunks(["Hi"], [], [], [], "stop", "none")]
-    message = anthropic_message(translate(MessagesStream("local"), [sse(chunks)]))
+    message = anthropic_message(translate(MessagesStreamTranslation("local"), [sse(chunks)]))
     assert message.content[0].text == "Hi" and message.usage.output_tokens == 0
-    response = responses_final(translate(ResponsesStream(RequestEcho()), [sse(chunks, done=False)]))
+    response = responses_final(translate(ResponsesStreamTranslation(RequestEcho()), [sse(chunks, done=False)]))
     assert response.status == "completed"
 
 
@@ -295,9 +296,9 @@ def test_nothing_is_sent_after_the_final_event():
 def test_a_mid_stream_upstream_error_becomes_the_apis_error_event():
     chunks = _chunks(["Hel"], [], [], [], "stop", "none")[:2]
     data = sse(chunks, done=False) + b'data: {"error":{"message":"model crashed","type":"server_error"}}\n\n'
-    docs = parsed(translate(MessagesStream("local"), [data]))
+    docs = parsed(translate(MessagesStreamTranslation("local"), [data]))
     assert docs[-1] == {"type": "error", "error": {"type": "api_error", "message": "model crashed"}}
-    events = translate(ResponsesStream(RequestEcho()), [data])
+    events = translate(ResponsesStreamTranslation(RequestEcho()), [data])
     docs = parsed(events)
     assert docs[-2]["type"] == "error" and docs[-2]["message"] == "model crashed"
     assert responses_final(events).status == "failed"
@@ -305,19 +306,19 @@ def test_a_mid_stream_upstream_error_becomes_the_apis_error_event():
 
 def test_an_older_vllm_error_chunk_is_an_error_too():
     data = b'data: {"object":"error","message":"out of memory","type":"InternalServerError","code":500}\n\n'
-    docs = parsed(translate(MessagesStream("local"), [data]))
+    docs = parsed(translate(MessagesStreamTranslation("local"), [data]))
     assert docs[-1]["error"]["message"] == "out of memory"
 
 
 @pytest.mark.parametrize("garbage", [b"data: {not json\n\n", b"data: [1, 2]\n\n"])
 def test_an_upstream_event_that_is_not_a_chat_chunk_is_a_protocol_error(garbage):
-    docs = parsed(translate(MessagesStream("local"), [garbage]))
+    docs = parsed(translate(MessagesStreamTranslation("local"), [garbage]))
     assert docs[-1]["type"] == "error" and "egress:" in docs[-1]["error"]["message"]
-    assert responses_final(translate(ResponsesStream(RequestEcho()), [garbage])).status == "failed"
+    assert responses_final(translate(ResponsesStreamTranslation(RequestEcho()), [garbage])).status == "failed"
 
 
 def test_sse_comments_pass_through_unchanged():
-    stream = MessagesStream("local")
+    stream = MessagesStreamTranslation("local")
     assert stream.feed(b": keep-alive\n\n") == [b": keep-alive\n\n"]
 
 
@@ -348,7 +349,7 @@ def test_calls_that_all_reuse_index_zero_still_come_out_as_separate_calls():
         for i, n, a in calls
     ]
     chunks.append(_chunk(finish="stop", usage={"prompt_tokens": 1, "completion_tokens": 2}))
-    message = anthropic_message(translate(MessagesStream("local"), [sse(chunks)]))
+    message = anthropic_message(translate(MessagesStreamTranslation("local"), [sse(chunks)]))
     assert [(b.id, b.input) for b in message.content] == [("call_a", {"path": "a"}), ("call_b", {"path": "b"})]
     assert message.stop_reason == "tool_use"  # the server said "stop", but the model called tools
 
@@ -358,7 +359,7 @@ def test_a_call_without_an_id_gets_one_and_usage_in_the_finish_chunk_completes_a
         _chunk({"tool_calls": [{"index": 0, "function": {"name": "Bash", "arguments": '{"cmd": "ls"}'}}]}),
         _chunk(finish="tool_calls", usage={"prompt_tokens": 3, "completion_tokens": 4}),
     ]
-    stream = ResponsesStream(RequestEcho())
+    stream = ResponsesStreamTranslation(RequestEcho())
     events = []
     for chunk in chunks:
         events += stream.feed(b"data: " + json.dumps(chunk).encode() + b"\n\n")
@@ -375,16 +376,16 @@ def test_text_after_a_tool_call_comes_after_it():
         _chunk({"tool_calls": [{"index": 0, "function": {"arguments": "}"}}]}),
         _chunk(finish="tool_calls"),
     ]
-    message = anthropic_message(translate(MessagesStream("local"), [sse(chunks)]))
+    message = anthropic_message(translate(MessagesStreamTranslation("local"), [sse(chunks)]))
     assert [b.type for b in message.content] == ["text", "tool_use", "text"]
     assert message.content[1].input == {"p": 1} and message.content[2].text == " Done"
 
 
 def test_refusal_text_is_relayed_as_text_and_content_filter_is_a_refusal():
     chunks = [_chunk({"refusal": "I can't help with that."}), _chunk(finish="content_filter")]
-    message = anthropic_message(translate(MessagesStream("local"), [sse(chunks)]))
+    message = anthropic_message(translate(MessagesStreamTranslation("local"), [sse(chunks)]))
     assert message.content[0].text == "I can't help with that." and message.stop_reason == "refusal"
-    response = responses_final(translate(ResponsesStream(RequestEcho()), [sse(chunks)]))
+    response = responses_final(translate(ResponsesStreamTranslation(RequestEcho()), [sse(chunks)]))
     assert response.status == "incomplete" and response.incomplete_details.reason == "content_filter"
 
 
@@ -396,7 +397,7 @@ class FakeClock:
         return self.now
 
 
-@pytest.mark.parametrize("make", [MessagesStream, lambda model, clock: ResponsesStream(RequestEcho(model), clock)])
+@pytest.mark.parametrize("make", [MessagesStreamTranslation, lambda model, clock: ResponsesStreamTranslation(RequestEcho(model), clock)])
 def test_reasoning_is_not_relayed_but_keeps_the_stream_alive(make):
     clock = FakeClock()
     stream = make("local", clock)

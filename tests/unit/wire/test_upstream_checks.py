@@ -7,7 +7,7 @@ import pytest
 
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Api, Usage
-from egress.wire.codecs import CODECS
+from egress.wire.apis import APIS
 from egress.wire.sse import SseDecoder, SseEvent, SseProtocolError, event_data
 from tests.support.masking import sse
 from tests.support.simulator import fixtures_dir, recorded_streams
@@ -26,7 +26,7 @@ FIXTURES = recorded_streams()
 def test_every_recorded_stream_is_whole_only_at_its_end(path):
     api = API_OF[path.relative_to(fixtures_dir()).parts[0]]
     events = SseDecoder().feed(whole(path))
-    observer = CODECS[api].stream_observer(Usage())
+    observer = APIS[api].stream_observer(Usage())
     for i, raw in enumerate(events):
         assert event_data(raw) == (SseEvent.parse(raw).data or "").encode() or event_data(raw) is None
         observer.observe(raw)
@@ -49,7 +49,7 @@ def chunk(index: int, content: str | None, finish: str | None = None) -> bytes:
 
 
 def test_chat_is_whole_at_done_or_once_every_choice_finished():
-    observer = CODECS[Api.OPENAI_CHAT].stream_observer(Usage())
+    observer = APIS[Api.OPENAI_CHAT].stream_observer(Usage())
     for raw, complete in [
         (chunk(0, "a"), False),
         (chunk(1, "b"), False),
@@ -69,7 +69,7 @@ def test_a_providers_own_error_event_ends_the_stream():
         (Api.OPENAI_CHAT, sse(None, {"error": {"message": "x", "type": "server_error"}})),
         (Api.OPENAI_RESPONSES, sse("error", {"type": "error", "code": "x", "message": "x", "sequence_number": 1})),
     ]:
-        observer = CODECS[api].stream_observer(Usage())
+        observer = APIS[api].stream_observer(Usage())
         observer.observe(raw)
         assert observer.complete
 
@@ -87,19 +87,19 @@ def test_a_providers_own_error_event_ends_the_stream():
 )
 def test_garbage_events_are_protocol_errors(api, raw):
     with pytest.raises(EgressError) as caught:
-        CODECS[api].stream_observer(Usage()).observe(raw)
+        APIS[api].stream_observer(Usage()).observe(raw)
     assert caught.value.code is ErrorCode.UPSTREAM_PROTOCOL_ERROR and caught.value.status == 502
 
 
 def test_typed_apis_need_a_type():
     for api in (Api.ANTHROPIC_MESSAGES, Api.OPENAI_RESPONSES):
         with pytest.raises(EgressError):
-            CODECS[api].stream_observer(Usage()).observe(b'data: {"no": "type"}\n\n')
+            APIS[api].stream_observer(Usage()).observe(b'data: {"no": "type"}\n\n')
 
 
 def test_comments_and_field_only_events_pass():
     for api in (Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT, Api.OPENAI_RESPONSES):
-        observer = CODECS[api].stream_observer(Usage())
+        observer = APIS[api].stream_observer(Usage())
         for raw in (b": keep-alive\n\n", b"retry: 100\n\n", b"id: 7\n\n", b"event: ping\n\n"):
             observer.observe(raw)
         assert not observer.complete
@@ -126,7 +126,7 @@ def test_event_data():
     ],
 )
 def test_bodies_of_the_wrong_shape_are_protocol_errors(api, good, bad):
-    check = CODECS[api].check_body
+    check = APIS[api].check_body
     check(good)
     for body in (bad, b"", b"<html>", b'{"truncated": '):
         with pytest.raises(EgressError) as caught:
@@ -148,13 +148,13 @@ def test_an_unterminated_last_event_counts_only_with_its_data():
 def test_chat_done_with_an_unfinished_choice_is_truncated():
     """llama-cpp-python ends an interrupted answer with [DONE] and no finish_reason."""
     for before in ([chunk(0, "half an ans")], [], [chunk(0, "a", "stop"), chunk(1, "b")]):
-        observer = CODECS[Api.OPENAI_CHAT].stream_observer(Usage())
+        observer = APIS[Api.OPENAI_CHAT].stream_observer(Usage())
         for raw in before:
             observer.observe(raw)
         with pytest.raises(EgressError) as caught:
             observer.observe(b"data: [DONE]\n\n")
         assert caught.value.code is ErrorCode.UPSTREAM_TRUNCATED
-    observer = CODECS[Api.OPENAI_CHAT].stream_observer(Usage())
+    observer = APIS[Api.OPENAI_CHAT].stream_observer(Usage())
     observer.observe(sse(None, {"error": {"message": "x"}}))  # the provider's own error, then [DONE]
     observer.observe(b"data: [DONE]\n\n")
     assert observer.complete

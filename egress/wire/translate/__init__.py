@@ -1,13 +1,17 @@
 """Cross-API translation: a client's API answered by an upstream that speaks another one.
 
 Supported: Anthropic Messages (Claude Code) and OpenAI Responses (Codex CLI) clients, each
-answered by a Chat Completions upstream (llama.cpp server, vLLM, Ollama). The mappings and the
-choices made where the APIs differ are documented in `translate_messages` and
-`translate_responses`; the stream machinery they share is in `translate_chat`.
+answered by a Chat Completions upstream (llama.cpp server, vLLM, Ollama). Which API translates to
+which is a field of the API's entry in `egress.wire.apis` (`Translation`): nowhere else.
+
+Modules, per translation: `messages` / `responses` (the translator, and the mapping documented
+where the APIs differ), `*_request` (the request builder), `*_answer` (a whole answer and error
+bodies), `*_stream` (the streamed answer). What both share, on the Chat side: `chat_request`,
+`chat_answer` and `chat_stream` (the stream machinery driving each API's renderer).
 
 Use, once per exchange:
 
-    translator = translator_for(client_api, upstream_api)   # None: no translation exists
+    translator = translator_for(client_api, upstream_api)   # egress.wire.apis; None: none exists
     upstream_body = translator.request_body(body, endpoint_model)   # may raise EgressError
     # non-stream:  status, body = translator.response(upstream_status, upstream_bytes)
     # stream:      s = translator.stream(); s.feed(event) for every upstream SSE event; s.finish()
@@ -19,12 +23,7 @@ on every call, and one must not be shared between requests.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
-
-from egress.core.exchange import Api
-from egress.wire.translate_messages import MessagesTranslator
-from egress.wire.translate_responses import ResponsesTranslator
 
 
 class StreamTranslation(Protocol):
@@ -40,8 +39,6 @@ class StreamTranslation(Protocol):
 
 
 class Translator(Protocol):
-    upstream_path: str  # "/chat/completions"
-
     def request_body(
         self,
         body: bytes,
@@ -70,15 +67,3 @@ class Translator(Protocol):
         ...
 
     def stream(self) -> StreamTranslation: ...
-
-
-_TRANSLATORS: dict[tuple[Api, Api], Callable[[], Translator]] = {
-    (Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT): MessagesTranslator,
-    (Api.OPENAI_RESPONSES, Api.OPENAI_CHAT): ResponsesTranslator,
-}
-
-
-def translator_for(client: Api, upstream: Api) -> Translator | None:
-    """A new translator for one exchange, or None when `client` cannot be served by `upstream`."""
-    factory = _TRANSLATORS.get((client, upstream))
-    return factory() if factory is not None else None

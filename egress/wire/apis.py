@@ -1,0 +1,210 @@
+"""Every wire API egress serves: one `ApiSpec` each, registered in one table, `APIS`.
+
+Everything the gateway knows about an API is read from its entry: the client's route and the
+upstream path, which endpoints speak it, how a request is parsed (its text, and the signed text
+that must never be rewritten), how an answer is checked and its usage read, its native error
+shape, how its stream is restored, the model's text in an answer (recordings), which API it is
+translated to for an endpoint that does not speak it, and its stateful ids. Nothing else
+branches on the API: adding one is adding its entry here, with the modules it names
+(docs/adding-an-api.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from egress.core.endpoint import WireApi
+from egress.core.errors import EgressError
+from egress.core.exchange import Api, Family, ParsedRequest, Usage
+from egress.wire import anthropic, openai_chat, openai_errors, openai_responses
+from egress.wire.answer_text import chat_text, messages_text, no_text, responses_text
+from egress.wire.stream_grammar import ChatGrammar, MessagesGrammar, ResponsesGrammar, StreamGrammar
+from egress.wire.translate import Translator
+from egress.wire.translate.messages import MessagesTranslator
+from egress.wire.translate.responses import ResponsesTranslator
+
+
+class StreamObserver(Protocol):
+    usage: Usage
+    complete: bool  # the API's final event has been seen: the answer is whole
+
+    def observe(self, raw: bytes) -> None:
+        """One whole event; raises upstream_protocol_error for one that is not the API's SSE."""
+        ...
+
+    def error_event(self, err: EgressError) -> bytes: ...
+
+
+ErrorRenderer = Callable[[EgressError, str], tuple[int, list[tuple[bytes, bytes]], bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """How a client's API is answered by an endpoint that does not speak it."""
+
+    target: Api  # the API the upstream is spoken to instead
+    new: Callable[[], Translator]  # a translator for one exchange (it remembers the request)
+
+
+@dataclass(frozen=True, slots=True)
+class StatefulIds:
+    """An API whose answers the provider may keep, for a later request to continue by id: the
+    placeholder map of a kept answer must outlive its request (egress.mask.vault)."""
+
+    kept: Callable[[dict[str, Any]], bool]  # does the provider keep this request's answer?
+    continues: Callable[[dict[str, Any]], str | None]  # the id of the answer this request continues
+    answer_id: Callable[[bytes], str | None]  # the id of a whole (non-streamed) answer
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSpec:
+    api: Api
+    route: str  # the path clients post to (the gateway routes on the path only)
+    upstream_path: str  # appended to an endpoint's base URL
+    spoken_by: frozenset[WireApi]  # the endpoints that answer it without translation
+    # The request's text locations and signed text (Prompt.signed); precise EgressErrors.
+    parse_request: Callable[[Api, bytes], ParsedRequest]
+    read_usage: Callable[[dict[str, Any], Usage], None]  # from a whole answer's JSON object
+    stream_observer: Callable[[Usage], StreamObserver]
+    render_error: ErrorRenderer  # egress's own error, in the API's native shape
+    # Raises upstream_protocol_error for a 2xx body that is not this API's answer.
+    check_body: Callable[[bytes], None]
+    stream_grammar: Callable[[], StreamGrammar]  # for restoring its streamed answers
+    answer_text: Callable[[bytes, bool], str]  # the model's text in an answer (whole or streamed)
+    translation: Translation | None = None
+    stateful: StatefulIds | None = None
+
+    def usage_from_body(self, body: bytes, usage: Usage) -> None:
+        """Token usage of a whole answer; nothing from a body that is not a JSON object."""
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(doc, dict):
+            self.read_usage(doc, usage)
+
+
+_RESPONSES_IDS = StatefulIds(
+    openai_responses.answer_kept, openai_responses.continued_answer, openai_responses.answer_id
+)
+_TO_CHAT_MESSAGES = Translation(Api.OPENAI_CHAT, MessagesTranslator)
+_TO_CHAT_RESPONSES = Translation(Api.OPENAI_CHAT, ResponsesTranslator)
+
+APIS: dict[Api, ApiSpec] = {
+    spec.api: spec
+    for spec in (
+        ApiSpec(
+            Api.ANTHROPIC_MESSAGES,
+            route="/v1/messages",
+            # Anthropic base URLs are the host (https://api.anthropic.com); OpenAI ones end in /v1.
+            upstream_path="/v1/messages",
+            spoken_by=frozenset({WireApi.ANTHROPIC}),
+            parse_request=anthropic.parse_request,
+            read_usage=anthropic.read_usage,
+            stream_observer=anthropic.StreamObserver,
+            render_error=anthropic.render_error,
+            check_body=anthropic.check_body,
+            stream_grammar=MessagesGrammar,
+            answer_text=messages_text,
+            translation=_TO_CHAT_MESSAGES,
+        ),
+        ApiSpec(
+            Api.ANTHROPIC_COUNT_TOKENS,
+            route="/v1/messages/count_tokens",
+            upstream_path="/v1/messages/count_tokens",
+            spoken_by=frozenset({WireApi.ANTHROPIC}),
+            parse_request=anthropic.parse_request,
+            read_usage=anthropic.read_usage,
+            stream_observer=anthropic.StreamObserver,
+            render_error=anthropic.render_error,
+            check_body=anthropic.check_count_body,
+            stream_grammar=MessagesGrammar,
+            answer_text=no_text,
+        ),
+        ApiSpec(
+            Api.OPENAI_CHAT,
+            route="/v1/chat/completions",
+            upstream_path="/chat/completions",
+            spoken_by=frozenset({WireApi.OPENAI, WireApi.OPENAI_CHAT}),
+            parse_request=openai_chat.parse_request,
+            read_usage=openai_chat.read_usage,
+            stream_observer=openai_chat.StreamObserver,
+            render_error=openai_errors.render_error,
+            check_body=openai_chat.check_body,
+            stream_grammar=ChatGrammar,
+            answer_text=chat_text,
+        ),
+        ApiSpec(
+            Api.OPENAI_RESPONSES,
+            route="/v1/responses",
+            upstream_path="/responses",
+            spoken_by=frozenset({WireApi.OPENAI}),
+            parse_request=openai_responses.parse_request,
+            read_usage=openai_responses.read_usage,
+            stream_observer=openai_responses.StreamObserver,
+            render_error=openai_errors.render_error,
+            check_body=openai_responses.check_body,
+            stream_grammar=ResponsesGrammar,
+            answer_text=responses_text,
+            translation=_TO_CHAT_RESPONSES,
+            stateful=_RESPONSES_IDS,
+        ),
+        ApiSpec(
+            Api.OPENAI_RESPONSES_COMPACT,
+            route="/v1/responses/compact",
+            upstream_path="/responses/compact",
+            spoken_by=frozenset({WireApi.OPENAI}),
+            parse_request=openai_responses.parse_request,
+            read_usage=openai_responses.read_usage,
+            stream_observer=openai_responses.StreamObserver,
+            render_error=openai_errors.render_error,
+            check_body=openai_responses.check_body,
+            stream_grammar=ResponsesGrammar,
+            answer_text=no_text,
+        ),
+    )
+}
+
+ROUTES: dict[str, Api] = {spec.route: api for api, spec in APIS.items()}
+
+
+def speaks(endpoint: WireApi, api: Api) -> bool:
+    """Does an endpoint of this kind answer `api` as it is, without translation?"""
+    return endpoint in APIS[api].spoken_by
+
+
+def upstream_api(endpoint: WireApi, api: Api) -> Api | None:
+    """The API a request of `api` is sent to such an endpoint in: `api` itself, the API it is
+    translated to, or None when the endpoint cannot answer it at all."""
+    spec = APIS[api]
+    if endpoint in spec.spoken_by:
+        return api
+    if spec.translation is not None and endpoint in APIS[spec.translation.target].spoken_by:
+        return spec.translation.target
+    return None
+
+
+def translator_for(client: Api, upstream: Api) -> Translator | None:
+    """A new translator for one exchange, or None when `client` is not translated to `upstream`."""
+    translation = APIS[client].translation
+    return translation.new() if translation is not None and translation.target is upstream else None
+
+
+def error_renderer(family: Family) -> ErrorRenderer:
+    """The native error shape of a wire family (for a request that reached no API's route)."""
+    return next(spec.render_error for spec in APIS.values() if spec.api.family is family)
+
+
+def upstream_spec(api: Api, translated: bool) -> ApiSpec:
+    """The API the upstream was spoken to for a request of `api`: itself, or its translation's."""
+    translation = APIS[api].translation
+    return APIS[translation.target] if translated and translation is not None else APIS[api]
+
+
+def answer_text(api: Api, raw: bytes, stream: bool) -> str:
+    """The model's text in an answer of `api` as an upstream sent it: for people reading a recording."""
+    return APIS[api].answer_text(raw, stream)
