@@ -235,10 +235,7 @@ def test_a_secret_dense_30_mb_body_delays_no_one(upstream, tmp_path, memory_dir)
         with prioritised(), httpx.Client(timeout=60) as client:
             for _ in range(5):  # warm: connections, the rule automata's first use
                 ttfb(client, url, secret)
-            # Warm the worker processes (they start with the first large bodies), one per core.
-            warm = [send_with_curl(url, secret, write(tmp_path / "warm.json", message("x " * 600_000)), tmp_path / f"w{n}")
-                    for n in range(len(os.sched_getaffinity(0)))]  # fmt: skip
-            assert [int(w.communicate()[0]) for w in warm] == [200] * len(warm)
+            warm_workers(url, secret, tmp_path)
             workers = worker_processes(proc.pid)
             rss_before = memory_kb(proc.pid, "VmRSS")
             worker_rss_before = {pid: memory_kb(pid, "VmRSS") for pid in workers}
@@ -288,6 +285,73 @@ def test_a_secret_dense_30_mb_body_delays_no_one(upstream, tmp_path, memory_dir)
             assert record["outcome"] == "forwarded"
     assert all(b"glpat-" not in r.body for r in upstream.received)
     assert any(len(r.body) < len(body) for r in upstream.received)
+
+
+def warm_workers(url: str, key: str, tmp_path: Path) -> None:
+    """Start the worker processes (they start with the first large bodies), one per core."""
+    body = write(tmp_path / "warm.json", message("x " * 600_000))
+    warm = [send_with_curl(url, key, body, tmp_path / f"warm-{n}") for n in range(len(os.sched_getaffinity(0)))]
+    assert [int(w.communicate()[0]) for w in warm] == [200] * len(warm)  # type: ignore[index]
+
+
+def idle_ticks(workers: list[int]) -> dict[int, int]:
+    """The workers' CPU ticks once they have stopped using CPU."""
+    ticks = {pid: cpu_ticks(pid) for pid in workers}
+    while True:
+        time.sleep(0.2)
+        now = {pid: cpu_ticks(pid) for pid in workers}
+        if now == ticks:
+            return now
+        ticks = now
+
+
+def test_a_worker_killed_mid_inspection_fails_only_its_request(upstream, tmp_path, memory_dir):
+    """SIGKILL to the worker process inspecting a dense 30 MB body: that request is refused with
+    the native stage_failed error and audited, nothing is sent upstream, and the gateway's next
+    large body is inspected and masked by a fresh worker."""
+    store_url = f"sqlite:///{memory_dir / 'data' / 'egress.db'}"
+    config = write_config(memory_dir, upstream.url, store={"url": store_url}, server={"body_read_timeout_s": 60})
+    seed = open_store(store_url)
+    seed.migrate()
+    secret, key = new_key("kill", None)
+    seed.create_key(key)
+    seed.close()
+    body = dense_body()
+    body_file = write(tmp_path / "dense.json", body)
+    proc, url = serve(tmp_path, config)
+    try:
+        warm_workers(url, secret, tmp_path)
+        workers = worker_processes(proc.pid)
+        before = idle_ticks(workers)
+        sender = send_with_curl(url, secret, body_file, tmp_path / "answer.json")
+        victim = None
+        while victim is None and sender.poll() is None:
+            time.sleep(0.01)
+            # The worker that took the dense body: 0.2 s of CPU into it.
+            victim = next((pid for pid in workers if cpu_ticks(pid) - before[pid] >= 20), None)
+        assert victim is not None, "the dense request finished before a worker was seen working on it"
+        os.kill(victim, signal.SIGKILL)
+        status = int(sender.communicate()[0])
+        answer = orjson.loads((tmp_path / "answer.json").read_bytes())
+
+        # The gateway goes on: a large body with one secret is masked by a new worker.
+        token = "glpat-" + base64.urlsafe_b64encode(os.urandom(15)).decode()
+        after = send_with_curl(url, secret, write(tmp_path / "after.json", message("x " * 600_000 + token)), tmp_path / "a")
+        assert int(after.communicate()[0]) == 200
+        assert victim not in worker_processes(proc.pid)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+    assert status == 500, answer
+    assert answer["error"]["type"] == "api_error"
+    assert answer["error"]["details"]["error_code"] == "stage_failed"
+    rows = records(open_store(store_url))
+    (record,) = [r for r in rows if r.get("type") != "egress" and r.get("bytes_in") == len(body)]
+    assert (record["outcome"], record["error_code"]) == ("refused", "stage_failed")
+    assert record["error_stage"] in ("inspect", "mask")
+    assert all(len(r.body) < 2_000_000 and b"glpat-" not in r.body for r in upstream.received)
+    assert any(b"x x x" in r.body for r in upstream.received)  # the body after the crash, masked
 
 
 def write(path: Path, data: bytes) -> Path:
