@@ -227,7 +227,7 @@ def build_console_oidc(config: Config, store: SqlStore) -> ConsoleOidc | None:
     settings = config.console.oidc
     if settings is None:
         return None
-    verifier = OidcVerifier(settings.verifier_settings())  # one verifier: sign-in and ID tokens
+    verifier = OidcVerifier(settings.verifier_settings())  # built once: the sign-in and its ID token check share it
     client = LoginClient(
         client_id=settings.client_id,
         redirect_uri=settings.redirect_url or f"{config.public_base_url}/admin/oidc/callback",

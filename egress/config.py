@@ -2,6 +2,11 @@
 
 It is read once, validated into frozen models, and passed down; nothing below reads a file or an
 environment variable on its own. Errors name the file, the key path, its line, and what is wrong.
+
+Each section of the file is typed as the settings type of the package that reads it
+(`egress/<package>/settings.py`, where its defaults are defined, once); `Config` adds what spans
+sections (the data directory, the providers and their catalog) and the checks that read files or
+the environment.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from egress.admin.settings import ConsoleSettings
 from egress.approve.settings import ApprovalSettings
@@ -24,9 +29,11 @@ from egress.audit.settings import AuditSettings
 from egress.core.endpoint import Endpoint
 from egress.core.jurisdictions import ISO_3166_ALPHA2, SPECIAL_JURISDICTIONS
 from egress.detect.compiled_cache import default_cache_dir
-from egress.detect.internal import InternalIdentifiers, internal_rules
+from egress.detect.internal import internal_rules
 from egress.detect.rules import RuleError, bundled_files, load_rule_files
-from egress.identity.settings import OidcSettings
+from egress.detect.settings import DetectionSettings
+from egress.gateway.settings import AuthSettings, ServerSettings
+from egress.mask.settings import FINDING_KINDS, MaskingSettings
 from egress.policy import data_schema
 from egress.policy.settings import PolicySettings
 from egress.recording.settings import RECORD_PAYLOAD, RecordingSettings
@@ -40,115 +47,22 @@ from egress.route.provider_catalog import (
     patched_entry,
 )
 from egress.route.settings import UpstreamSettings
+from egress.store.settings import StoreSettings
 
 ENV_CONFIG = "EGRESS_CONFIG"
 ENV_DATA_DIR = "EGRESS_DATA_DIR"
 
 
-class ServerConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1, le=64)
-    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
-    body_read_timeout_s: float = Field(default=30.0, gt=0)
-    header_read_timeout_s: float = Field(default=10.0, gt=0, description="deadline for a request's headers")
-    public_url: str | None = Field(default=None, description="the URL clients use, if not http://host:port")
-    tls_cert_file: Path | None = Field(default=None, description="serve HTTPS with this PEM certificate (chain)")
-    tls_key_file: Path | None = Field(default=None, description="the certificate's PEM private key")
-
-    @model_validator(mode="after")
-    def _tls_pair(self) -> ServerConfig:
-        if (self.tls_cert_file is None) != (self.tls_key_file is None):
-            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
-        return self
-
-
-class StoreConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    url: str | None = Field(default=None, description="sqlite:///PATH or postgresql://…; default: SQLite in data_dir")
-    busy_timeout_ms: float = Field(
-        default=5000.0, gt=0, le=600_000, description="SQLite: how long a statement waits for another process's lock"
-    )
-    connect_timeout_s: float = Field(default=5.0, gt=0, le=600, description="PostgreSQL: connect attempt bound")
-
-    @field_validator("url")
-    @classmethod
-    def _scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
-            raise ValueError("must start with sqlite:/// or postgresql://")
-        return value
-
-
-class AuthConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    required: bool = True
-    key_refresh_s: float = Field(default=2.0, gt=0, le=300, description="how soon a revoked key stops working")
-    oidc: OidcSettings | None = Field(default=None, description="accept OIDC tokens from this issuer (off by default)")
-
-
-class DetectionConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    enabled: bool = True
-    rules: tuple[Path, ...] = Field(default=(), description="gitleaks-format rule files")
-    internal_identifiers: InternalIdentifiers = InternalIdentifiers()
-    cache_mb: int = Field(default=32, ge=0, le=4096, description="memory for findings of texts already seen")
-    cache_dir: Path | None = Field(default=None, description="compiled rule automata; default $XDG_CACHE_HOME/egress")
-    max_findings_per_segment: int = Field(
-        default=2000,
-        ge=1,
-        le=1_000_000,
-        description="past this many findings a text (or a request) is secret-dense: one finding covers each "
-        "text with findings, masked or refused as a whole",
-    )
-    cpu_budget_s: float = Field(
-        default=2.0, gt=0, le=600, description="CPU a request's inspection may use; past it the request is refused (413)"
-    )
-    inline_max_kb: int = Field(
-        default=64, ge=0, le=1024 * 1024, description="bodies from this size are parsed, inspected and masked off the event loop"
-    )
-    process_min_kb: int = Field(
-        default=1024,
-        ge=0,
-        le=1024 * 1024,
-        description="bodies from this size are parsed, inspected and masked in worker processes (one per core), "
-        "never in the gateway's process",
-    )
-
-
-FINDING_KINDS = ("secret", "pii", "sensitive_file", "internal")
-
-
-class MaskingConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    kinds: tuple[str, ...] = Field(
-        default=("secret",), description="finding kinds the built-in policy masks (a Rego policy decides its own)"
-    )
-    key_file: Path | None = Field(default=None, description="tenant master key; default data_dir/masking.key")
-    vault_ttl_hours: float = Field(default=720.0, gt=0, description="how long a stateful session's map is kept")
-    vault_timeout_ms: float = Field(
-        default=2000.0, gt=0, le=60_000, description="bound on a vault read or write on the request path"
-    )
-
-    @field_validator("kinds")
-    @classmethod
-    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [k for k in value if k not in FINDING_KINDS]
-        if unknown:
-            raise ValueError(f"unknown finding kind {unknown[0]!r}; known: {', '.join(FINDING_KINDS)}")
-        return value
-
-
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    server: ServerConfig = ServerConfig()
+    server: ServerSettings = ServerSettings()
     data_dir: Path | None = None
-    store: StoreConfig = StoreConfig()
-    auth: AuthConfig = AuthConfig()
+    store: StoreSettings = StoreSettings()
+    auth: AuthSettings = AuthSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     audit: AuditSettings = AuditSettings()
-    detection: DetectionConfig = DetectionConfig()
-    masking: MaskingConfig = MaskingConfig()
+    detection: DetectionSettings = DetectionSettings()
+    masking: MaskingSettings = MaskingSettings()
     policy: PolicySettings = PolicySettings()
     approvals: ApprovalSettings = ApprovalSettings()
     recording: RecordingSettings = RecordingSettings()

@@ -152,7 +152,7 @@ def _invalid(message: str) -> EgressError:
 
 # What a decision may name. Kept here, not imported: policy sits beside detect and audit, and
 # the values are part of the decision's documented contract (docs/policy.md).
-MASK_KINDS = frozenset({"secret", "pii", "sensitive_file", "internal"})  # egress.config.FINDING_KINDS
+MASK_KINDS = frozenset({"secret", "pii", "sensitive_file", "internal"})  # egress.mask.settings.FINDING_KINDS
 OBLIGATIONS = frozenset({"record_payload"})  # egress.recording.settings.RECORD_PAYLOAD
 
 

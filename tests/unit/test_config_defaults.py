@@ -13,13 +13,20 @@ from egress.admin.settings import ConsoleOidcSettings, ConsoleSettings
 from egress.approve.settings import ApprovalMode, ApprovalSettings
 from egress.audit.settings import AuditSettings
 from egress.config import Config, ConfigError, load_config
+from egress.detect.settings import DetectionSettings
+from egress.gateway.settings import AuthSettings, ServerSettings
 from egress.identity.settings import OidcSettings
+from egress.mask.settings import MaskingSettings
 from egress.policy.settings import PolicySettings
 from egress.recording.settings import RecordingSettings
 from egress.route.settings import BreakerSettings, UpstreamSettings
+from egress.store.settings import StoreSettings
 
 # Config field -> the package settings type it is.
 PACKAGE_SECTIONS: dict[str, type[BaseModel]] = {
+    "server": ServerSettings,
+    "store": StoreSettings,
+    "auth": AuthSettings,
     "upstream": UpstreamSettings,
     "audit": AuditSettings,
     "policy": PolicySettings,
@@ -27,7 +34,20 @@ PACKAGE_SECTIONS: dict[str, type[BaseModel]] = {
     "recording": RecordingSettings,
     "console": ConsoleSettings,
 }
-SETTINGS_TYPES = (*PACKAGE_SECTIONS.values(), OidcSettings, ConsoleOidcSettings, BreakerSettings)
+# Sections load_config completes (detection.cache_dir from the environment) or the embedded
+# file sets apart from the type's default on purpose (masking.kinds: personal data too).
+COMPLETED_SECTIONS: dict[str, tuple[type[BaseModel], str]] = {
+    "detection": (DetectionSettings, "cache_dir"),
+    "masking": (MaskingSettings, "kinds"),
+}
+SETTINGS_TYPES = (
+    *PACKAGE_SECTIONS.values(),
+    DetectionSettings,
+    MaskingSettings,
+    OidcSettings,
+    ConsoleOidcSettings,
+    BreakerSettings,
+)
 
 PROVIDERS_ONLY = """\
 providers:
@@ -48,7 +68,9 @@ providers:
 def test_config_sections_are_the_package_settings_types():
     for field, settings_type in PACKAGE_SECTIONS.items():
         assert Config.model_fields[field].annotation is settings_type, field
-    assert Config.model_fields["auth"].annotation.model_fields["oidc"].annotation == OidcSettings | None
+    for field, (settings_type, _) in COMPLETED_SECTIONS.items():
+        assert Config.model_fields[field].annotation is settings_type, field
+    assert AuthSettings.model_fields["oidc"].annotation == OidcSettings | None
     assert ConsoleSettings.model_fields["oidc"].annotation == ConsoleOidcSettings | None
 
 
@@ -62,9 +84,13 @@ def test_embedded_defaults_are_the_settings_types_defaults(tmp_path: Path):
     config = load_config(None, env={"HOME": str(tmp_path)})
     for field, settings_type in PACKAGE_SECTIONS.items():
         assert getattr(config, field) == settings_type(), field
-    assert config.auth.oidc is None and config.console.oidc is None
+    for field, (settings_type, apart) in COMPLETED_SECTIONS.items():
+        section = getattr(config, field)
+        assert section.model_copy(update={apart: getattr(settings_type(), apart)}) == settings_type(), field
+    assert config.detection.cache_dir == tmp_path / ".cache" / "egress"
     # The one default the embedded file changes on purpose: it also masks personal data.
     assert config.masking.kinds == ("secret", "pii")
+    assert config.auth.oidc is None and config.console.oidc is None
 
 
 def test_a_file_without_a_section_gets_the_same_defaults(tmp_path: Path):

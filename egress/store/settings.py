@@ -1,0 +1,24 @@
+"""The `store:` section of the configuration: where egress keeps its state (egress.config types
+its field as this; egress.store.open opens it).
+
+Its defaults live here and nowhere else."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class StoreSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    url: str | None = Field(default=None, description="sqlite:///PATH or postgresql://…; default: SQLite in data_dir")
+    busy_timeout_ms: float = Field(
+        default=5000.0, gt=0, le=600_000, description="SQLite: how long a statement waits for another process's lock"
+    )
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=600, description="PostgreSQL: connect attempt bound")
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
