@@ -1,7 +1,7 @@
 """The `console:` section of the configuration: the web console at /admin and its sign-in with
 the organisation's identity provider (egress.config types its field as this).
 
-Its defaults live here and nowhere else."""
+Its defaults are defined here only (the embedded egress.yaml may restate them; a test holds both equal)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The `approvals:` section of the configuration: just-in-time approvals of requests the policy
 answers with `require_approval` (egress.config types its field as this).
 
-Its defaults live here and nowhere else."""
+Its defaults are defined here only (the embedded egress.yaml may restate them; a test holds both equal)."""
 
 from __future__ import annotations
 

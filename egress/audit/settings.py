@@ -1,7 +1,7 @@
 """The `audit:` section of the configuration: how the audit writer commits records and signs
 checkpoints, and what readiness allows (egress.config types its field as this).
 
-Its defaults live here and nowhere else."""
+Its defaults are defined here only (the embedded egress.yaml may restate them; a test holds both equal)."""
 
 from __future__ import annotations
 

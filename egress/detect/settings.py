@@ -1,7 +1,7 @@
 """The `detection:` section of the configuration: which rules inspect prompts, and the bounds on
 inspecting one request (egress.config types its field as this).
 
-Its defaults live here and nowhere else."""
+Its defaults are defined here only (the embedded egress.yaml may restate them; a test holds both equal)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The gateway's sections of the configuration: `server:` (the HTTP server and its request
 limits) and `auth:` (who may send requests). egress.config types its fields as these.
 
-Their defaults live here and nowhere else."""
+Their defaults are defined here only (the embedded egress.yaml may restate them; a test holds both equal)."""
 
 from __future__ import annotations
 

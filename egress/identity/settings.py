@@ -1,7 +1,7 @@
 """The `auth.oidc` section of the configuration: which OIDC tokens the gateway accepts
 (egress.config types its field as this; egress.identity.oidc verifies tokens with it).
 
-Its defaults live here and nowhere else. Validated when the configuration loads: the algorithm
+Its defaults are defined here only. Validated when the configuration loads: the algorithm
 allowlist (asymmetric only) and the issuer's scheme are checked here, once."""
 
 from __future__ import annotations

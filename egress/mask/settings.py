@@ -1,7 +1,8 @@
 """The `masking:` section of the configuration: what the built-in policy masks, the key that
 keys placeholders, and the session vault's bounds (egress.config types its field as this).
 
-Its defaults live here and nowhere else (the embedded egress.yaml also masks pii, on purpose)."""
+Its defaults are defined here only (the embedded egress.yaml masks pii too, on purpose; a test holds
+the rest equal)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The `policy:` section of the configuration: which policy decides, with what data, and how its
 decisions are bounded and cached (egress.config types its field as this; PolicyService reads it).
 
-Its defaults live here and nowhere else."""
+Its defaults are defined here only (the embedded egress.yaml may restate them; a test holds both equal)."""
 
 from __future__ import annotations
 

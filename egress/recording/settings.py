@@ -1,6 +1,6 @@
 """The `recording:` section of the configuration (egress.config types its field as this).
 
-Defaults live here and nowhere else; egress/defaults/egress.yaml repeats none of them."""
+Its defaults are defined here only (the embedded egress.yaml may restate them; a test holds both equal)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The settings of routing: the `upstream:` section of the configuration (egress.config types
 its field as this) and the endpoint circuit breaker's, which is not configurable.
 
-Their defaults live here and nowhere else."""
+Their defaults are defined here only (the embedded egress.yaml may restate them; a test holds both equal)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The `store:` section of the configuration: where egress keeps its state (egress.config types
 its field as this; egress.store.open opens it).
 
-Its defaults live here and nowhere else."""
+Its defaults are defined here only (the embedded egress.yaml may restate them; a test holds both equal)."""
 
 from __future__ import annotations
 
