@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from egress.approve.service import Approvals
+from egress.approve.settings import ApprovalSettings
 from egress.core.approvals import Approval, ApprovalStatus
 from egress.core.health import Check, Health
 
@@ -26,7 +27,7 @@ T = TypeVar("T")
 
 
 class ApprovalDesk:
-    def __init__(self, approvals: Approvals, poll_interval_s: float = 1.0) -> None:
+    def __init__(self, approvals: Approvals, poll_interval_s: float = ApprovalSettings().poll_interval_s) -> None:
         self.approvals = approvals
         self.poll_interval_s = poll_interval_s
         self._thread = ThreadPoolExecutor(max_workers=2, thread_name_prefix="egress-approvals")

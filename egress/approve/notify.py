@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from egress.approve.settings import ApprovalSettings
 from egress.core.approvals import Approval
 
 log = logging.getLogger("egress.approve")
@@ -76,7 +77,12 @@ BODIES = {"generic": generic_body, "slack": slack_body}
 
 
 class Notifier:
-    def __init__(self, url: str, fmt: str = "generic", timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        fmt: str = ApprovalSettings().webhook_format,
+        timeout_s: float = ApprovalSettings().webhook_timeout_s,
+    ) -> None:
         if fmt not in BODIES:
             raise ValueError(f"unknown webhook format {fmt!r}")
         self.url = url

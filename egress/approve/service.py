@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from egress.approve.settings import ApprovalSettings
 from egress.core.approvals import Approval, ApprovalStatus
 
 log = logging.getLogger("egress.approve")
@@ -79,7 +80,7 @@ class Approvals:
         store: ApprovalStore,
         journal: Journal | None = None,
         *,
-        retry_ttl_s: float = 3600.0,
+        retry_ttl_s: float = ApprovalSettings().retry_ttl_s,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
