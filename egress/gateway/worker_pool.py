@@ -28,7 +28,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -154,16 +154,12 @@ class StagePool:
             return await asyncio.to_thread(out.whole, shared, body)
 
     async def _call(self, stage: str, shared: BodyFile, fn: Callable[..., Any], *args: Any) -> Any:
-        pool = self._pool
         try:
-            future = pool.submit(fn, shared.handle, *args)
-        except BrokenProcessPool:
-            # The pool broke before this work reached it: nothing of it ran; the new pool runs it.
-            pool = self._replace(pool)
-            future = pool.submit(fn, shared.handle, *args)
-        except BaseException:
-            shared.release()
-            raise
+            pool, future = self._submit(fn, shared.handle, *args)
+        except Exception as exc:  # noqa: BLE001 - a pool shut down (the gateway is stopping)
+            shared.release()  # no job will open it
+            log.error("stage %s failed: the worker pool took no work: %s", stage, type(exc).__name__)
+            raise _stage_failed(stage) from exc
         future.add_done_callback(lambda _: shared.release())
         try:
             result = await asyncio.wrap_future(future)
@@ -177,6 +173,15 @@ class StagePool:
         if isinstance(result, Refusal):
             raise result.error()
         return result
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> tuple[ProcessPoolExecutor, Future[Any]]:
+        pool = self._pool
+        try:
+            return pool, pool.submit(fn, *args)
+        except BrokenProcessPool:
+            # The pool broke before this work reached it: nothing of it ran; the new pool runs it.
+            pool = self._replace(pool)
+            return pool, pool.submit(fn, *args)
 
     def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
         if self._pool is broken:

@@ -166,6 +166,16 @@ def test_the_cpu_budget_holds_in_a_worker(tmp_path):
         tight.close()
 
 
+def test_a_closed_pool_refuses_natively():
+    pool = Offload(
+        inline_body_bytes=0, inspect_inline_s=0.01, inspect_cpu_budget_s=5.0, process_body_bytes=0, worker_stages=stages
+    )
+    pool.close()
+    with pytest.raises(EgressError) as refused:
+        asyncio.run(pool.parse_inspect(stages().scanner, PARSE, Api.ANTHROPIC_MESSAGES, body_of("hello")))
+    assert (refused.value.code, refused.value.stage) == (ErrorCode.STAGE_FAILED, "inspect")
+
+
 class HoldingScanner(Scanner):
     """A scanner that, given the word HOLD, says which process it runs in and waits there: the
     test kills that worker in the middle of an inspection."""
