@@ -6,7 +6,7 @@
     body.py           the request body: JSON only, within the size and time limits
     auth.py           who is asking: a gateway key or an OIDC token; clients.py: which agent
     offload.py        where parse, inspect and mask run: inline, a worker thread or process
-                      (worker_pool.py)
+                      (worker_pool.py; a large body crosses in body_file.py)
     decide.py         the policy's question and what its answer lets through
     session.py        a conversation's placeholders between requests (vault and ledger)
     approval_gate.py  a request that needs an approver: held or refused
@@ -16,4 +16,5 @@
     disconnect.py     a client that hangs up cancels its request
     responder.py      one HTTP response; before its first byte an error is a status
     http_protocol.py  the HTTP/1.1 server protocol with a deadline for headers
+    settings.py       the configuration's server: and auth: sections
 """
