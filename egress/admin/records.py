@@ -15,7 +15,7 @@ import orjson
 
 from egress.admin.accounts import Viewer
 from egress.audit.export import ExportFilter
-from egress.core.audit_record import EGRESS_OUTCOME, parse_record
+from egress.core.audit_record import EGRESS_OUTCOME, findings_of, parse_record
 from egress.core.records import StoredAudit
 from egress.store.base import SqlStore
 
@@ -237,7 +237,7 @@ def data_flow(store: SqlStore, viewer: Viewer, since: float, until: float) -> Fl
                 continue
             key = (e.team or "(no team)", e.user or "(anonymous)", e.endpoint, e.jurisdiction or "?")
             requests[key] += 1
-            findings = parse_record(e.canonical).findings
+            findings = findings_of(e.canonical)
             kinds = (findings.kinds if findings else None) or {NO_FINDINGS: 1}
             per = classes.setdefault(key, Counter())
             for kind in kinds:

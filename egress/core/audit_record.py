@@ -444,6 +444,19 @@ def parse_record(canonical: bytes) -> AuditRecord:
     return record_of(doc)
 
 
+def findings_of(canonical: bytes) -> Findings | None:
+    """Only a stored record's finding counts, as `parse_record` reads them: for scans over many
+    records (the console's data flow) that need nothing else."""
+    try:
+        doc = orjson.loads(canonical)
+    except orjson.JSONDecodeError as exc:
+        raise AuditRecordError(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise AuditRecordError("not a JSON object")
+    findings = _obj(doc, "findings")
+    return None if findings is None else _findings(findings)
+
+
 def record_of(doc: dict[str, Any]) -> AuditRecord:
     get = doc.get
     kind = get("type")

@@ -17,7 +17,7 @@ from egress.audit.approval_steps import approval_step_entry
 from egress.audit.export import read_export
 from egress.audit.record import build_egress, build_entry, finalize
 from egress.core.approvals import Approval, ApprovalNote
-from egress.core.audit_record import AuditRecordError, parse_record
+from egress.core.audit_record import AuditRecordError, findings_of, parse_record
 from egress.core.capture import Capture
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import (
@@ -375,7 +375,9 @@ def test_every_record_of_the_recorded_chain_reads_back_to_its_bytes():
     kinds = Counter(parse_record(s.entry.canonical).kind for s in export.records)
     assert kinds == {"request": 6, "egress": 4, "approval": 2}
     for stored in export.records:
-        assert parse_record(stored.entry.canonical).canonical() == stored.entry.canonical
+        record = parse_record(stored.entry.canonical)
+        assert record.canonical() == stored.entry.canonical
+        assert findings_of(stored.entry.canonical) == record.findings
 
 
 def test_an_older_record_reads_with_its_missing_keys_as_none():
