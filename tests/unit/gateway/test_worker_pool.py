@@ -186,7 +186,9 @@ class HoldingScanner(Scanner):
 
     def scan(self, prompt, budget=None):
         if any("HOLD" in segment.text for segment in prompt.segments):
-            self.announce.write_text(str(os.getpid()))
+            written = self.announce.with_suffix(".tmp")
+            written.write_text(str(os.getpid()))
+            written.replace(self.announce)  # whole, or not there yet
             time.sleep(60)
         return super().scan(prompt, budget)
 
