@@ -6,15 +6,16 @@ other request's first byte waits behind it. Here those stages run in worker proc
 with its own GIL; the gateway's process only hands the body over and takes a small answer back.
 
 Invariants:
-- What crosses back is small but for a masked body: the findings (capped per request), the
-  request's top-level scalar fields (`TopLevelFields`), the masked body and its placeholder map.
-  The gateway's process never parses a body that a worker parsed; the mask stage parses it
-  again in the worker.
+- What crosses through the pool's pipe is small: the findings (capped per request), the
+  request's top-level scalar fields (`TopLevelFields`), the placeholder map but for long values.
+  The body, a masked body and long original values cross in an anonymous in-memory file
+  (gateway/body_file.py), copied with the GIL released. The gateway's process never parses a
+  body that a worker parsed; the mask stage parses it again in the worker.
 - A worker that dies fails the requests whose work it held (stage_failed, audited by the
   caller: never forwarded), and the pool is replaced, so later requests get fresh workers. Work
   that had not reached a dead pool is sent to the new one, never failed for another's crash.
-- The placeholder map (placeholder -> secret) crosses only the pipe between the gateway and its
-  own workers; nothing here logs a value.
+- Secrets (the body, the placeholder map) move only between the gateway and its own workers,
+  through a pipe and a nameless memory file; nothing here logs a value.
 - Workers run at a lower CPU priority (WORKER_NICENESS): on a busy machine the scheduler runs the
   event loop first, and a large body waits rather than everyone else.
 """
@@ -32,7 +33,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Api, Decision, Finding, MaskedRequest, ParsedRequest, Prompt
@@ -43,8 +44,6 @@ from egress.gateway.stage import run_stage
 from egress.mask.masker import Masker
 
 log = logging.getLogger("egress.gateway")
-
-T = TypeVar("T")
 
 # A wire API's request parser: a module-level function, so it crosses to a worker by name.
 Parse = Callable[[Api, bytes], ParsedRequest]
