@@ -17,6 +17,7 @@ from egress.policy.service import PolicyService
 from egress.wire.apis import speaks
 
 CLASSIFICATION_HEADER = b"x-egress-classification"
+_DECIDE = StageBoundary("decide")
 
 
 class Decider:
@@ -41,7 +42,7 @@ class Decider:
         x.candidates = tuple(e.name for e in candidates)
         translated = frozenset(e.name for e in candidates if not speaks(e.api, x.api))
         document = policy_input(facts, x.findings, candidates, translated)
-        with StageBoundary("decide"):
+        with _DECIDE:
             return await self.policy.decide(document, candidates, "dec_" + x.request_id[4:])
 
     def classifications(self, x: Exchange) -> tuple[str, ...]:

@@ -59,6 +59,10 @@ from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient
 from egress.wire.apis import APIS, ApiSpec
 
+_APPROVE = StageBoundary("approve", "the approval stage failed; the request was not sent")
+# Around route, forward and restore: bytes may have left by the time it fails.
+_FORWARD = StageBoundary("forward", "the forward stage failed")
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -159,10 +163,10 @@ class Pipeline:
             self.sessions.note_masked(x)
             watch = DisconnectWatch(receive, asyncio.current_task(), responder)
             if x.decision.action is Action.REQUIRE_APPROVAL and self.approvals is not None:
-                with StageBoundary("approve", "the approval stage failed; the request was not sent"):
+                with _APPROVE:
                     await self.approvals.clear(x, codec, responder)
             # The one boundary around route, forward and restore: bytes may have left by now.
-            with StageBoundary("forward", "the forward stage failed"):
+            with _FORWARD:
                 await self._forward(x, codec, responder, key_header, watch)
             x.outcome = Outcome.FORWARDED if x.outcome is None else x.outcome
         except EgressError as err:

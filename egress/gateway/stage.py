@@ -22,7 +22,8 @@ T = TypeVar("T")
 
 
 class StageBoundary:
-    """`with StageBoundary("decide"):` around a stage's code, synchronous or awaited."""
+    """`with StageBoundary("decide"):` around a stage's code, synchronous or awaited. It keeps no
+    state per use, so one instance may guard the same stage of every request."""
 
     __slots__ = ("name", "message")
 
@@ -37,11 +38,21 @@ class StageBoundary:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if exc is None or isinstance(exc, EgressError) or not isinstance(exc, Exception):
             return  # no failure, a refusal of its own, or a cancellation: it goes on as it is
-        log.error("stage %s failed: %s", self.name, type(exc).__name__)
-        raise EgressError(ErrorCode.STAGE_FAILED, self.message, stage=self.name) from exc
+        raise _failed(self.name, self.message, exc) from exc
 
 
 def run_stage(name: str, fn: Callable[..., T], *args: Any) -> T:
-    """Run one synchronous stage behind the fail-closed boundary."""
-    with StageBoundary(name):
+    """Run one synchronous stage behind the fail-closed boundary (the same as `StageBoundary`,
+    written out: it runs several times per request, and a try costs less than a `with`)."""
+    try:
         return fn(*args)
+    except EgressError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the fail-closed boundary of a stage
+        raise _failed(name, f"the {name} stage failed; the request was not sent", exc) from exc
+
+
+def _failed(name: str, message: str, exc: Exception) -> EgressError:
+    """The refusal of a stage that failed: logged by its type only (never its message)."""
+    log.error("stage %s failed: %s", name, type(exc).__name__)
+    return EgressError(ErrorCode.STAGE_FAILED, message, stage=name)
