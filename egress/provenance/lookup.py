@@ -2,18 +2,24 @@
 
 Layout: three parallel arrays sorted by fingerprint: `hashes` (uint64), `files` (int32, an index
 into the file table) and `starts` (uint32, the line in that file): 16 bytes per fingerprint, about
-one fingerprint per indexed line, so some 16 MB per million lines (plus the path table).
+one fingerprint per indexed line, so some 16 MB per million lines (plus the path table); and
+`public` and `common` (uint64, sorted): fingerprints of public code, and of boilerplate.
 
 Built once per index generation, then read-only (safe to share between threads):
-- the fingerprints of public repositories (`egress index add --public`) are subtracted;
+- public repositories (`egress index add --public`) are subtracted: text that matches public
+  code (as a run, found as private matches are) never counts as matched;
 - a fingerprint found in more than `max_files` files is boilerplate (imports, accessors,
-  licence headers) and dropped;
+  licence headers): the tokens under it never count (it is kept for at most `max_files` + 1
+  files, so it still holds a run together);
 - a (fingerprint, file) pair is kept once.
+
+Subtracting at match time, not by deleting fingerprints, keeps a real excerpt's run of matching
+tokens whole when an idiom inside it also occurs elsewhere: the run is not cut in two.
 
 A query normalises the text with the lexer of each indexed language (the `languages` most
 indexed), computes every k-gram hash (not only the winnowed ones) and binary-searches them. The
-k-grams that hit a repository cover runs of tokens; a run shorter than `min_run_tokens` is
-chance and ignored. What remains must cover at least `min_tokens` tokens on `min_lines` lines to
+k-grams that hit one indexed file cover runs of tokens; a run shorter than `min_run_tokens` is
+chance and ignored (runs are never stitched from hits in different files). What remains must cover at least `min_tokens` tokens on `min_lines` lines to
 be a match.
 """
 
@@ -35,9 +41,9 @@ from egress.provenance.winnow import K, kgram_hashes
 class LookupSettings:
     min_lines: int = 3  # a match covers at least this many lines of the text
     min_tokens: int = 30  # … and at least this many normalised tokens
-    min_run_tokens: int = K + 4  # shorter runs of matching tokens (a lone k-gram) are chance
+    min_run_tokens: int = K + 4  # shorter runs of matching tokens (one k-gram and a little) are chance
     max_files: int = 10  # a fingerprint in more files than this is boilerplate
-    languages: int = 3  # the query is lexed as each of the most indexed languages
+    languages: int = 2  # the query is lexed as each of the most indexed languages (≥ 10 % of lines)
 
 
 class Lookup:
@@ -51,7 +57,11 @@ class Lookup:
         languages: tuple[str, ...],
         settings: LookupSettings,
         generation: int = 0,
+        public: np.ndarray | None = None,
+        common: np.ndarray | None = None,
     ) -> None:
+        self.public = public if public is not None else np.zeros(0, dtype=np.uint64)
+        self.common = common if common is not None else np.zeros(0, dtype=np.uint64)
         self.hashes = hashes
         self.files = files
         self.starts = starts
@@ -104,37 +114,58 @@ class Lookup:
         h = np.concatenate(own_hashes).astype(np.uint64)
         fi = np.concatenate(own_files)
         st = np.concatenate(own_starts).astype(np.uint32)
-        if public_hashes:
-            keep = ~np.isin(h, np.unique(np.concatenate(public_hashes)))
-            h, fi, st = h[keep], fi[keep], st[keep]
-        # Sort by (hash, file): one entry per pair, then drop hashes in too many files.
+        # Sort by (hash, file): one entry per pair; a hash in too many files is ignored (and
+        # kept for max_files + 1 of them: enough to hold runs together, bounded per lookup).
         order = np.lexsort((fi, h))
         h, fi, st = h[order], fi[order], st[order]
-        if len(h):
-            first = np.ones(len(h), dtype=bool)
-            first[1:] = (h[1:] != h[:-1]) | (fi[1:] != fi[:-1])
-            h, fi, st = h[first], fi[first], st[first]
-            _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
-            common = counts[inverse] > settings.max_files
-            h, fi, st = h[~common], fi[~common], st[~common]
-        languages = tuple(name for name, _ in language_lines.most_common(settings.languages))
-        return cls(h, fi, st, paths, repos, languages, settings, generation)
+        first = np.ones(len(h), dtype=bool)
+        first[1:] = (h[1:] != h[:-1]) | (fi[1:] != fi[:-1])
+        h, fi, st = h[first], fi[first], st[first]
+        starts_at = np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1])))
+        counts = np.diff(np.append(starts_at, len(h)))
+        rank = np.arange(len(h)) - np.repeat(starts_at, counts)
+        common = h[starts_at[counts > settings.max_files]]
+        keep = rank <= settings.max_files
+        h, fi, st = h[keep], fi[keep], st[keep]
+        public_set = np.unique(np.concatenate(public_hashes)).astype(np.uint64) if public_hashes else None
+        total = sum(language_lines.values())
+        most = language_lines.most_common(settings.languages)
+        languages = tuple(name for name, lines in most if lines * 10 >= total) or (most[0][0],)
+        return cls(h, fi, st, paths, repos, languages, settings, generation, public_set, common.astype(np.uint64))
+
+    def _ignored_tokens(self, query: np.ndarray, n: int) -> np.ndarray:
+        """Tokens that never count: those in a run shared with public code (found as private
+        matches are), and those under a boilerplate k-gram."""
+        ignored = _covered(_hits(self.public, query), n, self.settings.min_run_tokens)
+        for position in _hits(self.common, query):
+            ignored[position : position + K] = True
+        return ignored
 
     @property
     def nbytes(self) -> int:
-        return int(self.hashes.nbytes + self.files.nbytes + self.starts.nbytes)
+        return int(
+            self.hashes.nbytes + self.files.nbytes + self.starts.nbytes + self.public.nbytes + self.common.nbytes
+        )
 
     def __len__(self) -> int:
         return len(self.hashes)
 
     def match(self, text: str) -> tuple[CodeMatch, ...]:
         """The repositories `text` carries code of, best first (empty when none)."""
-        if not len(self.hashes) or len(text) < 40:
-            return ()
+        if not len(self.hashes) or len(text) < 40 or text.count("\n") + 1 < self.settings.min_lines:
+            return ()  # too short to hold a match: not even lexed (a one-line chat message)
         cleaned = unwrap(text)
+        variants = [cleaned]
+        old_side = unwrap(text, side="old")
+        if old_side != cleaned:
+            variants.append(old_side)  # a diff: its old side is what an index made before holds
+        if '"""' in cleaned or "'''" in cleaned:
+            # An excerpt that starts inside a multi-line string would be lexed inside out (code
+            # as string, string as code): it is also read as if a string had just been opened.
+            variants += ['"""\n' + v for v in variants] + ["'''\n" + v for v in variants]
         best: dict[str, CodeMatch] = {}
-        for normaliser in self._normalisers:
-            for found in self._match_tokens(normaliser, cleaned):
+        for normaliser, variant in ((n, v) for n in self._normalisers for v in variants):
+            for found in self._match_tokens(normaliser, variant):
                 held = best.get(found.repo)
                 if held is None or found.tokens > held.tokens:
                     best[found.repo] = found
@@ -150,18 +181,28 @@ class Lookup:
         hit = np.flatnonzero(right > left)
         if not len(hit):
             return []
-        by_repo: dict[int, list[int]] = defaultdict(list)
-        files_by_repo: dict[int, set[int]] = defaultdict(set)
+        by_file: dict[int, list[int]] = defaultdict(list)
         for position in hit.tolist():
             for entry in range(int(left[position]), int(right[position])):
-                file_id = int(self.files[entry])
-                repo = self.paths[file_id][0]
-                by_repo[repo].append(position)
-                files_by_repo[repo].add(file_id)
+                by_file[int(self.files[entry])].append(position)
         s = self.settings
+        # Runs are per file: a real excerpt shares long runs with one file, while chance k-grams
+        # shared with many files must not be stitched into one run.
+        by_repo: dict[int, np.ndarray] = {}
+        files_by_repo: dict[int, set[int]] = defaultdict(set)
+        for file_id, positions in by_file.items():
+            covered = _covered(positions, len(tokens), s.min_run_tokens)
+            if not covered.any():
+                continue
+            repo = self.paths[file_id][0]
+            files_by_repo[repo].add(file_id)
+            held = by_repo.get(repo)
+            by_repo[repo] = covered if held is None else held | covered
+        if by_repo:
+            ignored = self._ignored_tokens(query, len(tokens))
+            by_repo = {repo: covered & ~ignored for repo, covered in by_repo.items()}
         found = []
-        for repo, positions in by_repo.items():
-            covered = _covered(sorted(set(positions)), len(tokens), s.min_run_tokens)
+        for repo, covered in by_repo.items():
             matched = int(covered.sum())
             if matched < s.min_tokens:
                 continue
@@ -182,8 +223,16 @@ class Lookup:
         return found
 
 
+def _hits(sorted_hashes: np.ndarray, query: np.ndarray) -> list[int]:
+    """The positions of `query` whose hash is in `sorted_hashes`."""
+    if not len(sorted_hashes):
+        return []
+    at = np.minimum(np.searchsorted(sorted_hashes, query), len(sorted_hashes) - 1)
+    return np.flatnonzero(sorted_hashes[at] == query).tolist()
+
+
 def _covered(positions: list[int], n: int, min_run: int) -> np.ndarray:
-    """Tokens covered by the k-grams starting at `positions` (sorted), in runs of ≥ min_run."""
+    """Tokens covered by the k-grams starting at `positions` (ascending), in runs of ≥ min_run."""
     covered = np.zeros(n, dtype=bool)
     run_start = run_end = -1
     for p in positions:

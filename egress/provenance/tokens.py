@@ -8,10 +8,15 @@ tree-sitter does), and its token types are a shared hierarchy (Comment, String, 
 Normalisation makes the stream survive what agents and people do to code:
 - whitespace, comments and docstrings are dropped (reindenting, reflowing, adding or removing
   comments change nothing);
-- every identifier becomes `N` (renaming changes nothing), except builtins (`len`, `self`);
+- every identifier loses its name but keeps who it is: it becomes "the name last seen d names
+  ago" (d ≤ NAME_REACH), or "a name not seen within NAME_REACH names". A consistent renaming
+  changes nothing, yet `x = f(x)` and `x = f(y)` differ: the structure of which names repeat
+  is the most telling part of code once the names are gone. Builtins (`len`, `self`) are kept;
 - every string literal, however it is split into tokens (prefixes, escapes, the expressions
   interpolated into it), becomes one `S`; every number `0`;
-- keywords, operators and punctuation are kept as written: they are the code's shape.
+- keywords, operators and punctuation are kept as written: they are the code's shape;
+- a line break (any run of them, blank lines included) is one token: reindenting, removing or
+  adding whole comment lines keep it, and it tells `f(a)` on one line from a call spread over two.
 
 Each normalised token is a stable 64-bit value (BLAKE2b of its text), so fingerprints computed by
 different processes and versions of Python agree (Python's own `hash` of a string does not).
@@ -28,6 +33,11 @@ from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Comment, Keyword, Literal, Name, Number, Operator, Punctuation, String, Text, Whitespace
 from pygments.util import ClassNotFound
+
+# How far back (in identifiers) a repeated identifier is recognised as the same one. A small
+# reach keeps an excerpt's tokens equal to its file's after a few lines: at the start of an
+# excerpt, a name last seen just before the excerpt began reads as new there, not in the file.
+NAME_REACH = 8
 
 # What a Pygments token type becomes.
 _DROP, _NAME, _STRING, _NUMBER, _KEEP = range(5)
@@ -75,9 +85,11 @@ class Normaliser:
         self.language = lexer.aliases[0] if lexer.aliases else lexer.name
         self._categories: dict[object, int] = {}
         self._values: dict[str, int] = {}
-        self._name = _value("N")
+        self._new_name = _value("N")
+        self._names = [_value(f"N{d}") for d in range(NAME_REACH + 1)]  # [d]: the name seen d ago
         self._string = _value("S")
         self._number = _value("0")
+        self._newline = _value("\n")
 
     def tokens(self, text: str) -> Tokens:
         categories = self._categories
@@ -86,7 +98,10 @@ class Normaliser:
         offsets: list[int] = []
         previous_string = False
         interpolating = 0  # inside `{…}` of an f-string / template: part of the literal
-        name, string, number = self._name, self._string, self._number
+        string, number, newline = self._string, self._number, self._newline
+        new_name, names = self._new_name, self._names
+        seen: dict[str, int] = {}  # identifier -> its last position among the identifiers
+        count = 0
         for offset, ttype, value in self.lexer.get_tokens_unprocessed(text):
             if ttype in String.Interpol:
                 interpolating = max(0, interpolating + value.count("{") - value.count("}"))
@@ -100,6 +115,10 @@ class Normaliser:
                 if ttype in Text and value.strip():
                     category = _KEEP  # a lexer's catch-all text that is not whitespace
                 else:
+                    if "\n" in value and out and out[-1] != newline:
+                        out.append(newline)  # line structure: one token per run of line breaks
+                        offsets.append(offset)
+                        previous_string = False
                     continue
             if category == _STRING:
                 if previous_string:
@@ -110,7 +129,10 @@ class Normaliser:
                 continue
             previous_string = False
             if category == _NAME:
-                out.append(name)
+                ago = count - seen.get(value, -NAME_REACH - 1)
+                out.append(names[ago] if ago <= NAME_REACH else new_name)
+                seen[value] = count
+                count += 1
             elif category == _NUMBER:
                 out.append(number)
             else:

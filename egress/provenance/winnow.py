@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-K = 12
-WINDOW = 12
+K = 16
+WINDOW = 10
 GUARANTEE = WINDOW + K - 1
 
 _BASE = np.uint64(0x100000001B3)  # an odd multiplier: the polynomial hash mod 2**64

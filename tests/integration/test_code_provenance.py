@@ -15,6 +15,7 @@ import signal
 import subprocess
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -167,16 +168,17 @@ def clouds(sims: dict[str, UpstreamSimulator]) -> dict[str, UpstreamSimulator]:
     return sims
 
 
-@pytest.fixture
-def gateway(
-    env: dict[str, str],  # noqa: F811 - the fixture imported above
+@contextmanager
+def serving(
+    env: dict[str, str],  # noqa: F811 - a parameter, not the fixture
     tmp_path: Path,
     repo: Path,
     clouds: dict[str, UpstreamSimulator],
+    **extra: Any,
 ) -> Iterator[tuple[str, str, Path]]:
     """`egress serve` on the three simulators, with the repository and public code indexed."""
     urls = {name: sim.url for name, sim in clouds.items()}
-    config = write_config(tmp_path, urls["us"], providers=providers(urls), masking={"kinds": ["secret"]})
+    config = write_config(tmp_path, urls["us"], providers=providers(urls), masking={"kinds": ["secret"]}, **extra)
     public = tmp_path / "public"
     public.mkdir()
     (public / "textwrap.py").write_text(Path(textwrap.__file__).read_text())
@@ -195,6 +197,17 @@ def gateway(
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
         print(out)  # the gateway's log, shown when a test fails
+
+
+@pytest.fixture
+def gateway(
+    env: dict[str, str],  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+    repo: Path,
+    clouds: dict[str, UpstreamSimulator],
+) -> Iterator[tuple[str, str, Path]]:
+    with serving(env, tmp_path, repo, clouds) as running:
+        yield running
 
 
 def claude_code_request(url: str, key: str, tool_output: str, stream: bool) -> str:

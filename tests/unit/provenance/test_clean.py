@@ -25,11 +25,14 @@ def test_a_lone_number_colon_is_code_and_kept() -> None:
 
 
 @given(st.lists(code_line, min_size=1, max_size=20))
-def test_a_diff_hunk_gives_back_its_lines_without_markers(lines: list[str]) -> None:
+def test_a_diff_hunk_gives_back_each_side_without_markers(lines: list[str]) -> None:
     marked = [("+" if i % 3 == 0 else "-" if i % 3 == 1 else " ") + line for i, line in enumerate(lines)]
     diff = "diff --git a/x.py b/x.py\nindex 1111111..2222222 100644\n--- a/x.py\n+++ b/x.py\n"
     diff += f"@@ -1,{len(lines)} +1,{len(lines)} @@ def f():\n" + "\n".join(marked)
-    assert unwrap(diff).split("\n")[5:] == lines
+    new_side = [line if i % 3 != 1 else "" for i, line in enumerate(lines)]
+    old_side = [line if i % 3 != 0 else "" for i, line in enumerate(lines)]
+    assert unwrap(diff).split("\n")[5:] == new_side
+    assert unwrap(diff, side="old").split("\n")[5:] == old_side
 
 
 def test_fences_become_empty_lines_and_the_code_stays() -> None:

@@ -45,7 +45,7 @@ def test_renaming_reindenting_and_comments_do_not_change_the_tokens() -> None:
 
 def test_token_lines_are_the_lines_of_the_text() -> None:
     tokens = _python().tokens("x = 1\n\n# c\ny = 2\n")
-    assert tokens.lines.tolist() == [1, 1, 1, 4, 4, 4]
+    assert tokens.lines.tolist() == [1, 1, 1, 1, 4, 4, 4, 4]  # x = 1 NL y = 2 NL (blank lines: one NL)
 
 
 def test_different_code_gives_different_tokens() -> None:
@@ -79,3 +79,10 @@ def test_winnowing_selects_at_least_one_hash_per_window(values: np.ndarray) -> N
     gaps = np.diff(np.concatenate([[-1], chosen, [len(hashes)]]))
     assert gaps.max() <= WINDOW
     assert K >= 1
+
+
+def test_which_names_repeat_is_kept_and_the_names_are_not() -> None:
+    n = _python()
+    same = n.tokens("total = add(total, 1)\n").values
+    assert np.array_equal(same, n.tokens("acc = plus(acc, 2)\n").values)  # renamed consistently
+    assert not np.array_equal(same, n.tokens("total = add(other, 1)\n").values)  # another name
