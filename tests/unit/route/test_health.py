@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from egress.route.health import Circuit, EndpointHealth
 from egress.route.settings import BreakerSettings
+from tests.support.clock import ManualClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def health(threshold: int = 3, cooldown: float = 30.0) -> tuple[EndpointHealth, Clock]:
-    clock = Clock()
+def health(threshold: int = 3, cooldown: float = 30.0) -> tuple[EndpointHealth, ManualClock]:
+    clock = ManualClock()
     return EndpointHealth(BreakerSettings(failure_threshold=threshold, cooldown_s=cooldown), clock), clock
 
 
