@@ -16,7 +16,7 @@ is measured is egress's own stalls, not other processes' load on a shared machin
 worker processes step back down by as much (gateway/worker_pool.py), so inside egress the order
 is unchanged. One rerun is allowed: even so, a stall outside egress can take a core from the
 gateway for more than 50 ms. The design this guards against (large bodies parsed and masked on
-threads of the gateway's own process, one GIL) exceeded 50 ms on every run measured (71-106 ms
+threads of the gateway's own process, one GIL) exceeded 50 ms on every run measured (65-106 ms
 worst delay), so it fails both runs; a rerun does not hide it. The data directory is on tmpfs
 (`memory_dir`), so the disk's fsync latency under other work is not counted either.
 """
