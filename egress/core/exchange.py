@@ -104,14 +104,34 @@ class ClientInfo:
     session_id: str | None
 
 
+class Kind(StrEnum):
+    """What a finding is: the unit masking and the policy's kind lists speak in."""
+
+    SECRET = "secret"
+    PII = "pii"
+    SENSITIVE_FILE = "sensitive_file"
+    INTERNAL = "internal"
+    PROPRIETARY_CODE = "proprietary_code"  # code of an indexed repository (egress.provenance)
+
+
+class Tier(StrEnum):
+    """How sure a finding is. Both tiers are masked; the bundled policy blocks, holds or reroutes
+    on `certain` only, unless its settings name `likely` too (docs/detection.md)."""
+
+    CERTAIN = "certain"  # a validated format: prefix, structure, checksum where one exists
+    LIKELY = "likely"  # a near-miss vendor token, a generic credential, an encoded one
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """Something sensitive at `text[start:end]` of prompt segment `segment`.
 
-    `preview` is redacted (a known prefix at most, never the value); no value is kept here.
+    `preview` is redacted (a known prefix at most, never the value); no value is kept here. For
+    a credential found inside encoded text (base64, URL or JSON escapes) the span is the encoded
+    text that carries it, so masking replaces that.
     """
 
-    kind: str  # secret | pii | sensitive_file | internal | proprietary_code
+    kind: Kind
     rule_id: str
     segment: int
     start: int
@@ -119,6 +139,7 @@ class Finding:
     confidence: float
     severity: str = "medium"  # critical | high | medium | low
     preview: str = ""
+    tier: Tier = Tier.CERTAIN
     code: CodeMatch | None = None  # kind proprietary_code: the repository and how much matched
 
 

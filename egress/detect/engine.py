@@ -26,10 +26,12 @@ from typing import Any
 import hyperscan
 import re2
 
+from egress.core.exchange import Kind, Tier
 from egress.detect import prefilter
 from egress.detect.budget import Budget
-from egress.detect.rules import Allowlist, Rule, RuleSet
-from egress.detect.validators import VALIDATORS, is_placeholder, shannon_entropy
+from egress.detect.context import credential_name
+from egress.detect.rules import NEAR_MISS_RULE_ID, Allowlist, Rule, RuleSet
+from egress.detect.validators import NEAR_MISS_VALIDATORS, VALIDATORS, is_placeholder, shannon_entropy
 
 log = logging.getLogger("egress.detect")
 
@@ -74,8 +76,8 @@ class LazyConfirmer:
     def groups(self) -> int:
         return int(self._compiled().groups)
 
-    def finditer(self, data: bytes) -> Any:
-        return self._compiled().finditer(data)
+    def finditer(self, data: bytes, pos: int = 0, endpos: int | None = None) -> Any:
+        return self._compiled().finditer(data, pos, len(data) if endpos is None else endpos)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ class Match:
     start: int
     end: int
     secret: str
+    tier: Tier = Tier.CERTAIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,9 @@ class _Compiled:
     regex: Any  # re2 pattern over bytes: RE2 reads UTF-8 directly, no per-call re-encoding
     allow: tuple[tuple[Allowlist, tuple[Any, ...]], ...]
     check: Callable[..., bool] | None
+    # A check that validates structure (a checksum): a value failing it still has the vendor's
+    # shape, so it is reported as `likely` instead of dropped.
+    near_miss: bool = False
 
 
 class RuleMatcher:
@@ -118,11 +124,17 @@ class RuleMatcher:
             applicable = tuple(g for g in global_allow if not g[0].target_rules or rule.id in g[0].target_rules)
             own = tuple((a, tuple(re2.compile(r) for r in a.regexes)) for a in rule.allowlists)
             check = rule.check or (VALIDATORS[rule.validator] if rule.validator else None)
-            self._rules.append(_Compiled(rule, confirmer(rule.regex.encode()), own + applicable, check))
+            near_miss = rule.validator in NEAR_MISS_VALIDATORS
+            self._rules.append(_Compiled(rule, confirmer(rule.regex.encode()), own + applicable, check, near_miss))
         self._kw_db, self._kw_rules = self._compile_keywords(cache)
         self._shape_db, self._always = self._compile_shapes(cache)
+        self._full_db: Any
+        self._full_ids: frozenset[int]
         self._full_db, self._full_ids = (
-            prefilter.build([(i, c.rule.regex) for i, c in enumerate(self._rules)], cache)  # type: ignore[misc]
+            prefilter.build(
+                [(i, c.rule.regex) for i, c in enumerate(self._rules) if c.rule.id not in _KEYWORD_LED],  # type: ignore[misc]
+                cache,
+            )
             if whole_patterns
             else (None, frozenset())
         )
@@ -137,8 +149,20 @@ class RuleMatcher:
             i for i, c in enumerate(self._rules) if c.rule.regex and _unicode_sensitive(c.rule.regex)
         )
         self._uncovered_kw_db = self._compile_literals(
-            cache,
-            sorted({k for i in self._uncovered for k in self._rules[i].rule.keywords})
+            cache, sorted({k for i in self._uncovered for k in self._rules[i].rule.keywords})
+        )
+        # Key-in-context rules match within one line. Their own automaton reports every match
+        # end, so RE2 confirms them on those lines only, not over the whole text.
+        self._line_db: Any
+        self._line_ids: frozenset[int]
+        self._line_db, self._line_ids = (
+            prefilter.build(
+                [(i, c.rule.regex) for i, c in enumerate(self._rules) if c.rule.key_group],  # type: ignore[misc]
+                cache,
+                _EVERY_END,
+            )
+            if whole_patterns
+            else (None, frozenset())
         )
 
     # --- compilation ---------------------------------------------------------------------------
@@ -224,12 +248,60 @@ class RuleMatcher:
         to_chars = _identity if ascii_only else _CharOffsets(data)
         lines = _Lines(text)
         matches: list[Match] = []
+        if ascii_only:
+            windows = self._line_windows(data, triggered & self._line_ids)
+        elif "\u212a" in text or "\u017f" in text:
+            windows = None  # the reference path (see above)
+        else:
+            # Hyperscan counts bytes: the line-local automaton reads the stand-in (one byte per
+            # character, sound as for the whole-pattern pass), its windows mapped back to bytes.
+            windows = _to_bytes(text, self._line_windows(_stand_in(data), triggered & self._line_ids))
+        whole = ((0, len(data)),)
         for rule_index in sorted(triggered):
             if budget is not None:
                 budget.check()
-            if self._confirm(self._rules[rule_index], text, data, to_chars, lines, matches, budget, limit):
+            where = windows.get(rule_index, whole) if windows is not None else whole
+            if self._confirm(self._rules[rule_index], text, data, where, to_chars, lines, matches, budget, limit):
                 break
         return matches
+
+    def _line_windows(self, data: bytes, rules: set[int]) -> dict[int, tuple[tuple[int, int], ...]] | None:
+        """For line-local rules: the lines (byte ranges) where each one's pattern ends a match;
+        None (confirm over the whole text) past a bound on reported ends (a secret-dense text)."""
+        if not rules or self._line_db is None:
+            return {}
+        ends: dict[int, list[int]] = {}
+        reported = 0
+
+        def on_end(rule_index: int, _start: int, end: int, _flags: int, _ctx: Any) -> bool:
+            nonlocal reported
+            reported += 1
+            if rule_index in rules:
+                ends.setdefault(rule_index, []).append(end)
+            return reported > _MAX_LINE_ENDS  # True stops the scan
+
+        try:
+            self._line_db.scan(data, match_event_handler=on_end, scratch=self._scratch(self._line_db))
+        except hyperscan.ScanTerminated:
+            return None
+        if reported > _MAX_LINE_ENDS:
+            return None
+        windows: dict[int, tuple[tuple[int, int], ...]] = {i: () for i in rules}
+        for rule_index, offsets in ends.items():
+            spans: list[tuple[int, int]] = []
+            for end in sorted(offsets):
+                # The line holding the match's last character, with its newline (a pattern may
+                # end on it); windows that touch are joined, so no match is confirmed twice.
+                last = max(end - 1, 0)
+                lo = data.rfind(b"\n", 0, last) + 1
+                newline = data.find(b"\n", last)
+                hi = len(data) if newline < 0 else newline + 1
+                if spans and lo < spans[-1][1]:
+                    spans[-1] = (spans[-1][0], max(hi, spans[-1][1]))
+                else:
+                    spans.append((lo, hi))
+            windows[rule_index] = tuple(spans)
+        return windows
 
     def _prefiltered(self, data: bytes, prefilter_bytes: bytes, sure: frozenset[int]) -> set[int]:
         """A rule whose whole pattern does not occur in `prefilter_bytes` cannot match (`sure`
@@ -292,33 +364,40 @@ class RuleMatcher:
         compiled: _Compiled,
         text: str,
         data: bytes,
+        where: tuple[tuple[int, int], ...],
         to_chars: Callable[[int], int],
         lines: _Lines,
         out: list[Match],
         budget: Budget | None,
         limit: int | None,
     ) -> bool:
-        """Run one rule over the text and keep the matches that pass the rule's checks; True
-        once `out` holds more than `limit` matches."""
+        """Run one rule over the byte ranges `where` of the text and keep the matches that pass
+        the rule's checks; True once `out` holds more than `limit` matches."""
         rule = compiled.rule
-        for m in compiled.regex.finditer(data):
+        for m in (m for lo, hi in where for m in compiled.regex.finditer(data, lo, hi)):
             if budget is not None:
                 budget.check()
             group = rule.secret_group
             if group == 0 and compiled.regex.groups:
-                # gitleaks: without secretGroup, the first non-empty capture group is the secret.
-                group = next((g for g in range(1, compiled.regex.groups + 1) if m.group(g)), 0)
+                # gitleaks: without secretGroup, the first non-empty capture group is the secret
+                # (the key name's group is not a candidate).
+                group = next((g for g in range(1, compiled.regex.groups + 1) if g != rule.key_group and m.group(g)), 0)
             raw = m.group(group)
             if not raw:
+                continue
+            if rule.key_group and not credential_name(_whole_key(text, to_chars(m.start(rule.key_group)), m, rule)):
                 continue
             b_start, b_end = m.span(group)
             start, end = to_chars(b_start), to_chars(b_end)
             secret = text[start:end]
             if rule.entropy is not None and shannon_entropy(secret) < rule.entropy:
                 continue
+            tier = rule.tier
             if compiled.check is not None and not compiled.check(secret, text, start, end):
-                continue
-            if rule.kind == "secret" and is_placeholder(secret):
+                if not compiled.near_miss:
+                    continue
+                tier = Tier.LIKELY
+            if rule.kind == Kind.SECRET and is_placeholder(secret):
                 continue
             if compiled.allow and _allowed(
                 compiled.allow,
@@ -327,11 +406,16 @@ class RuleMatcher:
                 lambda s=start, e=end: lines.around(s, e),  # type: ignore[misc]
             ):
                 continue
-            out.append(Match(rule, start, end, secret))
+            out.append(Match(rule, start, end, secret, tier))
             if limit is not None and len(out) > limit:
                 return True
         return False
 
+
+# Rules whose pattern is an alternation of their own keywords and a tail: their keyword pass says
+# as much as a whole-pattern pass would, and a hundred-literal alternation followed by a class
+# repeat slows the shared whole-pattern automaton (rules.near_miss_rule).
+_KEYWORD_LED = frozenset({NEAR_MISS_RULE_ID})
 
 # Texts are encoded in pieces of this many characters, with a budget check (which may yield the
 # GIL) between pieces: one encode of a 30 MB text would hold the GIL for a few hundred ms.
@@ -347,6 +431,37 @@ def _encode(text: str, budget: Budget | None) -> bytes:
         budget.check()
         pieces.append(text[at : at + _ENCODE_PIECE].encode("utf-8", errors="replace"))
     return b"".join(pieces)
+
+
+# A key name is extended to the left over these characters (patterns match a key from its
+# credential word on: see rules/generic.toml), at most this far.
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-:")
+_NAME_REACH = 64
+
+
+def _whole_key(text: str, start: int, m: Any, rule: Rule) -> str:
+    """The key name a match's key group ends: the group, extended left over name characters."""
+    lo = start
+    while lo > 0 and start - lo < _NAME_REACH and text[lo - 1] in _NAME_CHARS:
+        lo -= 1
+    return text[lo:start] + str(m.group(rule.key_group).decode("utf-8", "replace"))
+
+
+def _to_bytes(
+    text: str, windows: dict[int, tuple[tuple[int, int], ...]] | None
+) -> dict[int, tuple[tuple[int, int], ...]] | None:
+    """Character-offset windows (of the stand-in) as byte offsets of the text's UTF-8: one
+    cursor over the text, so linear in the text whatever the number of windows."""
+    if not windows:
+        return windows
+    bounds = sorted({b for spans in windows.values() for span in spans for b in span})
+    at_char, at_byte = 0, 0
+    to_byte: dict[int, int] = {}
+    for bound in bounds:
+        at_byte += len(text[at_char:bound].encode("utf-8", errors="replace"))
+        at_char = bound
+        to_byte[bound] = at_byte
+    return {i: tuple((to_byte[lo], to_byte[hi]) for lo, hi in spans) for i, spans in windows.items()}
 
 
 def _identity(offset: int) -> int:
@@ -395,6 +510,10 @@ class _Lines:
 
 
 # On non-ASCII text, the whole-pattern pass runs when at least this many rules' keywords occur.
+# The line-local rules' automaton reports every match end; past this many, those rules are
+# confirmed over the whole text instead.
+_EVERY_END = hyperscan.HS_FLAG_ALLOWEMPTY
+_MAX_LINE_ENDS = 20_000
 _PREFILTER_WORTH = 4
 # UTF-8 lead bytes become \x01, continuation bytes go: one byte per character, in one C call.
 _LEADS_TO_01 = bytes(range(0xC0)) + b"\x01" * 0x40

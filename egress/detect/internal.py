@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from egress.core.exchange import Kind
 from egress.detect.rules import Rule
 
 
@@ -47,7 +48,7 @@ def _rule(
         regex=pattern,
         secret_group=1,
         keywords=keywords,
-        kind="internal",
+        kind=Kind.INTERNAL,
         family=family,
         severity=severity,
         confidence=0.95,

@@ -6,7 +6,8 @@ regex, secretGroup, entropy, keywords, path, tags, allowlist / allowlists), the 
 `[allowlist]` / `[[allowlists]]`, and `[extend]` (useDefault, path, disabledRules). In an
 extending file a rule whose id already exists overrides the fields it sets and adds its
 allowlists, as gitleaks does. Extension keys egress reads and gitleaks ignores: kind, family,
-severity, confidence, validator.
+severity, confidence, validator, tier (certain | likely; default certain) and keyGroup (the
+capture group holding the key name, which must name a credential: see detect/context.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import re2
 
+from egress.core.exchange import Kind, Tier
 from egress.detect.validators import VALIDATORS
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -51,11 +53,13 @@ class Rule:
     keywords: tuple[str, ...] = ()
     path: str | None = None
     tags: tuple[str, ...] = ()
-    kind: str = "secret"
+    kind: Kind = Kind.SECRET
     family: str = "custom"
     severity: str = "high"
     confidence: float = 0.9
     validator: str | None = None
+    tier: Tier = Tier.CERTAIN
+    key_group: int = 0  # 0: none; else the group whose text must name a credential
     allowlists: tuple[Allowlist, ...] = ()
     origin: str = ""  # the file the rule came from
     # A post-check given in code (configured rules); file rules name one with `validator`.
@@ -132,6 +136,18 @@ def _rule(raw: Any, origin: str, index: int) -> dict[str, Any]:
             if not isinstance(raw[key], kind):
                 raise RuleError(f"{where}: `{key}` must be a string")
             fields[key] = raw[key]
+    if "kind" in fields:
+        if fields["kind"] not in tuple(Kind):
+            raise RuleError(f"{where}: `kind` must be one of {', '.join(Kind)}")
+        fields["kind"] = Kind(fields["kind"])
+    if "tier" in raw:
+        if raw["tier"] not in tuple(Tier):
+            raise RuleError(f"{where}: `tier` must be one of {', '.join(Tier)}")
+        fields["tier"] = Tier(raw["tier"])
+    if "keyGroup" in raw:
+        if not isinstance(raw["keyGroup"], int) or raw["keyGroup"] < 0:
+            raise RuleError(f"{where}: `keyGroup` must be a non-negative integer")
+        fields["key_group"] = raw["keyGroup"]
     if "secretGroup" in raw:
         if not isinstance(raw["secretGroup"], int) or raw["secretGroup"] < 0:
             raise RuleError(f"{where}: `secretGroup` must be a non-negative integer")
@@ -159,6 +175,8 @@ def _rule(raw: Any, origin: str, index: int) -> dict[str, Any]:
         compiled = _compile(fields["regex"], where)
         if fields.get("secret_group", 0) > compiled.groups:
             raise RuleError(f"{where}: secretGroup {fields['secret_group']} but the regex has {compiled.groups} groups")
+        if fields.get("key_group", 0) > compiled.groups:
+            raise RuleError(f"{where}: keyGroup {fields['key_group']} but the regex has {compiled.groups} groups")
     if "path" in fields:
         _compile(fields["path"], where)
     if "validator" in fields and fields["validator"] not in VALIDATORS:
@@ -196,6 +214,7 @@ def load_rules(files: Iterable[tuple[str, str]]) -> RuleSet:
     by_id: dict[str, Rule] = {}
     allowlists: list[Allowlist] = []
     digest = hashlib.sha256()
+    disabled_near_miss = False
     for origin, text in files:
         digest.update(origin.encode() + b"\0" + text.encode() + b"\0")
         rules, file_allowlists, extend = _parse_file(text, origin)
@@ -210,7 +229,52 @@ def load_rules(files: Iterable[tuple[str, str]]) -> RuleSet:
         allowlists.extend(file_allowlists)
         for disabled in extend.get("disabledRules") or []:
             by_id.pop(disabled, None)
+            disabled_near_miss = disabled_near_miss or disabled == NEAR_MISS_RULE_ID
+    by_id.pop(NEAR_MISS_RULE_ID, None)
+    near_miss = None if disabled_near_miss else near_miss_rule(by_id.values())
+    if near_miss is not None:
+        by_id[near_miss.id] = near_miss
     return RuleSet(rules=tuple(by_id.values()), allowlists=tuple(allowlists), version=digest.hexdigest()[:16])
+
+
+NEAR_MISS_RULE_ID = "vendor-prefix-near-miss"
+# Keywords that end in a separator but are not distinctive enough to stand for a vendor.
+_COMMON_PREFIXES = frozenset({"api-", "sdk-", "secret_", "oci-", "oci_", "hec-", "hec_", "ado-", "ado_", "key-"})
+_PREFIX_SHAPE = re2.compile(r"^[a-z][a-z0-9_.-]*[a-z0-9][_-]$")
+
+
+def near_miss_rule(rules: Iterable[Rule]) -> Rule | None:
+    """One rule for every vendor prefix the bundled rules know (keywords ending in `_` or `-`:
+    ghp_, glpat-, sk-ant-api03-, xoxb-, …) followed by a random-looking run of any length: a
+    token whose length, checksum or structure is off is still reported, as `likely` (the exact
+    rule, more confident, wins where both match)."""
+    prefixes = sorted(
+        {
+            k
+            for r in rules
+            if r.kind == Kind.SECRET and r.family != "generic" and r.regex and r.origin.startswith("bundled:")
+            for k in r.keywords
+            if len(k) >= 4 and k not in _COMMON_PREFIXES and _PREFIX_SHAPE.match(k)
+        },
+        key=lambda k: (-len(k), k),
+    )
+    if not prefixes:
+        return None
+    alternatives = "|".join(re2.escape(p) for p in prefixes)
+    return Rule(
+        id=NEAR_MISS_RULE_ID,
+        description="A vendor token prefix followed by a random part whose length, checksum or structure is off",
+        regex=rf"(?:^|[^A-Za-z0-9_\-])((?:{alternatives})[A-Za-z0-9_\-]{{12,300}})",
+        secret_group=1,
+        keywords=tuple(prefixes),
+        tags=("generic", "near-miss"),
+        family="generic",
+        severity="medium",
+        confidence=0.8,  # above the key-in-context rules, below every exact vendor rule
+        validator="vendor_near_miss",
+        tier=Tier.LIKELY,
+        origin="derived:vendor prefixes",
+    )
 
 
 def load_rule_files(user: list[tuple[str, str]], include_bundled: bool = True) -> RuleSet:

@@ -20,14 +20,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from egress.core.exchange import Finding, Prompt
+from egress.core.exchange import Finding, Kind, Prompt, Tier
 from egress.core.provenance import CodeMatch
+from egress.detect import encoded
 from egress.detect.budget import Budget
 from egress.detect.engine import Match, RuleMatcher
 
 # The finding that stands for a whole secret-dense segment (see the module docstring).
 DENSE_RULE_ID = "secret-dense"
-DENSE_KIND = "secret"
+DENSE_KIND = Kind.SECRET
 # A text carrying indexed code (egress.provenance): one finding per repository, over the text.
 CODE_RULE_PREFIX = "proprietary-code:"
 # Real prompts hold a handful of secrets per text; thousands is a dump of credentials.
@@ -39,7 +40,7 @@ _RAW_PER_FINDING = 4
 
 @dataclass(frozen=True, slots=True)
 class TextFinding:
-    kind: str
+    kind: Kind
     rule_id: str
     family: str
     start: int
@@ -47,6 +48,7 @@ class TextFinding:
     confidence: float
     severity: str
     preview: str
+    tier: Tier = Tier.CERTAIN
     code: CodeMatch | None = None  # kind proprietary_code: which repository, how much
 
 
@@ -58,10 +60,11 @@ def redact(value: str) -> str:
 
 
 def merge(matches: list[Match]) -> list[Match]:
-    """One finding per value: where rules of the same kind overlap, the most confident (then the
-    longest) wins; different kinds on the same text are all kept.
+    """One finding per value: where rules of the same kind overlap, a `certain` match beats a
+    `likely` one, then the most confident (then the longest) wins; different kinds on the same
+    text are all kept.
 
-    The decision is greedy in rank order (confidence, length, start, rule id, then input order):
+    The decision is greedy in rank order (tier, confidence, length, start, rule id, input order):
     a match is kept unless it overlaps a kept match of its kind. Only overlapping matches can
     affect each other, so the matches are first split, per kind, into clusters of transitively
     overlapping spans (one sort, one sweep) and the greedy runs inside each cluster, where the
@@ -90,8 +93,9 @@ def merge(matches: list[Match]) -> list[Match]:
     return [matches[i] for i in kept]
 
 
-def _rank(m: Match) -> tuple[float, int, int, str]:
-    return (-m.rule.confidence, -(m.end - m.start), m.start, m.rule.id)
+def _rank(m: Match) -> tuple[bool, float, int, int, str]:
+    """A `certain` match outranks a `likely` one, then the more confident, the longer."""
+    return (m.tier != Tier.CERTAIN, -m.rule.confidence, -(m.end - m.start), m.start, m.rule.id)
 
 
 def _greedy(matches: list[Match], cluster: list[int], kept: list[int]) -> None:
@@ -115,7 +119,7 @@ def code_finding(text: str, match: CodeMatch) -> TextFinding:
     """A text carries code of an indexed repository: counts only, over the whole text."""
     preview = f"{match.repo}: {match.lines} lines ({match.share:.0%})"
     return TextFinding(
-        "proprietary_code",
+        Kind.PROPRIETARY_CODE,
         CODE_RULE_PREFIX + match.repo,
         "code",
         0,
@@ -191,8 +195,11 @@ class TextScanner:
     def _scan_rules(self, text: str, budget: Budget | None) -> tuple[TextFinding, ...]:
         cap = self.max_findings
         matches = self.matcher.scan(text, budget, cap)
-        merged = merge(matches)
-        if len(matches) > cap and len(merged) <= cap:
+        if len(matches) <= cap:
+            matches += self._decoded(text, budget, cap - len(matches))
+        first = merge(matches)
+        merged: list[Match] | None = first
+        if len(matches) > cap and len(first) <= cap:
             # Overlapping rules confirmed some values twice: scan on, to a larger bound of raw
             # matches (rare; a secret-dense text is usually past the cap after the first pass).
             matches = self.matcher.scan(text, budget, cap * _RAW_PER_FINDING)
@@ -210,9 +217,22 @@ class TextScanner:
                     m.rule.confidence,
                     m.rule.severity,
                     redact(m.secret),
+                    m.tier,
                 )
                 for m in merged
             )
+        return found
+
+    def _decoded(self, text: str, budget: Budget | None, room: int) -> list[Match]:
+        """Credentials inside encoded runs (encoded.py), each reported over the whole run that
+        carries it, as `likely`: masking replaces the encoded text."""
+        found: list[Match] = []
+        for view in encoded.views(text):
+            for m in self.matcher.scan(view.text, budget, room):
+                if m.rule.kind == Kind.SECRET:
+                    found.append(Match(m.rule, view.start, view.end, text[view.start : view.end], Tier.LIKELY))
+            if len(found) > room:
+                break
         return found
 
 
@@ -235,7 +255,7 @@ class Scanner:
                 for segment, texts in zip(prompt.segments, found, strict=True)
             ]
         return tuple(
-            Finding(f.kind, f.rule_id, index, f.start, f.end, f.confidence, f.severity, f.preview, code=f.code)
+            Finding(f.kind, f.rule_id, index, f.start, f.end, f.confidence, f.severity, f.preview, f.tier, code=f.code)
             for index, texts in enumerate(found)
             for f in texts
         )

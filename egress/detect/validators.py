@@ -18,6 +18,8 @@ from stdnum.it import codicefiscale as it_cf
 from stdnum.nl import bsn as nl_bsn
 from stdnum.us import ssn as us_ssn
 
+from egress.detect.context import credential_value, vendor_near_miss
+
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -187,6 +189,8 @@ def _stdnum(module: object) -> Callable[..., bool]:
 
 VALIDATORS: dict[str, Callable[..., bool]] = {
     "github_checksum": github_checksum,
+    "credential_value": credential_value,
+    "vendor_near_miss": vendor_near_miss,
     "luhn": luhn,
     "email": email,
     "phone": phone,
@@ -201,6 +205,9 @@ VALIDATORS: dict[str, Callable[..., bool]] = {
     "gb_nhs": _stdnum(gb_nhs),
     "dotenv_context": dotenv_context,
 }
+# Checks of a vendor format's structure (a checksum): a value that fails one is a near miss, a
+# `likely` finding, not nothing.
+NEAR_MISS_VALIDATORS = frozenset({"github_checksum"})
 
 # Values that documentation, templates and tests use in place of a real secret. Each pattern must
 # be rare in uniformly random secrets (under 1e-6 of a rule's random secrets; docs/detection.md):
