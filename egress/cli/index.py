@@ -17,9 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from egress.app import open_configured_store
 from egress.cli.options import config_option, err_console, load_or_exit
 from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
+from egress.config import Config
 from egress.core.provenance import IndexedRepo
 from egress.provenance.indexer import Progress as IndexProgress
 from egress.provenance.indexer import changed_files, fingerprint_files
+from egress.provenance.live import LiveIndex
 from egress.provenance.lookup import Lookup
 from egress.provenance.sources import SourceError, open_source
 from egress.store.base import SqlStore
@@ -50,6 +52,20 @@ MATCHES = TableSpec(
         Column("paths", "paths", drop=3),
     )
 )
+
+
+def indexed_code(config: Config) -> LiveIndex | None:
+    """The code index as the gateway loads it, for a dry run (`egress policy eval`); None when
+    the configured SQLite store does not exist yet (nothing indexed, and nothing is created)."""
+    if config.store_url.startswith("sqlite:///") and not Path(config.store_url.removeprefix("sqlite:///")).exists():
+        return None
+    store = open_configured_store(config)
+    try:
+        index = LiveIndex(store)
+        index.refresh()
+    finally:
+        store.close()
+    return index
 
 
 def _utc(ts: float) -> str:

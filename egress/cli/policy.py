@@ -124,6 +124,7 @@ def policy_eval(
     2 bad request, configuration or policy."""
     # Imported here: `egress policy --help` stays fast.
     from egress.app import build_policy, build_scanner
+    from egress.cli.index import indexed_code
     from egress.core.errors import EgressError
     from egress.core.exchange import Api
     from egress.policy.decide import RequestFacts, policy_input
@@ -139,7 +140,8 @@ def policy_eval(
     except EgressError as exc:
         err_console.print(f"[red]request error[/red] {exc.message}")
         sys.exit(2)
-    findings = build_scanner(config).scan(parsed.prompt)
+    # Indexed code is looked up as the gateway does (egress index): the match shows as a finding.
+    findings = build_scanner(config, code=indexed_code(config)).scan(parsed.prompt)
     catalog = Catalog(config.providers)
     candidates = catalog.candidates(chosen_api, parsed.model)
     facts = RequestFacts(chosen_api.value, parsed.model, parsed.stream, user, team, client, None, classifications)

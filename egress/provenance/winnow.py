@@ -7,10 +7,11 @@ such a match is always detected, however the rest of either text differs. The in
 the selected hashes (about 2 / (WINDOW + 1) of the k-grams); a query computes every k-gram of
 its text, so any indexed fingerprint inside a shared run is found.
 
-K = 12 normalised tokens is about one line and a half of code: short enough that a five-line
-excerpt holds several, long enough (with identifiers and literals erased) that a single k-gram
-is rarely shared by unrelated code. WINDOW = 12 makes the guarantee 23 tokens (two to three
-lines) while storing about one fingerprint per six tokens (roughly one per line).
+K = 16 normalised tokens is about two lines of code: long enough that, with names reduced to
+which-name-repeats (tokens.py), a k-gram is rarely shared by unrelated code (at K = 12, common
+idioms matched unrelated code several times as often: docs/provenance.md), short enough that a
+five-line excerpt holds a few dozen. WINDOW = 10 makes the guarantee 25 tokens (two to three
+lines) while storing about one fingerprint per 5.5 tokens (roughly one per line).
 """
 
 from __future__ import annotations

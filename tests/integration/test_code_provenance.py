@@ -298,3 +298,20 @@ def test_index_list_and_query_show_the_match(gateway, env) -> None:  # noqa: F81
     assert match["repo"] == "billing" and match["lines"] >= 15 and "billing/invoices.py" in match["paths"]
     nothing = run(["index", "query", "-", "--config", str(config)], env, input=LEDGER.replace("Ledger", "Book")[:60])
     assert nothing.returncode == 1
+
+
+def test_policy_eval_shows_the_match(gateway, env) -> None:  # noqa: F811 - the fixture
+    _, _, config = gateway
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "What is wrong here?\n" + renamed_excerpt(42, 20)}],
+    }
+    evaluated = run(
+        ["policy", "eval", "--request", "-", "--json", "--config", str(config)], env, input=orjson.dumps(body).decode()
+    )
+    report = orjson.loads(evaluated.stdout)
+    (finding,) = report["findings"]
+    assert finding["kind"] == "proprietary_code" and finding["rule"] == "proprietary-code:billing"
+    assert report["input"]["code"]["repos"]["billing"]["lines"] >= 15
+    assert report["endpoint"] == "own" and report["decision"]["action"] == "reroute"
