@@ -67,7 +67,7 @@ def measure(scanner: TextScanner, files: list[Path], examples: int) -> tuple[int
             if f.kind != "secret":
                 continue
             line = text.count("\n", 0, f.start) + 1
-            tier = str(getattr(f, "tier", "certain"))  # engines before the tiers: every finding certain
+            tier = str(f.tier)
             if line not in best or (tier == "certain" and best[line][0] != "certain"):
                 best[line] = (tier, f.rule_id)
         for line, (tier, rule) in sorted(best.items()):

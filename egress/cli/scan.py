@@ -20,6 +20,7 @@ from rich.progress import Progress
 from egress.cli.options import config_option_with
 from egress.cli.scan_plan import Plan, PlanCache, plan_key
 from egress.cli.tables import Column, TableSpec, print_rows, resolve_format
+from egress.core.exchange import Tier
 from egress.detect.compiled_cache import FileBlobCache
 from egress.detect.engine import RuleMatcher
 from egress.detect.rules import SEVERITIES, Rule, RuleError, RuleSet, load_rule_files
@@ -29,6 +30,7 @@ from egress.detect.scan import TextScanner
 # (egress/cli/scan_plan.py): a warm start, as in a pre-commit hook, never imports it.
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
+TIERS = tuple(t.value for t in Tier)  # most certain first
 _LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
 
 
@@ -44,6 +46,7 @@ class FileFinding:
     severity: str
     preview: str
     description: str
+    tier: str = "certain"  # certain | likely (docs/detection.md); path rules are certain
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:
@@ -84,7 +87,17 @@ class FileScanner:
             end_line, end_column = _position(text, f.end)
             out.append(
                 FileFinding(
-                    path, line, column, end_line, end_column, f.kind, f.rule_id, f.severity, f.preview, rule.description
+                    path,
+                    line,
+                    column,
+                    end_line,
+                    end_column,
+                    f.kind,
+                    f.rule_id,
+                    f.severity,
+                    f.preview,
+                    rule.description,
+                    str(f.tier),
                 )
             )
         return out
@@ -180,7 +193,7 @@ def _sarif(findings: list[FileFinding], ruleset: RuleSet) -> dict[str, Any]:
             "ruleId": f.rule,
             "ruleIndex": used.index(f.rule),
             "level": _LEVEL.get(f.severity, "warning"),
-            "message": {"text": f"{f.description or f.rule}: {f.preview}"},
+            "message": {"text": f"{f.description or f.rule} ({f.tier}): {f.preview}"},
             "locations": [
                 {
                     "physicalLocation": {
@@ -194,7 +207,7 @@ def _sarif(findings: list[FileFinding], ruleset: RuleSet) -> dict[str, Any]:
                     }
                 }
             ],
-            "properties": {"kind": f.kind, "severity": f.severity},
+            "properties": {"kind": f.kind, "severity": f.severity, "tier": f.tier},
         }
         for f in findings
     ]
@@ -216,6 +229,7 @@ FINDINGS_TABLE = TableSpec(
         Column("rule", "rule"),
         Column("severity", "severity", drop=1),
         Column("preview", "preview", drop=3),
+        Column("tier", "tier", drop=5),
     )
 )
 
@@ -240,6 +254,14 @@ FINDINGS_TABLE = TableSpec(
     help="Exit 1 when a finding has this severity or higher.",
 )
 @click.option(
+    "--fail-tier",
+    type=click.Choice(TIERS),
+    default="likely",
+    show_default=True,
+    help="Count only findings of this confidence tier or a more certain one for --fail-on (certain: "
+    "validated formats only; likely: both tiers).",
+)
+@click.option(
     "--rules",
     "rule_files",
     multiple=True,
@@ -254,6 +276,7 @@ def scan_command(
     fmt: str,
     as_json: bool,
     fail_on: str,
+    fail_tier: str,
     rule_files: tuple[Path, ...],
     config_path: Path | None,
     git_tracked: bool,
@@ -262,7 +285,7 @@ def scan_command(
     """Scan files, directories (respecting .gitignore), a git repository's tracked files or
     standard input (-) for secrets, personal data, sensitive files and internal identifiers.
 
-    Exit status: 0 no finding at or above --fail-on, 1 findings, 2 error."""
+    Exit status: 0 no finding at or above --fail-on (and --fail-tier), 1 findings, 2 error."""
     err = Console(stderr=True, highlight=False)
     try:
         files = tuple((str(p), p.read_text(encoding="utf-8")) for p in rule_files)
@@ -315,6 +338,7 @@ def scan_command(
                             "kind": f.kind,
                             "rule": f.rule,
                             "severity": f.severity,
+                            "tier": f.tier,
                             "preview": f.preview,
                         }
                         for f in findings
@@ -326,8 +350,10 @@ def scan_command(
     elif fmt == "sarif":
         click.echo(orjson.dumps(_sarif(findings, ruleset), option=orjson.OPT_INDENT_2))
     else:
-        rows = [(f.path, f.line, f.column, f.kind, f.rule, f.severity, f.preview) for f in findings]
+        rows = [(f.path, f.line, f.column, f.kind, f.rule, f.severity, f.preview, f.tier) for f in findings]
         print_rows(FINDINGS_TABLE, rows, fmt)
         err.print(f"{len(findings)} findings in {len(targets)} inputs ({len(ruleset.rules)} rules)")
     threshold = SEVERITIES.index(fail_on)
-    sys.exit(1 if any(SEVERITIES.index(f.severity) >= threshold for f in findings) else 0)
+    tiers = TIERS[: TIERS.index(fail_tier) + 1]
+    failing = [f for f in findings if SEVERITIES.index(f.severity) >= threshold and f.tier in tiers]
+    sys.exit(1 if failing else 0)

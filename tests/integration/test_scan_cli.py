@@ -232,3 +232,21 @@ def test_pre_commit_hook_entry_fails_a_commit_with_a_secret(tmp_path):
     assert done.returncode == 1 and "aws-access-key-id" in done.stdout
     policy = hooks["egress-policy-test"]["entry"].split()
     assert egress(policy[1:], env).returncode == 0  # the bundled policy's tests
+
+
+def test_confidence_tiers_in_json_and_sarif_and_fail_tier(tmp_path):
+    """A validated format is `certain`; a vendor prefix whose checksum fails is `likely` (issue
+    #14). Both are reported; --fail-tier certain fails only on the first."""
+    likely = tmp_path / "likely.env"
+    likely.write_text("GITHUB_TOKEN=ghp_Ab3De5Gh7Jk9Mn1Pq3Rs5Tu7Vw9Xy1Za3Bc5\n")  # checksum wrong
+    certain = tmp_path / "certain.sh"
+    certain.write_text("export AWS_ACCESS_KEY_ID=AKIAZ7QHB3MXW2RLK5TE\n")
+    result = scan(str(likely), str(certain), "--format", "json")
+    tiers = {f["path"].split("/")[-1]: f["tier"] for f in json.loads(result.stdout)["findings"]}
+    assert tiers == {"likely.env": "likely", "certain.sh": "certain"}
+    sarif = json.loads(scan(str(likely), "--format", "sarif").stdout)
+    result_props = sarif["runs"][0]["results"][0]["properties"]
+    assert result_props["tier"] == "likely"
+    assert scan(str(likely)).exit_code == 1  # both tiers count by default
+    assert scan(str(likely), "--fail-tier", "certain").exit_code == 0
+    assert scan(str(likely), str(certain), "--fail-tier", "certain").exit_code == 1

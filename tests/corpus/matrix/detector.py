@@ -18,6 +18,6 @@ def egress_detector() -> Detector:
     scanner = TextScanner(matcher, cache_chars=0)
 
     def detect(text: str) -> list[Detection]:
-        return [Detection(f.start, f.end, str(getattr(f, "tier", "certain"))) for f in scanner.scan_text(text) if f.kind == "secret"]
+        return [Detection(f.start, f.end, str(f.tier)) for f in scanner.scan_text(text) if f.kind == "secret"]
 
     return detect
