@@ -27,10 +27,11 @@ from egress.admin.settings import ConsoleSettings
 from egress.approve.settings import ApprovalSettings
 from egress.audit.settings import AuditSettings
 from egress.core.endpoint import Endpoint
+from egress.core.exchange import Tier
 from egress.core.jurisdictions import ISO_3166_ALPHA2, SPECIAL_JURISDICTIONS
 from egress.detect.compiled_cache import default_cache_dir
 from egress.detect.internal import internal_rules
-from egress.detect.rules import RuleError, bundled_files, load_rule_files
+from egress.detect.rules import NEAR_MISS_RULE_ID, RuleError, bundled_files, load_rule_files
 from egress.detect.settings import DetectionSettings
 from egress.gateway.settings import AuthSettings, ServerSettings
 from egress.mask.settings import FINDING_KINDS, MaskingSettings
@@ -364,6 +365,7 @@ def _vocabulary(config: Config, schema: data_schema.DataSchema) -> data_schema.V
     sources = {
         "kinds": lambda: frozenset(FINDING_KINDS) | set(rules().values()),
         "rule_ids": lambda: frozenset(rules()),
+        "confidence_tiers": lambda: frozenset(Tier),
         "jurisdictions": lambda: ISO_3166_ALPHA2 | SPECIAL_JURISDICTIONS | {e.jurisdiction for e in config.providers},
         "endpoints": lambda: frozenset(e.name for e in config.providers),
         "classifications": lambda: frozenset(
@@ -392,7 +394,11 @@ def rule_kinds(user: list[tuple[str, str]]) -> dict[str, str]:
     compiling its patterns (which takes most of a second). The files were validated already;
     tests/unit/test_config_schema.py checks that both agree."""
     include_bundled = not user or any(tomllib.loads(text).get("extend", {}).get("useDefault") for _, text in user)
-    return _rule_kinds_of((bundled_files() if include_bundled else []) + user)
+    kinds = _rule_kinds_of((bundled_files() if include_bundled else []) + user)
+    disabled = {d for _, text in user for d in tomllib.loads(text).get("extend", {}).get("disabledRules") or []}
+    if include_bundled and NEAR_MISS_RULE_ID not in disabled:
+        kinds[NEAR_MISS_RULE_ID] = "secret"  # derived from the bundled vendor prefixes (detect/rules.py)
+    return kinds
 
 
 def _rule_kinds_of(files: list[tuple[str, str]]) -> dict[str, str]:

@@ -131,7 +131,7 @@ class Finding:
     text that carries it, so masking replaces that.
     """
 
-    kind: Kind
+    kind: Kind | str  # a Kind, or a kind an organisation's own rule files name
     rule_id: str
     segment: int
     start: int

@@ -53,7 +53,7 @@ class Rule:
     keywords: tuple[str, ...] = ()
     path: str | None = None
     tags: tuple[str, ...] = ()
-    kind: Kind = Kind.SECRET
+    kind: Kind | str = Kind.SECRET  # a kind of an organisation's own rules stays a string
     family: str = "custom"
     severity: str = "high"
     confidence: float = 0.9
@@ -136,10 +136,8 @@ def _rule(raw: Any, origin: str, index: int) -> dict[str, Any]:
             if not isinstance(raw[key], kind):
                 raise RuleError(f"{where}: `{key}` must be a string")
             fields[key] = raw[key]
-    if "kind" in fields:
-        if fields["kind"] not in tuple(Kind):
-            raise RuleError(f"{where}: `kind` must be one of {', '.join(Kind)}")
-        fields["kind"] = Kind(fields["kind"])
+    if fields.get("kind") in tuple(Kind):
+        fields["kind"] = Kind(fields["kind"])  # an organisation's own kinds stay strings
     if "tier" in raw:
         if raw["tier"] not in tuple(Tier):
             raise RuleError(f"{where}: `tier` must be one of {', '.join(Tier)}")

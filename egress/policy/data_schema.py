@@ -48,6 +48,7 @@ class Enumeration:
 # The named enumerations a schema may reference; the configuration supplies their values.
 ENUMERATIONS: dict[str, Enumeration] = {
     "kinds": Enumeration("finding kind", "the kinds detectors emit"),
+    "confidence_tiers": Enumeration("confidence tier", "certain or likely"),
     "rule_ids": Enumeration(
         "rule id", "the ids of the loaded rule set (bundled, detection.rules, internal identifiers)"
     ),

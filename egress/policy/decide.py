@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
-from egress.core.exchange import Action, Decision, Finding
+from egress.core.exchange import Action, Decision, Finding, Tier
 
 # Version 2 added findings.severities, classifications and the candidates' translated, open
 # weights and government-access facts. `code` (indexed code the request carries) was added
@@ -46,6 +46,15 @@ def policy_input(
     kinds = Counter(f.kind for f in findings) if findings else {}
     rules = Counter(f.rule_id for f in findings) if findings else {}
     severities = Counter(f.severity for f in findings) if findings else {}
+    # Per confidence tier, the same counts: the bundled policy blocks, holds or reroutes on the
+    # tiers its settings name (`decisive_tiers`, default certain) and masks every tier.
+    by_tier = {
+        tier.value: {
+            "kinds": dict(Counter(f.kind.value for f in findings if f.tier == tier)),
+            "rules": dict(Counter(f.rule_id for f in findings if f.tier == tier)),
+        }
+        for tier in Tier
+    }
     return {
         "version": INPUT_VERSION,
         "request": {
@@ -61,6 +70,7 @@ def policy_input(
             "kinds": dict(kinds),
             "severities": dict(severities),
             "rules": dict(rules),
+            "by_tier": by_tier,
         },
         "classifications": sorted(set(facts.classifications)),
         "code": code_summary(findings),

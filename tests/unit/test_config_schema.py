@@ -472,6 +472,7 @@ def full_vocabulary(tmp_path: Path) -> data_schema.Vocabulary:
         "kinds": frozenset({"secret", "pii", "sensitive_file", "internal"}),
         "jurisdictions": ISO_3166_ALPHA2 | {"EU", "self"},
         "obligations": frozenset({"record_payload"}),
+        "confidence_tiers": frozenset({"certain", "likely"}),
         "rule_ids": frozenset(),
         "endpoints": frozenset(e.name for e in config.providers),
         "classifications": frozenset({"public", "proprietary"}),

@@ -39,6 +39,10 @@ defaults := {
 	"approval": {"kinds": [], "rules": []},
 	# Obligations attached to every decision (e.g. "record_payload").
 	"obligations": [],
+	# The confidence tiers whose findings may block, hold or reroute a request (every tier is
+	# masked): `likely` findings (generic credentials, near-miss vendor tokens, encoded ones)
+	# decide only where the organisation adds "likely" here.
+	"decisive_tiers": ["certain"],
 	# Shadow mode for a rollout: decisions are recorded, not enforced.
 	"shadow": false,
 	# Per-team overrides of any key above: {"<team>": {...}}.
@@ -65,9 +69,30 @@ team_of(req) := "" if not is_string(req.subject.team)
 
 found(req, kind) if req.findings.kinds[kind] > 0
 
+# Found in a tier that decides. An input without per-tier counts counts every finding (fail closed).
+decisive(req, s, kind) if {
+	some tier in s.decisive_tiers
+	req.findings.by_tier[tier].kinds[kind] > 0
+}
+
+decisive(req, _, kind) if {
+	not req.findings.by_tier
+	found(req, kind)
+}
+
+decisive_rule(req, s, rule) if {
+	some tier in s.decisive_tiers
+	req.findings.by_tier[tier].rules[rule] > 0
+}
+
+decisive_rule(req, _, rule) if {
+	not req.findings.by_tier
+	req.findings.rules[rule] > 0
+}
+
 # Found and sent in clear: kinds the decision masks never leave.
 leaves(req, s, kind) if {
-	found(req, kind)
+	decisive(req, s, kind)
 	masked := mask_kinds(s)
 	not kind in masked
 }
@@ -78,12 +103,12 @@ proprietary(req, s) if "proprietary" in req.classifications
 
 proprietary(req, s) if {
 	some kind in s.proprietary.kinds
-	found(req, kind)
+	decisive(req, s, kind)
 }
 
 proprietary(req, s) if {
 	some rule in s.proprietary.rules
-	req.findings.rules[rule] > 0
+	decisive_rule(req, s, rule)
 }
 
 proprietary(req, s) if {
@@ -98,12 +123,12 @@ proprietary(req, s) if {
 
 needs_approval(req, s) if {
 	some kind in s.approval.kinds
-	found(req, kind)
+	decisive(req, s, kind)
 }
 
 needs_approval(req, s) if {
 	some rule in s.approval.rules
-	req.findings.rules[rule] > 0
+	decisive_rule(req, s, rule)
 }
 
 # --- the rules: why a candidate endpoint is refused ------------------------------------------

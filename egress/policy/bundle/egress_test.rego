@@ -246,3 +246,39 @@ test_shadow_per_team if {
 	e := decide(request({}, {}, [], [us]), {})
 	e.shadow == false
 }
+
+# --- confidence tiers --------------------------------------------------------------------------
+
+tiered(certain_kinds, likely_kinds, likely_rules) := {
+	"version": 2,
+	"request": {"api": "anthropic.messages", "model": "m", "stream": false},
+	"subject": {"user": "u", "team": null},
+	"findings": {
+		"kinds": object.union(certain_kinds, likely_kinds), "rules": likely_rules,
+		"by_tier": {"certain": {"kinds": certain_kinds, "rules": {}}, "likely": {"kinds": likely_kinds, "rules": likely_rules}},
+	},
+	"classifications": [],
+	"candidates": [{"name": "us", "jurisdiction": "US", "trains_on_api_data": false, "dpa": true, "self_hosted": false}],
+}
+
+test_likely_findings_are_masked_but_do_not_hold if {
+	d := decide(tiered({}, {"secret": 2}, {"generic-secret-quoted": 2}), {"approval": {"kinds": ["secret"], "rules": []}})
+	d.action == "mask"
+	"secret" in d.mask
+}
+
+test_certain_findings_hold if {
+	d := decide(tiered({"secret": 1}, {}, {}), {"approval": {"kinds": ["secret"], "rules": []}})
+	d.action == "require_approval"
+}
+
+test_likely_findings_hold_where_the_settings_say_so if {
+	cfg := {"approval": {"kinds": [], "rules": ["generic-secret-quoted"]}, "decisive_tiers": ["certain", "likely"]}
+	d := decide(tiered({}, {"secret": 1}, {"generic-secret-quoted": 1}), cfg)
+	d.action == "require_approval"
+}
+
+test_an_input_without_tiers_counts_every_finding if {
+	d := decide(request({"secret": 1}, {}, [], [us]), {"approval": {"kinds": ["secret"], "rules": []}})
+	d.action == "require_approval"
+}

@@ -9,7 +9,7 @@ import pytest
 
 from egress.core.endpoint import Credentials, Endpoint
 from egress.core.errors import EgressError, ErrorCode
-from egress.core.exchange import Action
+from egress.core.exchange import Action, Finding, Kind, Tier
 from egress.policy.decide import AllowServingEndpoints, RequestFacts, policy_input, validate
 from egress.policy.rego import PolicyEvaluationError, PolicyLoadError, RegoPolicy, RegoSource
 from egress.policy.remote import RemoteOpaError
@@ -192,8 +192,8 @@ def bundled() -> RegoPolicy:
 
 def decide_now(policy: RegoPolicy, kinds: dict[str, int], candidates, classifications=()) -> Any:
     facts = RequestFacts("anthropic.messages", "claude-x", True, "dev", "eng", "claude-code", None, classifications)
-    doc = policy_input(facts, (), candidates)
-    doc["findings"]["kinds"] = kinds
+    findings = tuple(Finding(Kind(k), f"{k}-rule", 0, 0, 1, 1.0) for k, n in kinds.items() for _ in range(n))
+    doc = policy_input(facts, findings, candidates)
     return validate(policy.evaluate_now(doc), candidates, policy.revision, "x")
 
 
@@ -231,3 +231,27 @@ def test_a_policy_that_cannot_decide_does_not_load():
         RegoPolicy(RegoSource((("p.rego", "package egress\nimport rego.v1\ndecision := 1 if input.nope\n"),)), {})
     with pytest.raises(PolicyLoadError, match=r"p\.rego:2:\d+"):
         RegoPolicy(RegoSource((("p.rego", "package egress\ndecision := {\n"),)), {})
+
+
+def test_contract_likely_findings_are_masked_and_decide_only_where_the_settings_say():
+    """A generic credential (tier likely) is masked, but holds the request only when the
+    organisation names `likely` among the decisive tiers; a certain one always does."""
+    facts = RequestFacts("anthropic.messages", "claude-x", True, "dev", "eng", "claude-code", None, ())
+    likely = (Finding(Kind.SECRET, "generic-secret-quoted", 0, 0, 8, 0.75, tier=Tier.LIKELY),)
+    certain = (Finding(Kind.SECRET, "github-pat-classic", 0, 0, 40, 0.99),)
+    hold = {"mask_kinds": ["secret"], "approval": {"kinds": ["secret"], "rules": []}}
+    only_certain = RegoPolicy(RegoSource.bundled(), hold)
+    both = RegoPolicy(RegoSource.bundled(), {**hold, "decisive_tiers": ["certain", "likely"]})
+
+    def action(policy: RegoPolicy, findings: tuple[Finding, ...]) -> Action:
+        doc = policy_input(facts, findings, CANDIDATES)
+        return validate(policy.evaluate_now(doc), CANDIDATES, policy.revision, "x").action
+
+    assert action(only_certain, likely) is Action.MASK
+    assert action(only_certain, certain) is Action.REQUIRE_APPROVAL
+    assert action(both, likely) is Action.REQUIRE_APPROVAL
+    doc = policy_input(facts, likely + certain, CANDIDATES)
+    assert doc["findings"]["by_tier"] == {
+        "certain": {"kinds": {"secret": 1}, "rules": {"github-pat-classic": 1}},
+        "likely": {"kinds": {"secret": 1}, "rules": {"generic-secret-quoted": 1}},
+    }
