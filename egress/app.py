@@ -47,6 +47,7 @@ from egress.policy.health import OpaProbe
 from egress.policy.rego import PolicyLoadError, RegoPolicy, RegoSource
 from egress.policy.remote import RemoteOpa
 from egress.policy.service import PolicyService
+from egress.policy.settings import PolicyEngineKind
 from egress.provenance.live import LiveIndex
 from egress.recording.keys import load_or_create_recording_keys
 from egress.recording.recordings import Recordings
@@ -143,9 +144,9 @@ def rego_source(config: Config) -> RegoSource:
 def load_policy_engine(config: Config) -> PolicyEngine:
     """The configured engine, compiled. Raises PolicyLoadError when the policy does not load."""
     settings = config.policy
-    if settings.engine == "builtin":
+    if settings.engine == PolicyEngineKind.BUILTIN:
         return AllowServingEndpoints(config.masking.kinds)
-    if settings.engine == "opa":
+    if settings.engine == PolicyEngineKind.OPA:
         assert settings.opa_url is not None  # PolicySettings validates this
         return RemoteOpa(settings.opa_url, settings.query.removeprefix("data.").replace(".", "/"), settings.timeout_s)
     return RegoPolicy(rego_source(config), policy_data(config), settings.query)
@@ -194,7 +195,7 @@ def build_approval_gate(config: Config, approvals: Approvals) -> ApprovalGate:
 
 def policy_sources(config: Config) -> tuple[tuple[str, str], ...]:
     """The policy's files as they are on disk now (the console's read-only view)."""
-    if config.policy.engine != "rego":
+    if config.policy.engine != PolicyEngineKind.REGO:
         return ()
     source = rego_source(config)
     return source.modules + source.tests
@@ -287,7 +288,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         ),
     )
     # Remote OPA: probed in the background for readiness (an in-process policy is compiled by now).
-    opa_probe = OpaProbe(config.policy.opa_url) if config.policy.engine == "opa" and config.policy.opa_url else None
+    opa_probe = OpaProbe(config.policy.opa_url) if config.policy.engine == PolicyEngineKind.OPA and config.policy.opa_url else None
 
     async def startup() -> None:
         writer.start()

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from egress.approve.settings import ApprovalSettings
+from egress.approve.settings import WebhookFormat
 from egress.core.approvals import Approval
 
 log = logging.getLogger("egress.approve")
@@ -73,15 +73,15 @@ def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-BODIES = {"generic": generic_body, "slack": slack_body}
+BODIES = {WebhookFormat.GENERIC: generic_body, WebhookFormat.SLACK: slack_body}
 
 
 class Notifier:
     def __init__(
         self,
         url: str,
-        fmt: str = ApprovalSettings().webhook_format,
-        timeout_s: float = ApprovalSettings().webhook_timeout_s,
+        fmt: WebhookFormat,
+        timeout_s: float,
     ) -> None:
         if fmt not in BODIES:
             raise ValueError(f"unknown webhook format {fmt!r}")

@@ -6,7 +6,6 @@ Its defaults are defined here only (the embedded egress.yaml may restate them; a
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -16,6 +15,13 @@ class ApprovalMode(StrEnum):
 
     HOLD = "hold"  # keep it open until an approver decides or the timeout passes
     REFUSE = "refuse"  # answer 403 at once; an identical retry passes once approved
+
+
+class WebhookFormat(StrEnum):
+    """The body of the pending-approval notice (the YAML values)."""
+
+    GENERIC = "generic"  # a JSON document
+    SLACK = "slack"  # a Slack incoming-webhook body with a button
 
 
 class ApprovalSettings(BaseModel):
@@ -42,8 +48,9 @@ class ApprovalSettings(BaseModel):
         default=1.0, gt=0, le=60, description="how often a held request re-reads the shared store for a decision"
     )
     webhook_url: str | None = Field(default=None, description="POST a notice of each new pending approval here")
-    webhook_format: Literal["generic", "slack"] = Field(
-        default="generic", description="generic: a JSON document; slack: an incoming-webhook body with a button"
+    webhook_format: WebhookFormat = Field(
+        default=WebhookFormat.GENERIC,
+        description="generic: a JSON document; slack: an incoming-webhook body with a button",
     )
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=60, description="the webhook's deadline (never blocks)")
 

@@ -5,18 +5,25 @@ Its defaults are defined here only (the embedded egress.yaml may restate them; a
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class Durability(StrEnum):
+    """When a request's egress record must be committed (the YAML values)."""
+
+    BEFORE_FORWARD = "before_forward"  # an egress record, committed before the first byte goes upstream
+    AFTER_RESPONSE = "after_response"  # one record after the answer, in a batch (a crash loses the last batch)
 
 
 class AuditSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     flush_interval_ms: float = Field(default=20.0, gt=0, le=5000)
     max_batch: int = Field(default=512, ge=1, le=100_000)
-    durability: Literal["before_forward", "after_response"] = Field(
-        default="before_forward",
+    durability: Durability = Field(
+        default=Durability.BEFORE_FORWARD,
         description="before_forward: a request's egress record is committed before its first byte goes upstream",
     )
     write_ahead_timeout_ms: float = Field(
@@ -45,4 +52,4 @@ class AuditSettings(BaseModel):
     @property
     def write_ahead_timeout_s(self) -> float | None:
         """How long a request waits for its egress record's commit; None: it does not wait."""
-        return self.write_ahead_timeout_ms / 1000.0 if self.durability == "before_forward" else None
+        return self.write_ahead_timeout_ms / 1000.0 if self.durability == Durability.BEFORE_FORWARD else None

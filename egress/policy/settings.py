@@ -5,8 +5,9 @@ Its defaults are defined here only (the embedded egress.yaml may restate them; a
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,12 +16,21 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 OPA_CACHE_TTL_S = 5.0
 
 
+class PolicyEngineKind(StrEnum):
+    """Which policy engine decides (the YAML values)."""
+
+    REGO = "rego"  # in-process (regopy)
+    OPA = "opa"  # a remote OPA server
+    BUILTIN = "builtin"  # allow the serving endpoints and mask
+
+
 class PolicySettings(BaseModel):
     """Which policy decides, and its data (docs/policy.md)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    engine: Literal["rego", "opa", "builtin"] = Field(
-        default="rego", description="rego: in-process (regopy); opa: a remote OPA server; builtin: allow and mask"
+    engine: PolicyEngineKind = Field(
+        default=PolicyEngineKind.REGO,
+        description="rego: in-process (regopy); opa: a remote OPA server; builtin: allow and mask",
     )
     files: tuple[Path, ...] = Field(default=(), description=".rego files or folders; default: the bundled policy")
     query: str = Field(default="data.egress.decision", pattern=r"^data(\.[A-Za-z_][A-Za-z0-9_]*)+$")
@@ -42,7 +52,7 @@ class PolicySettings(BaseModel):
 
     @model_validator(mode="after")
     def _opa_needs_url(self) -> PolicySettings:
-        if self.engine == "opa" and not self.opa_url:
+        if self.engine == PolicyEngineKind.OPA and not self.opa_url:
             raise ValueError("engine opa needs opa_url")
         return self
 
@@ -55,4 +65,4 @@ class PolicySettings(BaseModel):
         """How long a cached decision is served; None: until the policy's revision changes."""
         if self.cache_ttl_s is not None:
             return self.cache_ttl_s
-        return OPA_CACHE_TTL_S if self.engine == "opa" else None
+        return OPA_CACHE_TTL_S if self.engine == PolicyEngineKind.OPA else None
