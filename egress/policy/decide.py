@@ -43,14 +43,14 @@ def policy_input(
     """The versioned document a policy sees. Findings are summarised: never values.
 
     `translated` names the candidates that would answer through API translation."""
-    kinds = Counter(f.kind for f in findings) if findings else {}
+    kinds = Counter(str(f.kind) for f in findings) if findings else {}  # str: JSON keys (orjson refuses enums)
     rules = Counter(f.rule_id for f in findings) if findings else {}
     severities = Counter(f.severity for f in findings) if findings else {}
     # Per confidence tier, the same counts: the bundled policy blocks, holds or reroutes on the
     # tiers its settings name (`decisive_tiers`, default certain) and masks every tier.
     by_tier = {
         tier.value: {
-            "kinds": dict(Counter(f.kind.value for f in findings if f.tier == tier)),
+            "kinds": dict(Counter(str(f.kind) for f in findings if f.tier == tier)),
             "rules": dict(Counter(f.rule_id for f in findings if f.tier == tier)),
         }
         for tier in Tier
