@@ -30,6 +30,7 @@ from egress.admin import records
 from egress.admin.accounts import Passwords, Role, Viewer
 from egress.admin.flowgraph import layout
 from egress.admin.guard import same_origin, security_headers, tls, token_matches
+from egress.admin.indexed_code import indexed_code_report
 from egress.admin.oidc import LOGIN_COOKIE, LOGIN_TTL_S, ConsoleOidc, SignInRefused
 from egress.admin.records import QueryError, Search
 from egress.admin.sessions import COOKIE, SessionBook, viewer_of
@@ -42,7 +43,6 @@ from egress.core.endpoint import Endpoint
 from egress.core.exchange import Api
 from egress.core.records import ConsoleSession
 from egress.policy.service import PolicyService
-from egress.policy.settings import PolicyEngineKind
 from egress.recording.recordings import Recordings
 from egress.route.provider_catalog import ProviderCatalog
 from egress.store.base import SqlStore
@@ -58,7 +58,7 @@ LOGIN_CSRF_COOKIE = "egress_login_csrf"
 class PolicyView:
     """What the policy page shows besides the running revision."""
 
-    engine: PolicyEngineKind
+    engine: str
     query: str
     shadow: bool
     data: dict[str, Any]
@@ -145,6 +145,7 @@ class Console:
             Route(p + "/flow", self._signed(self._flow)),
             Route(p + "/providers", self._signed(self._providers)),
             Route(p + "/policy", self._signed(self._admin_only(self._policy))),
+            Route(p + "/code", self._signed(self._admin_only(self._indexed_code))),
             Mount(p + "/static", StaticFiles(packages=[("egress.admin", "static")]), name="static"),
         ]
 
@@ -447,6 +448,15 @@ class Console:
         fits = await policy_fits(engine, destinations(self.provider_catalog, self.endpoints))
         report = build_report(self.provider_catalog, self.endpoints, fits)
         return self._render("providers.html", signed=signed, report=report, revision=engine.revision)
+
+    async def _indexed_code(self, request: Request, signed: Signed) -> Response:
+        try:
+            days = int(request.query_params.get("days", "7"))
+        except ValueError:
+            days = 7
+        days = min(max(days, 1), 366)
+        report = await asyncio.to_thread(indexed_code_report, self.store, time.time() - days * 86400.0)
+        return self._render("indexed_code.html", signed=signed, report=report, days=days)
 
     async def _policy(self, request: Request, signed: Signed) -> Response:
         view = self.policy_view

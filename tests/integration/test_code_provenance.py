@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import orjson
 import pytest
 
@@ -27,6 +28,7 @@ from egress.app import open_configured_store
 from egress.config import load_config
 from tests.integration.test_serve_cli import env, run, start_serve  # noqa: F401 - `env` is a fixture
 from tests.integration.test_sovereign_routing import providers
+from tests.support.console import login
 from tests.support.gateway import SIM_ENV, write_config
 from tests.support.simulator import UpstreamSimulator
 
@@ -315,3 +317,24 @@ def test_policy_eval_shows_the_match(gateway, env) -> None:  # noqa: F811 - the 
     assert finding["kind"] == "proprietary_code" and finding["rule"] == "proprietary-code:billing"
     assert report["input"]["code"]["repos"]["billing"]["lines"] >= 15
     assert report["endpoint"] == "own" and report["decision"]["action"] == "reroute"
+
+
+def test_console_shows_the_indexed_repositories_and_the_requests_that_matched(gateway, clouds, env) -> None:  # noqa: F811
+    url, key, config = gateway
+    assert claude_code_request(url, key, renamed_excerpt(42, 20), stream=False)
+    password = "a long enough password"
+    made = run(
+        ["admin", "add-user", "ada", "--role", "admin", "--password-stdin", "--config", str(config)],
+        env,
+        input=password + "\n",
+    )
+    assert made.returncode == 0, made.stderr
+    with httpx.Client(base_url=url, headers={"origin": url}) as browser:
+        assert login(browser, "ada", password).status_code == 303
+        page = browser.get("/admin/code?days=1")
+    assert page.status_code == 200
+    rows = {cells[0]: cells for cells in re.findall(r"<tr>(.*?)</tr>", page.text)}
+    billing = [r for r in re.findall(r"<tr><td>billing</td>.*?</tr>", page.text)]
+    assert len(billing) == 1 and billing[0].endswith("<td>1</td></tr>")  # one request matched
+    assert "<td>python-stdlib</td><td>public (subtracted)</td>" in page.text
+    assert "tally" not in page.text and rows
