@@ -43,6 +43,7 @@ from egress.core.endpoint import Endpoint
 from egress.core.exchange import Api
 from egress.core.records import ConsoleSession
 from egress.policy.service import PolicyService
+from egress.policy.settings import PolicyEngineKind
 from egress.recording.recordings import Recordings
 from egress.route.provider_catalog import ProviderCatalog
 from egress.store.base import SqlStore
@@ -58,7 +59,7 @@ LOGIN_CSRF_COOKIE = "egress_login_csrf"
 class PolicyView:
     """What the policy page shows besides the running revision."""
 
-    engine: str
+    engine: PolicyEngineKind
     query: str
     shadow: bool
     data: dict[str, Any]

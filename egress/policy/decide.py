@@ -50,7 +50,7 @@ def policy_input(
     # tiers its settings name (`decisive_tiers`, default certain) and masks every tier.
     by_tier = {
         tier.value: {
-            "kinds": dict(Counter(f.kind.value for f in findings if f.tier == tier)),
+            "kinds": dict(Counter(str(f.kind) for f in findings if f.tier == tier)),
             "rules": dict(Counter(f.rule_id for f in findings if f.tier == tier)),
         }
         for tier in Tier
