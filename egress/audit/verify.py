@@ -16,6 +16,10 @@ the newest anchored head and have the signed hash there. Checkpoints in the data
 anchor lacks are reported but are no failure: a gateway with another anchor (another host on the
 same PostgreSQL), one from before anchors existed, or one whose anchor append failed signed them;
 they are checked against the chain and the key like any other.
+
+Alongside, as information and not a break: orphan egress records (`egress.audit.orphans`),
+write-ahead records whose request has no own record after them (the gateway stopped in between,
+or the request is still in flight).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from egress.audit.anchor import AnchorLog
 from egress.audit.chain import Break, VerifyReport, verify
 from egress.audit.checkpoint import signature_problem
+from egress.audit.orphans import OrphanEgress, OrphanTracker
 from egress.audit.spans import SpanRootCheck
 from egress.core.records import Checkpoint, StoredAudit
 
@@ -76,6 +81,8 @@ class AuditReport:
     covered_seq: int  # the highest sequence number a valid checkpoint vouches for
     membership: Membership | None = None  # filtered exports only
     anchor: AnchorCheck | None = None  # live stores verified against an anchor
+    # Egress records whose request has no own record after them: information, never a break.
+    orphans: tuple[OrphanEgress, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -99,14 +106,19 @@ class AuditReport:
 
 
 def _tap(
-    records: Iterable[StoredAudit], watch: set[int], seen: dict[int, str], spans: SpanRootCheck
+    records: Iterable[StoredAudit],
+    watch: set[int],
+    seen: dict[int, str],
+    spans: SpanRootCheck,
+    orphans: OrphanTracker,
 ) -> Iterator[StoredAudit]:
     """The records, unchanged, noting the hash of each one a checkpoint names and feeding the
-    span roots."""
+    span roots and the orphan tracker."""
     for stored in records:
         if stored.seq in watch:
             seen[stored.seq] = stored.hash
         spans.feed(stored.seq, stored.hash)
+        orphans.feed(stored)
         yield stored
 
 
@@ -182,7 +194,8 @@ def verify_audit(
     the first failure is reported."""
     seen: dict[int, str] = {}
     spans = SpanRootCheck(checkpoints)
-    chain = verify(_tap(records, {cp.seq for cp in checkpoints}, seen, spans), check_columns)
+    orphans = OrphanTracker()
+    chain = verify(_tap(records, {cp.seq for cp in checkpoints}, seen, spans, orphans), check_columns)
     wrong_root = {(m.checkpoint.seq, m.checkpoint.key_id): m.reason for m in spans.mismatches}
     ordered = sorted(checkpoints, key=lambda c: (c.seq, c.key_id))
     problem = next((p for p in (signature_break(cp, public) for cp in ordered) if p), None)
@@ -205,7 +218,7 @@ def verify_audit(
         elif cp.seq in seen:
             verified += 1
             covered = cp.seq
-    return AuditReport(chain, verified, problem, covered)
+    return AuditReport(chain, verified, problem, covered, orphans=orphans.orphans())
 
 
 def _where(cp: Checkpoint) -> str:

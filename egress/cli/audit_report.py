@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from egress.audit.orphans import OrphanEgress
     from egress.audit.verify import AnchorCheck, AuditReport, Membership
 
 
@@ -42,6 +43,8 @@ def print_verify(report: AuditReport, what: str, elapsed: float, live: bool) -> 
         _print_anchor(anchor)
     elif live:
         click.echo("WARNING: not compared against a checkpoint anchor (--no-anchor).")
+    if report.membership is None:  # a filtered export may leave a request's own record out
+        _print_orphans(report.orphans, live)
     if not report.ok:
         sys.exit(1)
 
@@ -65,6 +68,24 @@ def _print_anchor(anchor: AnchorCheck) -> None:
             "appending to it failed. They are checked against the chain and the key, but deleting them "
             "would go unnoticed here."
         )
+
+
+def _print_orphans(orphans: tuple[OrphanEgress, ...], live: bool) -> None:
+    """Information, not a failure: requests whose egress records have no own record after them."""
+    if not orphans:
+        return
+    records = sum(o.attempts for o in orphans)
+    still = " still in flight (this store is live), or" if live else ""
+    click.echo(
+        f"Orphan egress records: {len(orphans)} requests ({records} egress records) have a write-ahead "
+        f"egress record but no outcome record: their bodies left or may have left, and the requests were"
+        f"{still} cut off before the gateway recorded how they ended (the gateway killed or stopped)."
+    )
+    for o in orphans[:_SHOWN]:
+        attempts = f"{o.attempts} attempts" if o.attempts > 1 else "1 attempt"
+        click.echo(f"  request {o.request_id}: {attempts}, last egress record {o.last_seq}")
+    if len(orphans) > _SHOWN:
+        click.echo(f"  … and {len(orphans) - _SHOWN} more requests.")
 
 
 def _print_membership(m: Membership, checked: int, checkpoints: int) -> None:
