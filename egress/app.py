@@ -68,8 +68,7 @@ def open_configured_store(config: Config) -> SqlStore:
     return open_migrated(
         config.store_url,
         config.resolved_data_dir,
-        busy_timeout_s=config.store.busy_timeout_ms / 1000.0,
-        connect_timeout_s=config.store.connect_timeout_s,
+        config.store,
     )
 
 
@@ -288,7 +287,11 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         ),
     )
     # Remote OPA: probed in the background for readiness (an in-process policy is compiled by now).
-    opa_probe = OpaProbe(config.policy.opa_url) if config.policy.engine == PolicyEngineKind.OPA and config.policy.opa_url else None
+    opa_probe = (
+        OpaProbe(config.policy.opa_url)
+        if config.policy.engine == PolicyEngineKind.OPA and config.policy.opa_url
+        else None
+    )
 
     async def startup() -> None:
         writer.start()

@@ -57,8 +57,7 @@ def open_store(config: Config) -> SqlStore:
     return open_migrated(
         config.store_url,
         config.resolved_data_dir,
-        busy_timeout_s=config.store.busy_timeout_ms / 1000.0,
-        connect_timeout_s=config.store.connect_timeout_s,
+        config.store,
     )
 
 

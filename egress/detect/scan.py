@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from egress.core.exchange import Finding, Kind, Prompt, Tier
 from egress.core.provenance import CodeMatch
 from egress.detect import encoded
+from egress.detect.bounds import DEFAULT_CACHE_MB, DEFAULT_MAX_FINDINGS
 from egress.detect.budget import Budget
 from egress.detect.engine import Match, RuleMatcher
 
@@ -31,8 +32,6 @@ DENSE_RULE_ID = "secret-dense"
 DENSE_KIND = Kind.SECRET
 # A text carrying indexed code (egress.provenance): one finding per repository, over the text.
 CODE_RULE_PREFIX = "proprietary-code:"
-# Real prompts hold a handful of secrets per text; thousands is a dump of credentials.
-DEFAULT_MAX_FINDINGS = 2000
 # Rules overlap (several rules may confirm one value before merging): the scan stops collecting
 # raw matches at this multiple of the cap.
 _RAW_PER_FINDING = 4
@@ -146,7 +145,7 @@ class TextScanner:
     def __init__(
         self,
         matcher: RuleMatcher,
-        cache_chars: int = 32 * 1024 * 1024,
+        cache_chars: int = DEFAULT_CACHE_MB * 1024 * 1024,
         max_findings: int = DEFAULT_MAX_FINDINGS,
         code: Callable[[str], tuple[CodeMatch, ...]] | None = None,
     ) -> None:

@@ -1,7 +1,8 @@
 """The `detection:` section of the configuration: which rules inspect prompts, and the bounds on
 inspecting one request (egress.config types its field as this).
 
-Its defaults are defined here only (the embedded egress.yaml may restate them; a test holds both equal)."""
+Its defaults are defined here only (the embedded egress.yaml may restate them; a test holds both equal),
+except the scan's bounds, which it shares with TextScanner (egress.detect.bounds)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from egress.detect.bounds import DEFAULT_CACHE_MB, DEFAULT_MAX_FINDINGS
 from egress.detect.internal import InternalIdentifiers
 
 
@@ -17,10 +19,12 @@ class DetectionSettings(BaseModel):
     enabled: bool = True
     rules: tuple[Path, ...] = Field(default=(), description="gitleaks-format rule files")
     internal_identifiers: InternalIdentifiers = InternalIdentifiers()
-    cache_mb: int = Field(default=32, ge=0, le=4096, description="memory for findings of texts already seen")
+    cache_mb: int = Field(
+        default=DEFAULT_CACHE_MB, ge=0, le=4096, description="memory for findings of texts already seen"
+    )
     cache_dir: Path | None = Field(default=None, description="compiled rule automata; default $XDG_CACHE_HOME/egress")
     max_findings_per_segment: int = Field(
-        default=2000,
+        default=DEFAULT_MAX_FINDINGS,
         ge=1,
         le=1_000_000,
         description="past this many findings a text (or a request) is secret-dense: one finding covers each "

@@ -128,7 +128,7 @@ class KeyRing:
     the outage cannot outlive the bound. A miss that cannot be checked against the store is
     refused the same way, never with a bare server error."""
 
-    def __init__(self, store: Store, refresh_s: float = 2.0) -> None:
+    def __init__(self, store: Store, refresh_s: float) -> None:
         self._store = store
         self._refresh_s = refresh_s
         self._by_hash: dict[str, GatewayKey] = {}

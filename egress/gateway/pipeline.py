@@ -64,25 +64,28 @@ _APPROVE = StageBoundary("approve", "the approval stage failed; the request was 
 _FORWARD = StageBoundary("forward", "the forward stage failed")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    max_body_bytes: int = 32 * 1024 * 1024
-    body_read_timeout_s: float = 30.0
-    auth_required: bool = True
+    """The request limits from the configuration (server, auth, policy, detection and audit
+    sections), whose defaults live in those settings types only."""
+
+    max_body_bytes: int
+    body_read_timeout_s: float
+    auth_required: bool
     # Labels a client may declare in x-egress-classification; only ones that tighten the policy.
-    client_classifications: frozenset[str] = frozenset({"proprietary"})
+    client_classifications: frozenset[str]
     # audit.durability before_forward: how long an attempt waits for its egress record to commit
     # (then it is refused, audit_unavailable); None: after_response, no write-ahead record.
-    write_ahead_timeout_s: float | None = None
+    write_ahead_timeout_s: float | None
     # Bodies of at least this many bytes are parsed, inspected and masked on a worker thread,
     # never on the event loop; a smaller one is inspected inline for at most inspect_inline_s
     # (then on a worker too). Its inspection gets inspect_cpu_budget_s of CPU, then it is refused.
-    inline_body_bytes: int = 64 * 1024
-    inspect_inline_s: float = 0.01
-    inspect_cpu_budget_s: float = 2.0
+    inline_body_bytes: int
+    inspect_inline_s: float = 0.01  # a tunable, not configuration
+    inspect_cpu_budget_s: float
     # Bodies of at least this many bytes are parsed, inspected and masked in a worker process
     # (own GIL; gateway/worker_pool.py) when the pipeline has worker_stages.
-    process_body_bytes: int = 1024 * 1024
+    process_body_bytes: int
 
 
 class Pipeline:

@@ -7,16 +7,19 @@ from typing import Any
 import psycopg
 
 from egress.store.base import SqlStore
+from egress.store.settings import StoreSettings
 
 # Any constant shared by every egress process: the advisory lock that serialises chain appends.
 _CHAIN_LOCK = 0x6567_7265_7373  # "egress"
+# The store section's defaults, for a store opened without a configuration (tests, benchmarks).
+_DEFAULTS = StoreSettings()
 
 
 class PostgresStore(SqlStore):
     dialect = "postgres"
     param = "%s"
 
-    def __init__(self, url: str, connect_timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, connect_timeout_s: float = _DEFAULTS.connect_timeout_s) -> None:
         super().__init__()
         self.url = url
         self.connect_timeout_s = connect_timeout_s

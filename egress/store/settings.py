@@ -22,3 +22,7 @@ class StoreSettings(BaseModel):
         if value is not None and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
+
+    @property
+    def busy_timeout_s(self) -> float:
+        return self.busy_timeout_ms / 1000.0

@@ -22,18 +22,21 @@ from pathlib import Path
 from typing import Any
 
 from egress.store.base import SqlStore
+from egress.store.settings import StoreSettings
 
 log = logging.getLogger("egress.store")
 
 # SQLite result codes after which the connection is not trusted again (reopened on next use).
 _DISCARD = ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_CORRUPT", "SQLITE_NOTADB")
+# The store section's defaults, for a store opened without a configuration (tests, benchmarks).
+_DEFAULTS = StoreSettings()
 
 
 class SqliteStore(SqlStore):
     dialect = "sqlite"
     param = "?"
 
-    def __init__(self, path: Path, busy_timeout_s: float = 5.0) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float = _DEFAULTS.busy_timeout_s) -> None:
         super().__init__()
         self.path = path
         self.busy_timeout_s = busy_timeout_s
