@@ -40,7 +40,7 @@ from pygments.util import ClassNotFound
 NAME_REACH = 8
 
 # What a Pygments token type becomes.
-_DROP, _NAME, _STRING, _NUMBER, _KEEP = range(5)
+_DROP, _NAME, _STRING, _NUMBER, _KEEP, _INTERPOL, _TEXT = range(7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,8 @@ class Tokens:
 
 
 def _category(ttype: object) -> int:
+    if ttype in String.Interpol:
+        return _INTERPOL
     if ttype in Comment or ttype in String.Doc or ttype in Whitespace:
         return _DROP
     if ttype in String or ttype in Literal.String:
@@ -66,7 +68,7 @@ def _category(ttype: object) -> int:
     if ttype in Name:
         return _NAME
     if ttype in Text:
-        return _DROP  # whitespace; other text is kept below (a non-empty value)
+        return _TEXT  # whitespace is dropped; other text is kept (a lexer's catch-all)
     if ttype in Literal:
         return _NUMBER
     return _KEEP
@@ -103,23 +105,22 @@ class Normaliser:
         seen: dict[str, int] = {}  # identifier -> its last position among the identifiers
         count = 0
         for offset, ttype, value in self.lexer.get_tokens_unprocessed(text):
-            if ttype in String.Interpol:
+            category = categories.get(ttype)
+            if category is None:
+                category = categories[ttype] = _category(ttype)
+            if category == _INTERPOL:
                 interpolating = max(0, interpolating + value.count("{") - value.count("}"))
                 continue
             if interpolating:
                 continue
-            category = categories.get(ttype)
-            if category is None:
-                category = categories[ttype] = _category(ttype)
-            if category == _DROP:
-                if ttype in Text and value.strip():
-                    category = _KEEP  # a lexer's catch-all text that is not whitespace
-                else:
-                    if "\n" in value and out and out[-1] != newline:
-                        out.append(newline)  # line structure: one token per run of line breaks
-                        offsets.append(offset)
-                        previous_string = False
-                    continue
+            if category == _TEXT and value.strip():
+                category = _KEEP  # a lexer's catch-all text that is not whitespace
+            if category == _DROP or category == _TEXT:
+                if "\n" in value and out and out[-1] != newline:
+                    out.append(newline)  # line structure: one token per run of line breaks
+                    offsets.append(offset)
+                    previous_string = False
+                continue
             if category == _STRING:
                 if previous_string:
                     continue  # the parts of one literal (prefix, escapes, interpolation) are one S
