@@ -29,6 +29,7 @@ from egress.audit.settings import AuditSettings
 from egress.core.endpoint import Endpoint
 from egress.core.exchange import Tier
 from egress.core.jurisdictions import ISO_3166_ALPHA2, SPECIAL_JURISDICTIONS
+from egress.core.obligations import OBLIGATIONS
 from egress.detect.compiled_cache import default_cache_dir
 from egress.detect.internal import internal_rules
 from egress.detect.rules import NEAR_MISS_RULE_ID, RuleError, bundled_files, load_rule_files
@@ -37,7 +38,7 @@ from egress.gateway.settings import AuthSettings, ServerSettings
 from egress.mask.settings import FINDING_KINDS, MaskingSettings
 from egress.policy import data_schema
 from egress.policy.settings import PolicySettings
-from egress.recording.settings import RECORD_PAYLOAD, RecordingSettings
+from egress.recording.settings import RecordingSettings
 from egress.route.catalog import Catalog
 from egress.route.provider_catalog import (
     CatalogEntry,
@@ -386,7 +387,7 @@ def _vocabulary(config: Config, schema: data_schema.DataSchema) -> data_schema.V
 
 def _obligations() -> frozenset[str]:
     """The obligations the gateway honours in a decision."""
-    return frozenset({RECORD_PAYLOAD})
+    return OBLIGATIONS
 
 
 def rule_kinds(user: list[tuple[str, str]]) -> dict[str, str]:

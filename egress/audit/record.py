@@ -33,10 +33,11 @@ from egress.core.records import AuditEntry
 __all__ = ["EGRESS_OUTCOME", "EGRESS_RECORD_VERSION", "RECORD_VERSION", "AuditDraft", "build_egress", "build_entry"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuditDraft:
     """A record built on the request path, finished on the audit writer thread: the digest of
     the body sent upstream is computed there (hashlib releases the GIL), then the canonical JSON.
+    Not frozen (its __init__ is on the request path); nothing changes it once built.
 
     A plain dict record is accepted as is (tests and benchmarks write partial records)."""
 
@@ -93,7 +94,8 @@ def finalize(item: AuditEntry | AuditDraft) -> AuditEntry:
 
 def build_entry(x: Exchange) -> AuditDraft:
     """A request's own record: who, what, where it went, the decision, the findings and what was
-    masked (kinds, rule ids, counts and keyed hashes, never a value or a placeholder)."""
+    masked (kinds, rule ids, counts and keyed hashes, never a value or a placeholder). StrEnum
+    members stand for their values (orjson writes the value; `.value` costs a descriptor call)."""
     principal = x.principal
     client = x.client
     total_ns = (x.finished_ns or x.started_ns) - x.started_ns
@@ -108,20 +110,20 @@ def build_entry(x: Exchange) -> AuditDraft:
         client=client.name if client else None,
         user_agent=client.user_agent if client else None,
         session_id=client.session_id if client else None,
-        api=x.api.value if x.api else None,
+        api=x.api,
         method=x.method,
         path=x.path,
         model=x.parsed.model if x.parsed else None,
         stream=x.parsed.stream if x.parsed else None,
         endpoint=x.endpoint_name,
-        translated_from=x.translated_from.value if x.translated_from else None,
+        translated_from=x.translated_from,
         jurisdiction=x.endpoint_jurisdiction,
         region=x.endpoint_region,
         upstream_attempts=x.upstream_attempts,
         upstream_status=x.upstream_status,
         status=x.status,
-        outcome=(x.outcome or Outcome.FAILED).value,
-        error_code=x.error.code.value if x.error else None,
+        outcome=x.outcome or Outcome.FAILED,
+        error_code=x.error.code if x.error else None,
         error_stage=x.error.stage if x.error else None,
         # Only for requests the policy held for an approver.
         approval=ApprovalRef.of(x.approval) if x.approval is not None else None,
@@ -156,17 +158,17 @@ def build_egress(x: Exchange, body: bytes) -> AuditDraft:
         key_id=principal.key_id if principal else None,
         auth=principal.method if principal else None,
         client=x.client.name if x.client else None,
-        api=x.api.value if x.api else None,
+        api=x.api,
         path=x.path,
         model=x.parsed.model if x.parsed else None,
         endpoint=x.endpoint_name,
-        translated_from=x.translated_from.value if x.translated_from else None,
+        translated_from=x.translated_from,
         jurisdiction=x.endpoint_jurisdiction,
         region=x.endpoint_region,
         attempt=x.upstream_attempts + 1,
         status=None,
         outcome=EGRESS_OUTCOME,
         bytes_upstream=len(body),
-        decision=Decision.of(x.decision) if x.decision else None,
+        decision=Decision.brief(x.decision) if x.decision else None,
     )
     return AuditDraft(record, body)

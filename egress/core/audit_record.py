@@ -12,19 +12,27 @@ Invariants:
 - `canonical()` is orjson with sorted keys over exactly the keys of the record's kind
   (`_KEYS`), so the bytes are those the dict builders wrote before this type existed: chains
   written then still verify (tests/unit/test_audit_fixture.py, test_audit_record.py).
+- Attribute names are the stored keys. `AuditRecord` has no slots: its `__dict__` holds exactly
+  its fields, and `canonical()` copies it (one C call) and drops the keys its kind lacks. The
+  sub-objects have slots (cheaper to build on the request path) and write their own JSON
+  (`as_json`, a dict literal: orjson reads a slotted dataclass field by field, several times
+  slower). Costs side by side with the old dicts: bench/audit_record_bench.py.
+- Not frozen, for the request path's sake (a frozen dataclass's __init__ costs an
+  object.__setattr__ per field): nothing changes a record or a sub-object once built, nor sets
+  an attribute that is not a field (`NO_FINDINGS` and `NOT_MASKED` are shared). The writer
+  thread's digests go into the canonical bytes, not the record.
 - `parse_record` reads any stored record, older versions included: a key a version lacks reads
   as None (or an empty collection inside a sub-object). It never re-serialises: the hashed bytes
   are the stored ones, not a re-encoding of the parsed type.
 
-Frozen dataclasses, not msgspec or pydantic: orjson (already the canonical encoder) writes the
-same bytes as before by construction, and the parser keeps every value as stored (no coercion),
+Dataclasses, not msgspec or pydantic: orjson (already the canonical encoder) writes
+the same bytes as before by construction, and the parser keeps every value as stored (no coercion),
 so readers show old and new records exactly as they did. It runs on the console's scans (up to
 tens of thousands of records a page), where a hand-written reader costs a few microseconds.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +42,7 @@ from egress.core.approvals import ApprovalNote
 from egress.core.exchange import Decision as PolicyDecision
 from egress.core.exchange import Finding, MaskedRequest
 from egress.core.exchange import Usage as ExchangeUsage
+from egress.core.obligations import RECORD_PAYLOAD
 
 # 2: decision obligations, candidates, shadow; translated_from.
 # 3: recorded, response_sha256 (session recording), approval (just-in-time approvals; approval
@@ -46,7 +55,6 @@ EGRESS_TYPE = "egress"
 APPROVAL_TYPE = "approval"
 # The outcome of a write-ahead egress record (approval steps use "approval_<step>").
 EGRESS_OUTCOME = "egress"
-RECORD_PAYLOAD = "record_payload"  # the obligation that records a request's payloads
 
 
 class AuditRecordError(ValueError):
@@ -56,37 +64,40 @@ class AuditRecordError(ValueError):
 # --- sub-objects ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+# Sub-objects: fields in sorted key order, keyword-only.
+
+
+@dataclass(slots=True, kw_only=True)
 class ShadowDecision:
     """Shadow mode: what the policy decided but was not enforced."""
 
     action: str | None
     endpoints: tuple[str, ...]
     mask: tuple[str, ...]
-    reasons: tuple[str, ...]
     policy_revision: str | None
+    reasons: tuple[str, ...]
 
     def as_json(self) -> dict[str, Any]:
         return {
             "action": self.action,
-            "endpoints": list(self.endpoints),
-            "mask": list(self.mask),
-            "reasons": list(self.reasons),
+            "endpoints": self.endpoints,
+            "mask": self.mask,
             "policy_revision": self.policy_revision,
+            "reasons": self.reasons,
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, kw_only=True)
 class Decision:
     """The policy decision as audited. An egress record holds its brief form (`brief_json`)."""
 
-    id: str | None
     action: str | None
+    candidates: tuple[str, ...] = ()
     endpoints: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
+    id: str | None
     obligations: tuple[str, ...] = ()
     policy_revision: str | None = None
-    candidates: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
     shadow: ShadowDecision | None = None
 
     @classmethod
@@ -94,7 +105,7 @@ class Decision:
         shadow = decision.shadow_of
         return cls(
             id=decision.decision_id,
-            action=decision.action.value,
+            action=decision.action,
             endpoints=tuple(decision.endpoints),
             reasons=tuple(decision.reasons),
             obligations=tuple(decision.obligations),
@@ -102,7 +113,7 @@ class Decision:
             candidates=tuple(candidates),
             shadow=(
                 ShadowDecision(
-                    action=shadow.action.value,
+                    action=shadow.action,
                     endpoints=tuple(shadow.endpoints),
                     mask=tuple(shadow.mask_kinds),
                     reasons=tuple(shadow.reasons),
@@ -113,137 +124,170 @@ class Decision:
             ),
         )
 
+    @classmethod
+    def brief(cls, decision: PolicyDecision) -> Decision:
+        """Only what an egress record keeps of the decision (`brief_json`): as it reads back."""
+        return cls(
+            action=decision.action,
+            endpoints=tuple(decision.endpoints),
+            id=decision.decision_id,
+            policy_revision=decision.policy_revision,
+        )
+
     def as_json(self) -> dict[str, Any]:
+        shadow = self.shadow
         return {
-            "id": self.id,
             "action": self.action,
-            "endpoints": list(self.endpoints),
-            "reasons": list(self.reasons),
-            "obligations": list(self.obligations),
+            "candidates": self.candidates,
+            "endpoints": self.endpoints,
+            "id": self.id,
+            "obligations": self.obligations,
             "policy_revision": self.policy_revision,
-            "candidates": list(self.candidates),
-            "shadow": self.shadow.as_json() if self.shadow else None,
+            "reasons": self.reasons,
+            "shadow": None if shadow is None else shadow.as_json(),
         }
 
     def brief_json(self) -> dict[str, Any]:
         return {
-            "id": self.id,
             "action": self.action,
-            "endpoints": list(self.endpoints),
+            "endpoints": self.endpoints,
+            "id": self.id,
             "policy_revision": self.policy_revision,
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, kw_only=True)
 class MaskedValue:
     """One masked value: its kind, rule, keyed hash and count; never the value or placeholder."""
 
-    kind: str | None
-    rule: str | None
     hash: str | None
+    kind: str | None
     occurrences: int | None
+    rule: str | None
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "rule": self.rule, "hash": self.hash, "occurrences": self.occurrences}
+        return {"hash": self.hash, "kind": self.kind, "occurrences": self.occurrences, "rule": self.rule}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, kw_only=True)
 class Masked:
     count: int = 0
-    values: tuple[MaskedValue, ...] = ()
     rewritten: bool = False
+    values: tuple[MaskedValue, ...] = ()
 
     @classmethod
     def of(cls, masked: MaskedRequest | None) -> Masked:
         if masked is None:
-            return cls()
-        values = tuple(MaskedValue(str(v.kind), v.rule_id, v.value_hash, v.occurrences) for v in masked.values)
-        return cls(masked.masked_count, values, masked.rewritten)
+            return NOT_MASKED
+        values = tuple(
+            MaskedValue(hash=v.value_hash, kind=str(v.kind), occurrences=v.occurrences, rule=v.rule_id)
+            for v in masked.values
+        )
+        return cls(count=masked.masked_count, rewritten=masked.rewritten, values=values)
 
     def as_json(self) -> dict[str, Any]:
-        return {"count": self.count, "values": [v.as_json() for v in self.values], "rewritten": self.rewritten}
+        return {"count": self.count, "rewritten": self.rewritten, "values": [v.as_json() for v in self.values]}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, kw_only=True)
 class Findings:
     """Counts of findings: in total, by kind and by rule id."""
 
-    total: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     rules: dict[str, int] = field(default_factory=dict)
+    total: int = 0
 
     @classmethod
     def of(cls, findings: tuple[Finding, ...]) -> Findings:
         if not findings:
-            return cls()
-        kinds = Counter(str(f.kind) for f in findings)
-        rules = Counter(f.rule_id for f in findings)
-        return cls(len(findings), dict(kinds), dict(rules))
+            return NO_FINDINGS
+        kinds: dict[str, int] = {}
+        rules: dict[str, int] = {}
+        for f in findings:  # a few findings at most, as a rule: a loop costs less than Counter
+            kind = str(f.kind)
+            kinds[kind] = kinds.get(kind, 0) + 1
+            rules[f.rule_id] = rules.get(f.rule_id, 0) + 1
+        return cls(kinds=kinds, rules=rules, total=len(findings))
 
     def as_json(self) -> dict[str, Any]:
-        return {"total": self.total, "kinds": dict(self.kinds), "rules": dict(self.rules)}
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-
-    @classmethod
-    def of(cls, usage: ExchangeUsage) -> Usage:
-        return cls(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
-
-    def as_json(self) -> dict[str, Any]:
+        kinds, rules = self.kinds, self.rules
         return {
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
+            "kinds": dict(sorted(kinds.items())) if len(kinds) > 1 else kinds,
+            "rules": dict(sorted(rules.items())) if len(rules) > 1 else rules,
+            "total": self.total,
         }
 
 
-@dataclass(frozen=True, slots=True)
+# Shared by every record without findings or masking (nothing changes a built record).
+NO_FINDINGS = Findings()
+NOT_MASKED = Masked()
+
+
+@dataclass(slots=True, kw_only=True)
+class Usage:
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    @classmethod
+    def of(cls, usage: ExchangeUsage) -> Usage:
+        return cls(
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
 class Latency:
     """Milliseconds, rounded to microseconds: the whole request, waiting on the upstream, the rest."""
 
+    gateway: float | None
     total: float | None
     upstream: float | None
-    gateway: float | None
 
     @classmethod
     def of(cls, total_ns: int, upstream_ns: int) -> Latency:
-        return cls(_ms(total_ns), _ms(upstream_ns), _ms(max(total_ns - upstream_ns, 0)))
+        gateway = total_ns - upstream_ns if total_ns > upstream_ns else 0
+        return cls(
+            gateway=round(gateway / 1e6, 3), total=round(total_ns / 1e6, 3), upstream=round(upstream_ns / 1e6, 3)
+        )
 
     def as_json(self) -> dict[str, Any]:
-        return {"total": self.total, "upstream": self.upstream, "gateway": self.gateway}
+        return {"gateway": self.gateway, "total": self.total, "upstream": self.upstream}
 
 
-def _ms(ns: int) -> float:
-    return round(ns / 1e6, 3)
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, kw_only=True)
 class ApprovalRef:
     """On a request's own record: the approval that held it, its final status and approver."""
 
+    approver: str | None
     id: str | None
     status: str | None
-    approver: str | None
 
     @classmethod
     def of(cls, note: ApprovalNote) -> ApprovalRef:
-        return cls(note.approval_id, note.status, note.approver)
+        return cls(approver=note.approver, id=note.approval_id, status=note.status)
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "approver": self.approver}
+        return {"approver": self.approver, "id": self.id, "status": self.status}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, kw_only=True)
 class ApprovalStep:
     """On an approval step's record: which step, who took it, and the approval's facts (ids,
-    kinds, counts, times: `Approval.facts()`, never prompt content)."""
+    kinds, counts, times: `Approval.facts()`, never prompt content). Written through `as_json`
+    (the facts sit beside the step's own keys), not field by field."""
 
     id: str | None
     step: str | None
@@ -270,52 +314,54 @@ class ApprovalStep:
 # --- the record -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(kw_only=True)
 class AuditRecord:
     """One record of the chain. Attribute names are the stored keys; which keys a record holds
     depends on its kind (`type`: None for a request's own record). A key its version lacks reads
-    as None."""
+    as None. Fields in sorted key order: `canonical()` writes them in this order (a test holds it).
+    A StrEnum member may stand for a string (orjson writes its value)."""
 
-    v: int | None
-    # Every builder sets these three; a stored record written by hand (tests) may lack them.
-    request_id: str | None
-    ts: float | None
-    outcome: str | None
-    type: str | None = None
-    user: str | None = None
-    team: str | None = None
-    key_id: str | None = None
-    auth: str | None = None
-    client: str | None = None
-    user_agent: str | None = None
-    session_id: str | None = None
     api: str | None = None
-    method: str | None = None
-    path: str | None = None
-    model: str | None = None
-    stream: bool | None = None
-    endpoint: str | None = None
-    translated_from: str | None = None
-    jurisdiction: str | None = None
-    region: str | None = None
-    upstream_attempts: int | None = None
-    upstream_status: int | None = None
-    attempt: int | None = None  # egress records: which attempt of the request (1, 2, …)
-    status: int | None = None
-    error_code: str | None = None
-    error_stage: str | None = None
     approval: ApprovalRef | ApprovalStep | None = None
+    attempt: int | None = None  # egress records: which attempt of the request (1, 2, …)
+    auth: str | None = None
     bytes_in: int | None = None
     bytes_out: int | None = None
     bytes_upstream: int | None = None  # egress records: the size of the body about to leave
-    upstream_body_sha256: str | None = None
-    recorded: bool | None = None  # the payloads were sealed and kept (`egress audit replay`)
-    response_sha256: str | None = None
-    usage: Usage | None = None
-    latency_ms: Latency | None = None
-    findings: Findings | None = None
+    client: str | None = None
     decision: Decision | None = None
+    endpoint: str | None = None
+    error_code: str | None = None
+    error_stage: str | None = None
+    findings: Findings | None = None
+    jurisdiction: str | None = None
+    key_id: str | None = None
+    latency_ms: Latency | None = None
     masked: Masked | None = None
+    method: str | None = None
+    model: str | None = None
+    # Every builder sets outcome, request_id, ts and v; a stored record written by hand (tests)
+    # may lack them.
+    outcome: str | None
+    path: str | None = None
+    recorded: bool | None = None  # the payloads were sealed and kept (`egress audit replay`)
+    region: str | None = None
+    request_id: str | None
+    response_sha256: str | None = None
+    session_id: str | None = None
+    status: int | None = None
+    stream: bool | None = None
+    team: str | None = None
+    translated_from: str | None = None
+    ts: float | None
+    type: str | None = None
+    upstream_attempts: int | None = None
+    upstream_body_sha256: str | None = None
+    upstream_status: int | None = None
+    usage: Usage | None = None
+    user: str | None = None
+    user_agent: str | None = None
+    v: int | None
 
     @property
     def kind(self) -> str:
@@ -327,27 +373,34 @@ class AuditRecord:
         return self.decision is not None and RECORD_PAYLOAD in self.decision.obligations
 
     def as_json(self) -> dict[str, Any]:
-        """The stored form: exactly the keys of this record's kind."""
-        doc = {key: getattr(self, key) for key in _KEYS[self.kind]}
-        for key in _OBJECTS:
-            value = doc.get(key)
-            if value is not None:
-                doc[key] = value.brief_json() if key == "decision" and self.type == EGRESS_TYPE else value.as_json()
+        """The stored form as plain JSON values (for display)."""
+        doc: dict[str, Any] = orjson.loads(self.canonical())
         return doc
 
     def canonical(self, upstream_body_sha256: str | None = None, response_sha256: str | None = None) -> bytes:
         """Canonical JSON (sorted keys): the bytes hashed into the chain. The digests, computed on
-        the audit writer thread, are filled in when given (None: the record's own)."""
-        doc = self.as_json()
+        the audit writer thread, are filled in when given (None: the record's own).
+
+        The keys come out sorted by construction (fields, and every `as_json`, in sorted key
+        order), so orjson need not sort them, which would cost as much again as writing them.
+        An approval step's facts are not: its kind is sorted by orjson."""
+        kind = self.type or "request"
+        doc = self.__dict__.copy()
+        for key in _ABSENT[kind]:
+            del doc[key]
+        for key in _OBJECTS[kind]:
+            value = doc[key]
+            if value is not None:
+                doc[key] = value.as_json()
+        if kind == EGRESS_TYPE and self.decision is not None:
+            doc["decision"] = self.decision.brief_json()
         if upstream_body_sha256 is not None:
             doc["upstream_body_sha256"] = upstream_body_sha256
         if response_sha256 is not None:
             doc["response_sha256"] = response_sha256
-        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps(doc, option=_OPTION[kind])
 
 
-# The keys whose values are sub-objects (the rest are strings, numbers, booleans or null).
-_OBJECTS = ("approval", "usage", "latency_ms", "findings", "decision", "masked")
 _KEYS: dict[str, tuple[str, ...]] = {
     "request": (
         "v",
@@ -427,6 +480,16 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "approval",
     ),  # fmt: skip
 }
+# Each kind's values in the order of its keys, read in one call.
+_OPTION = {"request": 0, EGRESS_TYPE: 0, APPROVAL_TYPE: orjson.OPT_SORT_KEYS}
+_ABSENT = {kind: tuple(k for k in AuditRecord.__dataclass_fields__ if k not in keys) for kind, keys in _KEYS.items()}
+# Each kind's keys whose values are sub-objects written through `as_json` (the rest are strings,
+# numbers, booleans or null; an egress record's decision is written in brief).
+_OBJECTS = {
+    kind: tuple(k for k in ("approval", "usage", "latency_ms", "findings", "masked", "decision") if k in keys)
+    for kind, keys in _KEYS.items()
+}
+_OBJECTS[EGRESS_TYPE] = tuple(k for k in _OBJECTS[EGRESS_TYPE] if k != "decision")
 
 
 # --- reading a stored record ----------------------------------------------------------------------
@@ -506,7 +569,7 @@ def record_of(doc: dict[str, Any]) -> AuditRecord:
         usage=None if usage is None else _usage(usage),
         latency_ms=None
         if latency is None
-        else Latency(latency.get("total"), latency.get("upstream"), latency.get("gateway")),
+        else Latency(gateway=latency.get("gateway"), total=latency.get("total"), upstream=latency.get("upstream")),
         findings=None if findings is None else _findings(findings),
         decision=None if decision is None else _decision(decision),
         masked=None if masked is None else _masked(masked),
@@ -550,24 +613,29 @@ def _decision(doc: dict[str, Any]) -> Decision:
 
 def _masked(doc: dict[str, Any]) -> Masked:
     values = tuple(
-        MaskedValue(v.get("kind"), v.get("rule"), v.get("hash"), v.get("occurrences"))
+        MaskedValue(hash=v.get("hash"), kind=v.get("kind"), occurrences=v.get("occurrences"), rule=v.get("rule"))
         for v in doc.get("values") or ()
         if isinstance(v, dict)
     )
-    return Masked(doc.get("count") or 0, values, bool(doc.get("rewritten")))
+    return Masked(count=doc.get("count") or 0, rewritten=bool(doc.get("rewritten")), values=values)
 
 
 def _findings(doc: dict[str, Any]) -> Findings:
-    return Findings(doc.get("total") or 0, dict(doc.get("kinds") or {}), dict(doc.get("rules") or {}))
+    return Findings(kinds=dict(doc.get("kinds") or {}), rules=dict(doc.get("rules") or {}), total=doc.get("total") or 0)
 
 
 def _usage(doc: dict[str, Any]) -> Usage:
     get = doc.get
-    return Usage(get("input_tokens"), get("output_tokens"), get("cache_read_tokens"), get("cache_write_tokens"))
+    return Usage(
+        cache_read_tokens=get("cache_read_tokens"),
+        cache_write_tokens=get("cache_write_tokens"),
+        input_tokens=get("input_tokens"),
+        output_tokens=get("output_tokens"),
+    )
 
 
 def _approval(doc: dict[str, Any]) -> ApprovalRef:
-    return ApprovalRef(doc.get("id"), doc.get("status"), doc.get("approver"))
+    return ApprovalRef(approver=doc.get("approver"), id=doc.get("id"), status=doc.get("status"))
 
 
 _STEP_KEYS = frozenset(("id", "step", "status", "actor", "approver", "note", "digest"))
@@ -577,5 +645,12 @@ def _approval_step(doc: dict[str, Any]) -> ApprovalStep:
     get = doc.get
     facts = {k: v for k, v in doc.items() if k not in _STEP_KEYS}
     return ApprovalStep(
-        get("id"), get("step"), get("status"), get("actor"), get("approver"), get("note"), get("digest"), facts
+        id=get("id"),
+        step=get("step"),
+        status=get("status"),
+        actor=get("actor"),
+        approver=get("approver"),
+        note=get("note"),
+        digest=get("digest"),
+        facts=facts,
     )

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Action, Decision, Finding, Tier
+from egress.core.obligations import OBLIGATIONS
 
 # Version 2 added findings.severities, classifications and the candidates' translated, open
 # weights and government-access facts. `code` (indexed code the request carries) was added
@@ -163,7 +164,6 @@ def _invalid(message: str) -> EgressError:
 # What a decision may name. Kept here, not imported: policy sits beside detect and audit, and
 # the values are part of the decision's documented contract (docs/policy.md).
 MASK_KINDS = frozenset({"secret", "pii", "sensitive_file", "internal"})  # egress.mask.settings.FINDING_KINDS
-OBLIGATIONS = frozenset({"record_payload"})  # egress.recording.settings.RECORD_PAYLOAD
 
 
 def _strings(output: dict[str, Any], key: str, required: bool = False) -> tuple[str, ...] | None:

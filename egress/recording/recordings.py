@@ -24,9 +24,9 @@ import orjson
 
 from egress.core.audit_record import parse_record
 from egress.core.exchange import Exchange
+from egress.core.obligations import RECORD_PAYLOAD
 from egress.core.records import StoredAudit, StoredRecording
 from egress.recording.keys import Direction, RecordingKeys, SealError
-from egress.recording.settings import RECORD_PAYLOAD
 from egress.wire.apis import upstream_spec
 
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RECORD_PAYLOAD = "record_payload"  # the policy obligation that asks for a recording
-
 
 class RecordingSettings(BaseModel):
     """Session recording (docs/recording.md): payloads of requests whose policy decision carries

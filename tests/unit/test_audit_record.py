@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from egress.audit.approval_steps import approval_step_entry
 from egress.audit.export import read_export
 from egress.audit.record import build_egress, build_entry, finalize
+from egress.core import audit_record
 from egress.core.approvals import Approval, ApprovalNote
 from egress.core.audit_record import AuditRecordError, findings_of, parse_record
 from egress.core.capture import Capture
@@ -410,3 +412,13 @@ def test_an_older_record_reads_with_its_missing_keys_as_none():
 def test_bytes_that_are_not_a_record_are_refused_by_name(data, message):
     with pytest.raises(AuditRecordError, match=message):
         parse_record(data)
+
+
+def test_fields_are_declared_in_sorted_key_order():
+    # canonical() writes the record's fields and each sub-object's as_json in declaration order
+    # without asking orjson to sort (the byte-for-byte tests above hold the result).
+    r = audit_record
+    for cls in (r.AuditRecord, r.Decision, r.ShadowDecision, r.Masked, r.MaskedValue, r.Findings, r.Usage, r.Latency,
+                r.ApprovalRef):  # fmt: skip
+        names = [f.name for f in fields(cls)]
+        assert names == sorted(names), cls.__name__
