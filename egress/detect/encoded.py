@@ -5,8 +5,8 @@
 other and reports what it finds there over the encoded run, so masking replaces the encoded
 text that carries the credential (and restoring puts that text back byte for byte).
 
-Bounded: one RE2 pass over the text finds the candidates (linear), at most `MAX_VIEWS` of them
-are decoded, and a base64 run is decoded only when it is long enough to hold a credential with
+Bounded: one RE2 pass per encoding finds the candidates, at most `MAX_VIEWS` of them are
+decoded, and a base64 run is decoded only when it is long enough to hold a credential with
 its context and decodes to printable UTF-8.
 """
 
@@ -20,19 +20,19 @@ from urllib.parse import unquote
 
 import re2
 
+
 # Shorter base64 runs hold at most a bare value, which the key-in-context rules see as it is.
 MIN_BASE64 = 24
 MAX_VIEWS = 256
 # Decoded text with a smaller share of printable characters is binary (an image, a hash).
 _PRINTABLE_SHARE = 0.9
 
-_CANDIDATES = re2.compile(
-    rb"([A-Za-z0-9+/_-]{24,}={0,2})"
-    rb"|([A-Za-z0-9._~+\-]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9._~+\-]*){2,})"
-    rb"|((?:[A-Za-z0-9_.:=+\-/ ]*\\u[0-9A-Fa-f]{4}){2,}[A-Za-z0-9_.:=+\-/ ]*)"
-)
+# One RE2 pattern per encoding (linear whatever the text); the URL and JSON ones run only on
+# text holding a `%` or a `\u`.
+_BASE64 = re2.compile(rb"[A-Za-z0-9+/_-]{24,}={0,2}")
+_URL = re2.compile(rb"[A-Za-z0-9._~+\-]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9._~+\-]*){2,}")
+_JSON = re2.compile(rb"(?:[A-Za-z0-9_.:=+\-/ ]*\\u[0-9A-Fa-f]{4}){2,}[A-Za-z0-9_.:=+\-/ ]*")
 
-_ENCODINGS = ("base64", "url", "json")  # the candidates' groups, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,22 +46,29 @@ class View:
 
 
 def views(text: str) -> list[View]:
-    """The decoded runs of `text` worth scanning, in order."""
+    """The decoded runs of `text` worth scanning, in order of encoding, then of position."""
     data = text.encode("utf-8", errors="replace")
     ascii_only = len(data) == len(text)
     out: list[View] = []
-    for m in _CANDIDATES.finditer(data):
-        group = next(g for g in (1, 2, 3) if m.group(g))
-        kind = _ENCODINGS[group - 1]
-        decoded = _decode(kind, m.group(group))
-        if decoded is None:
-            continue
-        b_start, b_end = m.span(group)
-        start = b_start if ascii_only else len(data[:b_start].decode("utf-8", errors="replace"))
-        end = b_end if ascii_only else start + len(data[b_start:b_end].decode("utf-8", errors="replace"))
-        out.append(View(start, end, decoded, kind))
-        if len(out) >= MAX_VIEWS:
-            break
+    passes = [("base64", _BASE64)]
+    if b"%" in data:
+        passes.append(("url", _URL))
+    if b"\\u" in data:
+        passes.append(("json", _JSON))
+    for kind, pattern in passes:
+        for m in pattern.finditer(data):
+            raw = m.group()
+            if kind == "base64" and (raw.islower() or raw.isupper()):
+                continue  # one case only: a name or a constant, not base64 of text
+            decoded = _decode(kind, raw)
+            if decoded is None:
+                continue
+            b_start, b_end = m.span()
+            start = b_start if ascii_only else len(data[:b_start].decode("utf-8", errors="replace"))
+            end = b_end if ascii_only else start + len(data[b_start:b_end].decode("utf-8", errors="replace"))
+            out.append(View(start, end, decoded, kind))
+            if len(out) >= MAX_VIEWS:
+                return out
     return out
 
 
@@ -77,9 +84,11 @@ def _decode(kind: str, raw: bytes) -> str | None:
 
 
 def _base64(raw: bytes) -> str | None:
-    if len(raw.rstrip(b"=")) < MIN_BASE64:
-        return None
     body = raw.rstrip(b"=")
+    if len(body) < MIN_BASE64:
+        return None
+    if len(body) > MIN_BASE64 and _base64(body[:MIN_BASE64]) is None:
+        return None  # its first 18 bytes are not text: the whole is not worth decoding
     padded = body + b"=" * (-len(body) % 4)
     try:
         if b"-" in body or b"_" in body:
