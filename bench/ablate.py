@@ -14,11 +14,14 @@ Switches:
                 instead of one per record); records are still built, queued and written
   watch-off     no DisconnectWatch task per request
   write-ahead-off  no write-ahead egress record before forwarding (as audit.durability: after_response)
-  sha-off       no SHA-256 of the forwarded body (upstream_body_sha256 is a constant)
+  sha-off       no SHA-256 of the forwarded body or of a recorded answer on the audit writer thread
+                (upstream_body_sha256 and response_sha256 are constants)
   timeout-off   no asyncio.timeout() around the body read
   switch-1ms    sys.setswitchinterval(0.001) (the GIL is handed over sooner)
-  gc-freeze     gc.freeze() once the app is built (start-up objects leave the collector's view)
-  gc-off        gc.disable() (measurement only: no cyclic garbage collection at all)
+  gc-freeze     changes nothing: `egress serve` freezes what start-up built (egress.app.freeze_after_start)
+                since that measurement; kept so older result files' switch lists still run
+  gc-off        gc.disable() once the app is built and frozen (measurement only: no cyclic garbage
+                collection at all)
   mask-off      the built-in policy instead of Rego, masking nothing (findings are still made and recorded)
   policy-builtin  the built-in policy (allow, mask masking.kinds) instead of the bundled Rego policy
   gc-stats      changes nothing; counts garbage collections by generation and their time, and
@@ -109,7 +112,7 @@ def apply(names: set[str]) -> None:
                             item = self._queue.get_nowait()
                         except queue.Empty:
                             break
-                        if item is writer_mod._STOP:
+                        if item is writer_mod.STOP:
                             stopping = True
                             break
                         batch.append(item)
@@ -134,11 +137,16 @@ def apply(names: set[str]) -> None:
     if "sha-off" in names:
         import types
 
+        import egress.audit.record as audit_record
+
         class _Digest:
+            def update(self, data: bytes) -> None:
+                pass
+
             def hexdigest(self) -> str:
                 return "0" * 64
 
-        pipeline.hashlib = types.SimpleNamespace(sha256=lambda data: _Digest())  # type: ignore[assignment]
+        audit_record.hashlib = types.SimpleNamespace(sha256=lambda data=b"": _Digest())  # type: ignore[assignment]
     if "timeout-off" in names:
         import asyncio
         import contextlib
@@ -195,24 +203,22 @@ def apply(names: set[str]) -> None:
             )
 
         atexit.register(garbage_report)
-    if "gc-freeze" in names or "gc-off" in names:
+    if "gc-off" in names:
         import gc
 
         import egress.app
-        import egress.cli.main
+        import egress.cli.serve
 
-        build_app = egress.app.build_app
+        freeze = egress.app.freeze_after_start
 
-        def build_then_freeze(config: Any) -> Any:
-            app = build_app(config)
-            gc.collect()
-            if "gc-off" in names:
-                gc.disable()
-            else:
-                gc.freeze()
-            return app
+        def freeze_then_disable(app: Any) -> Any:
+            frozen = freeze(app)
+            gc.disable()
+            return frozen
 
-        egress.cli.main.build_app = build_then_freeze  # type: ignore[assignment]
+        # `egress serve` (one worker) and its worker processes (create_app_from_env) both call it.
+        egress.cli.serve.freeze_after_start = freeze_then_disable  # type: ignore[assignment]
+        egress.app.freeze_after_start = freeze_then_disable  # type: ignore[assignment]
 
 
 def main() -> None:
