@@ -20,7 +20,6 @@ from urllib.parse import unquote
 
 import re2
 
-
 # Shorter base64 runs hold at most a bare value, which the key-in-context rules see as it is.
 MIN_BASE64 = 24
 MAX_VIEWS = 256
@@ -32,7 +31,6 @@ _PRINTABLE_SHARE = 0.9
 _BASE64 = re2.compile(rb"[A-Za-z0-9+/_-]{24,}={0,2}")
 _URL = re2.compile(rb"[A-Za-z0-9._~+\-]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9._~+\-]*){2,}")
 _JSON = re2.compile(rb"(?:[A-Za-z0-9_.:=+\-/ ]*\\u[0-9A-Fa-f]{4}){2,}[A-Za-z0-9_.:=+\-/ ]*")
-
 
 
 @dataclass(frozen=True, slots=True)
