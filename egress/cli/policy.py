@@ -19,7 +19,7 @@ from egress.cli.tables import Column, TableSpec, print_rows, resolve_format
 
 if TYPE_CHECKING:
     from egress.core.endpoint import Endpoint
-    from egress.core.exchange import Api, Decision, Finding
+    from egress.core.exchange import Decision, Finding
     from egress.policy.service import PolicyService
 
 # The commands import the policy engine, the scanner and the wire codecs when they run.
@@ -130,7 +130,7 @@ def policy_eval(
     from egress.policy.decide import RequestFacts, policy_input
     from egress.policy.rego import PolicyLoadError
     from egress.route.catalog import Catalog
-    from egress.wire.apis import APIS, speaks
+    from egress.wire.apis import APIS, guess_api, speaks
 
     config = load_or_exit(config_path)
     body = request_file.read()
@@ -199,23 +199,6 @@ async def _decide_once(service: PolicyService, document: dict[str, Any], candida
         return await service.decide(document, candidates, "dec_cli")
     finally:
         await service.engine.aclose()
-
-
-def guess_api(body: bytes) -> Api:
-    """The API a request body is written for, from its shape."""
-    from egress.core.exchange import Api  # imported here: `egress policy --help` stays fast
-
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return Api.ANTHROPIC_MESSAGES  # the parser gives the precise error
-    if isinstance(doc, dict) and "input" in doc and "messages" not in doc:
-        return Api.OPENAI_RESPONSES
-    if isinstance(doc, dict) and ("system" in doc or "max_tokens" in doc and "anthropic_version" in doc):
-        return Api.ANTHROPIC_MESSAGES
-    if isinstance(doc, dict) and str(doc.get("model", "")).startswith("claude"):
-        return Api.ANTHROPIC_MESSAGES
-    return Api.OPENAI_CHAT
 
 
 def _finding(f: Finding, path: tuple[str | int, ...]) -> dict[str, Any]:

@@ -20,12 +20,12 @@ from typing import Any
 import orjson
 
 from egress.core.errors import EgressError, ErrorCode
-from egress.core.exchange import Api, Exchange, Family
+from egress.core.exchange import Exchange, Family
 from egress.core.health import Readiness
 from egress.gateway.pipeline import Pipeline
 from egress.gateway.responder import Responder
 from egress.route.catalog import Catalog
-from egress.wire.apis import ROUTES, error_renderer, upstream_api
+from egress.wire.apis import APIS, ROUTES, error_renderer, upstream_api
 
 log = logging.getLogger("egress.gateway")
 
@@ -142,8 +142,8 @@ class GatewayApp:
 def _models_body(catalog: Catalog, family: Family) -> bytes:
     """The models the client can ask for, in its API's native list shape: the names endpoints
     spell out in full (a glob such as claude-* routes but cannot be listed), of the endpoints
-    that answer the family's requests (directly or, Chat Completions endpoints, by translation)."""
-    apis = (Api.ANTHROPIC_MESSAGES,) if family is Family.ANTHROPIC else (Api.OPENAI_CHAT, Api.OPENAI_RESPONSES)
+    that answer any of the family's APIs (directly or, Chat Completions endpoints, by translation)."""
+    apis = [api for api in APIS if api.family is family]
     seen: dict[str, str] = {}
     for endpoint in catalog.endpoints:
         answers = any(upstream_api(endpoint.api, api) is not None for api in apis)

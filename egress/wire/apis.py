@@ -188,6 +188,22 @@ def upstream_api(endpoint: WireApi, api: Api) -> Api | None:
     return None
 
 
+def guess_api(body: bytes) -> Api:
+    """The API a request body is written for, from its shape alone (a request without its route:
+    `egress policy eval`). A body that is not JSON guesses Messages: its parser gives the precise error."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return Api.ANTHROPIC_MESSAGES
+    if isinstance(doc, dict) and "input" in doc and "messages" not in doc:
+        return Api.OPENAI_RESPONSES
+    if isinstance(doc, dict) and ("system" in doc or "max_tokens" in doc and "anthropic_version" in doc):
+        return Api.ANTHROPIC_MESSAGES
+    if isinstance(doc, dict) and str(doc.get("model", "")).startswith("claude"):
+        return Api.ANTHROPIC_MESSAGES
+    return Api.OPENAI_CHAT
+
+
 def translator_for(client: Api, upstream: Api) -> Translator | None:
     """A new translator for one exchange, or None when `client` is not translated to `upstream`."""
     translation = APIS[client].translation
