@@ -90,12 +90,12 @@ def membership(
         return Membership(proven, not_yet, v1_only, Break(seq, rid.get(seq), reason))
 
     by_record: dict[int, InclusionProof] = {}
-    for proof in proofs:
-        if proof.seq not in rid:
-            return failed(proof.seq, f"an inclusion proof for record {proof.seq}, which is not in the export")
-        if proof.seq in by_record:
-            return failed(proof.seq, "two inclusion proofs for one record")
-        by_record[proof.seq] = proof
+    for given in proofs:
+        if given.seq not in rid:
+            return failed(given.seq, f"an inclusion proof for record {given.seq}, which is not in the export")
+        if given.seq in by_record:
+            return failed(given.seq, "two inclusion proofs for one record")
+        by_record[given.seq] = given
     for stored in records:
         proof = by_record.get(stored.seq)
         if proof is None:

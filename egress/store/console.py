@@ -23,7 +23,7 @@ class ConsoleTables(SqlBase):
                 f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (name) DO NOTHING",
                 (user.name, user.password_hash, user.role, user.team, user.created_at),
             )
-            created = cur.rowcount
+            created: int = cur.rowcount
             conn.commit()
         return created > 0
 
@@ -51,7 +51,7 @@ class ConsoleTables(SqlBase):
             cur = conn.cursor()
             cur.execute(f"DELETE FROM console_sessions WHERE user_name = {p}", (name,))
             cur.execute(f"DELETE FROM console_users WHERE name = {p}", (name,))
-            removed = cur.rowcount
+            removed: int = cur.rowcount
             conn.commit()
         return removed > 0
 
@@ -121,6 +121,6 @@ class ConsoleTables(SqlBase):
         with self._connection() as conn:
             cur = conn.cursor()
             cur.execute(f"DELETE FROM console_sessions WHERE expires_at <= {self.param}", (now,))
-            removed = cur.rowcount
+            removed: int = cur.rowcount
             conn.commit()
         return removed

@@ -63,6 +63,6 @@ class KeyTables(SqlBase):
                 f"UPDATE gateway_keys SET revoked_at = {p} WHERE key_id = {p} AND revoked_at IS NULL",
                 (when, key_id),
             )
-            changed = cur.rowcount
+            changed: int = cur.rowcount
             conn.commit()
         return changed > 0

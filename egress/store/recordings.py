@@ -56,7 +56,7 @@ class RecordingTables(SqlBase):
                 "AND (sent IS NOT NULL OR received IS NOT NULL)",
                 (now,),
             )
-            removed = cur.rowcount
+            removed: int = cur.rowcount
             conn.commit()
         return removed
 

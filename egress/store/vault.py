@@ -32,6 +32,6 @@ class VaultTables(SqlBase):
         with self._connection() as conn:
             cur = conn.cursor()
             cur.execute(f"DELETE FROM mask_vault WHERE expires_at <= {self.param}", (now,))
-            removed = cur.rowcount
+            removed: int = cur.rowcount
             conn.commit()
         return removed
