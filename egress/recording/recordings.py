@@ -89,7 +89,7 @@ def pending_recording(x: Exchange) -> PendingRecording:
     kinds: Counter[str] = Counter()
     if x.masked is not None:
         for value in x.masked.values:
-            kinds[value.kind] += value.occurrences
+            kinds[str(value.kind)] += value.occurrences  # str: JSON keys (orjson refuses enums)
     sent = x.upstream_body or b""
     return PendingRecording(
         request_id=x.request_id,
