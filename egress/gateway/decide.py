@@ -41,8 +41,8 @@ class Decider:
         )
         x.candidates = tuple(e.name for e in candidates)
         translated = frozenset(e.name for e in candidates if not speaks(e.api, x.api))
-        document = policy_input(facts, x.findings, candidates, translated)
-        with _DECIDE:
+        with _DECIDE:  # the document's summary too: a failure there is this stage's
+            document = policy_input(facts, x.findings, candidates, translated)
             return await self.policy.decide(document, candidates, "dec_" + x.request_id[4:])
 
     def classifications(self, x: Exchange) -> tuple[str, ...]:
