@@ -39,7 +39,7 @@ _RAW_PER_FINDING = 4
 
 @dataclass(frozen=True, slots=True)
 class TextFinding:
-    kind: Kind
+    kind: Kind | str  # as Finding.kind: an organisation's own rules name kinds of their own
     rule_id: str
     family: str
     start: int

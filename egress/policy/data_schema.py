@@ -285,7 +285,7 @@ def _check_scalar(
     elif node.enum is not None:
         allowed = vocabulary(node.enum)
         if value not in allowed:
-            issues.append(Issue(path, _unknown_value(node.enum, value, allowed)))
+            issues.append(Issue(path, _unknown_value(node.enum, str(value), allowed)))
 
 
 def _unknown_value(enum: str, value: str, allowed: frozenset[str]) -> str:
