@@ -27,7 +27,7 @@ from egress.admin.settings import ConsoleSettings
 from egress.approve.settings import ApprovalSettings
 from egress.audit.settings import AuditSettings
 from egress.core.endpoint import Endpoint
-from egress.core.exchange import Tier
+from egress.core.exchange import MASKABLE_KINDS, Tier
 from egress.core.jurisdictions import ISO_3166_ALPHA2, SPECIAL_JURISDICTIONS
 from egress.core.obligations import OBLIGATIONS
 from egress.detect.compiled_cache import default_cache_dir
@@ -35,7 +35,7 @@ from egress.detect.internal import internal_rules
 from egress.detect.rules import NEAR_MISS_RULE_ID, RuleError, bundled_files, load_rule_files
 from egress.detect.settings import DetectionSettings
 from egress.gateway.settings import AuthSettings, ServerSettings
-from egress.mask.settings import FINDING_KINDS, MaskingSettings
+from egress.mask.settings import MaskingSettings
 from egress.policy import data_schema
 from egress.policy.settings import PolicySettings
 from egress.recording.settings import RecordingSettings
@@ -364,7 +364,7 @@ def _vocabulary(config: Config, schema: data_schema.DataSchema) -> data_schema.V
         return kinds
 
     sources = {
-        "kinds": lambda: frozenset(FINDING_KINDS) | set(rules().values()),
+        "kinds": lambda: frozenset(k.value for k in MASKABLE_KINDS) | set(rules().values()),
         "rule_ids": lambda: frozenset(rules()),
         "confidence_tiers": lambda: frozenset(Tier),
         "jurisdictions": lambda: ISO_3166_ALPHA2 | SPECIAL_JURISDICTIONS | {e.jurisdiction for e in config.providers},

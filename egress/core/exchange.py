@@ -114,6 +114,10 @@ class Kind(StrEnum):
     PROPRIETARY_CODE = "proprietary_code"  # code of an indexed repository (egress.provenance)
 
 
+# The kinds masking may be asked to mask (masking.kinds, a decision's `mask`): all but proprietary_code.
+MASKABLE_KINDS = (Kind.SECRET, Kind.PII, Kind.SENSITIVE_FILE, Kind.INTERNAL)
+
+
 class Tier(StrEnum):
     """How sure a finding is. Both tiers are masked; the bundled policy blocks, holds or reroutes
     on `certain` only, unless its settings name `likely` too (docs/detection.md)."""

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# The finding kinds detection reports and masking may be asked to mask.
-FINDING_KINDS = ("secret", "pii", "sensitive_file", "internal")
+from egress.core.exchange import MASKABLE_KINDS
 
 
 class MaskingSettings(BaseModel):
@@ -28,7 +27,7 @@ class MaskingSettings(BaseModel):
     @field_validator("kinds")
     @classmethod
     def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [k for k in value if k not in FINDING_KINDS]
+        unknown = [k for k in value if k not in MASKABLE_KINDS]
         if unknown:
-            raise ValueError(f"unknown finding kind {unknown[0]!r}; known: {', '.join(FINDING_KINDS)}")
+            raise ValueError(f"unknown finding kind {unknown[0]!r}; known: {', '.join(MASKABLE_KINDS)}")
         return value

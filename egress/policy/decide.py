@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
-from egress.core.exchange import Action, Decision, Finding, Tier
+from egress.core.exchange import MASKABLE_KINDS, Action, Decision, Finding, Tier
 from egress.core.obligations import OBLIGATIONS
 
 # Version 2 added findings.severities, classifications and the candidates' translated, open
@@ -161,10 +161,6 @@ def _invalid(message: str) -> EgressError:
     return EgressError(ErrorCode.POLICY_INVALID, f"the policy's decision is malformed: {message}", stage="decide")
 
 
-# What a decision may name. Kept here, not imported: policy sits beside detect and audit, and
-# the values are part of the decision's documented contract (docs/policy.md).
-MASK_KINDS = frozenset({"secret", "pii", "sensitive_file", "internal"})  # egress.mask.settings.FINDING_KINDS
-
 
 def _strings(output: dict[str, Any], key: str, required: bool = False) -> tuple[str, ...] | None:
     """The field as a tuple of strings; None when it is absent (and not required)."""
@@ -220,7 +216,7 @@ def validate(
     twice = sorted({e for e in endpoints if endpoints.count(e) > 1})
     if twice:
         raise _invalid(f"it names an endpoint more than once: {', '.join(twice)}")
-    unknown = [k for k in (mask or ()) if k not in MASK_KINDS]
+    unknown = [k for k in (mask or ()) if k not in MASKABLE_KINDS]
     if unknown:
         raise _invalid(f"`mask` names unknown kinds: {', '.join(u[:40] for u in unknown)}")
     strange = [o for o in obligations if o not in OBLIGATIONS]
