@@ -366,7 +366,7 @@ def _vocabulary(config: Config, schema: data_schema.DataSchema) -> data_schema.V
     sources = {
         "kinds": lambda: frozenset(k.value for k in MASKABLE_KINDS) | set(rules().values()),
         "rule_ids": lambda: frozenset(rules()),
-        "confidence_tiers": lambda: frozenset(Tier),
+        "confidence_tiers": lambda: frozenset(t.value for t in Tier),
         "jurisdictions": lambda: ISO_3166_ALPHA2 | SPECIAL_JURISDICTIONS | {e.jurisdiction for e in config.providers},
         "endpoints": lambda: frozenset(e.name for e in config.providers),
         "classifications": lambda: frozenset(

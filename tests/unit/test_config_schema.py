@@ -183,6 +183,14 @@ def test_wrong_type(tmp_path):
     ]
 
 
+def test_a_typo_in_a_tier_suggests_the_tier_by_its_name(tmp_path):
+    (out,) = refused(tmp_path, "    decisive_tiers: [certan]\n")
+    assert out == (
+        f"{tmp_path}/egress.yaml:{FIRST}: policy.data.decisive_tiers[0]: unknown confidence tier 'certan'; "
+        "did you mean 'certain'? (known: certain, likely)"
+    )
+
+
 def test_typo_inside_a_team_override(tmp_path):
     data = "    teams:\n      research:\n        pii_jurisdiction: [EU]\n        proprietary: {kinds: [internl]}\n"
     out = refused(tmp_path, data)
