@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from egress.core.endpoint import Endpoint
+from egress.core.exchange import Action
 from egress.policy.decide import INPUT_VERSION, PolicyEngine
 from egress.route.provider_catalog import CatalogEntry, ProviderCatalog
 
@@ -77,7 +78,7 @@ def verdict(answer: Any, data_class: str) -> str:
     "refused: <the policy's reasons>"."""
     if not isinstance(answer, dict):
         return "refused: the policy gave no decision"
-    allowed = _PROBE in (answer.get("endpoints") or []) and answer.get("action") not in ("block", "require_approval")
+    allowed = _PROBE in (answer.get("endpoints") or []) and answer.get("action") not in (Action.BLOCK, Action.REQUIRE_APPROVAL)
     if allowed:
         return MASKED if data_class in (answer.get("mask") or []) else ALLOWED
     prefix = f"{_PROBE}: "
