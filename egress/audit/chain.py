@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from egress.core.records import AuditEntry, StoredAudit
-
-GENESIS_HASH = "0" * 64
+from egress.core.records import GENESIS_HASH, AuditEntry, StoredAudit
 
 
 def link(prev_hash: str, canonical: bytes) -> str:

@@ -21,10 +21,10 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from egress.audit.chain import GENESIS_HASH, Break, VerifyReport, link
+from egress.audit.chain import Break, VerifyReport, link
 from egress.audit.spans import InclusionProof, is_v2, proof_problem
 from egress.audit.verify import AuditReport, Membership, signature_break
-from egress.core.records import Checkpoint, StoredAudit
+from egress.core.records import GENESIS_HASH, Checkpoint, StoredAudit
 
 
 def verify_filtered(

@@ -24,6 +24,11 @@ class AuditEntry:
     canonical: bytes  # the whole record, canonical JSON (sorted keys), as hashed
 
 
+# The hash the chain's first record links to (its `prev`): the writer, the store and the
+# verifiers must agree on it, or no chain verifies.
+GENESIS_HASH = "0" * 64
+
+
 @dataclass(frozen=True, slots=True)
 class StoredAudit:
     seq: int

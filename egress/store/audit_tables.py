@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from egress.core.records import AuditEntry, Checkpoint, StoredAudit
+from egress.core.records import GENESIS_HASH, AuditEntry, Checkpoint, StoredAudit
 from egress.store.sql import SqlBase, as_bytes
-
-GENESIS_HASH = "0" * 64
 
 # link(prev_hash, canonical_record) -> hash. Injected by the audit package, which owns the chain.
 Linker = Callable[[str, bytes], str]

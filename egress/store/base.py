@@ -13,6 +13,7 @@ from typing import Protocol
 
 from egress.core.approvals import Approval, ApprovalStatus
 from egress.core.records import (
+    GENESIS_HASH,
     AuditEntry,
     Checkpoint,
     GatewayKey,
@@ -20,7 +21,7 @@ from egress.core.records import (
     StoredRecording,
 )
 from egress.store.approvals import ApprovalTables
-from egress.store.audit_tables import GENESIS_HASH, AuditTables, Linker
+from egress.store.audit_tables import AuditTables, Linker
 from egress.store.console import ConsoleTables
 from egress.store.keys import KeyTables
 from egress.store.provenance import ProvenanceTables
