@@ -59,11 +59,10 @@ import body as body_mod  # noqa: E402
 import orjson  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
-from egress.audit.chain import link  # noqa: E402
+from egress.audit.chain import GENESIS_HASH, link  # noqa: E402  (older refs define it there)
 from egress.audit.record import build_entry, finalize  # noqa: E402
 from egress.core.endpoint import Endpoint  # noqa: E402
 from egress.core.exchange import Api, Exchange, Outcome  # noqa: E402
-from egress.core.records import GENESIS_HASH  # noqa: E402
 from egress.gateway.asgi import new_request_id  # noqa: E402
 from egress.gateway.auth import find_gateway_key, hash_key, new_key  # noqa: E402
 from egress.gateway.clients import identify  # noqa: E402
