@@ -28,7 +28,8 @@ import orjson
 import re2  # noqa: F401, I001 - load order only
 import regopy
 
-DEFAULT_QUERY = "data.egress.decision"
+from egress.policy.settings import DEFAULT_QUERY
+
 DATA_ROOT = "egress_config"  # the configuration's policy data arrives as data.egress_config
 
 

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # A remote OPA's decisions are cached this long unless `cache_ttl_s` says otherwise (its policy can
 # change without egress knowing); an in-process policy's are kept until its revision changes.
 OPA_CACHE_TTL_S = 5.0
+# The rule whose value is the decision (policy.query), unless the configuration names another.
+DEFAULT_QUERY = "data.egress.decision"
 
 
 class PolicyEngineKind(StrEnum):
@@ -33,7 +35,7 @@ class PolicySettings(BaseModel):
         description="rego: in-process (regopy); opa: a remote OPA server; builtin: allow and mask",
     )
     files: tuple[Path, ...] = Field(default=(), description=".rego files or folders; default: the bundled policy")
-    query: str = Field(default="data.egress.decision", pattern=r"^data(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+    query: str = Field(default=DEFAULT_QUERY, pattern=r"^data(\.[A-Za-z_][A-Za-z0-9_]*)+$")
     data: dict[str, Any] = Field(default_factory=dict, description="the policy's settings, as data.egress_config")
     data_schema: Path | None = Field(
         default=None,
