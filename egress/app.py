@@ -119,8 +119,8 @@ def build_masking(config: Config, store: SqlStore) -> tuple[Masker, SessionVault
     vault = SessionVault(
         keys.vault,
         store,
-        ttl_s=config.masking.vault_ttl_hours * 3600.0,
-        timeout_s=config.masking.vault_timeout_ms / 1000.0,
+        ttl_s=config.masking.vault_ttl_s,
+        timeout_s=config.masking.vault_timeout_s,
     )
     return Masker(Placeholders(keys)), vault
 

@@ -31,3 +31,11 @@ class MaskingSettings(BaseModel):
         if unknown:
             raise ValueError(f"unknown finding kind {unknown[0]!r}; known: {', '.join(MASKABLE_KINDS)}")
         return value
+
+    @property
+    def vault_ttl_s(self) -> float:
+        return self.vault_ttl_hours * 3600.0
+
+    @property
+    def vault_timeout_s(self) -> float:
+        return self.vault_timeout_ms / 1000.0

@@ -26,6 +26,8 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from egress.mask.settings import MaskingSettings
+
 log = logging.getLogger("egress.mask")
 _VERSION = b"\x01"
 
@@ -49,7 +51,7 @@ class SessionVault:
         store: VaultStore,
         ttl_s: float,
         clock: Callable[[], float] = time.time,
-        timeout_s: float = 2.0,
+        timeout_s: float = MaskingSettings().vault_timeout_s,
     ) -> None:
         self.timeout_s = timeout_s
         self._aead = AESGCM(key)
