@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import copy
 import difflib
 import json
 import keyword
@@ -49,7 +50,7 @@ from egress.core.exchange import Api
 from egress.core.provenance import IndexedFile
 from egress.detect.scan import Scanner, TextScanner
 from egress.provenance.indexer import changed_files, fingerprint_files
-from egress.provenance.lookup import Lookup
+from egress.provenance.lookup import Lookup, LookupSettings
 from egress.provenance.sources import DirectorySource
 from egress.provenance.tokens import Normaliser, lexer_named
 from egress.wire.anthropic import parse_request
@@ -248,23 +249,26 @@ def quality(lookup: Lookup, own: list[Path], others: list[Path], samples: int, s
 
 
 def lookup_cost(lookup: Lookup, runs: int) -> dict[str, float]:
-    """p50 ms of the inspect stage on the 32 KB Claude Code body, without and with the lookup."""
+    """p50 ms of the inspect stage on the 32 KB Claude Code body, without and with the lookup
+    (with the line-shape pre-check, and without it: every text lexed whole, as before it)."""
+    whole = copy.copy(lookup)
+    whole.shapes = None  # every text lexed whole
     matcher = build_matcher(load_config(None))
     body = build(False)
     prompt = parse_request(Api.ANTHROPIC_MESSAGES, body).prompt
     doc = json.loads(body)
 
-    def cold(code: bool) -> float:
+    def cold(code: Lookup | None) -> float:
         times = []
         for _ in range(runs):
-            scanner = Scanner(TextScanner(matcher, code=lookup.match if code else None))
+            scanner = Scanner(TextScanner(matcher, code=code.match if code else None))
             t = time.perf_counter()
             scanner.scan(prompt)
             times.append(time.perf_counter() - t)
         return statistics.median(times) * 1000
 
-    def warm(code: bool) -> float:
-        scanner = Scanner(TextScanner(matcher, code=lookup.match if code else None))
+    def warm(code: Lookup | None) -> float:
+        scanner = Scanner(TextScanner(matcher, code=code.match if code else None))
         scanner.scan(prompt)
         times = []
         for i in range(runs):
@@ -276,8 +280,25 @@ def lookup_cost(lookup: Lookup, runs: int) -> dict[str, float]:
             times.append(time.perf_counter() - t)
         return statistics.median(times) * 1000
 
-    base_cold, code_cold, base_warm, code_warm = cold(False), cold(True), warm(False), warm(True)
+    base_cold, code_cold, base_warm, code_warm = cold(None), cold(lookup), warm(None), warm(lookup)
+    whole_cold = cold(whole)
+    texts = [s.text for s in prompt.segments]
+    match_ms = []
+    whole_ms = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        for text in texts:
+            lookup.match(text)
+        match_ms.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for text in texts:
+            whole.match(text)
+        whole_ms.append(time.perf_counter() - t)
     return {
+        "match_ms": statistics.median(match_ms) * 1000,
+        "match_whole_ms": statistics.median(whole_ms) * 1000,
+        "cold_whole_ms": whole_cold,
+        "cold_whole_added_ms": whole_cold - base_cold,
         "body_bytes": len(body),
         "cold_without_ms": base_cold,
         "cold_with_ms": code_cold,
@@ -298,6 +319,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="20 samples, 5 runs: a check that it works")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--no-precheck", action="store_true", help="lex every text whole (the method before it)")
     args = parser.parse_args()
     if args.quick:
         args.samples, args.runs = 20, 5
@@ -310,7 +332,7 @@ def main() -> None:
     rows = [(REPO, f) for f in own_files] + [("public", f) for f in public_files]
     built = rss_mb()
     t = time.perf_counter()
-    lookup = Lookup.build(rows, frozenset({"public"}))
+    lookup = Lookup.build(rows, frozenset({"public"}), LookupSettings(precheck=not args.no_precheck))
     build_s = time.perf_counter() - t
     del rows, public_files
     after = rss_mb()
@@ -364,6 +386,11 @@ def report(r: dict[str, Any], samples: int) -> None:
         f"\ninspect stage on the {c['body_bytes']:,}-byte Claude Code body, p50: cold {c['cold_without_ms']:.2f} ms "
         f"without, {c['cold_with_ms']:.2f} ms with the lookup (+{c['cold_added_ms']:.2f} ms); resent with one new turn "
         f"{c['warm_without_ms']:.3f} ms without, {c['warm_with_ms']:.3f} ms with (+{c['warm_added_ms']:.3f} ms)"
+    )
+    print(
+        f"every text lexed whole (no line-shape pre-check): cold {c['cold_whole_ms']:.2f} ms "
+        f"(+{c['cold_whole_added_ms']:.2f} ms); the lookup alone on the body's texts, p50: "
+        f"{c['match_ms']:.2f} ms with the pre-check, {c['match_whole_ms']:.2f} ms without"
     )
 
 

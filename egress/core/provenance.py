@@ -18,6 +18,7 @@ class IndexedFile:
     lines: int
     hashes: bytes  # uint64 little-endian, one per selected fingerprint
     starts: bytes  # uint32 little-endian, the line each fingerprint starts on
+    shapes: bytes | None = None  # uint64 little-endian, sorted: line-shape keys (None: indexed before them)
 
     @property
     def fingerprints(self) -> int:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from egress.core.provenance import IndexedFile
+from egress.provenance.shapes import file_keys
 from egress.provenance.skip import skip_content
 from egress.provenance.sources import DirectorySource, GitSource, SourceFile
 from egress.provenance.tokens import Normaliser, lexer_for_path
@@ -61,6 +62,7 @@ class Fingerprinter:
             lines=text.count("\n") + (0 if text.endswith("\n") or not text else 1),
             hashes=hashes[chosen].astype("<u8").tobytes(),
             starts=tokens.lines[chosen].astype("<u4").tobytes() if len(chosen) else b"",
+            shapes=file_keys(text),
         )
 
 

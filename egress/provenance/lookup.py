@@ -16,7 +16,15 @@ Built once per index generation, then read-only (safe to share between threads):
 Subtracting at match time, not by deleting fingerprints, keeps a real excerpt's run of matching
 tokens whole when an idiom inside it also occurs elsewhere: the run is not cut in two.
 
-A query normalises the text with the lexer of each indexed language (the `languages` most
+Before anything is lexed, the text's line-shape keys (shapes.py) are looked up in `shapes`
+(uint64, sorted: the keys of the recognised repositories' files, less those in more than
+`max_files` files): only the regions around lines that start a known key are lexed, each on its
+own (a gap of more than `REGION_GAP` lines between such lines starts a new region, and each
+region takes `REGION_PAD` lines of context either side). A text none of whose keys is known is
+never lexed. When a file was indexed before shape keys were stored, `shapes` is None and every
+text is lexed whole, as before.
+
+A query normalises the text (each region)  with the lexer of each indexed language (the `languages` most
 indexed), computes every k-gram hash (not only the winnowed ones) and binary-searches them. The
 k-grams that hit one indexed file cover runs of tokens; a run shorter than `min_run_tokens` is
 chance and ignored (runs are never stitched from hits in different files). What remains must cover at least `min_tokens` tokens on `min_lines` lines to
@@ -25,6 +33,7 @@ be a match.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +42,7 @@ import numpy as np
 
 from egress.core.provenance import CodeMatch, IndexedFile
 from egress.provenance.clean import unwrap
+from egress.provenance.shapes import SPAN, line_keys
 from egress.provenance.tokens import Normaliser, lexer_named
 from egress.provenance.winnow import K, kgram_hashes
 
@@ -44,6 +54,20 @@ class LookupSettings:
     min_run_tokens: int = K + 4  # shorter runs of matching tokens (one k-gram and a little) are chance
     max_files: int = 10  # a fingerprint in more files than this is boilerplate
     languages: int = 2  # the query is lexed as each of the most indexed languages (≥ 10 % of lines)
+    precheck: bool = True  # lex only around lines whose shape keys the index holds (shapes.py)
+
+
+REGION_GAP = 8  # lines with known keys at most this far apart are lexed as one region
+REGION_PAD = 4  # lines of context lexed either side of a region
+
+
+@dataclass(slots=True)
+class _Found:
+    """What one repository matched in one lexed text (a region)."""
+
+    tokens: int
+    lines: int
+    paths: set[str]
 
 
 class Lookup:
@@ -59,7 +83,10 @@ class Lookup:
         generation: int = 0,
         public: np.ndarray | None = None,
         common: np.ndarray | None = None,
+        shapes: np.ndarray | None = None,
     ) -> None:
+        # None: every text is lexed whole (also when a match may be shorter than a key's lines).
+        self.shapes = shapes if settings.precheck and settings.min_lines >= SPAN else None
         self.public = public if public is not None else np.zeros(0, dtype=np.uint64)
         self.common = common if common is not None else np.zeros(0, dtype=np.uint64)
         self.hashes = hashes
@@ -94,6 +121,7 @@ class Lookup:
         own_files: list[np.ndarray] = []
         own_starts: list[np.ndarray] = []
         public_hashes: list[np.ndarray] = []
+        own_shapes: list[np.ndarray] | None = []
         language_lines: Counter[str] = Counter()
         for repo, f in rows:
             hashes = np.frombuffer(f.hashes, dtype="<u8")
@@ -108,6 +136,10 @@ class Lookup:
             own_hashes.append(hashes)
             own_files.append(np.full(len(hashes), file_id, dtype=np.int32))
             own_starts.append(np.frombuffer(f.starts, dtype="<u4"))
+            if f.shapes is None:
+                own_shapes = None  # indexed before shape keys: no pre-check
+            elif own_shapes is not None:
+                own_shapes.append(np.frombuffer(f.shapes, dtype="<u8"))
             language_lines[f.language] += f.lines
         if not own_hashes:
             return cls.empty(settings)
@@ -131,7 +163,14 @@ class Lookup:
         total = sum(language_lines.values())
         most = language_lines.most_common(settings.languages)
         languages = tuple(name for name, lines in most if lines * 10 >= total) or (most[0][0],)
-        return cls(h, fi, st, paths, repos, languages, settings, generation, public_set, common.astype(np.uint64))
+        shapes = None
+        if own_shapes is not None:
+            # Each file's keys are distinct: a key's count is its number of files.
+            keys, files_with = np.unique(np.concatenate(own_shapes).astype(np.uint64), return_counts=True)
+            shapes = keys[files_with <= settings.max_files]
+        return cls(
+            h, fi, st, paths, repos, languages, settings, generation, public_set, common.astype(np.uint64), shapes
+        )
 
     def _ignored_tokens(self, query: np.ndarray, n: int) -> np.ndarray:
         """Tokens that never count: those in a run shared with public code (found as private
@@ -154,6 +193,44 @@ class Lookup:
         """The repositories `text` carries code of, best first (empty when none)."""
         if not len(self.hashes) or len(text) < 40 or text.count("\n") + 1 < self.settings.min_lines:
             return ()  # too short to hold a match: not even lexed (a one-line chat message)
+        regions = [text] if self.shapes is None else _regions(text, self.shapes)
+        if not regions:
+            return ()  # no line could be indexed code: nothing is lexed
+        by_repo: dict[int, _Found] = {}
+        lexed = 0  # tokens of the regions, as the first normaliser reads them
+        for region in regions:
+            found, tokens = self._match_region(region)
+            lexed += tokens
+            for repo, f in found.items():
+                held = by_repo.get(repo)
+                if held is None:
+                    by_repo[repo] = f
+                else:
+                    held.tokens += f.tokens
+                    held.lines += f.lines
+                    held.paths |= f.paths
+        if not by_repo:
+            return ()
+        # The share is of the whole text's tokens; those outside the regions, never lexed, are
+        # estimated from the regions' tokens per non-blank character.
+        total = max(1.0, lexed * _ink(text) / max(1, sum(_ink(r) for r in regions)))
+        s = self.settings
+        matches = (
+            CodeMatch(
+                repo=self.repos[repo],
+                lines=f.lines,
+                tokens=f.tokens,
+                share=round(min(1.0, f.tokens / total), 4),
+                confidence=round(min(1.0, f.tokens / (4 * s.min_tokens)) * 0.5 + 0.5, 3),
+                paths=tuple(sorted(f.paths)),
+            )
+            for repo, f in by_repo.items()
+        )
+        return tuple(sorted(matches, key=lambda m: (-m.tokens, m.repo)))
+
+    def _match_region(self, text: str) -> tuple[dict[int, _Found], int]:
+        """The best match per repository over the text's variants and normalisers, and how many
+        tokens the first normaliser read in the text."""
         cleaned = unwrap(text)
         variants = [cleaned]
         old_side = unwrap(text, side="old")
@@ -163,24 +240,27 @@ class Lookup:
             # An excerpt that starts inside a multi-line string would be lexed inside out (code
             # as string, string as code): it is also read as if a string had just been opened.
             variants += ['"""\n' + v for v in variants] + ["'''\n" + v for v in variants]
-        best: dict[str, CodeMatch] = {}
+        best: dict[int, _Found] = {}
+        lexed = 0
         for normaliser, variant in ((n, v) for n in self._normalisers for v in variants):
-            for found in self._match_tokens(normaliser, variant):
-                held = best.get(found.repo)
-                if held is None or found.tokens > held.tokens:
-                    best[found.repo] = found
-        return tuple(sorted(best.values(), key=lambda m: (-m.tokens, m.repo)))
+            found, tokens = self._match_tokens(normaliser, variant)
+            lexed = lexed or tokens
+            for repo, f in found.items():
+                held = best.get(repo)
+                if held is None or f.tokens > held.tokens:
+                    best[repo] = f
+        return best, lexed
 
-    def _match_tokens(self, normaliser: Normaliser, text: str) -> list[CodeMatch]:
+    def _match_tokens(self, normaliser: Normaliser, text: str) -> tuple[dict[int, _Found], int]:
         tokens = normaliser.tokens(text)
         query = kgram_hashes(tokens.values)
         if not len(query):
-            return []
+            return {}, len(tokens)
         left = np.searchsorted(self.hashes, query, side="left")
         right = np.searchsorted(self.hashes, query, side="right")
         hit = np.flatnonzero(right > left)
         if not len(hit):
-            return []
+            return {}, len(tokens)
         by_file: dict[int, list[int]] = defaultdict(list)
         for position in hit.tolist():
             for entry in range(int(left[position]), int(right[position])):
@@ -201,7 +281,7 @@ class Lookup:
         if by_repo:
             ignored = self._ignored_tokens(query, len(tokens))
             by_repo = {repo: covered & ~ignored for repo, covered in by_repo.items()}
-        found = []
+        found: dict[int, _Found] = {}
         for repo, covered in by_repo.items():
             matched = int(covered.sum())
             if matched < s.min_tokens:
@@ -209,18 +289,42 @@ class Lookup:
             lines = len(np.unique(tokens.lines[covered]))
             if lines < s.min_lines:
                 continue
-            share = matched / len(tokens)
-            found.append(
-                CodeMatch(
-                    repo=self.repos[repo],
-                    lines=lines,
-                    tokens=matched,
-                    share=round(share, 4),
-                    confidence=round(min(1.0, matched / (4 * s.min_tokens)) * 0.5 + 0.5, 3),
-                    paths=tuple(sorted({self.paths[f][1] for f in files_by_repo[repo]})),
-                )
-            )
-        return found
+            found[repo] = _Found(matched, lines, {self.paths[f][1] for f in files_by_repo[repo]})
+        return found, len(tokens)
+
+
+def _regions(text: str, known: np.ndarray) -> list[str]:
+    """The parts of `text` worth lexing: around the lines that start a key the index holds."""
+    keys, kept = line_keys(text)
+    if not len(keys) or not len(known):
+        return []
+    at = np.minimum(np.searchsorted(known, keys), len(known) - 1)
+    starts = np.flatnonzero(known[at] == keys)
+    if not len(starts):
+        return []
+    hit = np.unique(kept[(starts[:, None] + np.arange(SPAN)).ravel()]).tolist()
+    lines = text.split("\n")
+    hunks = [i for i, line in enumerate(lines) if line.startswith("@@ -")] if "@@ -" in text else []
+    regions: list[str] = []
+    first = last = hit[0]
+    for line in hit[1:] + [None]:
+        if line is not None and line - last <= REGION_GAP:
+            last = line
+            continue
+        a, b = max(0, first - REGION_PAD), min(len(lines), last + REGION_PAD + 1)
+        region = lines[a:b]
+        before = bisect_left(hunks, a)
+        if before:
+            region.insert(0, lines[hunks[before - 1]])  # inside a diff: unwrap() needs its hunk header
+        regions.append("\n".join(region))
+        if line is not None:
+            first = last = line
+    return regions
+
+
+def _ink(text: str) -> int:
+    """Characters that are not blanks or line breaks."""
+    return len(text) - text.count(" ") - text.count("\n") - text.count("\t")
 
 
 def _hits(sorted_hashes: np.ndarray, query: np.ndarray) -> list[int]:

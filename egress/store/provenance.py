@@ -96,9 +96,9 @@ class ProvenanceTables(SqlBase):
             for f in files:
                 cur.execute(f"DELETE FROM provenance_files WHERE repo = {p} AND path = {p}", (repo.name, f.path))
                 cur.execute(
-                    "INSERT INTO provenance_files (repo, path, digest, language, lines, hashes, starts) "
-                    f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
-                    (repo.name, f.path, f.digest, f.language, f.lines, f.hashes, f.starts),
+                    "INSERT INTO provenance_files (repo, path, digest, language, lines, hashes, starts, shapes) "
+                    f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
+                    (repo.name, f.path, f.digest, f.language, f.lines, f.hashes, f.starts, f.shapes),
                 )
                 if on_file is not None:
                     on_file(f)
@@ -136,9 +136,14 @@ class ProvenanceTables(SqlBase):
         with self._connection() as conn:
             cur = conn.cursor()
             cur.execute(
-                "SELECT repo, path, digest, language, lines, hashes, starts FROM provenance_files ORDER BY repo, path"
+                "SELECT repo, path, digest, language, lines, hashes, starts, shapes FROM provenance_files "
+                "ORDER BY repo, path"
             )
             rows = cur.fetchall()
             conn.commit()
         for r in rows:
-            yield str(r[0]), IndexedFile(str(r[1]), str(r[2]), str(r[3]), int(r[4]), as_bytes(r[5]), as_bytes(r[6]))
+            shapes = None if r[7] is None else as_bytes(r[7])
+            yield (
+                str(r[0]),
+                IndexedFile(str(r[1]), str(r[2]), str(r[3]), int(r[4]), as_bytes(r[5]), as_bytes(r[6]), shapes),
+            )

@@ -11,6 +11,7 @@ import pytest
 from egress.core.provenance import IndexedRepo
 from egress.provenance.indexer import changed_files, fingerprint_files
 from egress.provenance.lookup import Lookup, LookupSettings
+from egress.provenance.shapes import file_keys
 from egress.provenance.sources import GitSource, SourceError, open_source
 from egress.store.base import SqlStore
 from tests.support.databases import migrated_store
@@ -179,6 +180,19 @@ def test_boilerplate_in_many_files_is_ignored(store: SqlStore, tmp_path: Path) -
     index(store, "many", root)
     assert lookup(store, LookupSettings(max_files=3)).match(RISK) == ()
     assert lookup(store, LookupSettings(max_files=4)).match(RISK) != ()
+
+
+def test_shape_keys_are_stored_and_read_back(store: SqlStore, repo: Path) -> None:
+    index(store, "payments", repo)
+    files = {f.path: f for _, f in store.provenance_files()}
+    assert files["ledger.py"].shapes == file_keys(PAYMENTS)
+    assert lookup(store).shapes is not None
+    # A row written before the column existed (NULL) reads back as None: texts are lexed whole.
+    with store._connection() as conn:
+        conn.cursor().execute("UPDATE provenance_files SET shapes = NULL WHERE path = 'risk.py'")
+        conn.commit()
+    assert {f.path: f.shapes is None for _, f in store.provenance_files()} == {"ledger.py": False, "risk.py": True}
+    assert lookup(store).shapes is None and [m.repo for m in lookup(store).match(PAYMENTS)] == ["payments"]
 
 
 def test_short_matches_are_ignored(store: SqlStore, repo: Path) -> None:

@@ -1,0 +1,87 @@
+"""Line shapes: which lines of a text could be indexed code, found before anything is lexed.
+
+Lexing (tokens.py) is the costly part of a lookup: Pygments' lexers are pure Python, some
+3 ms per kilobyte. Most of what an agent sends (prose, logs, code of other projects) matches
+nothing, so a lookup first asks a cheaper question of every line, with a handful of regular
+expression passes over the whole text and one hash per line:
+
+- a line's shape is the line with line-number prefixes (`  12→`, `12:`), a leading diff marker,
+  one-line string literals (-> `S`), `#` and `//` comments and all whitespace removed, every
+  word made `w` and every number `0`: `    total = price(item, 2)  # net` -> `w=w(w,0)`.
+  Reindenting, renaming, adding or removing comments, numbering lines or making a diff of code
+  leave the shape of its lines as it was;
+- lines whose shape is shorter than MIN_SHAPE characters (blank lines, comments, `}`, `w:`)
+  and imports (boilerplate, which never counts in a match either) are skipped; the key of a line is the hash of its shape and the shapes of the next two kept
+  lines (three lines: a single line's shape, `w=w(w)`, occurs in any code);
+- `egress index` stores each file's keys; the lookup holds those of the repositories it
+  recognises (less those found in more than `max_files` files), sorted.
+
+A text is lexed only around the lines that start a key the index holds (lookup.py): a text
+with none of them costs a few regular-expression passes, not a lexer. Both sides compute keys
+the same way from the same code, so an excerpt of indexed code keeps the keys of every three
+consecutive kept lines it carries whole: only a line the transformation itself changed (a diff's
+changed line, an inserted line) breaks the keys that span it.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import numpy as np
+
+MIN_SHAPE = 3  # a shorter shape (blank, `}`, `ww` as in `return x`) is skipped: it tells nothing
+SPAN = 3  # kept lines per key
+
+_PREFIX = re.compile(r"^[ \t]*(?:\d{1,7}(?:→|:|\t))?[ \t]*[+\-]?", re.MULTILINE)
+_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'")
+_COMMENT = re.compile(r"(?:^|(?<=[ \t]))(?:#|//).*$", re.MULTILINE)
+# Keywords (of Python, JavaScript/TypeScript, Go, Java, C, Rust) stay as written: renaming never
+# changes them, and they tell `if w:` from `w(w):`. Every other word is `w`.
+_KEYWORDS = (
+    "and as assert async await break case catch class const continue def default defer del do elif else "
+    "enum except export extends final finally fn for from func function go if impl import in interface "
+    "is lambda let match mut new nonlocal not or pass pub raise return self static struct super switch "
+    "this throw try type typeof var while with yield None True False null true false nil"
+).split()
+_WORD = re.compile(r"\b(?!(?:" + "|".join(_KEYWORDS) + r")\b)[^\W\d]\w*")
+_NUMBER = re.compile(r"\d+")
+_SPACE = re.compile(r"[^\S\n]+")
+
+_IMPORT = ("import", "fromw", "#include", "using", "package", "require(")  # imports: boilerplate, skipped
+
+_MUL = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+
+
+def shapes(text: str) -> list[str]:
+    """The shape of each line of `text` (see the module docstring), one per line."""
+    text = _PREFIX.sub("", text)
+    text = _STRING.sub("S", text)
+    text = _COMMENT.sub("", text)
+    text = _WORD.sub("w", text)
+    text = _NUMBER.sub("0", text)
+    return _SPACE.sub("", text).split("\n")
+
+
+def line_keys(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, lines): keys[i] covers the kept lines lines[i], lines[i + 1], lines[i + 2]
+    (0-based line numbers; `lines` has SPAN - 1 more entries than `keys`, or is empty)."""
+    kept: list[int] = []
+    hashes: list[int] = []
+    for number, shape in enumerate(shapes(text)):
+        if len(shape) >= MIN_SHAPE and not shape.startswith(_IMPORT):
+            kept.append(number)
+            hashes.append(zlib.crc32(shape.encode()))
+    if len(kept) < SPAN:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    h = np.array(hashes, dtype=np.uint64)
+    n = len(h) - SPAN + 1
+    keys = np.zeros(n, dtype=np.uint64)
+    for j in range(SPAN):
+        keys = keys + h[j : j + n] * _MUL[j]  # wraps mod 2**64
+    return keys, np.array(kept, dtype=np.int64)
+
+
+def file_keys(text: str) -> bytes:
+    """The distinct keys of a file, as `egress index` stores them (uint64 little-endian, sorted)."""
+    return np.unique(line_keys(text)[0]).astype("<u8").tobytes()
