@@ -145,8 +145,12 @@ def test_audit_tail_table_at_80_columns(capsys):
 
 
 def test_plain_output_keeps_one_line_per_row():
-    text = plain(FINDINGS_TABLE, [("a\tb.py", 3, 1, "secret", "aws", "high", "AK…\n(20 chars)")])
-    assert text == "path\tline\tcol\tkind\trule\tseverity\tpreview\na b.py\t3\t1\tsecret\taws\thigh\tAK… (20 chars)\n"
+    row = ("a\tb.py", 3, 1, "secret", "aws", "high", "AK…\n(20 chars)", "certain")
+    text = plain(FINDINGS_TABLE, [row])
+    assert text == (
+        "path\tline\tcol\tkind\trule\tseverity\tpreview\ttier\n"
+        "a b.py\t3\t1\tsecret\taws\thigh\tAK… (20 chars)\tcertain\n"
+    )
 
 
 @pytest.mark.parametrize("width", [45, 60, 80, 120])
