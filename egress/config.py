@@ -393,7 +393,7 @@ def _obligations() -> frozenset[str]:
 def rule_kinds(user: list[tuple[str, str]]) -> dict[str, str]:
     """Rule id -> finding kind, for the rule set that load_rule_files(user) builds, read without
     compiling its patterns (which takes most of a second). The files were validated already;
-    tests/unit/test_config_schema.py checks that both agree."""
+    tests/unit/config/test_schema.py checks that both agree."""
     include_bundled = not user or any(tomllib.loads(text).get("extend", {}).get("useDefault") for _, text in user)
     kinds = _rule_kinds_of((bundled_files() if include_bundled else []) + user)
     disabled = {d for _, text in user for d in tomllib.loads(text).get("extend", {}).get("disabledRules") or []}

@@ -3,7 +3,7 @@ errors, and opening the configured store.
 
 Imported by every command module, so it imports no heavy library at module level: a command's
 `--help` must not load the configuration machinery (pydantic, the rule files, the OIDC client)
-or a database driver (tests/unit/test_cli_startup.py)."""
+or a database driver (tests/unit/cli/test_startup.py)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ Invariants:
   body, a header value or a credential.
 - `canonical()` is orjson with sorted keys over exactly the keys of the record's kind
   (`_KEYS`), so the bytes are those the dict builders wrote before this type existed: chains
-  written then still verify (tests/unit/test_audit_fixture.py, test_audit_record.py).
+  written then still verify (tests/unit/audit/test_fixture.py, tests/unit/core/test_audit_record.py).
 - Attribute names are the stored keys. `AuditRecord` has no slots: its `__dict__` holds exactly
   its fields, and `canonical()` copies it (one C call) and drops the keys its kind lacks. The
   sub-objects have slots (cheaper to build on the request path) and write their own JSON

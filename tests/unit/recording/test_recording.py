@@ -36,10 +36,10 @@ from egress.recording.recordings import PendingRecording, RecordingMeta, Recordi
 from egress.recording.settings import RecordingSettings
 from egress.recording.writer import RecordingWriter
 from egress.store.base import SqlStore
-from tests.unit import test_audit_chain
-from tests.unit.test_audit_chain import execute
+from tests.unit.audit import test_chain
+from tests.unit.audit.test_chain import execute
 
-store = test_audit_chain.store  # the fixture: SQLite, and PostgreSQL (marker postgres)
+store = test_chain.store  # the fixture: SQLite, and PostgreSQL (marker postgres)
 
 KEYS = RecordingKeys.of(os.urandom(32))
 

@@ -38,7 +38,7 @@ from egress.core.exchange import (
     Usage,
 )
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "audit_chain"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "audit_chain"
 
 
 # --- the dict builders as they were (frozen copy; do not change) -----------------------------------

@@ -18,7 +18,7 @@ from egress.app import open_configured_store
 from egress.cli.main import main
 from egress.config import load_config
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "audit_chain"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "audit_chain"
 PUBLIC = FIXTURE / "audit-public.pem"
 RECORDS = 12
 

@@ -21,11 +21,11 @@ from egress.config import load_config
 from egress.core.records import Checkpoint
 from egress.store.base import SqlStore
 from egress.store.sqlite import SqliteStore
-from tests.unit import test_audit_chain
-from tests.unit.test_audit_chain import entry, execute
-from tests.unit.test_audit_checkpoints import rechain
+from tests.unit.audit import test_chain
+from tests.unit.audit.test_chain import entry, execute
+from tests.unit.audit.test_checkpoints import rechain
 
-store = test_audit_chain.store  # the fixture: SQLite, and PostgreSQL (marker postgres)
+store = test_chain.store  # the fixture: SQLite, and PostgreSQL (marker postgres)
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = KEY.public_key()

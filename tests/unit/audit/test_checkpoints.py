@@ -24,10 +24,10 @@ from egress.store.base import SqlStore
 from egress.store.postgres import PostgresStore
 from egress.store.sqlite import SqliteStore
 from tests.support.databases import throwaway_postgres
-from tests.unit import test_audit_chain
-from tests.unit.test_audit_chain import entry, execute
+from tests.unit.audit import test_chain
+from tests.unit.audit.test_chain import entry, execute
 
-store = test_audit_chain.store  # the fixture: SQLite, and PostgreSQL (marker postgres)
+store = test_chain.store  # the fixture: SQLite, and PostgreSQL (marker postgres)
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = KEY.public_key()

@@ -1,4 +1,4 @@
-"""CLI tables at 80 columns (snapshots in tests/unit/snapshots), through a pipe, and as JSON.
+"""CLI tables at 80 columns (snapshots in tests/unit/cli/snapshots), through a pipe, and as JSON.
 
 A snapshot is the exact text a user sees in an 80-column terminal: if a change alters it,
 look at the new output, and if it reads well, update the file (`EGRESS_UPDATE_SNAPSHOTS=1`)."""

@@ -17,11 +17,11 @@ from egress.audit.merkle import leaf_hash, merkle_root
 from egress.audit.verify import verify_store
 from egress.store.base import SqlStore
 from egress.store.sqlite import SqliteStore
-from tests.unit import test_audit_chain
-from tests.unit.test_audit_chain import entry
-from tests.unit.test_audit_checkpoints import KEY, PUBLIC
+from tests.unit.audit import test_chain
+from tests.unit.audit.test_chain import entry
+from tests.unit.audit.test_checkpoints import KEY, PUBLIC
 
-store = test_audit_chain.store  # the fixture: SQLite, and PostgreSQL (marker postgres)
+store = test_chain.store  # the fixture: SQLite, and PostgreSQL (marker postgres)
 
 ODD = ExportFilter(kind="odd")
 

@@ -21,7 +21,7 @@ from egress.core.jurisdictions import ISO_3166_ALPHA2
 from egress.detect.rules import load_rule_files
 from egress.policy import data_schema
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 BUNDLE = files("egress") / "policy" / "bundle"
 
 # Line 1 is `providers:`; policy.data's first key is on line 24.
