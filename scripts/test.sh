@@ -35,4 +35,6 @@ fi
 
 .venv/bin/ruff check egress tests bench
 .venv/bin/lint-imports
+# Types: strict on egress/core, egress/wire and egress/mask, normal elsewhere ([tool.mypy]).
+.venv/bin/mypy
 exec .venv/bin/pytest -q "$@"
