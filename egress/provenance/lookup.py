@@ -18,17 +18,19 @@ tokens whole when an idiom inside it also occurs elsewhere: the run is not cut i
 
 Before anything is lexed, the text's line-shape keys (shapes.py) are looked up in `shapes`
 (uint64, sorted: the keys of the recognised repositories' files, less those in more than
-`max_files` files): only the regions around lines that start a known key are lexed, each on its
-own (a gap of more than `REGION_GAP` lines between such lines starts a new region, and each
-region takes `REGION_PAD` lines of context either side). A text none of whose keys is known is
-never lexed. When a file was indexed before shape keys were stored, `shapes` is None and every
-text is lexed whole, as before.
+`max_files` files: idioms, as for fingerprints). Only the regions around the
+lines a known key covers are lexed, each on its own (a gap of more than `REGION_GAP` lines
+starts a new region; each takes `REGION_PAD` lines of context either side). A text none of
+whose keys is known is never lexed. When any file was indexed before shape keys were stored,
+or a match may be shorter than a key's three lines (`min_lines` < 3), `shapes` is None and
+every text is lexed whole, as before.
 
-A query normalises the text (each region)  with the lexer of each indexed language (the `languages` most
-indexed), computes every k-gram hash (not only the winnowed ones) and binary-searches them. The
-k-grams that hit one indexed file cover runs of tokens; a run shorter than `min_run_tokens` is
-chance and ignored (runs are never stitched from hits in different files). What remains must cover at least `min_tokens` tokens on `min_lines` lines to
-be a match.
+A query normalises the text (each region) with the lexer of each indexed language (the
+`languages` most indexed), computes every k-gram hash (not only the winnowed ones) and
+binary-searches them. The k-grams that hit one indexed file cover runs of tokens; a run shorter
+than `min_run_tokens` is chance and ignored (runs are never stitched from hits in different
+files). What remains must cover at least `min_tokens` tokens on `min_lines` lines (in one
+region) to be a match; a repository's matches in several regions add up.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Line shapes: which lines of a text could be indexed code, found before anything is lexed.
 
 Lexing (tokens.py) is the costly part of a lookup: Pygments' lexers are pure Python, some
-3 ms per kilobyte. Most of what an agent sends (prose, logs, code of other projects) matches
+4 ms per kilobyte of code. Most of what an agent sends (prose, logs, code of other projects) matches
 nothing, so a lookup first asks a cheaper question of every line, with a handful of regular
 expression passes over the whole text and one hash per line:
 
@@ -11,10 +11,11 @@ expression passes over the whole text and one hash per line:
   Reindenting, renaming, adding or removing comments, numbering lines or making a diff of code
   leave the shape of its lines as it was;
 - lines whose shape is shorter than MIN_SHAPE characters (blank lines, comments, `}`, `w:`)
-  and imports (boilerplate, which never counts in a match either) are skipped; the key of a line is the hash of its shape and the shapes of the next two kept
-  lines (three lines: a single line's shape, `w=w(w)`, occurs in any code);
+  and imports (boilerplate, which never counts in a match either) are skipped; the key of a
+  kept line is the hash of its shape and the shapes of the next two kept lines (three lines:
+  a single line's shape, `w=w(w)`, occurs in any code);
 - `egress index` stores each file's keys; the lookup holds those of the repositories it
-  recognises (less those found in more than `max_files` files), sorted.
+  recognises, less idioms (keys found in more than `max_files` files), sorted.
 
 A text is lexed only around the lines that start a key the index holds (lookup.py): a text
 with none of them costs a few regular-expression passes, not a lexer. Both sides compute keys
@@ -33,9 +34,11 @@ import numpy as np
 MIN_SHAPE = 3  # a shorter shape (blank, `}`, `ww` as in `return x`) is skipped: it tells nothing
 SPAN = 3  # kept lines per key
 
-_PREFIX = re.compile(r"^[ \t]*(?:\d{1,7}(?:→|:|\t))?[ \t]*[+\-]?", re.MULTILINE)
-_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'")
-_COMMENT = re.compile(r"(?:^|(?<=[ \t]))(?:#|//).*$", re.MULTILINE)
+# Bytes patterns over the UTF-8 text: about twice as fast as str patterns; a non-ASCII
+# character is neither a word nor a blank here, on both sides alike.
+_PREFIX = re.compile(r"^[ \t]*(?:\d{1,7}(?:→|:|\t))?[ \t]*[+\-]?".encode(), re.MULTILINE)
+_STRING = re.compile(rb"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'")
+_COMMENT = re.compile(rb"(?:#|//)[^\n]*")  # a `#` or `//` to the end of the line (a URL's too: alike)
 # Keywords (of Python, JavaScript/TypeScript, Go, Java, C, Rust) stay as written: renaming never
 # changes them, and they tell `if w:` from `w(w):`. Every other word is `w`.
 _KEYWORDS = (
@@ -44,23 +47,19 @@ _KEYWORDS = (
     "is lambda let match mut new nonlocal not or pass pub raise return self static struct super switch "
     "this throw try type typeof var while with yield None True False null true false nil"
 ).split()
-_WORD = re.compile(r"\b(?!(?:" + "|".join(_KEYWORDS) + r")\b)[^\W\d]\w*")
-_NUMBER = re.compile(r"\d+")
-_SPACE = re.compile(r"[^\S\n]+")
-
-_IMPORT = ("import", "fromw", "#include", "using", "package", "require(")  # imports: boilerplate, skipped
+_WORD = re.compile(rb"\b(?!(?:" + "|".join(_KEYWORDS).encode() + rb")\b)\w+")  # numbers too
+_BLANKS = b" \t\r\f\v"
+_IMPORT = (b"import", b"fromw", b"usingw", b"package", b"require(")  # imports: boilerplate, skipped
 
 _MUL = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
 
 
-def shapes(text: str) -> list[str]:
+def shapes(text: str) -> list[bytes]:
     """The shape of each line of `text` (see the module docstring), one per line."""
-    text = _PREFIX.sub("", text)
-    text = _STRING.sub("S", text)
-    text = _COMMENT.sub("", text)
-    text = _WORD.sub("w", text)
-    text = _NUMBER.sub("0", text)
-    return _SPACE.sub("", text).split("\n")
+    data = _PREFIX.sub(b"", text.encode("utf-8", "surrogatepass"))
+    data = _STRING.sub(b"S", data)
+    data = _COMMENT.sub(b"", data)
+    return _WORD.sub(b"w", data).translate(None, _BLANKS).split(b"\n")
 
 
 def line_keys(text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +70,7 @@ def line_keys(text: str) -> tuple[np.ndarray, np.ndarray]:
     for number, shape in enumerate(shapes(text)):
         if len(shape) >= MIN_SHAPE and not shape.startswith(_IMPORT):
             kept.append(number)
-            hashes.append(zlib.crc32(shape.encode()))
+            hashes.append(zlib.crc32(shape))
     if len(kept) < SPAN:
         return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
     h = np.array(hashes, dtype=np.uint64)

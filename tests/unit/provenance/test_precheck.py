@@ -55,7 +55,7 @@ def never_lexed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_shapes_survive_what_agents_do_to_code() -> None:
     plain = shapes("    total = price(item, 2)  # net\nif x is None:\n    return y")
-    assert plain == ["w=w(w,0)", "ifwisNone:", "returnw"]
+    assert plain == [b"w=w(w,w)", b"ifwisNone:", b"returnw"]
     assert shapes("     12→  amount = cost(thing, 7)\n+if z is None:\n-  return q") == plain
 
 
