@@ -6,7 +6,9 @@ the finished exchange); the recording's metadata, joining, encryption and the st
 here. `close()` writes everything
 submitted before it returns. A batch the store refuses is retried a few times, then dropped with
 an error in the log: the audit record of each request is written regardless (by the audit
-writer), and a replay of a lost recording says it was not found.
+writer), and a replay of a lost recording says it was not found. Failures are logged by class
+only (never a traceback or a message, which may carry a connection string), and a store outage
+once when it begins and once when it ends (`health`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 
 from egress.audit.batches import STOP, drain, gather
 from egress.core.exchange import Exchange
+from egress.core.health import Health, describe
 from egress.core.records import StoredRecording
 from egress.recording.keys import RecordingKeys
 from egress.recording.recordings import PendingRecording, Recordings, RecordingStore, pending_recording, seal_recording
@@ -56,6 +59,7 @@ class RecordingWriter:
         self.written = 0
         self.dropped = 0
         self.purged = 0
+        self.health = Health("recording store", log)  # writes and purges: one outage, logged once
 
     @property
     def max_bytes(self) -> int:
@@ -109,29 +113,32 @@ class RecordingWriter:
                 pending = pending_recording(item) if isinstance(item, Exchange) else item
                 assert isinstance(pending, PendingRecording)
                 sealed.append(seal_recording(self._keys, pending, self.settings.max_bytes, expires_at))
-            except Exception:  # noqa: BLE001 - one recording that cannot be built is dropped; the rest are written
+            except Exception as exc:  # noqa: BLE001 - one recording that cannot be built is dropped; the rest are written
                 self.dropped += 1
-                log.exception("a recording could not be built or sealed; dropped (its audit record is written)")
+                log.error("a recording could not be built or sealed (%s); dropped (its audit record is written)", describe(exc))
         if not sealed:
             return
         for attempt in range(1, self._attempts + 1):
             try:
                 self._store.put_recordings(sealed)
-                self.written += len(sealed)
-                return
-            except Exception:  # noqa: BLE001 - any store failure: retry, then drop (the audit stays whole)
-                log.exception("recording write failed (%d recordings, attempt %d)", len(sealed), attempt)
+            except Exception as exc:  # noqa: BLE001 - any store failure: retry, then drop (the audit stays whole)
+                self.health.failed(exc)
                 if attempt < self._attempts:
                     time.sleep(self._retry_delay_s)
+                continue
+            self.health.ok()
+            self.written += len(sealed)
+            return
         self.dropped += len(sealed)
         log.error("dropped %d recordings after %d failed writes", len(sealed), self._attempts)
 
     def _purge(self) -> None:
         try:
             removed = self._recordings.purge_expired(self._clock())
-        except Exception:  # noqa: BLE001 - any store failure: payloads stay until the next purge
-            log.exception("recording retention purge failed; retrying at the next interval")
+        except Exception as exc:  # noqa: BLE001 - any store failure: payloads stay until the next purge
+            self.health.failed(exc)
             return
+        self.health.ok()
         self.purged += removed
         if removed:
             log.info("recording retention: payloads of %d requests deleted", removed)

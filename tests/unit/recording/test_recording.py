@@ -5,6 +5,7 @@ the audit chain's digests, retention, and the bounded capture of an answer."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
 import threading
@@ -366,3 +367,34 @@ def test_altered_metadata_is_refused(store):
     execute(store, "UPDATE recordings SET metadata = ? WHERE request_id = ?", (b'{"api": 1', "req_1"))
     with pytest.raises(SealError, match="metadata is unreadable"):
         Recordings(store, KEYS).replay("req_1")
+
+
+class _PurgeFails:
+    """A store whose retention purge fails with a message that must never reach the log."""
+
+    def __init__(self, store: SqlStore, failures: int) -> None:
+        self._store = store
+        self.failures = failures
+
+    def purge_recordings(self, now: float) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("postgresql://egress:hunter2@db/egress is unreachable")
+        return self._store.purge_recordings(now)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+
+def test_a_purge_outage_is_logged_once_by_class_and_its_end_once(store, caplog):
+    failing = _PurgeFails(store, failures=3)
+    writer = RecordingWriter(failing, KEYS, RecordingSettings())
+    caplog.set_level(logging.INFO, logger="egress.recording")
+    for _ in range(4):  # three failed purges, then one that works
+        writer._purge()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "ConnectionError" in errors[0].getMessage()
+    assert all(r.exc_info is None for r in caplog.records)  # no traceback
+    assert "hunter2" not in caplog.text and "postgresql://" not in caplog.text
+    assert any("recovered" in r.getMessage() for r in caplog.records)
+    assert not writer.health.failing
