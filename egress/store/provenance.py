@@ -56,10 +56,13 @@ class ProvenanceTables(SqlBase):
         return _repo(row) if row else None
 
     def provenance_digests(self, name: str) -> dict[str, str]:
-        """path -> digest of the files indexed for `name`."""
+        """path -> digest of the files indexed for `name`; files indexed before shape keys were
+        stored are left out, so `egress index update` fingerprints them again."""
         with self._connection() as conn:
             cur = conn.cursor()
-            cur.execute(f"SELECT path, digest FROM provenance_files WHERE repo = {self.param}", (name,))
+            cur.execute(
+                f"SELECT path, digest FROM provenance_files WHERE repo = {self.param} AND shapes IS NOT NULL", (name,)
+            )
             rows = cur.fetchall()
             conn.commit()
         return {str(r[0]): str(r[1]) for r in rows}

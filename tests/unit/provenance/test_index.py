@@ -193,6 +193,8 @@ def test_shape_keys_are_stored_and_read_back(store: SqlStore, repo: Path) -> Non
         conn.commit()
     assert {f.path: f.shapes is None for _, f in store.provenance_files()} == {"ledger.py": False, "risk.py": True}
     assert lookup(store).shapes is None and [m.repo for m in lookup(store).match(PAYMENTS)] == ["payments"]
+    _, written = index(store, "payments", repo, update=True)  # an update fingerprints it again
+    assert written == ["risk.py"] and lookup(store).shapes is not None
 
 
 def test_short_matches_are_ignored(store: SqlStore, repo: Path) -> None:
