@@ -65,12 +65,9 @@ def shapes(text: str) -> list[bytes]:
 def line_keys(text: str) -> tuple[np.ndarray, np.ndarray]:
     """(keys, lines): keys[i] covers the kept lines lines[i], lines[i + 1], lines[i + 2]
     (0-based line numbers; `lines` has SPAN - 1 more entries than `keys`, or is empty)."""
-    kept: list[int] = []
-    hashes: list[int] = []
-    for number, shape in enumerate(shapes(text)):
-        if len(shape) >= MIN_SHAPE and not shape.startswith(_IMPORT):
-            kept.append(number)
-            hashes.append(zlib.crc32(shape))
+    lines = shapes(text)
+    kept = [i for i, shape in enumerate(lines) if len(shape) >= MIN_SHAPE and not shape.startswith(_IMPORT)]
+    hashes = [zlib.crc32(lines[i]) for i in kept]
     if len(kept) < SPAN:
         return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
     h = np.array(hashes, dtype=np.uint64)
