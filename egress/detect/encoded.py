@@ -5,14 +5,16 @@
 other and reports what it finds there over the encoded run, so masking replaces the encoded
 text that carries the credential (and restoring puts that text back byte for byte).
 
-Bounded: one RE2 pass per encoding finds the candidates, at most `MAX_VIEWS` of them are
-decoded, and a base64 run is decoded only when it is long enough to hold a credential with
-its context and decodes to printable UTF-8.
+Bounded and linear: base64 runs are found by C-level byte operations (one `translate` of the
+text's UTF-8 that marks the base64 characters, then `find` of MIN_BASE64 marks: a few calls per
+run, none per character); the URL and JSON runs by one RE2 pass each, only on text holding a
+`%` or a `\\u`. At most `MAX_VIEWS` runs are decoded, and a base64 run is decoded only when it
+mixes cases (one case only is a name or a constant, not base64 of text), is long enough to hold a
+credential with its context and decodes to printable UTF-8.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from dataclasses import dataclass
@@ -20,15 +22,29 @@ from urllib.parse import unquote
 
 import re2
 
+from egress.detect.budget import Budget
+from egress.detect.offsets import CharOffsets, identity
+
 # Shorter base64 runs hold at most a bare value, which the key-in-context rules see as it is.
 MIN_BASE64 = 24
 MAX_VIEWS = 256
 # Decoded text with a smaller share of printable characters is binary (an image, a hash).
 _PRINTABLE_SHARE = 0.9
+# A budget is checked every this many base64 runs.
+_CHECK_EVERY = 1024
 
-# One RE2 pattern per encoding (linear whatever the text); the URL and JSON ones run only on
-# text holding a `%` or a `\u`.
-_BASE64 = re2.compile(rb"[A-Za-z0-9+/_-]{24,}={0,2}")
+# Base64 characters (both alphabets) become `_MARK`, every other byte a space: a run of at least
+# MIN_BASE64 base64 characters is then a run of marks, found with `bytes.find`.
+_BASE64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+_MARK = b"a"
+_MARKS = bytes(_MARK[0] if c in _BASE64_CHARS else 0x20 for c in range(256))
+_RUN_OF_MARKS = _MARK * MIN_BASE64
+_URL_SAFE = bytes.maketrans(b"-_", b"+/")
+
+# One RE2 pattern per escaping encoding (linear whatever the text). The URL one runs only on
+# text where its gate (two escapes with only run characters between: what the pattern needs)
+# occurs; the gate starts with a literal `%`, which RE2 skips to.
+_URL_GATE = re2.compile(rb"%[0-9A-Fa-f]{2}[A-Za-z0-9._~+\-]*%[0-9A-Fa-f]{2}")
 _URL = re2.compile(rb"[A-Za-z0-9._~+\-]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9._~+\-]*){2,}")
 _JSON = re2.compile(rb"(?:[A-Za-z0-9_.:=+\-/ ]*\\u[0-9A-Fa-f]{4}){2,}[A-Za-z0-9_.:=+\-/ ]*")
 
@@ -43,36 +59,56 @@ class View:
     encoding: str  # base64 | url | json
 
 
-def views(text: str) -> list[View]:
-    """The decoded runs of `text` worth scanning, in order of encoding, then of position."""
-    data = text.encode("utf-8", errors="replace")
+def views(text: str, data: bytes | None = None, budget: Budget | None = None) -> list[View]:
+    """The decoded runs of `text` worth scanning, in order of encoding, then of position: the
+    same runs, in the same order, as RE2's `[A-Za-z0-9+/_-]{24,}={0,2}`, `_URL` and `_JSON`
+    would find. `data` is the text's UTF-8 (lone surrogates replaced), when the caller has it;
+    `budget` is checked every `_CHECK_EVERY` base64 runs."""
+    if data is None:
+        data = text.encode("utf-8", errors="replace")
     ascii_only = len(data) == len(text)
+    to_chars = identity if ascii_only else CharOffsets(data)
     out: list[View] = []
-    passes = [("base64", _BASE64)]
-    if b"%" in data:
+    marks = data.translate(_MARKS)
+    at = marks.find(_RUN_OF_MARKS)
+    runs = 0
+    while at >= 0:
+        runs += 1
+        if budget is not None and runs % _CHECK_EVERY == 0:
+            budget.check()
+        end = marks.find(b" ", at + MIN_BASE64)
+        if end < 0:
+            end = len(data)
+        padded = end
+        while padded < len(data) and padded - end < 2 and data[padded] == 0x3D:  # up to two `=`
+            padded += 1
+        raw = data[at:padded]
+        if not (raw.islower() or raw.isupper()):  # one case only: a name or a constant
+            decoded = _base64(raw)
+            if decoded is not None:
+                out.append(View(to_chars(at), to_chars(padded), decoded, "base64"))
+                if len(out) >= MAX_VIEWS:
+                    return out
+        at = marks.find(_RUN_OF_MARKS, end)
+    passes = []
+    if b"%" in data and _URL_GATE.search(data):
         passes.append(("url", _URL))
     if b"\\u" in data:
         passes.append(("json", _JSON))
     for kind, pattern in passes:
+        to_chars = identity if ascii_only else CharOffsets(data)
         for m in pattern.finditer(data):
-            raw = m.group()
-            if kind == "base64" and (raw.islower() or raw.isupper()):
-                continue  # one case only: a name or a constant, not base64 of text
-            decoded = _decode(kind, raw)
+            decoded = _unescape(kind, m.group())
             if decoded is None:
                 continue
             b_start, b_end = m.span()
-            start = b_start if ascii_only else len(data[:b_start].decode("utf-8", errors="replace"))
-            end = b_end if ascii_only else start + len(data[b_start:b_end].decode("utf-8", errors="replace"))
-            out.append(View(start, end, decoded, kind))
+            out.append(View(to_chars(b_start), to_chars(b_end), decoded, kind))
             if len(out) >= MAX_VIEWS:
                 return out
     return out
 
 
-def _decode(kind: str, raw: bytes) -> str | None:
-    if kind == "base64":
-        return _base64(raw)
+def _unescape(kind: str, raw: bytes) -> str | None:
     text = raw.decode("ascii")
     try:
         decoded = unquote(text, errors="strict") if kind == "url" else json.loads(f'"{text}"')
@@ -87,12 +123,12 @@ def _base64(raw: bytes) -> str | None:
         return None
     if len(body) > MIN_BASE64 and _base64(body[:MIN_BASE64]) is None:
         return None  # its first 18 bytes are not text: the whole is not worth decoding
-    padded = body + b"=" * (-len(body) % 4)
+    padding = b"=" * (-len(body) % 4)
     try:
-        if b"-" in body or b"_" in body:
-            decoded = base64.urlsafe_b64decode(padded)
+        if b"-" in body or b"_" in body:  # the URL-safe alphabet (`+` and `/` read the same)
+            decoded = binascii.a2b_base64(body.translate(_URL_SAFE) + padding, strict_mode=False)
         else:
-            decoded = base64.b64decode(padded, validate=True)
+            decoded = binascii.a2b_base64(body + padding, strict_mode=True)
         text = decoded.decode("utf-8")
     except (binascii.Error, ValueError):
         return None
@@ -102,5 +138,7 @@ def _base64(raw: bytes) -> str | None:
 def _printable(text: str) -> bool:
     if not text:
         return False
+    if text.isprintable():
+        return True
     printable = sum(1 for c in text if c.isprintable() or c in "\n\r\t")
     return printable >= _PRINTABLE_SHARE * len(text)

@@ -30,6 +30,8 @@ from egress.core.exchange import Kind, Tier
 from egress.detect import prefilter
 from egress.detect.budget import Budget
 from egress.detect.context import credential_name
+from egress.detect.offsets import CONTINUATIONS, identity
+from egress.detect.offsets import CharOffsets as _CharOffsets  # the name tests know it by
 from egress.detect.rules import NEAR_MISS_RULE_ID, Allowlist, Rule, RuleSet
 from egress.detect.validators import NEAR_MISS_VALIDATORS, VALIDATORS, is_placeholder, shannon_entropy
 
@@ -227,35 +229,40 @@ class RuleMatcher:
 
     # --- scanning ------------------------------------------------------------------------------
 
-    def scan(self, text: str, budget: Budget | None = None, limit: int | None = None) -> list[Match]:
+    def scan(
+        self, text: str, budget: Budget | None = None, limit: int | None = None, data: bytes | None = None
+    ) -> list[Match]:
         """Every confirmed match. `budget` is checked between passes and after each match (it
         raises BudgetExceeded); past `limit` matches the scan stops and returns limit + 1 of
-        them (the caller treats the text as secret-dense)."""
-        data = _encode(text, budget)
+        them (the caller treats the text as secret-dense). `data` is `encode(text, budget)`
+        when the caller has it already."""
+        if data is None:
+            data = encode(text, budget)
         ascii_only = len(data) == len(text)
-        if self._full_db is None:
+        # KELVIN SIGN and LONG S are letters to RE2's case folding but not to \w and \b: no
+        # stand-in byte can be both, so such (rare) text takes the reference path.
+        reference = not ascii_only and ("\u212a" in text or "\u017f" in text)
+        # Hyperscan counts bytes: other text is prefiltered as its stand-in (see _stand_in).
+        stand_in = data if ascii_only or reference else _stand_in(data)
+        if self._full_db is None or reference:
             triggered = self._keywords(data) | self._shapes(data)
         elif ascii_only:
             triggered = self._prefiltered(data, data, frozenset())
-        elif "\u212a" in text or "\u017f" in text:
-            # KELVIN SIGN and LONG S are letters to RE2's case folding but not to \w and \b: no
-            # stand-in byte can be both, so such (rare) text takes the reference path.
-            triggered = self._keywords(data) | self._shapes(data)
         else:
-            triggered = self._non_ascii_triggered(data)
+            triggered = self._non_ascii_triggered(data, stand_in)
         if not triggered:
             return []
-        to_chars = _identity if ascii_only else _CharOffsets(data)
+        to_chars = identity if ascii_only else _CharOffsets(data)
         lines = _Lines(text)
         matches: list[Match] = []
         if ascii_only:
             windows = self._line_windows(data, triggered & self._line_ids)
-        elif "\u212a" in text or "\u017f" in text:
+        elif reference:
             windows = None  # the reference path (see above)
         else:
-            # Hyperscan counts bytes: the line-local automaton reads the stand-in (one byte per
-            # character, sound as for the whole-pattern pass), its windows mapped back to bytes.
-            windows = _to_bytes(text, self._line_windows(_stand_in(data), triggered & self._line_ids))
+            # The line-local automaton reads the stand-in (one byte per character, sound as for
+            # the whole-pattern pass), its windows mapped back to bytes.
+            windows = _to_bytes(text, self._line_windows(stand_in, triggered & self._line_ids))
         whole = ((0, len(data)),)
         for rule_index in sorted(triggered):
             if budget is not None:
@@ -313,11 +320,11 @@ class RuleMatcher:
         triggered = self._keywords(data) | {i for i in possible if not self._rules[i].rule.keywords}
         return {i for i in triggered if i in possible or i not in self._full_ids}
 
-    def _non_ascii_triggered(self, data: bytes) -> set[int]:
+    def _non_ascii_triggered(self, data: bytes, stand_in: bytes) -> set[int]:
         """Hyperscan reads bytes, so other text is prefiltered as its stand-in (see _stand_in).
         Keywords first: when few rules' keywords occur (most agent tool results, numbered with
-        U+2192 by Claude Code's Read tool), running them costs less than the whole-pattern pass."""
-        stand_in = _stand_in(data)
+        U+2192 by Claude Code's Read tool), running them costs less than the whole-pattern pass.
+        `stand_in` is `_stand_in(data)`."""
         keyworded = self._keywords(data)
         covered = keyworded & self._full_ids
         if len(covered) >= _PREFILTER_WORTH:
@@ -422,7 +429,7 @@ _KEYWORD_LED = frozenset({NEAR_MISS_RULE_ID})
 _ENCODE_PIECE = 1 << 20
 
 
-def _encode(text: str, budget: Budget | None) -> bytes:
+def encode(text: str, budget: Budget | None = None) -> bytes:
     """The text's UTF-8 (lone surrogates replaced), as one `encode` would give it."""
     if budget is None or len(text) <= _ENCODE_PIECE:
         return text.encode("utf-8", errors="replace")
@@ -464,32 +471,6 @@ def _to_bytes(
     return {i: tuple((to_byte[lo], to_byte[hi]) for lo, hi in spans) for i, spans in windows.items()}
 
 
-def _identity(offset: int) -> int:
-    return offset
-
-
-class _CharOffsets:
-    """Byte offset -> character offset for non-ASCII text, computed only for confirmed matches.
-
-    In well-formed UTF-8 (the text's own encoding) a prefix holds one character per byte that is
-    not a continuation byte (a prefix cut inside a character decodes to one U+FFFD, counted by its
-    lead byte too). Offsets come in increasing order within one rule's matches, so the count
-    continues from the last offset: linear per rule, not per match."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._byte = 0
-        self._continuations = 0
-
-    def __call__(self, offset: int) -> int:
-        if offset < self._byte:
-            self._byte, self._continuations = 0, 0
-        piece = self._data[self._byte : offset]
-        self._continuations += len(piece) - len(piece.translate(None, _CONTINUATIONS))
-        self._byte = offset
-        return offset - self._continuations
-
-
 # An allowlist that reads the match's line sees at most this many characters either side of the
 # value: a text of one huge line (minified code, a secret-dense prompt) would otherwise cost a
 # copy of the whole line per match. Seeing less can only allow less: recall is never lost.
@@ -517,7 +498,6 @@ _MAX_LINE_ENDS = 20_000
 _PREFILTER_WORTH = 4
 # UTF-8 lead bytes become \x01, continuation bytes go: one byte per character, in one C call.
 _LEADS_TO_01 = bytes(range(0xC0)) + b"\x01" * 0x40
-_CONTINUATIONS = bytes(range(0x80, 0xC0))
 _UNICODE_SENSITIVE = re.compile(r"[^\x00-\x7f]|\\[pPCX]|cntrl|\\x[01][0-9a-fA-F]|\\x7[fF]|\\[0-7]{3}")
 
 
@@ -531,7 +511,7 @@ def _stand_in(data: bytes) -> bytes:
     matches the text, it matches the stand-in, unless it names non-ASCII characters, Unicode
     classes or control characters: those rules always run on non-ASCII text. (Text holding one of
     the two characters RE2's case folding matches to ASCII letters never gets here.)"""
-    return data.translate(_LEADS_TO_01, _CONTINUATIONS)
+    return data.translate(_LEADS_TO_01, CONTINUATIONS)
 
 
 def _unicode_sensitive(pattern: str) -> bool:

@@ -25,7 +25,7 @@ from egress.core.provenance import CodeMatch
 from egress.detect import encoded
 from egress.detect.bounds import DEFAULT_CACHE_MB, DEFAULT_MAX_FINDINGS
 from egress.detect.budget import Budget
-from egress.detect.engine import Match, RuleMatcher
+from egress.detect.engine import Match, RuleMatcher, encode
 
 # The finding that stands for a whole secret-dense segment (see the module docstring).
 DENSE_RULE_ID = "secret-dense"
@@ -193,15 +193,16 @@ class TextScanner:
 
     def _scan_rules(self, text: str, budget: Budget | None) -> tuple[TextFinding, ...]:
         cap = self.max_findings
-        matches = self.matcher.scan(text, budget, cap)
+        data = encode(text, budget)
+        matches = self.matcher.scan(text, budget, cap, data)
         if len(matches) <= cap:
-            matches += self._decoded(text, budget, cap - len(matches))
+            matches += self._decoded(text, data, budget, cap - len(matches))
         first = merge(matches)
         merged: list[Match] | None = first
         if len(matches) > cap and len(first) <= cap:
             # Overlapping rules confirmed some values twice: scan on, to a larger bound of raw
             # matches (rare; a secret-dense text is usually past the cap after the first pass).
-            matches = self.matcher.scan(text, budget, cap * _RAW_PER_FINDING)
+            matches = self.matcher.scan(text, budget, cap * _RAW_PER_FINDING, data)
             merged = merge(matches) if len(matches) <= cap * _RAW_PER_FINDING else None
         if merged is None or len(merged) > cap:
             found: tuple[TextFinding, ...] = (dense_finding(text),)
@@ -222,11 +223,11 @@ class TextScanner:
             )
         return found
 
-    def _decoded(self, text: str, budget: Budget | None, room: int) -> list[Match]:
-        """Credentials inside encoded runs (encoded.py), each reported over the whole run that
-        carries it, as `likely`: masking replaces the encoded text."""
+    def _decoded(self, text: str, data: bytes, budget: Budget | None, room: int) -> list[Match]:
+        """Credentials inside encoded runs (encoded.py; `data` is the text's UTF-8), each reported
+        over the whole run that carries it, as `likely`: masking replaces the encoded text."""
         found: list[Match] = []
-        for view in encoded.views(text):
+        for view in encoded.views(text, data, budget):
             for m in self.matcher.scan(view.text, budget, room):
                 if m.rule.kind == Kind.SECRET:
                     found.append(Match(m.rule, view.start, view.end, text[view.start : view.end], Tier.LIKELY))

@@ -11,7 +11,7 @@ import zlib
 from urllib.parse import quote
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from egress.core.exchange import Tier
@@ -294,6 +294,9 @@ ENCODINGS = {
 @given(password=PASSWORDS, encoding=st.sampled_from(sorted(ENCODINGS)))
 def test_encoding_a_secret_never_hides_it(password, encoding):
     line = f'DB_PASSWORD="{password}"'
+    # Only a secret found in plain text can be hidden by encoding it (a low-entropy value such as
+    # 000000AAAaaa is not a finding either way).
+    assume(any(f.kind == "secret" for f in SCANNER.scan_text(line)))
     encoded = ENCODINGS[encoding](line)
     text = f"payload: {encoded} end"
     found = SCANNER.scan_text(text)
