@@ -5,13 +5,14 @@ Lexing (tokens.py) is the costly part of a lookup: Pygments' lexers are pure Pyt
 nothing, so a lookup first asks a cheaper question of every line, with a handful of regular
 expression passes over the whole text and one hash per line:
 
-- a line's shape is the line with line-number prefixes (`  12→`, `12:`), a leading diff marker,
+- a line's shape is the line with line-number prefixes (`  12→`, `12:`), a leading `+`,
   one-line string literals (-> `S`), `#` and `//` comments and all whitespace removed, every
   word made `w` and every number `0`: `    total = price(item, 2)  # net` -> `w=w(w,0)`.
   Reindenting, renaming, adding or removing comments, numbering lines or making a diff of code
   leave the shape of its lines as it was;
 - lines whose shape is shorter than MIN_SHAPE characters (blank lines, comments, `}`, `w:`)
-  and imports (boilerplate, which never counts in a match either) are skipped; the key of a
+  imports (boilerplate, which never counts in a match either) and lines starting with `-` (a
+  diff's old side) are skipped; the key of a
   kept line is the hash of its shape and the shapes of the next two kept lines (three lines:
   a single line's shape, `w=w(w)`, occurs in any code);
 - `egress index` stores each file's keys; the lookup holds those of the repositories it
@@ -36,20 +37,22 @@ SPAN = 3  # kept lines per key
 
 # Bytes patterns over the UTF-8 text: about twice as fast as str patterns; a non-ASCII
 # character is neither a word nor a blank here, on both sides alike.
-_PREFIX = re.compile(r"^[ \t]*(?:\d{1,7}(?:→|:|\t))?[ \t]*[+\-]?".encode(), re.MULTILINE)
+_PREFIX = re.compile(r"^[ \t]*(?:\d{1,7}(?:→|:|\t))?[ \t]*\+?".encode(), re.MULTILINE)
 _STRING = re.compile(rb"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'")
 _COMMENT = re.compile(rb"(?:#|//)[^\n]*")  # a `#` or `//` to the end of the line (a URL's too: alike)
-# Keywords (of Python, JavaScript/TypeScript, Go, Java, C, Rust) stay as written: renaming never
-# changes them, and they tell `if w:` from `w(w):`. Every other word is `w`.
+# Words reserved in Python and reserved or rare as names in most other languages stay as written:
+# renaming never changes them, and they tell `if w:` from `w(w):`. Every other word is `w`: a
+# keyword of one language only (`type`, `match`, `new`, `default`, `func`) is a name in another,
+# and a renamed name must keep its shape.
 _KEYWORDS = (
-    "and as assert async await break case catch class const continue def default defer del do elif else "
-    "enum except export extends final finally fn for from func function go if impl import in interface "
-    "is lambda let match mut new nonlocal not or pass pub raise return self static struct super switch "
-    "this throw try type typeof var while with yield None True False null true false nil"
+    "and as assert async await break class continue def del elif else except finally for from if import "
+    "in is lambda nonlocal not or pass raise return self try while with yield None True False"
 ).split()
 _WORD = re.compile(rb"\b(?!(?:" + "|".join(_KEYWORDS).encode() + rb")\b)\w+")  # numbers too
 _BLANKS = b" \t\r\f\v"
-_IMPORT = (b"import", b"fromw", b"usingw", b"package", b"require(")  # imports: boilerplate, skipped
+# Skipped lines: imports (boilerplate) and lines that start with `-` (a diff's old side: the new
+# side is kept, so a changed line counts once; in code, a rare line such as `-1,`: alike).
+_SKIPPED = (b"import", b"fromw", b"usingw", b"package", b"require(", b"-")
 
 _MUL = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
 
@@ -65,9 +68,12 @@ def shapes(text: str) -> list[bytes]:
 def line_keys(text: str) -> tuple[np.ndarray, np.ndarray]:
     """(keys, lines): keys[i] covers the kept lines lines[i], lines[i + 1], lines[i + 2]
     (0-based line numbers; `lines` has SPAN - 1 more entries than `keys`, or is empty)."""
-    lines = shapes(text)
-    kept = [i for i, shape in enumerate(lines) if len(shape) >= MIN_SHAPE and not shape.startswith(_IMPORT)]
-    hashes = [zlib.crc32(lines[i]) for i in kept]
+    kept: list[int] = []
+    hashes: list[int] = []
+    for i, shape in enumerate(shapes(text)):
+        if len(shape) >= MIN_SHAPE and not shape.startswith(_SKIPPED):
+            kept.append(i)
+            hashes.append(zlib.crc32(shape))
     if len(kept) < SPAN:
         return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
     h = np.array(hashes, dtype=np.uint64)

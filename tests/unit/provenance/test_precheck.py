@@ -56,7 +56,9 @@ def never_lexed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_shapes_survive_what_agents_do_to_code() -> None:
     plain = shapes("    total = price(item, 2)  # net\nif x is None:\n    return y")
     assert plain == [b"w=w(w,w)", b"ifwisNone:", b"returnw"]
-    assert shapes("     12→  amount = cost(thing, 7)\n+if z is None:\n-  return q") == plain
+    assert shapes("     12→  amount = cost(thing, 7)\n+if z is None:\n   return q") == plain
+    # A diff's old side is skipped: a changed line (old and new) counts once, as the new one.
+    assert line_keys("-a = b(c)\n+a = b(c, d)\n e = f[g]\n h.i(j)")[1].tolist() == [1, 2, 3]
 
 
 def test_no_code_index_costs_no_lexing(monkeypatch: pytest.MonkeyPatch) -> None:
