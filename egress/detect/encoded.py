@@ -70,6 +70,7 @@ def views(text: str, data: bytes | None = None, budget: Budget | None = None) ->
     to_chars = identity if ascii_only else CharOffsets(data)
     out: list[View] = []
     marks = data.translate(_MARKS)
+    size = len(data)
     at = marks.find(_RUN_OF_MARKS)
     runs = 0
     while at >= 0:
@@ -78,10 +79,8 @@ def views(text: str, data: bytes | None = None, budget: Budget | None = None) ->
             budget.check()
         end = marks.find(b" ", at + MIN_BASE64)
         if end < 0:
-            end = len(data)
-        padded = end
-        while padded < len(data) and padded - end < 2 and data[padded] == 0x3D:  # up to two `=`
-            padded += 1
+            end = size
+        padded = end + 2 if data.startswith(b"==", end) else end + 1 if data.startswith(b"=", end) else end
         raw = data[at:padded]
         if not (raw.islower() or raw.isupper()):  # one case only: a name or a constant
             decoded = _base64(raw)
