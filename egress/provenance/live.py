@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+from egress.core.health import describe
 from egress.core.provenance import CodeMatch, IndexedFile, IndexedRepo
 from egress.provenance.lookup import Lookup, LookupSettings
 
@@ -67,7 +68,7 @@ class LiveIndex:
             try:
                 self.refresh()
             except Exception as exc:  # noqa: BLE001 - any store failure: keep the last lookup
-                log.warning("code index not refreshed (the last one stays in use): %s", exc)
+                log.warning("code index not refreshed (the last one stays in use): %s", describe(exc))
         return self.lookup.match(text)
 
     def refresh(self) -> bool:
@@ -113,4 +114,4 @@ class LiveIndex:
         try:
             await asyncio.to_thread(self.refresh)
         except Exception as exc:  # noqa: BLE001 - any store failure: keep serving the last lookup
-            log.warning("code index not refreshed (the last one stays in use): %s", exc)
+            log.warning("code index not refreshed (the last one stays in use): %s", describe(exc))
