@@ -107,9 +107,13 @@ def serve(tmp_path: Path, config: Path) -> tuple[subprocess.Popen, str]:
 
 def nice_of(pid: int) -> tuple[int, int | None]:
     """The process's nice value and its scheduling autogroup's (None: no autogroups here)."""
+    group: int | None = None
     try:
-        group: int | None = int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
-    except (FileNotFoundError, ValueError):
+        # "/autogroup-85 nice 0"; empty or absent where the kernel keeps no autogroups
+        words = Path(f"/proc/{pid}/autogroup").read_text().split()
+        if len(words) == 3 and words[1] == "nice":
+            group = int(words[2])
+    except (OSError, ValueError):
         group = None
     return os.getpriority(os.PRIO_PROCESS, pid), group
 
@@ -121,7 +125,7 @@ def set_nice(pid: int, nice: tuple[int, int | None]) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, nice[0])
         if nice[1] is not None:
             Path(f"/proc/{pid}/autogroup").write_text(str(nice[1]))
-    except PermissionError:
+    except OSError:
         pass
 
 
