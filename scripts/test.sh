@@ -16,10 +16,13 @@ CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_
   CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
   .venv/bin/python -m pip install -q -e '.[test,selfhosted]'
 
-# The real coding agents, pinned, for the end-to-end tests (tests/integration/test_agents.py).
+# The real coding agents, pinned, for the end-to-end tests (tests/integration/test_agents*.py).
 mkdir -p .tools/npm
 cp tools/agents/package.json tools/agents/package-lock.json .tools/npm/
-npm ci --prefix .tools/npm --no-audit --no-fund --loglevel=error
+# `npm install` with the committed lock, not `npm ci`: npm 11's `ci` refuses a lock that lists no
+# entry for another platform's optional binary package (cline's and opencode's per-platform
+# builds), while `install` takes exactly the locked versions and skips the other platforms.
+npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error
 
 # PostgreSQL runs on this kind of machine; start it if it is not up (the store tests use it).
 if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
