@@ -31,7 +31,7 @@ INSTALL_HINT = (
     f"    npm install --prefix .tools/npm @anthropic-ai/claude-code@{CLAUDE_VERSION} @openai/codex@{CODEX_VERSION}\n"
     "or, from the lock file as CI does (scripts/test.sh):\n"
     "    mkdir -p .tools/npm && cp tools/agents/package.json tools/agents/package-lock.json .tools/npm/ "
-    "&& npm ci --prefix .tools/npm\n"
+    "&& npm install --prefix .tools/npm\n"
     "or set EGRESS_NPM_PREFIX to an npm prefix that has them"
 )
 RUN_TIMEOUT_S = 120.0
