@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from egress.core.endpoint import WireApi
+from egress.route.tool_hosts import ToolHost
 
 _ID = r"^[a-z0-9][a-z0-9._-]*$"
 _JURISDICTION = re.compile(r"^(?:[A-Z]{2}|EU|self)$")
@@ -133,6 +134,7 @@ class CatalogFile(BaseModel):
 
     version: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
     entries: tuple[CatalogEntry, ...] = Field(min_length=1)
+    tool_hosts: tuple[ToolHost, ...] = Field(default=(), description="coding tools' own backends (egress lockdown)")
 
 
 class CatalogError(Exception):
@@ -151,6 +153,7 @@ class ProviderCatalog(BaseModel):
 
     version: str
     entries: tuple[CatalogEntry, ...] = ()
+    tool_hosts: tuple[ToolHost, ...] = ()  # coding tools' own backends, for egress lockdown
     overridden: frozenset[str] = frozenset()  # bundled entries whose facts the configuration changed
     added: frozenset[str] = frozenset()  # entries only the configuration has
 
@@ -196,7 +199,7 @@ class ProviderCatalog(BaseModel):
 def parse_catalog(raw: Any) -> ProviderCatalog:
     """The bundled catalog from its parsed YAML (raises pydantic's ValidationError)."""
     parsed = CatalogFile.model_validate(raw)
-    return ProviderCatalog(version=parsed.version, entries=parsed.entries)
+    return ProviderCatalog(version=parsed.version, entries=parsed.entries, tool_hosts=parsed.tool_hosts)
 
 
 def patched_entry(base: CatalogEntry | None, patch: Mapping[str, Any]) -> dict[str, Any]:
