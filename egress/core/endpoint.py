@@ -87,8 +87,16 @@ class Endpoint(BaseModel):
     region_pinning: bool | None = Field(default=None, description="inference can be pinned to the region")
     open_weights: bool = False
     government_access: tuple[str, ...] = Field(default=(), description="laws under which the operator can be compelled")
+    # Model mapping (egress.route.model_map): the upstream's own id for the client's model name, on
+    # every endpoint, translated or not. The client still sees its own name in the answer.
+    model_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="client model name or shell glob -> upstream model id (exact names first, then globs in order)",
+    )
     upstream_model: str | None = Field(
-        default=None, description="model name sent upstream instead of the requested one (e.g. a self-hosted server)"
+        default=None,
+        min_length=1,
+        description="model id sent upstream for every model not in model_map (e.g. a self-hosted server's one model)",
     )
     system_in_user: bool = Field(
         default=False,
@@ -124,6 +132,13 @@ class Endpoint(BaseModel):
     def _jurisdiction(cls, value: str) -> str:
         if not _JURISDICTION.match(value):
             raise ValueError("must be an ISO 3166 alpha-2 code (e.g. US, FR), EU, or self")
+        return value
+
+    @field_validator("model_map")
+    @classmethod
+    def _model_map(cls, value: dict[str, str]) -> dict[str, str]:
+        if empty := [k for k, v in value.items() if not k or not v]:
+            raise ValueError(f"model names and upstream ids must not be empty: {empty}")
         return value
 
     @property
