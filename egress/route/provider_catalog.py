@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from egress.core.endpoint import WireApi
-from egress.route.tool_hosts import ToolHost
+from egress.route.tool_hosts import PublishedRange, ToolHost
 
 _ID = r"^[a-z0-9][a-z0-9._-]*$"
 _JURISDICTION = re.compile(r"^(?:[A-Z]{2}|EU|self)$")
@@ -135,6 +135,7 @@ class CatalogFile(BaseModel):
     version: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
     entries: tuple[CatalogEntry, ...] = Field(min_length=1)
     tool_hosts: tuple[ToolHost, ...] = Field(default=(), description="coding tools' own backends (egress lockdown)")
+    published_ranges: tuple[PublishedRange, ...] = Field(default=(), description="vendors' address ranges per host")
 
 
 class CatalogError(Exception):
@@ -154,6 +155,7 @@ class ProviderCatalog(BaseModel):
     version: str
     entries: tuple[CatalogEntry, ...] = ()
     tool_hosts: tuple[ToolHost, ...] = ()  # coding tools' own backends, for egress lockdown
+    published_ranges: tuple[PublishedRange, ...] = ()  # vendors' address ranges per host, for egress lockdown
     overridden: frozenset[str] = frozenset()  # bundled entries whose facts the configuration changed
     added: frozenset[str] = frozenset()  # entries only the configuration has
 
@@ -199,7 +201,12 @@ class ProviderCatalog(BaseModel):
 def parse_catalog(raw: Any) -> ProviderCatalog:
     """The bundled catalog from its parsed YAML (raises pydantic's ValidationError)."""
     parsed = CatalogFile.model_validate(raw)
-    return ProviderCatalog(version=parsed.version, entries=parsed.entries, tool_hosts=parsed.tool_hosts)
+    return ProviderCatalog(
+        version=parsed.version,
+        entries=parsed.entries,
+        tool_hosts=parsed.tool_hosts,
+        published_ranges=parsed.published_ranges,
+    )
 
 
 def patched_entry(base: CatalogEntry | None, patch: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ policies match it; address-based rules use the entry's concrete names only).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,4 +37,24 @@ class ToolHost(BaseModel):
     def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if bad := [h for h in value if not HOST.match(h)]:
             raise ValueError(f"{bad} are not lower-case DNS names or *.domain patterns")
+        return value
+
+
+class PublishedRange(BaseModel):
+    """The address ranges a vendor publishes for one API host, for rules that cannot match names
+    (plain Kubernetes NetworkPolicy, cloud firewalls). A host without one is matched by name only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(pattern=HOST.pattern)
+    cidrs: tuple[str, ...] = Field(min_length=1, description="IPv4 and IPv6 networks, CIDR notation")
+    source: str = Field(pattern=r"^https://\S+$")
+    as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    notes: str = ""
+
+    @field_validator("cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            ipaddress.ip_network(cidr)  # raises ValueError on anything else
         return value
