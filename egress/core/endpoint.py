@@ -21,8 +21,11 @@ class WireApi(StrEnum):
     through translation."""
 
     ANTHROPIC = "anthropic"  # Messages and count_tokens
-    OPENAI = "openai"  # Chat Completions and Responses
-    OPENAI_CHAT = "openai-chat"  # Chat Completions only
+    OPENAI = "openai"  # Chat Completions, Responses and legacy completions
+    # Chat Completions and legacy completions: the OpenAI-compatible servers (llama.cpp, vLLM,
+    # Ollama) serve both; one that does not answers /completions with its own 404.
+    OPENAI_CHAT = "openai-chat"
+    MISTRAL = "mistral"  # Mistral's API: Chat Completions and fill-in-the-middle (Codestral)
 
 
 class Credentials(BaseModel):

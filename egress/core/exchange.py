@@ -33,6 +33,9 @@ class Api(StrEnum):
     OPENAI_CHAT = "openai.chat_completions"
     OPENAI_RESPONSES = "openai.responses"
     OPENAI_RESPONSES_COMPACT = "openai.responses_compact"
+    OPENAI_COMPLETIONS = "openai.completions"  # legacy text completions: prompt and suffix
+    # Mistral's fill-in-the-middle (Codestral): OpenAI-family errors and model list.
+    FIM_COMPLETIONS = "openai.fim_completions"
 
     @property
     def family(self) -> Family:

@@ -3,7 +3,8 @@
 One reader per API (each API's entry in `egress.wire.apis` names its own; `apis.answer_text`
 picks it). Streams are framed with the gateway's own SSE decoder; the text is what the API
 streams as answer text: Anthropic `text_delta`s, Responses output items' `output_text` (their
-deltas when cut short), Chat Completions `delta.content` (and `refusal`) of the first choice.
+deltas when cut short), Chat Completions `delta.content` (and `refusal`) of the first choice,
+legacy completions' `text` of the first choice (FIM answers are Chat-shaped).
 Whole answers give their text blocks, `output_text` parts or message content. Anything that is
 not an answer (an error body, a cut-off stream, a foreign event) contributes no text; this never
 raises on what an upstream sent.
@@ -33,6 +34,14 @@ def chat_text(raw: bytes, stream: bool) -> str:
         return parse_answer(raw).text
     except ShapeError:
         return ""
+
+
+def completions_text(raw: bytes, stream: bool) -> str:
+    """Legacy text completions: the first choice's `text`, whole or streamed."""
+    docs = _stream_documents(raw) if stream else [_document(raw)]
+    return "".join(
+        _strings(c.get("text") for doc in docs for c in _dicts(doc.get("choices")) if c.get("index", 0) == 0)
+    )
 
 
 def responses_text(raw: bytes, stream: bool) -> str:

@@ -20,9 +20,15 @@ import orjson
 from egress.core.endpoint import WireApi
 from egress.core.errors import EgressError
 from egress.core.exchange import Api, Family, ParsedRequest, Usage
-from egress.wire import anthropic, openai_chat, openai_errors, openai_responses
-from egress.wire.answer_text import chat_text, messages_text, no_text, responses_text
-from egress.wire.stream_grammar import ChatGrammar, MessagesGrammar, ResponsesGrammar, StreamGrammar
+from egress.wire import anthropic, completions, openai_chat, openai_errors, openai_responses
+from egress.wire.answer_text import chat_text, completions_text, messages_text, no_text, responses_text
+from egress.wire.stream_grammar import (
+    ChatGrammar,
+    CompletionsGrammar,
+    MessagesGrammar,
+    ResponsesGrammar,
+    StreamGrammar,
+)
 from egress.wire.translate import Translator
 from egress.wire.translate.messages import MessagesTranslator
 from egress.wire.translate.responses import ResponsesTranslator
@@ -129,7 +135,7 @@ APIS: dict[Api, ApiSpec] = {
             Api.OPENAI_CHAT,
             route="/v1/chat/completions",
             upstream_path="/chat/completions",
-            spoken_by=frozenset({WireApi.OPENAI, WireApi.OPENAI_CHAT}),
+            spoken_by=frozenset({WireApi.OPENAI, WireApi.OPENAI_CHAT, WireApi.MISTRAL}),
             parse_request=openai_chat.parse_request,
             read_usage=openai_chat.read_usage,
             stream_observer=openai_chat.StreamObserver,
@@ -166,6 +172,37 @@ APIS: dict[Api, ApiSpec] = {
             stream_grammar=ResponsesGrammar,
             answer_text=no_text,
         ),
+        # Autocomplete (egress.wire.completions). Neither is translated: a prompt and suffix are
+        # joined by the model's own FIM template, which only the provider knows; a Chat model
+        # given an invented one answers prose, not code to insert (docs/adding-an-api.md).
+        ApiSpec(
+            Api.OPENAI_COMPLETIONS,
+            route="/v1/completions",
+            upstream_path="/completions",
+            spoken_by=frozenset({WireApi.OPENAI, WireApi.OPENAI_CHAT}),
+            parse_request=completions.parse_completions,
+            # The answer's choices, usage and stream ending are Chat's; only the text key differs.
+            read_usage=openai_chat.read_usage,
+            stream_observer=openai_chat.StreamObserver,
+            render_error=openai_errors.render_error,
+            check_body=openai_chat.check_body,
+            stream_grammar=CompletionsGrammar,
+            answer_text=completions_text,
+        ),
+        ApiSpec(
+            Api.FIM_COMPLETIONS,
+            route="/v1/fim/completions",
+            upstream_path="/fim/completions",
+            spoken_by=frozenset({WireApi.MISTRAL}),
+            parse_request=completions.parse_fim,
+            # The answer is a Chat completion (choices[].message.content, streamed as deltas).
+            read_usage=openai_chat.read_usage,
+            stream_observer=openai_chat.StreamObserver,
+            render_error=openai_errors.render_error,
+            check_body=openai_chat.check_body,
+            stream_grammar=ChatGrammar,
+            answer_text=chat_text,
+        ),
     )
 }
 
@@ -197,6 +234,8 @@ def guess_api(body: bytes) -> Api:
         return Api.ANTHROPIC_MESSAGES
     if isinstance(doc, dict) and "input" in doc and "messages" not in doc:
         return Api.OPENAI_RESPONSES
+    if isinstance(doc, dict) and "prompt" in doc and "messages" not in doc:
+        return Api.OPENAI_COMPLETIONS  # FIM bodies look the same; their text is the same fields
     if isinstance(doc, dict) and ("system" in doc or "max_tokens" in doc and "anthropic_version" in doc):
         return Api.ANTHROPIC_MESSAGES
     if isinstance(doc, dict) and str(doc.get("model", "")).startswith("claude"):

@@ -140,6 +140,37 @@ class ChatGrammar(StreamGrammar):
         return plan
 
 
+class CompletionsGrammar(StreamGrammar):
+    """Legacy text completions: one stream per choice, its `text` (`logprobs` tokens are not
+    text the client reads as the answer and are left as the model wrote them)."""
+
+    def plan_raw(self, data: bytes) -> Plan | None:
+        return Plan(ends_before=ALL) if data == b"[DONE]" else None
+
+    def plan(self, doc: dict[str, Any], held: Collection[Hashable]) -> Plan:
+        choices = doc.get("choices")
+        if not isinstance(choices, list) or not choices:
+            return Plan(whole=True)
+        plan = Plan()
+        ending: list[Any] = []
+        final: set[Hashable] = set()
+        for choice in choices:
+            if not isinstance(choice, dict):
+                continue
+            ci = choice.get("index", 0)
+            if isinstance(choice.get("text"), str):
+                plan.fields.append(Field(("text", ci), b"text", len(plan.fields), 1))
+                if choice.get("finish_reason") is not None:
+                    final.add(("text", ci))
+            if choice.get("finish_reason") is not None:
+                ending.append(ci)
+        plan.final = frozenset(final)
+        plan.ends_before = [s for s in held if _part(s, 1) in ending]
+        if not plan.fields:
+            plan.whole = True
+        return plan
+
+
 class ResponsesGrammar(StreamGrammar):
     """OpenAI Responses: one stream per (delta event type, output index, content or summary index)."""
 
