@@ -35,6 +35,7 @@ from egress.detect.internal import internal_rules
 from egress.detect.rules import NEAR_MISS_RULE_ID, RuleError, bundled_files, load_rule_files
 from egress.detect.settings import DetectionSettings
 from egress.gateway.settings import AuthSettings, ServerSettings
+from egress.lockdown.settings import LockdownSettings
 from egress.mask.settings import MaskingSettings
 from egress.policy import data_schema
 from egress.policy.settings import PolicySettings
@@ -69,6 +70,7 @@ class Config(BaseModel):
     approvals: ApprovalSettings = ApprovalSettings()
     recording: RecordingSettings = RecordingSettings()
     console: ConsoleSettings = ConsoleSettings()
+    lockdown: LockdownSettings = LockdownSettings()
     providers: tuple[Endpoint, ...]
     # Read once by load_config from detection.rules: (path, text) pairs.
     rule_files: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)
