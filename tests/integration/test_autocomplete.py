@@ -1,0 +1,236 @@
+"""Editor autocomplete through `egress serve` (a separate process): OpenAI's legacy completions
+with the official `openai` SDK, Mistral's FIM with httpx and the official `mistralai` SDK, against
+an upstream that speaks both real shapes and checks their keys (tests/support/completions_sim.py).
+
+A secret in the prompt (the code before the cursor) and another in the suffix (the code after it)
+never reach the provider: each is a placeholder there, and the answer, which cites both, comes
+back restored, whole or streamed in pieces that cut the placeholders apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from mistralai.client import Mistral
+
+from egress.config import default_cache_dir
+from tests.integration.test_serve_cli import run, start_serve
+from tests.support.completions_sim import CompletionsSimulator, completion_text
+from tests.support.gateway import SIM_ENV, write_config
+
+MISTRAL_KEY = "sim-mistral-upstream-0003"
+ENV = {**SIM_ENV, "SIM_MISTRAL_KEY": MISTRAL_KEY}
+AWS_KEY = "AKIAQYLPMN5HHHFPZAM2"  # shaped like a real key; not the documented example
+GITHUB_PAT = "ghp_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
+PROMPT = f"import boto3\nclient = boto3.client('s3', aws_access_key_id='{AWS_KEY}',\n"
+SUFFIX = f")\nHEADERS = {{'Authorization': 'token {GITHUB_PAT}'}}\n"
+
+
+def endpoint(name: str, api: str, url: str, models: list[str], env: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "api": api,
+        "base_url": url,
+        "models": models,
+        "credentials": {"env": env},
+        "operator": f"Simulated {name}",
+        "jurisdiction": "US",
+        "region": "us",
+        "retention_days": 30,
+        "trains_on_api_data": False,
+        "dpa": True,
+    }
+
+
+@dataclass
+class Served:
+    url: str
+    key: str
+    sim: CompletionsSimulator
+    config: Path
+    env: dict[str, str]
+
+    def audit_tail(self, n: int) -> list[dict]:
+        out = run(["audit", "tail", "-n", str(n), "--json", "--config", str(self.config)], self.env)
+        assert out.returncode == 0, out.stderr
+        return [r for r in map(json.loads, out.stdout.splitlines()) if r.get("type") != "egress"]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("autocomplete")
+    sim = CompletionsSimulator(SIM_ENV["SIM_OPENAI_KEY"], MISTRAL_KEY, seed=secrets.randbits(32)).start()
+    providers = [
+        endpoint("sim-openai", "openai", sim.url + "/v1", ["gpt-*"], "SIM_OPENAI_KEY"),
+        endpoint("sim-mistral", "mistral", sim.url + "/v1", ["codestral-*"], "SIM_MISTRAL_KEY"),
+    ]
+    config = write_config(tmp, sim.url, providers=providers, audit={"flush_interval_ms": 5})
+    env = {
+        **os.environ,
+        **ENV,
+        "HOME": str(tmp),
+        "EGRESS_DATA_DIR": str(tmp / "data"),
+        # The compiled rule prefilter is cached outside the temporary HOME (seconds to build).
+        "XDG_CACHE_HOME": str(default_cache_dir(os.environ).parent),
+    }
+    created = run(["keys", "create", "--user", "erin", "--team", "editors", "--config", str(config)], env)
+    assert created.returncode == 0, created.stderr
+    proc, url = start_serve(env, "--config", str(config))
+    try:
+        yield Served(url, created.stdout.strip(), sim, config, env)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        sim.stop()
+    # Nothing the gateway printed holds either secret or a key.
+    for secret in (AWS_KEY, GITHUB_PAT, MISTRAL_KEY, SIM_ENV["SIM_OPENAI_KEY"]):
+        assert secret not in out
+
+
+@pytest.fixture
+def sim(served: Served) -> CompletionsSimulator:
+    served.sim.reset()
+    return served.sim
+
+
+def assert_masked_upstream(sim: CompletionsSimulator, path: str, bearer: str, prompt_key: object = "prompt") -> dict:
+    """What left egress: on the API's path, with the provider's key, and no secret anywhere, each
+    replaced by a placeholder in the prompt and in the suffix."""
+    (call,) = sim.received
+    assert call.path == path and call.headers["authorization"] == f"Bearer {bearer}"
+    assert "x-api-key" not in call.headers and "x-egress-key" not in call.headers
+    for secret in (AWS_KEY, GITHUB_PAT):
+        assert secret.encode() not in call.body
+    doc = call.json()
+    prompt = doc["prompt"] if prompt_key == "prompt" else doc["prompt"][prompt_key]
+    assert "EGX_" in prompt and "EGX_" in doc["suffix"]
+    return doc
+
+
+def test_openai_sdk_completion_whole(served, sim):
+    client = openai.OpenAI(base_url=served.url + "/v1", api_key=served.key, max_retries=0)
+    answer = client.completions.create(model="gpt-3.5-turbo-instruct", prompt=PROMPT, suffix=SUFFIX, max_tokens=64)
+    assert answer.object == "text_completion" and answer.choices[0].text == completion_text(PROMPT, SUFFIX)
+    assert answer.usage is not None and answer.usage.completion_tokens > 0
+    sent = assert_masked_upstream(sim, "/v1/completions", SIM_ENV["SIM_OPENAI_KEY"])
+    assert sent["max_tokens"] == 64 and sent["model"] == "gpt-3.5-turbo-instruct"
+    (record,) = served.audit_tail(2)[-1:]
+    assert record["api"] == "openai.completions" and record["endpoint"] == "sim-openai"
+    assert record["outcome"] == "forwarded" and record["masked"]["count"] == 2
+    assert AWS_KEY not in json.dumps(record) and GITHUB_PAT not in json.dumps(record)
+
+
+def test_openai_sdk_completion_streamed(served, sim):
+    client = openai.OpenAI(base_url=served.url + "/v1", api_key=served.key, max_retries=0)
+    chunks = list(
+        client.completions.create(
+            model="gpt-3.5-turbo-instruct",
+            prompt=PROMPT,
+            suffix=SUFFIX,
+            max_tokens=64,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    assert text == completion_text(PROMPT, SUFFIX)
+    assert len(chunks) > 10  # streamed in pieces: the placeholders were cut across chunks
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens > 0
+    assert_masked_upstream(sim, "/v1/completions", SIM_ENV["SIM_OPENAI_KEY"])
+
+
+def test_openai_sdk_a_list_of_prompts(served, sim):
+    client = openai.OpenAI(base_url=served.url + "/v1", api_key=served.key, max_retries=0)
+    prompts = ["def add(a, b):\n", PROMPT]
+    answer = client.completions.create(model="gpt-3.5-turbo-instruct", prompt=prompts, suffix=SUFFIX, max_tokens=8)
+    assert [c.text for c in sorted(answer.choices, key=lambda c: c.index)] == [
+        completion_text(p, SUFFIX) for p in prompts
+    ]
+    sent = assert_masked_upstream(sim, "/v1/completions", SIM_ENV["SIM_OPENAI_KEY"], prompt_key=1)
+    assert sent["prompt"][0] == prompts[0]
+
+
+def test_token_id_prompts_are_refused_natively_and_sent_nowhere(served, sim):
+    client = openai.OpenAI(base_url=served.url + "/v1", api_key=served.key, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.completions.create(model="gpt-3.5-turbo-instruct", prompt=[1734, 318, 257], max_tokens=8)
+    assert caught.value.code == "invalid_request"
+    assert "token-id prompts cannot be inspected" in caught.value.message
+    assert sim.received == []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_fim_with_httpx_as_continue_sends_it(served, sim, stream):
+    # Continue's `mistral` provider: POST {apiBase}fim/completions with the key both as a bearer
+    # token and as x-api-key (here the gateway key: egress sends its own Mistral key upstream).
+    headers = {"authorization": f"Bearer {served.key}", "x-api-key": served.key}
+    body = {"model": "codestral-latest", "prompt": PROMPT, "suffix": SUFFIX, "max_tokens": 64, "stream": stream}
+    with httpx.Client(timeout=30) as http:
+        if not stream:
+            reply = http.post(served.url + "/v1/fim/completions", json=body, headers=headers)
+            assert reply.status_code == 200, reply.text
+            doc = reply.json()
+            assert doc["object"] == "chat.completion"
+            text = doc["choices"][0]["message"]["content"]
+        else:
+            pieces = []
+            with http.stream("POST", served.url + "/v1/fim/completions", json=body, headers=headers) as reply:
+                assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/event-stream")
+                lines = [line for line in reply.iter_lines() if line.startswith("data: ")]
+            assert lines[-1] == "data: [DONE]"
+            for line in lines[:-1]:
+                for choice in json.loads(line[6:])["choices"]:
+                    pieces.append(choice["delta"].get("content") or "")
+            text = "".join(pieces)
+    assert text == completion_text(PROMPT, SUFFIX)
+    assert_masked_upstream(sim, "/v1/fim/completions", MISTRAL_KEY)
+
+
+def test_mistral_sdk_fim_whole_and_streamed(served, sim):
+    client = Mistral(api_key=served.key, server_url=served.url)
+    answer = client.fim.complete(model="codestral-latest", prompt=PROMPT, suffix=SUFFIX, max_tokens=64)
+    assert answer.choices[0].message.content == completion_text(PROMPT, SUFFIX)
+    assert answer.usage.prompt_tokens > 0
+    assert_masked_upstream(sim, "/v1/fim/completions", MISTRAL_KEY)
+    sim.reset()
+    events = list(client.fim.stream(model="codestral-latest", prompt=PROMPT, suffix=SUFFIX, max_tokens=64))
+    text = "".join(e.data.choices[0].delta.content or "" for e in events if e.data.choices)
+    assert text == completion_text(PROMPT, SUFFIX)
+    assert events[-1].data.choices[0].finish_reason == "stop"
+    assert_masked_upstream(sim, "/v1/fim/completions", MISTRAL_KEY)
+
+
+def test_the_providers_own_validation_error_reaches_the_client(served, sim):
+    # No prompt: Mistral's 422 (FastAPI's shape) comes back as the provider wrote it.
+    reply = httpx.post(
+        served.url + "/v1/fim/completions",
+        json={"model": "codestral-latest", "suffix": "x"},
+        headers={"authorization": f"Bearer {served.key}"},
+        timeout=30,
+    )
+    assert reply.status_code == 422
+    assert reply.json()["detail"][0]["loc"] == ["body", "prompt"]
+
+
+def test_fim_for_a_model_no_fim_endpoint_serves_is_refused_natively(served, sim):
+    # gpt-* is served by an OpenAI endpoint, which has no FIM API: never translated, refused.
+    reply = httpx.post(
+        served.url + "/v1/fim/completions",
+        json={"model": "gpt-3.5-turbo-instruct", "prompt": "a", "suffix": "b"},
+        headers={"authorization": f"Bearer {served.key}"},
+        timeout=30,
+    )
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == "no_route"
+    assert sim.received == []
