@@ -27,6 +27,7 @@ class GatewaySite(BaseModel):
     url: str | None = Field(
         default=None, description="the gateway's URL for `egress lockdown check` (default server.public_url)"
     )
+    service_account: str = Field(default="egress", description="the gateway pods' Kubernetes service account")
     store_ports: tuple[int, ...] = Field(
         default=(5432, 6379), description="in-cluster ports the gateway's pods may reach (PostgreSQL, Redis)"
     )
@@ -55,6 +56,10 @@ class LockdownSettings(BaseModel):
     client_namespace_labels: dict[str, str] = Field(
         default_factory=lambda: {"egress.dev/ai-agents": "through-gateway"},
         description="label(s) of the developer and CI namespaces whose egress is locked down",
+    )
+    client_namespaces: tuple[str, ...] = Field(
+        default=("developers", "ci"),
+        description="developer and CI namespaces (a NetworkPolicy is namespaced: one copy each)",
     )
     allow_tools: tuple[str, ...] = Field(
         default=(),
