@@ -41,6 +41,7 @@ from egress.policy import data_schema
 from egress.policy.settings import PolicySettings
 from egress.recording.settings import RecordingSettings
 from egress.route.catalog import Catalog
+from egress.route.clouds.profiles import check_endpoints as check_profiles
 from egress.route.provider_catalog import (
     CatalogEntry,
     CatalogError,
@@ -51,6 +52,7 @@ from egress.route.provider_catalog import (
 )
 from egress.route.settings import UpstreamSettings
 from egress.store.settings import StoreSettings
+from egress.telemetry.settings import LoggingSettings, MetricsSettings, OrganisationSettings, TracingSettings
 
 ENV_CONFIG = "EGRESS_CONFIG"
 ENV_DATA_DIR = "EGRESS_DATA_DIR"
@@ -70,6 +72,10 @@ class Config(BaseModel):
     approvals: ApprovalSettings = ApprovalSettings()
     recording: RecordingSettings = RecordingSettings()
     console: ConsoleSettings = ConsoleSettings()
+    organisation: OrganisationSettings = OrganisationSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    tracing: TracingSettings = TracingSettings()
+    logging: LoggingSettings = LoggingSettings()
     lockdown: LockdownSettings = LockdownSettings()
     providers: tuple[Endpoint, ...]
     # Read once by load_config from detection.rules: (path, text) pairs.
@@ -85,6 +91,7 @@ class Config(BaseModel):
         if not value:
             raise ValueError("at least one provider endpoint is required")
         Catalog(value)  # raises on duplicate names
+        check_profiles(value)  # a Bedrock inference profile's geography is the endpoint's jurisdiction
         return value
 
     @property

@@ -13,6 +13,7 @@ Order matters, and each step is an invariant a user relies on:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import getpass
 import http.client
@@ -23,7 +24,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ from egress.config import Config
 from egress.core.endpoint import Endpoint, WireApi
 from egress.gateway.auth import KEY_HEADER, new_key
 from egress.gateway.http_protocol import with_header_timeout
+from egress.telemetry.exposition import Listener, MetricsPage, token_from_env
+from egress.telemetry.logs import ENV_LOG_LEVEL, configure_logging
+from egress.telemetry.multiproc import MultiprocDir
+from egress.telemetry.settings import LogFormat
 
 STARTUP_FAILURE = 3  # uvicorn's exit status when the application does not start
 # Measured on a 2-core machine (docs/performance.md); said to the user, not relied on.
@@ -175,7 +180,8 @@ def _wait_then(url_host: str, port: int, tls: bool, proc_alive: Callable[[], boo
 
 
 def run_serve(config: Config, config_path: Path | None, log_level: str) -> None:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.logging, log_level)  # text or JSON lines (logging.format)
+    os.environ[ENV_LOG_LEVEL] = log_level  # worker processes set up their own logging with it
     for warning in config.warnings:  # what `egress config check` prints: said at every start too
         logging.getLogger("egress").warning("%s", warning)
     server = config.server
@@ -204,7 +210,11 @@ def run_serve(config: Config, config_path: Path | None, log_level: str) -> None:
             sys.stdout.flush()
 
         try:
-            _serve(config, config_path, log_level, sock, app, announce, pid_file.remove_if_ours)
+            # Several workers with metrics: their per-process files, for this run only.
+            several = app is None and config.metrics.enabled
+            with MultiprocDir(config.resolved_data_dir) if several else contextlib.nullcontext() as metrics_dir:
+                with _metrics_listener(config, app):
+                    _serve(config, config_path, log_level, sock, app, announce, pid_file.remove_if_ours, metrics_dir)
         except KeyboardInterrupt:
             # Ctrl-C: uvicorn shut down cleanly, then re-raised SIGINT. A clean stop exits 0,
             # not click's "Aborted!" with status 1.
@@ -223,6 +233,7 @@ def _serve(
     app: Any,
     announce: Callable[[], None],
     stopped: Callable[[], None],
+    metrics_dir: MultiprocDir | None = None,
 ) -> None:
     server = config.server
     common: dict[str, Any] = dict(
@@ -236,6 +247,8 @@ def _serve(
         date_header=False,
         proxy_headers=False,  # egress does not trust X-Forwarded-* from its clients
     )
+    if config.logging.format is LogFormat.JSON:
+        common.update(log_config=None)  # uvicorn's loggers then write through egress's JSON handler
     if server.tls_cert_file is not None:  # both or neither: validated when the config loaded
         common.update(ssl_certfile=str(server.tls_cert_file), ssl_keyfile=str(server.tls_key_file))
     # `egress policy reload` signals this process: with one worker it reloads the policy in
@@ -249,7 +262,7 @@ def _serve(
     if config_path is not None:
         os.environ[ENV_SERVE_CONFIG] = str(config_path.resolve())
     uv_config = uvicorn.Config("egress.app:create_app_from_env", factory=True, workers=server.workers, **common)
-    supervisor = Multiprocess(uv_config, sockets=[sock])
+    supervisor = _Supervisor(uv_config, sockets=[sock], metrics_dir=metrics_dir)
     supervisor_done = threading.Event()
     host = sock.getsockname()[0]
     probe_host = "127.0.0.1" if host == "0.0.0.0" else "::1" if host == "::" else host
@@ -268,6 +281,56 @@ def _serve(
         supervisor.run()
     finally:
         supervisor_done.set()
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor that tells the metrics when a worker process is gone (it exited,
+    crashed or was replaced), so its live gauges stop counting (prometheus_client's
+    mark_process_dead; its counters stay: what they counted happened)."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], metrics_dir: MultiprocDir | None) -> None:
+        super().__init__(config, sockets)
+        self._metrics_dir = metrics_dir
+
+    def _pids(self) -> set[int]:
+        return {p.pid for p in self.processes if p.pid is not None}
+
+    def _gone(self, before: set[int]) -> None:
+        if self._metrics_dir is not None:
+            for pid in before - self._pids():
+                self._metrics_dir.worker_exited(pid)
+
+    def keep_subprocess_alive(self) -> None:
+        before = self._pids()
+        super().keep_subprocess_alive()
+        self._gone(before)
+
+    def restart_all(self) -> None:
+        before = self._pids()
+        super().restart_all()
+        self._gone(before)
+
+
+@contextlib.contextmanager
+def _metrics_listener(config: Config, app: Any) -> Iterator[None]:
+    """/metrics on its own address (metrics.listen), served by this process: with one worker
+    from the gateway's registry, with several from every worker's files."""
+    address = config.metrics.listen_address if config.metrics.enabled else None
+    if address is None:
+        yield
+        return
+    if app is not None:
+        page = app.pipeline.telemetry.listener_page
+    else:
+        page = MetricsPage.multiprocess(token_from_env(config.metrics.token_env))
+    try:
+        listener = Listener(page, *address).start()
+    except OSError as exc:
+        raise PortInUse(f"cannot serve metrics on {config.metrics.listen}: {exc.strerror}") from None
+    try:
+        yield
+    finally:
+        listener.close()
 
 
 def _ensure_first_key(config: Config) -> str | None:

@@ -6,6 +6,7 @@ in-stream error event, then a clean end of the body.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from egress.core.errors import EgressError
@@ -14,7 +15,7 @@ from egress.wire.apis import ApiSpec
 
 
 class Responder:
-    __slots__ = ("_send", "request_id", "started", "finished", "status", "bytes_out")
+    __slots__ = ("_send", "request_id", "started", "finished", "status", "bytes_out", "first_byte_ns")
 
     def __init__(self, send: Any, request_id: str) -> None:
         self._send = send
@@ -23,10 +24,12 @@ class Responder:
         self.finished = False
         self.status: int | None = None
         self.bytes_out = 0
+        self.first_byte_ns = 0  # perf_counter_ns when the response started (0: not yet)
 
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.started = True
         self.status = status
+        self.first_byte_ns = time.perf_counter_ns()
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def send(self, body: bytes, more: bool = True) -> None:
