@@ -17,8 +17,10 @@ class LoopbackServer:
         name: str,
         ssl_context: ssl.SSLContext | None = None,
         handler_cancellation: bool = False,
+        host: str = "127.0.0.1",
     ) -> None:
         self.app = app
+        self.host = host  # another address only inside a test's own network namespace
         self.name = name
         self.ssl_context = ssl_context
         self.handler_cancellation = handler_cancellation
@@ -51,7 +53,7 @@ class LoopbackServer:
         asyncio.set_event_loop(loop)
         self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=self.handler_cancellation)
         loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
+        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.ssl_context)
         loop.run_until_complete(site.start())
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._ready.set()

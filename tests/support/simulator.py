@@ -227,8 +227,9 @@ _ASSEMBLERS = {
 
 
 class UpstreamSimulator:
-    def __init__(self, seed: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, seed: int = 0, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
         self.ssl_context = ssl_context  # serve HTTPS with it (tests/support/tls.py makes one)
+        self.host = host  # another address only inside a test's own network namespace (test_lockdown_nftables)
         self.received: list[Received] = []
         self.replies: deque[Reply] = deque()
         self.rng = random.Random(seed)
@@ -238,7 +239,7 @@ class UpstreamSimulator:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     def enqueue(self, reply: Reply) -> None:
         with self._lock:
@@ -258,7 +259,9 @@ class UpstreamSimulator:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # handler_cancellation: a handler learns at once that egress closed the connection.
-        self._server = LoopbackServer(app, "upstream-simulator", self.ssl_context, handler_cancellation=True)
+        self._server = LoopbackServer(
+            app, "upstream-simulator", self.ssl_context, handler_cancellation=True, host=self.host
+        )
         self.port = self._server.start()
         return self
 
