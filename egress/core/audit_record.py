@@ -357,6 +357,9 @@ class AuditRecord:
     type: str | None = None
     upstream_attempts: int | None = None
     upstream_body_sha256: str | None = None
+    # The model id the endpoint was asked for, only when model mapping made it differ from
+    # `model` (the client's): absent otherwise, so records without mapping keep their bytes.
+    upstream_model: str | None = None
     upstream_status: int | None = None
     usage: Usage | None = None
     user: str | None = None
@@ -388,6 +391,8 @@ class AuditRecord:
         doc = self.__dict__.copy()
         for key in _ABSENT[kind]:
             del doc[key]
+        if doc.get("upstream_model", _OMITTED) is None:
+            del doc["upstream_model"]
         for key in _OBJECTS[kind]:
             value = doc[key]
             if value is not None:
@@ -432,6 +437,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "bytes_in",
         "bytes_out",
         "upstream_body_sha256",
+        "upstream_model",
         "recorded",
         "response_sha256",
         "usage",
@@ -461,6 +467,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "status",
         "outcome",
         "upstream_body_sha256",
+        "upstream_model",
         "bytes_upstream",
         "decision",
     ),  # fmt: skip
@@ -480,6 +487,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "approval",
     ),  # fmt: skip
 }
+_OMITTED = object()  # `upstream_model` is not a key of the record's kind
 # Each kind's values in the order of its keys, read in one call.
 _OPTION = {"request": 0, EGRESS_TYPE: 0, APPROVAL_TYPE: orjson.OPT_SORT_KEYS}
 _ABSENT = {kind: tuple(k for k in AuditRecord.__dataclass_fields__ if k not in keys) for kind, keys in _KEYS.items()}
@@ -564,6 +572,7 @@ def record_of(doc: dict[str, Any]) -> AuditRecord:
         bytes_out=get("bytes_out"),
         bytes_upstream=get("bytes_upstream"),
         upstream_body_sha256=get("upstream_body_sha256"),
+        upstream_model=get("upstream_model"),
         recorded=get("recorded"),
         response_sha256=get("response_sha256"),
         usage=None if usage is None else _usage(usage),

@@ -235,6 +235,9 @@ class Exchange:
     endpoint_jurisdiction: str | None = None
     endpoint_region: str | None = None
     translated_from: Api | None = None  # set when the endpoint answered through API translation
+    # The model id the endpoint was asked for, when model mapping made it differ from the client's
+    # (`parsed.model`); None when the upstream saw the client's own name.
+    upstream_model: str | None = None
     upstream_attempts: int = 0
     upstream_status: int | None = None
     upstream_ns: int = 0  # time spent waiting on or reading from the upstream

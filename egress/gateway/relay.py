@@ -9,7 +9,9 @@ Invariants:
 - a stream ends only with the API's terminal event: one cut short (`upstream_truncated`) ends
   with the API's error event, and a placeholder fragment still held back is dropped, never
   released raw;
-- the upstream response is released once relayed whole, else aborted (the upstream stops).
+- the upstream response is released once relayed whole, else aborted (the upstream stops);
+- where the API echoes the model (`ApiSpec.model_echo`), a 2xx answer names the model the client
+  asked for, not the id model mapping sent upstream (the client's caches key on its own name).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from egress.gateway.responder import Responder
 from egress.gateway.router import Routed
 from egress.gateway.session import Sessions, response_id
 from egress.gateway.stage import run_stage
+from egress.mask.model_field import ModelEcho
 from egress.mask.restore import Restorer, StreamRestorer
 from egress.route.upstream import HOP_BY_HOP, UpstreamResponse
-from egress.wire.apis import ApiSpec, upstream_spec
+from egress.wire.apis import NO_ECHO, ApiSpec, upstream_spec
 from egress.wire.sse import SseDecoder
 from egress.wire.translate import StreamTranslation, Translator
 from egress.wire.upstream_checks import protocol_error as upstream_protocol_error
@@ -96,6 +99,9 @@ class Relay:
         if 200 <= status < 300:
             codec.usage_from_body(raw, x.usage)
             # Error bodies are forwarded unmodified (clients match on the provider's wording).
+            echo = _echo(x, codec)
+            if echo is not None:
+                raw = run_stage("restore", echo.body, raw)
             if x.masked.placeholders and self.sessions.stateful(x):
                 answer_id = response_id(x, raw)
                 if answer_id is not None:
@@ -141,6 +147,8 @@ class Relay:
         # grammar: a translation completes the client's stream even when the upstream was cut.
         upstream = observer if translation is None else upstream_spec(x.api, True).stream_observer(Usage())
         restorer: StreamRestorer | None = run_stage("restore", self.restorer.stream, x.api, x.masked.placeholders)
+        # Before the restorer: an event it holds back and releases later already names the client's model.
+        echo = _echo(x, codec)
         remember = restorer is not None and self.sessions.stateful(x)
         placeholders = x.masked.placeholders
         saving: asyncio.Task[None] | None = None
@@ -170,6 +178,8 @@ class Relay:
                     observer.observe(raw)
             if not events:
                 return
+            if echo is not None:
+                events = [echo.event(raw) for raw in events]
             if restorer is not None:
                 events = [restorer.feed(raw) for raw in events]
                 if remember and saving is None and restorer.response_id is not None:
@@ -220,6 +230,8 @@ class Relay:
                 last = translation.finish()  # the client API's closing events, the upstream being whole
                 for raw in last:
                     observer.observe(raw)
+                if echo is not None:
+                    last = [echo.event(raw) for raw in last]
                 if restorer is not None:
                     last = [restorer.feed(raw) for raw in last]
                 if last:
@@ -243,3 +255,10 @@ class Relay:
             x.outcome = Outcome.FAILED
             await responder.send(observer.error_event(err))
         await responder.send(b"", more=False)
+
+
+def _echo(x: Exchange, codec: ApiSpec) -> ModelEcho | None:
+    """The client's model name for the answer, when model mapping sent the upstream another id."""
+    if x.upstream_model is None or x.parsed is None or codec.model_echo is NO_ECHO:
+        return None
+    return ModelEcho(x.parsed.model, codec.model_echo.body, codec.model_echo.event)

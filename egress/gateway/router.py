@@ -28,8 +28,10 @@ from egress.core.exchange import Exchange
 from egress.gateway.offload import Offload
 from egress.gateway.worker_pool import TopLevelFields
 from egress.gateway.write_ahead import WriteAhead
+from egress.mask.model_field import with_model
 from egress.route.catalog import Catalog
 from egress.route.health import Circuit, EndpointHealth
+from egress.route.model_map import upstream_model
 from egress.route.upstream import Target, UpstreamClient, UpstreamFailure, UpstreamResponse, upstream_headers
 from egress.wire.apis import APIS, translator_for, upstream_api
 from egress.wire.translate import Translator
@@ -57,6 +59,7 @@ class UpstreamRequest:
     headers: CIMultiDict[str]
     body: bytes
     translator: Translator | None
+    model: str | None  # the model id sent, when model mapping made it differ from the client's
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +129,7 @@ class Router:
                 log.warning("%s; trying the next allowed one (%s)", pending, name)
                 pending = None
             request = await self._request_for(x, endpoint, drop)
-            _note_endpoint(x, endpoint, request.translator is not None)
+            _note_endpoint(x, endpoint, request.translator is not None, request.model)
             # Write-ahead: this attempt's egress record is committed before its first byte leaves.
             await self.write_ahead.commit(x, request.body)
             x.upstream_attempts += 1
@@ -194,6 +197,9 @@ class Router:
             )
         translator = translator_for(x.api, upstream)  # None: the endpoint speaks the client's API
         body = x.masked.body
+        # Model mapping: the endpoint's own id for the client's model, translated or not.
+        client_model = x.parsed.model if x.parsed is not None else ""
+        model = upstream_model(endpoint, client_model) if client_model else endpoint.upstream_model
         path = APIS[upstream].upstream_path
         if translator is not None:
             # Nothing masked: the body is the client's, already parsed; no second parse.
@@ -206,8 +212,18 @@ class Router:
                 document=parsed,
                 system_in_user=endpoint.system_in_user,
             )
-            body = await self._offload.run(len(body), "translate", request_body, body, endpoint.upstream_model)
-        return UpstreamRequest(path, upstream_headers(x.headers, endpoint, drop), body, translator)
+            body = await self._offload.run(len(body), "translate", request_body, body, model)
+        elif model is not None and model != client_model and not APIS[upstream].model_in_path:
+            # In place: only the `model` literal changes; the rest leaves as the agent wrote it.
+            mapped = await self._offload.run(len(body), "map_model", with_model, body, model)
+            if mapped is None:
+                raise EgressError(
+                    ErrorCode.INVALID_REQUEST,
+                    "model: write the top-level `model` key without escapes (this endpoint maps model names)",
+                )
+            body = mapped
+        sent = model if model is not None and model != client_model else None
+        return UpstreamRequest(path, upstream_headers(x.headers, endpoint, drop), body, translator, sent)
 
     def _another_to_try(self, rest: tuple[str, ...]) -> bool:
         """Is an overloaded answer worth dropping? Only if a later allowed endpoint may be tried."""
@@ -220,8 +236,9 @@ def _failure_line(target: Target, detail: str, request_id: str) -> str:
     return f"endpoint {target.name} ({target.address}) failed: {detail} (request {request_id})"
 
 
-def _note_endpoint(x: Exchange, endpoint: Endpoint, translated: bool) -> None:
+def _note_endpoint(x: Exchange, endpoint: Endpoint, translated: bool, model: str | None) -> None:
     x.endpoint_name = endpoint.name
+    x.upstream_model = model
     x.endpoint_jurisdiction = endpoint.jurisdiction
     x.endpoint_region = endpoint.region
     x.translated_from = x.api if translated else None

@@ -67,6 +67,20 @@ class StatefulIds:
 
 
 @dataclass(frozen=True, slots=True)
+class EchoPaths:
+    """Where an API's answer names the model (object keys from the top): in a whole answer, and in
+    a stream event's data. The client's own name is put back there when the endpoint was asked
+    for another id (model mapping, egress.mask.model_field); an empty path: not echoed there."""
+
+    body: tuple[str, ...] = ()
+    event: tuple[str, ...] = ()
+
+
+NO_ECHO = EchoPaths()
+_TOP_MODEL = EchoPaths(("model",), ("model",))  # Chat and completions: the answer and every chunk
+
+
+@dataclass(frozen=True, slots=True)
 class ApiSpec:
     api: Api
     route: str  # the path clients post to (the gateway routes on the path only)
@@ -83,6 +97,12 @@ class ApiSpec:
     answer_text: Callable[[bytes, bool], str]  # the model's text in an answer (whole or streamed)
     translation: Translation | None = None
     stateful: StatefulIds | None = None
+    model_echo: EchoPaths = NO_ECHO  # where the answer names the model
+
+    @property
+    def model_in_path(self) -> bool:
+        """The upstream is told the model in the path (`{model}`), not in the body."""
+        return "{model}" in self.upstream_path
 
     def usage_from_body(self, body: bytes, usage: Usage) -> None:
         """Token usage of a whole answer; nothing from a body that is not a JSON object."""
@@ -108,6 +128,7 @@ APIS: dict[Api, ApiSpec] = {
             route="/v1/messages",
             # Anthropic base URLs are the host (https://api.anthropic.com); OpenAI ones end in /v1.
             upstream_path="/v1/messages",
+            model_echo=EchoPaths(("model",), ("message", "model")),
             spoken_by=frozenset({WireApi.ANTHROPIC}),
             parse_request=anthropic.parse_request,
             read_usage=anthropic.read_usage,
@@ -135,6 +156,7 @@ APIS: dict[Api, ApiSpec] = {
             Api.OPENAI_CHAT,
             route="/v1/chat/completions",
             upstream_path="/chat/completions",
+            model_echo=_TOP_MODEL,
             spoken_by=frozenset({WireApi.OPENAI, WireApi.OPENAI_CHAT, WireApi.MISTRAL}),
             parse_request=openai_chat.parse_request,
             read_usage=openai_chat.read_usage,
@@ -148,6 +170,7 @@ APIS: dict[Api, ApiSpec] = {
             Api.OPENAI_RESPONSES,
             route="/v1/responses",
             upstream_path="/responses",
+            model_echo=EchoPaths(("model",), ("response", "model")),
             spoken_by=frozenset({WireApi.OPENAI}),
             parse_request=openai_responses.parse_request,
             read_usage=openai_responses.read_usage,
@@ -179,6 +202,7 @@ APIS: dict[Api, ApiSpec] = {
             Api.OPENAI_COMPLETIONS,
             route="/v1/completions",
             upstream_path="/completions",
+            model_echo=_TOP_MODEL,
             spoken_by=frozenset({WireApi.OPENAI, WireApi.OPENAI_CHAT}),
             parse_request=completions.parse_completions,
             # The answer's choices, usage and stream ending are Chat's; only the text key differs.
@@ -193,6 +217,7 @@ APIS: dict[Api, ApiSpec] = {
             Api.FIM_COMPLETIONS,
             route="/v1/fim/completions",
             upstream_path="/fim/completions",
+            model_echo=_TOP_MODEL,
             spoken_by=frozenset({WireApi.MISTRAL}),
             parse_request=completions.parse_fim,
             # The answer is a Chat completion (choices[].message.content, streamed as deltas).
