@@ -26,6 +26,10 @@ class WireApi(StrEnum):
     # Ollama) serve both; one that does not answers /completions with its own 404.
     OPENAI_CHAT = "openai-chat"
     MISTRAL = "mistral"  # Mistral's API: Chat Completions and fill-in-the-middle (Codestral)
+    GEMINI = "gemini"  # Google AI Studio's Gemini API: generateContent, streamGenerateContent, countTokens
+    # Anthropic models on the clouds' own APIs (egress.route.clouds): the client speaks Messages.
+    BEDROCK = "bedrock"  # Amazon Bedrock InvokeModel / InvokeModelWithResponseStream (SigV4 or API key)
+    VERTEX = "vertex"  # Google Vertex AI rawPredict / streamRawPredict (OAuth2 access tokens)
 
 
 class Credentials(BaseModel):
@@ -41,6 +45,14 @@ class Credentials(BaseModel):
         description="send no credential: the client's credential headers and cookies are never forwarded",
     )
     header: str | None = Field(default=None, description="header carrying the key (default by API)")
+    chain: bool = Field(
+        default=False,
+        description="the cloud's own credential chain: AWS's (botocore: environment, profile, SSO, role) "
+        "signing with SigV4 for `api: bedrock`; Application Default Credentials for `api: vertex`",
+    )
+    key_file: str | None = Field(
+        default=None, description="a Google service-account key file (JSON) for `api: vertex`"
+    )
     # Filled in once, by config loading, from `env`. Never logged, never audited.
     api_key: SecretStr | None = Field(default=None, exclude=True)
 
@@ -54,13 +66,14 @@ class Credentials(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> Credentials:
-        if (self.env is not None) + self.passthrough + self.none != 1:
+        if (self.env is not None) + self.passthrough + self.none + self.chain + (self.key_file is not None) != 1:
             raise ValueError(
                 "set exactly one of `env` (an environment variable name), `passthrough: true`, "
-                "or `credentials: none` (an auth-free server)"
+                "`credentials: none` (an auth-free server), `chain: true` (a cloud's own credential chain) "
+                "or `key_file` (a Google service-account key file)"
             )
-        if self.none and self.header is not None:
-            raise ValueError("`header` names where a key goes: it has no meaning with `credentials: none`")
+        if (self.none or self.chain or self.key_file is not None) and self.header is not None:
+            raise ValueError("`header` names where a key goes: it has no meaning with `none`, `chain` or `key_file`")
         return self
 
 

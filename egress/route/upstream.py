@@ -24,6 +24,8 @@ from yarl import URL
 
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
+from egress.route.clouds.adapter import CloudAdapters
+from egress.route.clouds.base import Answer
 from egress.route.settings import UpstreamSettings
 
 log = logging.getLogger("egress.upstream")
@@ -44,7 +46,9 @@ HOP_BY_HOP = frozenset(
         b"content-length",
     }
 )
-_CLIENT_CREDENTIALS = frozenset({b"x-api-key", b"authorization", b"api-key"})
+_CLIENT_CREDENTIALS = frozenset({b"x-api-key", b"authorization", b"api-key", b"x-goog-api-key"})
+# The header an endpoint's key goes in, by its `api`, where it is not `Authorization: Bearer`.
+_KEY_HEADER = {"anthropic": "x-api-key", "gemini": "x-goog-api-key"}
 # An auth-free endpoint (`credentials: none`) gets none of the client's credentials of any kind:
 # API keys, bearer tokens (API keys and logins alike), cookies, and account or organisation ids.
 # Any header whose name has one of these parts is dropped; the protocol headers (content-type,
@@ -93,7 +97,7 @@ def upstream_headers(
     # The stream may be rewritten (restoration): it must arrive uncompressed.
     out["accept-encoding"] = "identity"
     if creds.api_key is not None:
-        header = creds.header or ("x-api-key" if endpoint.api.value == "anthropic" else "authorization")
+        header = creds.header or _KEY_HEADER.get(endpoint.api.value, "authorization")
         secret = creds.api_key.get_secret_value()
         out[header] = f"Bearer {secret}" if header.lower() == "authorization" else secret
     for name, static in endpoint.headers.items():
@@ -153,36 +157,49 @@ class UpstreamFailure(EgressError):
 
 
 class UpstreamResponse:
-    """An upstream answer whose body has not been read yet. Always `release()` it."""
+    """An upstream answer whose body has not been read yet. Always `release()` it.
 
-    __slots__ = ("status", "headers", "_resp", "_target", "_request_id")
+    With an `answer` (a cloud endpoint's: egress.route.clouds), status, headers, body and stream
+    are already the client's API's: the relay never sees the cloud's own framing."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, target: Target, request_id: str = "") -> None:
+    __slots__ = ("status", "headers", "content_type", "_resp", "_target", "_request_id", "_answer")
+
+    def __init__(
+        self, resp: aiohttp.ClientResponse, target: Target, request_id: str = "", answer: Answer | None = None
+    ) -> None:
         self._resp = resp
         self._target = target
         self._request_id = request_id
+        self._answer = answer
         self.status = resp.status
         self.headers: list[tuple[bytes, bytes]] = [
             (k.lower(), v) for k, v in resp.raw_headers if k.lower() not in HOP_BY_HOP
         ]
-
-    @property
-    def content_type(self) -> str:
-        return self._resp.headers.get("content-type", "")
+        self.content_type: str = resp.headers.get("content-type", "")
+        if answer is not None:
+            self.status, self.headers, self.content_type = answer.head(self.status, self.headers, self.content_type)
 
     async def read(self) -> bytes:
         try:
-            return await self._resp.read()
+            raw = await self._resp.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._failed_answering(exc) from None
+        return raw if self._answer is None else self._answer.body(raw)
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """Body chunks as they arrive: nothing is buffered beyond one network read."""
+        """Body chunks as they arrive: nothing is buffered beyond one network read (a cloud's
+        frame cut by a read waits for the rest of the frame)."""
+        answer = self._answer
         try:
             async for chunk in self._resp.content.iter_any():
-                yield chunk
+                if answer is None:
+                    yield chunk
+                elif out := answer.feed(chunk):
+                    yield out
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._failed_answering(exc) from None
+        if answer is not None and (tail := answer.finish()):
+            yield tail
 
     def _failed_answering(self, exc: BaseException) -> UpstreamFailure:
         """A failure after the status line: no other endpoint can take over, so it is logged here."""
@@ -284,6 +301,8 @@ class UpstreamClient:
         # Per endpoint with its own CA bundle (tls_ca_bundle), built on its first request.
         self._tls: dict[str, ssl.SSLContext] = {}
         self._targets: dict[str, Target] = {}
+        # Cloud endpoints (Bedrock, Vertex): their path and body mapping, signing, answer.
+        self.clouds = CloudAdapters()
 
     def _tls_context(self, cafile: str | None) -> ssl.SSLContext:
         """Verifies the endpoint with `cafile` (None: the system store); presents the client
@@ -356,13 +375,16 @@ class UpstreamClient:
         if tls is not None:  # else the session's context (upstream.ca_bundle or the system store)
             options["ssl"] = tls
         target = self.target(endpoint)
+        cloud = self.clouds.get(endpoint)
+        if cloud is not None:
+            await cloud.authorize(url, headers, body)  # last: signs the bytes that leave
         try:
             resp = await self._session.post(
                 URL(url, encoded=True), data=body, headers=headers, allow_redirects=False, **options
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise failure(exc, target) from None
-        return UpstreamResponse(resp, target, request_id)
+        return UpstreamResponse(resp, target, request_id, cloud.answer() if cloud is not None else None)
 
     def target(self, endpoint: Endpoint) -> Target:
         """The endpoint's name, host, port and effective timeouts (built once per endpoint)."""
