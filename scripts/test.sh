@@ -23,6 +23,11 @@ cp tools/agents/package.json tools/agents/package-lock.json .tools/npm/
 # entry for another platform's optional binary package (cline's and opencode's per-platform
 # builds), while `install` takes exactly the locked versions and skips the other platforms.
 npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error
+# Continue's own packages that build its autocomplete request from a config.yaml
+# (tests/integration/test_autocomplete.py): the cn CLI has no autocomplete command.
+mkdir -p .tools/continue
+cp tools/continue/package.json tools/continue/package-lock.json .tools/continue/
+npm install --prefix .tools/continue --no-audit --no-fund --loglevel=error
 
 # PostgreSQL runs on this kind of machine; start it if it is not up (the store tests use it).
 if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; then

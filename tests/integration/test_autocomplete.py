@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import string
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +21,20 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+import yaml
 from mistralai.client import Mistral
 
 from egress.config import default_cache_dir
 from tests.integration.test_serve_cli import run, start_serve
+from tests.support.agents import node_dir
 from tests.support.completions_sim import CompletionsSimulator, completion_text
 from tests.support.gateway import SIM_ENV, write_config
 
+REPO = Path(__file__).resolve().parents[2]
 MISTRAL_KEY = "sim-mistral-upstream-0003"
+# Continue's own packages (tools/continue/package.json), installed by scripts/test.sh.
+CONTINUE_PREFIX = Path(os.environ.get("EGRESS_CONTINUE_PREFIX", REPO / ".tools" / "continue"))
+CONTINUE_DRIVER = REPO / "tests" / "support" / "continue_autocomplete.mjs"
 ENV = {**SIM_ENV, "SIM_MISTRAL_KEY": MISTRAL_KEY}
 AWS_KEY = "AKIAQYLPMN5HHHFPZAM2"  # shaped like a real key; not the documented example
 GITHUB_PAT = "ghp_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
@@ -70,7 +77,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("autocomplete")
     sim = CompletionsSimulator(SIM_ENV["SIM_OPENAI_KEY"], MISTRAL_KEY, seed=secrets.randbits(32)).start()
     providers = [
-        endpoint("sim-openai", "openai", sim.url + "/v1", ["gpt-*"], "SIM_OPENAI_KEY"),
+        # qwen2.5-coder: a code model Continue's `openai` provider sends to /completions (not gpt*).
+        endpoint("sim-openai", "openai", sim.url + "/v1", ["gpt-*", "qwen2.5-coder*"], "SIM_OPENAI_KEY"),
         endpoint("sim-mistral", "mistral", sim.url + "/v1", ["codestral-*"], "SIM_MISTRAL_KEY"),
     ]
     config = write_config(tmp, sim.url, providers=providers, audit={"flush_interval_ms": 5})
@@ -234,3 +242,80 @@ def test_fim_for_a_model_no_fim_endpoint_serves_is_refused_natively(served, sim)
     error = reply.json()["error"]
     assert error["type"] == "invalid_request_error" and error["code"] == "no_route"
     assert sim.received == []
+
+
+# --- Continue's autocomplete, configured against egress ------------------------------------------
+
+
+def continue_autocomplete(tmp_path: Path, served: Served, model: dict[str, object], prefix: str, suffix: str) -> dict:
+    """Continue's request for a config.yaml whose autocomplete model points at egress, built and
+    sent by Continue's own config-yaml and openai-adapters packages (tests/support/continue_autocomplete.mjs)."""
+    missing = [
+        p
+        for p in ("@continuedev/config-yaml", "@continuedev/openai-adapters")
+        if not (CONTINUE_PREFIX / "node_modules" / p).is_dir()
+    ]
+    if missing:
+        pytest.fail(
+            f"Continue's packages are not installed under {CONTINUE_PREFIX}: {', '.join(missing)}; run "
+            "`mkdir -p .tools/continue && cp tools/continue/package*.json .tools/continue/ && "
+            "npm install --prefix .tools/continue` as scripts/test.sh does",
+            pytrace=False,
+        )
+    config = {
+        "name": "egress autocomplete",
+        "version": "1.0.0",
+        "schema": "v1",
+        "models": [
+            {"name": "chat", "provider": "anthropic", "model": "claude-sonnet-4-5", "roles": ["chat"]},
+            {**model, "apiBase": served.url + "/v1/", "apiKey": served.key, "roles": ["autocomplete"]},
+        ],
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (tmp_path / "request.json").write_text(json.dumps({"prefix": prefix, "suffix": suffix, "maxTokens": 64}))
+    env = {"PATH": f"{node_dir()}:{os.environ['PATH']}", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [
+            "node",
+            str(CONTINUE_DRIVER),
+            str(CONTINUE_PREFIX),
+            str(tmp_path / "config.yaml"),
+            str(tmp_path / "request.json"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def test_continue_mistral_autocomplete_through_egress(served, sim, tmp_path):
+    out = continue_autocomplete(
+        tmp_path, served, {"name": "Codestral", "provider": "mistral", "model": "codestral-latest"}, PROMPT, SUFFIX
+    )
+    assert out["text"] == completion_text(PROMPT, SUFFIX) and out["chunks"] > 10
+    (call,) = sim.received
+    # Continue's own FIM request: streamed, the prefix and suffix as written around the cursor.
+    assert call.path == "/v1/fim/completions" and call.json()["stream"] is True
+    assert call.json()["model"] == "codestral-latest" and call.json()["max_tokens"] == 64
+    assert_masked_upstream(sim, "/v1/fim/completions", MISTRAL_KEY)
+    (record,) = served.audit_tail(2)[-1:]
+    assert record["api"] == "openai.fim_completions" and record["endpoint"] == "sim-mistral"
+    assert record["masked"]["count"] == 2
+
+
+def test_continue_openai_autocomplete_through_egress(served, sim, tmp_path):
+    # No FIM for `openai`: Continue sends the prompt its template rendered, without a suffix.
+    rendered = f"<fim_prefix>{PROMPT}<fim_suffix>{SUFFIX}<fim_middle>"
+    model = {"name": "Qwen coder", "provider": "openai", "model": "qwen2.5-coder-1.5b"}
+    out = continue_autocomplete(tmp_path, served, model, rendered, SUFFIX)
+    assert out["text"] == completion_text(rendered, None)
+    (call,) = sim.received
+    sent = call.json()
+    assert call.path == "/v1/completions" and sent["stream"] is True and "suffix" not in sent
+    assert call.headers["authorization"] == f"Bearer {SIM_ENV['SIM_OPENAI_KEY']}"
+    # The sentinels reach the model as the editor wrote them; the secrets do not.
+    assert sent["prompt"].startswith("<fim_prefix>import boto3") and sent["prompt"].endswith("<fim_middle>")
+    assert AWS_KEY not in sent["prompt"] and GITHUB_PAT not in sent["prompt"] and sent["prompt"].count("EGX_") == 2
