@@ -36,6 +36,7 @@ from egress.gateway.pipeline import Limits, Pipeline
 from egress.gateway.worker_pool import WorkerStages
 from egress.identity.oidc import OidcVerifier
 from egress.identity.oidc_login import LoginClient, OidcLogin
+from egress.identity.plans import CredentialClassifier, bundled_plans
 from egress.identity.token_cache import VerifiedTokenCache
 from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
@@ -274,6 +275,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         audit=writer,
         recorder=recorder,
         worker_stages=partial(build_worker_stages, config),
+        credentials=CredentialClassifier(bundled_plans()),
         approvals=gate,
         limits=Limits(
             max_body_bytes=config.server.max_body_bytes,

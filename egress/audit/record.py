@@ -108,6 +108,7 @@ def build_entry(x: Exchange) -> AuditDraft:
         key_id=principal.key_id if principal else None,
         auth=principal.method if principal else None,
         client=client.name if client else None,
+        credential_plan=x.credential.plan if x.credential is not None else None,
         user_agent=client.user_agent if client else None,
         session_id=client.session_id if client else None,
         api=x.api,

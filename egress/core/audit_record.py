@@ -329,6 +329,9 @@ class AuditRecord:
     bytes_out: int | None = None
     bytes_upstream: int | None = None  # egress records: the size of the body about to leave
     client: str | None = None
+    # The terms the client's own provider credential falls under (api, consumer, enterprise,
+    # unknown: egress.identity.plans); absent when it sent none, so older records keep their bytes.
+    credential_plan: str | None = None
     decision: Decision | None = None
     endpoint: str | None = None
     error_code: str | None = None
@@ -391,6 +394,8 @@ class AuditRecord:
         doc = self.__dict__.copy()
         for key in _ABSENT[kind]:
             del doc[key]
+        if "credential_plan" in doc and doc["credential_plan"] is None:
+            del doc["credential_plan"]
         if doc.get("upstream_model", _OMITTED) is None:
             del doc["upstream_model"]
         for key in _OBJECTS[kind]:
@@ -416,6 +421,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "key_id",
         "auth",
         "client",
+        "credential_plan",
         "user_agent",
         "session_id",
         "api",
@@ -548,6 +554,7 @@ def record_of(doc: dict[str, Any]) -> AuditRecord:
         key_id=get("key_id"),
         auth=get("auth"),
         client=get("client"),
+        credential_plan=get("credential_plan"),
         user_agent=get("user_agent"),
         session_id=get("session_id"),
         api=get("api"),

@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NO_ROUTE = "no_route"
     POLICY_DENIED = "policy_denied"
+    # The caller's key (or token) is scoped, and this request is outside its scope.
+    OUT_OF_SCOPE = "out_of_scope"
     APPROVAL_REQUIRED = "approval_required"  # held for an approver: retry the identical request once approved
     APPROVAL_DENIED = "approval_denied"
     APPROVAL_EXPIRED = "approval_expired"  # no approver decided in time
@@ -61,6 +63,7 @@ _STATUS: dict[ErrorCode, tuple[int, bool]] = {
     ErrorCode.METHOD_NOT_ALLOWED: (405, False),
     ErrorCode.NO_ROUTE: (400, False),
     ErrorCode.POLICY_DENIED: (403, False),
+    ErrorCode.OUT_OF_SCOPE: (403, False),
     # Not retried automatically: a person decides; the client retries the identical request after.
     ErrorCode.APPROVAL_REQUIRED: (403, False),
     ErrorCode.APPROVAL_DENIED: (403, False),

@@ -13,7 +13,9 @@ from typing import Any
 
 from egress.core.approvals import ApprovalNote
 from egress.core.capture import Capture
+from egress.core.credentials import CredentialClass
 from egress.core.errors import EgressError
+from egress.core.key_scope import UNSCOPED, CallerKind, KeyScope
 from egress.core.provenance import CodeMatch
 
 
@@ -98,6 +100,10 @@ class Principal:
     team: str | None
     key_id: str | None
     method: str  # "gateway_key" | "oidc" | "anonymous"
+    # A person or a pipeline, and what the credential may do (egress.core.key_scope): checked at
+    # the edge (gateway/auth.py) and given to the policy as input.caller.
+    kind: CallerKind = CallerKind.PERSON
+    scope: KeyScope = UNSCOPED
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +253,7 @@ class Exchange:
     outcome: Outcome | None = None
     error: EgressError | None = None
     approval: ApprovalNote | None = None  # set only when the decision required an approval
+    credential: CredentialClass | None = None  # the client's own provider credential, classified
     finished_ns: int | None = None
 
     def header(self, name: bytes) -> bytes | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from egress.core.key_scope import UNSCOPED, KeyScope
+
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
@@ -43,10 +45,18 @@ class GatewayKey:
 
     key_id: str
     key_hash: str
-    user: str
+    user: str  # the person the key belongs to (a service account's owner)
     team: str | None
     created_at: float
     revoked_at: float | None
+    expires_at: float | None = None  # refused from then on (the edge checks it on every request)
+    scope: KeyScope = UNSCOPED
+    service_account: str | None = None  # set: the key is a pipeline's, named so
+    rotated_from: str | None = None  # the key id this one succeeds (`egress keys rotate`)
+    last_used_at: float | None = None  # coalesced: written by the gateways every few seconds at most
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,15 @@ come from the claims, and its `key_id` is the token's `jti` (a public identifier
 match with the identity provider's logs; None without one) — never the token. Like a gateway
 key, the header that carried the token is dropped before forwarding. Verified tokens are kept by
 digest until they expire (`VerifiedTokenCache`), so the hot path hashes instead of verifying.
+
+Edge checks (every request, from memory: no store read, no write):
+- expiry: a key past its `expires_at` is refused (401, "expired"), also while the ring's
+  snapshot still holds it; a rotated key's `expires_at` is the end of its overlap;
+- scope (`in_scope`, once the model is parsed and the candidates known): the API, the model and
+  the endpoints a key or token is scoped to; outside it, a 403 `out_of_scope` that names the
+  dimension and what the scope allows, never the key;
+- last use: noted in a dict (the latest time per key) and written to the store in one batch at
+  most every `last_used_flush_s` (and when the ring stops), never once per request.
 """
 
 from __future__ import annotations
@@ -23,9 +32,11 @@ import logging
 import secrets
 import time
 
+from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Principal
 from egress.core.health import Backoff, Check, Health
+from egress.core.key_scope import UNSCOPED, CallerKind, KeyScope
 from egress.core.records import GatewayKey
 from egress.identity.oidc import OidcVerifier, TokenError, looks_like_jwt
 from egress.identity.token_cache import VerifiedTokenCache
@@ -39,6 +50,8 @@ ANONYMOUS = Principal(user="anonymous", team=None, key_id=None, method="anonymou
 # The ring is stale, and vouches for no key, when its last successful read is older than this
 # many refresh intervals: a key revoked during a key store outage stops working by then.
 STALE_AFTER_REFRESHES = 3
+# Last use is written at most this often (one batch for every key used meanwhile).
+LAST_USED_FLUSH_S = 30.0
 
 log = logging.getLogger("egress.auth")
 
@@ -47,7 +60,15 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def new_key(user: str, team: str | None) -> tuple[str, GatewayKey]:
+def new_key(
+    user: str,
+    team: str | None,
+    *,
+    expires_at: float | None = None,
+    scope: KeyScope = UNSCOPED,
+    service_account: str | None = None,
+    rotated_from: str | None = None,
+) -> tuple[str, GatewayKey]:
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = GatewayKey(
         key_id="key_" + secrets.token_hex(6),
@@ -56,8 +77,52 @@ def new_key(user: str, team: str | None) -> tuple[str, GatewayKey]:
         team=team,
         created_at=time.time(),
         revoked_at=None,
+        expires_at=expires_at,
+        scope=scope,
+        service_account=service_account,
+        rotated_from=rotated_from,
     )
     return secret, key
+
+
+def key_principal(key: GatewayKey) -> Principal:
+    """A service account's key acts as the service account; a person's as the person."""
+    if key.service_account is not None:
+        return Principal(
+            user=key.service_account,
+            team=key.team,
+            key_id=key.key_id,
+            method="gateway_key",
+            kind=CallerKind.SERVICE_ACCOUNT,
+            scope=key.scope,
+        )
+    return Principal(user=key.user, team=key.team, key_id=key.key_id, method="gateway_key", scope=key.scope)
+
+
+def in_scope(principal: Principal, api: str, model: str, candidates: tuple[Endpoint, ...]) -> tuple[Endpoint, ...]:
+    """The candidates the caller's scope lets this request use; a 403 naming the dimension when
+    the API or the model is outside the scope, or no candidate is."""
+    scope = principal.scope
+    if scope.unrestricted:
+        return candidates
+    if not scope.allows_api(api):
+        raise _out_of_scope(f"the API {api} is outside this credential's scope (apis: {', '.join(scope.apis)})")
+    if not scope.allows_model(model):
+        raise _out_of_scope(
+            f"the model {model[:100]!r} is outside this credential's scope (models: {', '.join(scope.models)})"
+        )
+    if not scope.endpoints:
+        return candidates
+    kept = tuple(e for e in candidates if e.name in scope.endpoints)
+    if not kept:
+        raise _out_of_scope(
+            f"no endpoint serving this request is within this credential's scope (endpoints: {', '.join(scope.endpoints)})"
+        )
+    return kept
+
+
+def _out_of_scope(message: str) -> EgressError:
+    return EgressError(ErrorCode.OUT_OF_SCOPE, message, stage="authenticate")
 
 
 def find_gateway_key(
@@ -115,7 +180,18 @@ class OidcAuth:
                 # The message names the problem (expired, audience, key…), never the token.
                 raise EgressError(ErrorCode.UNAUTHORIZED, f"the OIDC token is refused: {exc.message}") from None
             self._cache.put(token, verified)
-        return Principal(user=verified.user, team=verified.team, key_id=verified.token_id, method="oidc")
+        if verified.service_account is not None:
+            return Principal(
+                user=verified.service_account,
+                team=verified.team,
+                key_id=verified.token_id,
+                method="oidc",
+                kind=CallerKind.SERVICE_ACCOUNT,
+                scope=verified.scope,
+            )
+        return Principal(
+            user=verified.user, team=verified.team, key_id=verified.token_id, method="oidc", scope=verified.scope
+        )
 
 
 class KeyRing:
@@ -128,9 +204,13 @@ class KeyRing:
     the outage cannot outlive the bound. A miss that cannot be checked against the store is
     refused the same way, never with a bare server error."""
 
-    def __init__(self, store: Store, refresh_s: float) -> None:
+    def __init__(self, store: Store, refresh_s: float, last_used_flush_s: float = LAST_USED_FLUSH_S) -> None:
         self._store = store
         self._refresh_s = refresh_s
+        self._flush_s = last_used_flush_s
+        # key id -> the latest use since the last flush (a dict write per request, nothing more)
+        self._used: dict[str, float] = {}
+        self._flushed_at = time.monotonic()
         self._by_hash: dict[str, GatewayKey] = {}
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
@@ -160,6 +240,27 @@ class KeyRing:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+        with contextlib.suppress(Exception):  # recorded by flush_last_used; use times are not vital
+            await self.flush_last_used()
+
+    def note_use(self, key_id: str, when: float) -> None:
+        self._used[key_id] = when
+
+    async def flush_last_used(self) -> None:
+        """Write the uses noted since the last flush, in one transaction. On failure they are
+        kept (merged with newer ones) for the next flush."""
+        self._flushed_at = time.monotonic()
+        if not self._used:
+            return
+        batch, self._used = self._used, {}
+        try:
+            await asyncio.to_thread(self._store.touch_keys, batch)
+        except Exception as exc:
+            for key_id, when in batch.items():
+                if self._used.get(key_id, 0.0) < when:
+                    self._used[key_id] = when
+            log.warning("last key use could not be written (%s); kept for the next flush", type(exc).__name__)
+            raise
 
     async def _loop(self) -> None:
         backoff = Backoff(first=min(0.1, self._refresh_s), cap=self._refresh_s)
@@ -175,6 +276,9 @@ class KeyRing:
                 continue
             backoff.reset()
             delay = self._refresh_s
+            if time.monotonic() - self._flushed_at >= self._flush_s:
+                with contextlib.suppress(Exception):  # logged by flush_last_used; retried next time
+                    await self.flush_last_used()
 
     async def refresh(self, newer_than: float | None = None) -> None:
         """Read the active keys. With `newer_than`, a read that began after it already answers
@@ -239,4 +343,8 @@ async def authenticate(
     key = await keyring.lookup(secret)
     if key is None:
         raise EgressError(ErrorCode.UNAUTHORIZED, "the gateway key is unknown or revoked")
-    return Principal(user=key.user, team=key.team, key_id=key.key_id, method="gateway_key"), header
+    now = time.time()
+    if key.expired(now):
+        raise EgressError(ErrorCode.UNAUTHORIZED, "the gateway key has expired: ask for a new one")
+    keyring.note_use(key.key_id, now)
+    return key_principal(key), header

@@ -38,6 +38,10 @@ class Decider:
             client=x.client.name,
             session_id=x.client.session_id,
             classifications=self.classifications(x),
+            caller_kind=x.principal.kind,
+            auth_method=x.principal.method,
+            scope=x.principal.scope,
+            credential=x.credential,
         )
         x.candidates = tuple(e.name for e in candidates)
         translated = frozenset(e.name for e in candidates if not speaks(e.api, x.api))

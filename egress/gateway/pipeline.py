@@ -34,7 +34,7 @@ from egress.core.errors import EgressError
 from egress.core.exchange import Action, Exchange, Outcome
 from egress.detect.scan import Scanner
 from egress.gateway.approval_gate import ApprovalGate
-from egress.gateway.auth import KeyRing, OidcAuth, authenticate
+from egress.gateway.auth import KeyRing, OidcAuth, authenticate, in_scope
 from egress.gateway.body import ClientGone, read_body
 from egress.gateway.clients import identify
 from egress.gateway.decide import Decider, refuse_unless_allowed
@@ -47,6 +47,7 @@ from egress.gateway.session import Sessions
 from egress.gateway.stage import StageBoundary
 from egress.gateway.worker_pool import WorkerStages
 from egress.gateway.write_ahead import WriteAhead
+from egress.identity.plans import CredentialClassifier
 from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
 from egress.mask.restore import Restorer
@@ -108,6 +109,7 @@ class Pipeline:
         approvals: ApprovalGate | None = None,
         recorder: RecordingWriter | None = None,
         worker_stages: Callable[[], WorkerStages] | None = None,
+        credentials: CredentialClassifier | None = None,
     ) -> None:
         self.keyring = keyring
         self.oidc = oidc  # OIDC tokens accepted besides gateway keys (auth.oidc), or None
@@ -137,6 +139,8 @@ class Pipeline:
         self.approvals = approvals
         # Records payloads when the decision obliges it (record_payload); None: never.
         self.recorder = recorder
+        # Classifies the client's own provider credential (input.credential, the audit's plan).
+        self.credentials = credentials
 
     def close(self) -> None:
         self.sessions.close()
@@ -154,8 +158,11 @@ class Pipeline:
             x.body = await read_body(x, receive, self.limits.max_body_bytes, self.limits.body_read_timeout_s)
             x.client = identify(x.headers)
             x.principal, key_header = await authenticate(self.keyring, x.headers, self.limits.auth_required, self.oidc)
+            if self.credentials is not None:
+                x.credential = self.credentials.classify(x.headers, x.query, key_header)
             x.parsed, x.findings = await self._offload.parse_inspect(self.scanner, codec.parse_request, x.api, x.body)
-            candidates = self.router.candidates(x)
+            # The caller's scope (API, model, endpoints): refused here, or candidates narrowed.
+            candidates = in_scope(x.principal, x.api.value, x.parsed.model, self.router.candidates(x))
             x.decision = await self.decider.decide(x, candidates)
             refuse_unless_allowed(x.decision, approvers=self.approvals is not None)
             inherited = await self.sessions.inherited(x)

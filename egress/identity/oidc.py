@@ -65,6 +65,7 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
+from egress.core.key_scope import DIMENSIONS, UNSCOPED, KeyScope
 from egress.identity.oidc_terms import KEY_TYPES, require_secure_url
 from egress.identity.settings import OidcSettings
 
@@ -86,6 +87,7 @@ class TokenProblem(StrEnum):
     MISSING_CLAIM = "missing_claim"
     NONCE = "wrong_nonce"
     NO_USER = "no_user"
+    BAD_SCOPE = "bad_scope"
     KEYS_UNAVAILABLE = "keys_unavailable"
 
 
@@ -116,6 +118,9 @@ class VerifiedToken:
     token_id: str | None  # the `jti` claim: a public identifier, not a credential
     expires_at: float
     claims: Mapping[str, Any] = field(repr=False)
+    # From `scope_claim` and `service_account_claim` when configured (egress.core.key_scope).
+    scope: KeyScope = UNSCOPED
+    service_account: str | None = None
 
 
 
@@ -281,6 +286,8 @@ class OidcVerifier:
             team = next((t for t in team_value if isinstance(t, str) and t), None)
         jti = claims.get("jti")
         sub = claims.get("sub")
+        account_claim = self.settings.service_account_claim
+        account = claims.get(account_claim) if account_claim else None
         return VerifiedToken(
             user=user,
             team=team,
@@ -288,7 +295,30 @@ class OidcVerifier:
             token_id=jti[:128] if isinstance(jti, str) and jti else None,
             expires_at=expires_at,
             claims=claims,
+            scope=self._scope(claims),
+            service_account=account[:128] if isinstance(account, str) and account else None,
         )
+
+    def _scope(self, claims: Mapping[str, Any]) -> KeyScope:
+        """The `scope_claim`: an object of lists ({"apis": [...], "models": [...]}), or an OAuth
+        style space-separated string whose `apis:X`, `models:X`, `endpoints:X` items count (other
+        items, `openid email`, are not egress's). Absent: unscoped. Unreadable: refused, since a
+        scope must never widen for being misspelt."""
+        name = self.settings.scope_claim
+        if not name or name not in claims:
+            return UNSCOPED
+        raw = claims[name]
+        if isinstance(raw, str):
+            picked: dict[str, list[str]] = {}
+            for item in raw.split():
+                dimension, colon, value = item.partition(":")
+                if colon and value and dimension in DIMENSIONS:
+                    picked.setdefault(dimension, []).append(value)
+            raw = picked
+        try:
+            return KeyScope.from_json(raw)
+        except ValueError as exc:
+            raise TokenError(TokenProblem.BAD_SCOPE, f"the token's scope claim cannot be read: {exc}") from None
 
     # --- keys -----------------------------------------------------------------------------------
 

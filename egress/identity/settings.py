@@ -35,6 +35,14 @@ class OidcSettings(BaseModel):
         default=30.0, ge=0, le=3600, description="an unknown kid refetches the keys at most this often"
     )
     required_claims: tuple[str, ...] = Field(default=(), description="claims a token must carry besides exp, iss, aud")
+    scope_claim: str | None = Field(
+        default=None,
+        description="the claim holding the caller's scope: an object {apis, models, endpoints} of lists, or a "
+        "space-separated string of apis:X models:X endpoints:X items; absent in a token: unscoped",
+    )
+    service_account_claim: str | None = Field(
+        default=None, description="a claim that, when a non-empty string, names the service account (a pipeline)"
+    )
     token_cache_entries: int = Field(default=10_000, ge=0, description="verified tokens remembered by digest")
     ca_bundle: str | None = Field(default=None, description="CA file to reach the issuer; default the system store")
 

@@ -11,14 +11,18 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from egress.core.credentials import CredentialClass
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import MASKABLE_KINDS, Action, Decision, Finding, Tier
+from egress.core.key_scope import UNSCOPED, CallerKind, KeyScope
 from egress.core.obligations import OBLIGATIONS
 
 # Version 2 added findings.severities, classifications and the candidates' translated, open
 # weights and government-access facts. `code` (indexed code the request carries) was added
-# within version 2: a field more, which no policy written for version 2 reads.
+# within version 2: a field more, which no policy written for version 2 reads. So were `caller`
+# (person or service account, and the credential's scope), `credential` (the terms the client's
+# own provider credential falls under) and the candidates' `passthrough`.
 # docs/policy.md documents every field.
 INPUT_VERSION = 2
 
@@ -33,6 +37,12 @@ class RequestFacts:
     client: str | None
     session_id: str | None
     classifications: tuple[str, ...] = ()
+    # Part of the document, hence of the decision cache's key: a decision made for one
+    # caller's scope or credential is never served to another's.
+    caller_kind: CallerKind = CallerKind.PERSON
+    auth_method: str | None = None
+    scope: KeyScope = UNSCOPED
+    credential: CredentialClass | None = None
 
 
 def policy_input(
@@ -66,6 +76,8 @@ def policy_input(
             "session_id": facts.session_id,
         },
         "subject": {"user": facts.user, "team": facts.team},
+        "caller": {"kind": facts.caller_kind.value, "method": facts.auth_method, "scope": facts.scope.as_json()},
+        "credential": credential_summary(facts.credential),
         "findings": {
             "total": len(findings),
             "kinds": dict(kinds),
@@ -89,9 +101,34 @@ def policy_input(
                 "certifications": list(e.certifications),
                 "self_hosted": e.self_hosted,
                 "translated": e.name in translated,
+                # The client's own credential is forwarded: its terms (input.credential) apply.
+                "passthrough": e.credentials.passthrough,
             }
             for e in candidates
         ],
+    }
+
+
+def credential_summary(credential: CredentialClass | None) -> dict[str, Any]:
+    """The client's own provider credential: its class and that plan's facts (null when the
+    catalog has none). No credential sent: plan unknown, type none."""
+    if credential is None:
+        return {
+            "plan": "unknown",
+            "type": "none",
+            "provider": None,
+            "trains_on_data": None,
+            "retention_days": None,
+            "dpa": None,
+        }
+    facts = credential.facts
+    return {
+        "plan": credential.plan.value,
+        "type": credential.type,
+        "provider": credential.provider,
+        "trains_on_data": None if facts is None else facts.trains_on_data,
+        "retention_days": None if facts is None else facts.retention_days,
+        "dpa": None if facts is None else facts.dpa,
     }
 
 

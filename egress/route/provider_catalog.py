@@ -136,6 +136,9 @@ class CatalogFile(BaseModel):
     entries: tuple[CatalogEntry, ...] = Field(min_length=1)
     tool_hosts: tuple[ToolHost, ...] = Field(default=(), description="coding tools' own backends (egress lockdown)")
     published_ranges: tuple[PublishedRange, ...] = Field(default=(), description="vendors' address ranges per host")
+    # Credential plans' terms (API, consumer, enterprise): read and checked by egress.identity.plans
+    # (route does not import identity, so they are opaque here).
+    plans: tuple[dict[str, Any], ...] = Field(default=(), description="credential plans' terms, with sources")
 
 
 class CatalogError(Exception):

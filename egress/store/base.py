@@ -8,7 +8,7 @@ takes the audit chain's lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
 from egress.core.approvals import Approval, ApprovalStatus
@@ -63,6 +63,12 @@ class Store(Protocol):
     def revoke_key(self, key_id: str, when: float) -> bool: ...
 
     def active_keys(self) -> list[GatewayKey]: ...
+
+    def get_key(self, key_id: str) -> GatewayKey | None: ...
+
+    def rotate_key(self, old_id: str, successor: GatewayKey, old_expires_at: float) -> bool: ...
+
+    def touch_keys(self, used: Mapping[str, float]) -> None: ...
 
     def vault_get(self, entry_id: str) -> tuple[bytes, float] | None: ...
 

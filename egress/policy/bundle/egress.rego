@@ -29,6 +29,15 @@ defaults := {
 	"pii_requires_dpa": true,
 	# Providers that train on API data receive only requests classified public.
 	"block_training": true,
+	# Credentials whose plan (input.credential.plan: a client's own credential forwarded by a
+	# pass-through endpoint) is one of these are treated like providers that train on data:
+	# only requests classified public may leave on them. Consumer plans (a person's Claude,
+	# ChatGPT or Google sign-in) allow training on what is sent.
+	"public_only_plans": ["consumer"],
+	# Service accounts (CI pipelines: input.caller.kind) send indexed code, or anything
+	# classified proprietary, to self-hosted endpoints only, whatever proprietary_code's
+	# thresholds (which are for people at a keyboard). Off: pipelines are treated like people.
+	"service_account_code_self_hosted": true,
 	# The proprietary-code hook: requests classified proprietary, or with findings of these
 	# kinds or rules, go to self-hosted endpoints only.
 	"proprietary": {"kinds": [], "rules": []},
@@ -121,6 +130,18 @@ proprietary(req, s) if {
 	matched.share >= s.proprietary_code.min_share
 }
 
+caller_kind(req) := object.get(object.get(req, "caller", {}), "kind", "person")
+
+# The terms of the client's own credential; an input without them reads as unknown.
+plan_of(req) := object.get(object.get(req, "credential", {}), "plan", "unknown")
+
+credential_type(req) := text(object.get(object.get(req, "credential", {}), "type", null))
+
+# Any indexed code at all, or a proprietary label: what a pipeline keeps at home.
+carries_code(req) if "proprietary" in req.classifications
+
+carries_code(req) if object.get(object.get(req, "code", {}), "lines", 0) > 0
+
 needs_approval(req, s) if {
 	some kind in s.approval.kinds
 	decisive(req, s, kind)
@@ -165,18 +186,44 @@ refuse_proprietary(c, req, s) := concat("", [c.name, ": proprietary code goes to
 	not c.self_hosted == true
 }
 
+# A consumer-plan credential is forwarded only with public requests. A candidate that uses the
+# organisation's own credential (passthrough false) is not affected; one that does not say is.
+refuse_plan(c, req, s) := concat("", [
+	c.name, ": the request carries a ", plan_of(req), "-plan credential (", credential_type(req),
+	") whose terms let the provider train on what is sent, and the request is not classified public;",
+	" use an API key, or an endpoint that uses the organisation's own key",
+]) if {
+	plan_of(req) in s.public_only_plans
+	not public(req)
+	not c.passthrough == false
+}
+
+# A service account's code stays on self-hosted endpoints.
+refuse_pipeline_code(c, req, s) := concat("", [c.name, ": a service account (pipeline) sends code to self-hosted endpoints only"]) if {
+	s.service_account_code_self_hosted
+	caller_kind(req) == "service_account"
+	carries_code(req)
+	not c.self_hosted == true
+}
+
 # Every rule's reason, in a fixed order; [] when none refuses the candidate.
 refusals(c, req, s) := array.concat(
 	array.concat(
-		[why | why := refuse_jurisdiction(c, req, s)],
-		[why | why := refuse_training(c, req, s)],
+		array.concat(
+			[why | why := refuse_jurisdiction(c, req, s)],
+			[why | why := refuse_training(c, req, s)],
+		),
+		[why | why := refuse_plan(c, req, s)],
 	),
 	array.concat(
 		array.concat(
 			[why | why := refuse_pii_jurisdiction(c, req, s)],
 			[why | why := refuse_pii_dpa(c, req, s)],
 		),
-		[why | why := refuse_proprietary(c, req, s)],
+		array.concat(
+			[why | why := refuse_proprietary(c, req, s)],
+			[why | why := refuse_pipeline_code(c, req, s)],
+		),
 	),
 )
 

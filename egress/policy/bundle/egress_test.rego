@@ -282,3 +282,108 @@ test_an_input_without_tiers_counts_every_finding if {
 	d := decide(request({"secret": 1}, {}, [], [us]), {"approval": {"kinds": ["secret"], "rules": []}})
 	d.action == "require_approval"
 }
+
+# --- credential plans (input.credential.plan) and callers (input.caller) -------------------
+
+# A cloud endpoint that forwards the client's own credential, and one that uses the organisation's.
+pass := {"name": "pass", "jurisdiction": "US", "trains_on_api_data": false, "dpa": true, "self_hosted": false, "passthrough": true}
+
+org := {"name": "org", "jurisdiction": "US", "trains_on_api_data": false, "dpa": true, "self_hosted": false, "passthrough": false}
+
+with_credential(req, plan) := object.union(req, {"credential": {"plan": plan, "type": "sample_type"}})
+
+with_caller(req, kind) := object.union(req, {"caller": {"kind": kind, "scope": {"apis": [], "models": [], "endpoints": []}}})
+
+plan_refused(d, name) if {
+	some why in d.reasons
+	startswith(why, concat("", [name, ": the request carries a consumer-plan credential"]))
+}
+
+# Consumer plan × each data class: only public requests leave on the client's own credential.
+test_consumer_plan_public_request_leaves if {
+	d := decide(with_credential(request({}, {}, ["public"], [pass, org]), "consumer"), {})
+	d.action == "allow"
+	d.endpoints == ["pass", "org"]
+}
+
+test_consumer_plan_unclassified_request_only_on_the_organisations_key if {
+	d := decide(with_credential(request({}, {}, [], [pass, org]), "consumer"), {})
+	d.action == "reroute"
+	d.endpoints == ["org"]
+	plan_refused(d, "pass")
+	some why in d.reasons
+	contains(why, "use an API key")
+}
+
+test_consumer_plan_proprietary_request_blocked if {
+	d := decide(with_credential(request({}, {}, ["proprietary"], [pass]), "consumer"), {})
+	d.action == "block"
+	plan_refused(d, "pass")
+}
+
+# A candidate that does not say whether it forwards the client's credential is assumed to.
+test_consumer_plan_candidate_without_passthrough_fact_refused if {
+	d := decide(with_credential(request({}, {}, [], [us]), "consumer"), {})
+	d.action == "block"
+	plan_refused(d, "us-cloud")
+}
+
+# API, enterprise and unknown plans × each data class: the plan rule never refuses.
+test_other_plans_never_refused_for_their_plan if {
+	every plan in ["api", "enterprise", "unknown"] {
+		every classes in [["public"], [], ["proprietary"]] {
+			d := decide(with_credential(request({}, {}, classes, [pass, own]), plan), {})
+			not plan_refused(d, "pass")
+		}
+	}
+}
+
+test_api_plan_unclassified_allowed if {
+	d := decide(with_credential(request({}, {}, [], [pass]), "api"), {})
+	d.action == "allow"
+}
+
+test_api_plan_proprietary_only_self_hosted if {
+	d := decide(with_credential(request({}, {}, ["proprietary"], [pass, own]), "api"), {})
+	d.endpoints == ["own"]
+}
+
+# The plan list is data: an organisation may add unknown credentials to it, or empty it.
+test_public_only_plans_is_data if {
+	d := decide(with_credential(request({}, {}, [], [pass]), "unknown"), {"public_only_plans": ["consumer", "unknown"]})
+	d.action == "block"
+	d2 := decide(with_credential(request({}, {}, [], [pass]), "consumer"), {"public_only_plans": []})
+	d2.action == "allow"
+}
+
+# An input without credential facts (an older egress) reads as unknown: not refused by default.
+test_missing_credential_reads_unknown if {
+	egress.plan_of(request({}, {}, [], [])) == "unknown"
+}
+
+# Pipelines: indexed code, or a proprietary label, goes to self-hosted endpoints only.
+test_service_account_code_stays_self_hosted if {
+	req := object.union(with_caller(request({}, {}, [], [us, own]), "service_account"), {"code": {"repos": {}, "lines": 2, "share": 0.01}})
+	d := decide(req, {})
+	d.endpoints == ["own"]
+	some why in d.reasons
+	contains(why, "a service account (pipeline) sends code to self-hosted endpoints only")
+}
+
+# The same request from a person is under the people's thresholds (2 lines is below them).
+test_person_with_little_code_goes_to_cloud if {
+	req := object.union(with_caller(request({}, {}, [], [us, own]), "person"), {"code": {"repos": {}, "lines": 2, "share": 0.01}})
+	d := decide(req, {})
+	d.endpoints == ["us-cloud", "own"]
+}
+
+test_service_account_without_code_goes_to_cloud if {
+	d := decide(with_caller(request({}, {}, [], [us, own]), "service_account"), {})
+	d.endpoints == ["us-cloud", "own"]
+}
+
+test_service_account_rule_can_be_switched_off if {
+	req := object.union(with_caller(request({}, {}, [], [us]), "service_account"), {"code": {"repos": {}, "lines": 2, "share": 0.01}})
+	d := decide(req, {"service_account_code_self_hosted": false})
+	d.endpoints == ["us-cloud"]
+}
