@@ -16,7 +16,7 @@ from egress.wire.apis import APIS
 from egress.wire.sse import SseDecoder, data_span
 
 RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "recorded"
-CLIENT = "claude-sonnet-4-5 \u00e9\"q\""  # escapes and non-ASCII: the literal is JSON-encoded
+CLIENT = 'claude-sonnet-4-5 \u00e9"q"'  # escapes and non-ASCII: the literal is JSON-encoded
 
 
 # --- the request ---------------------------------------------------------------------------------
@@ -49,11 +49,15 @@ def test_the_mapped_id_is_json_encoded() -> None:
     assert out is not None and orjson.loads(out)["model"] == 'a"b\\c\u00e9'
 
 
-json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(alphabet='am"\\{}[]:, odel\n\u00e9', max_size=8)
+json_scalars = (
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(alphabet='am"\\{}[]:, odel\n\u00e9', max_size=8)
+)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(["model", "a", "messages", "m\"odel"]), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["model", "a", "messages", 'm"odel']), inner, max_size=3)
+    ),
     max_leaves=12,
 )
 
