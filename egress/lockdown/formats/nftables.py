@@ -65,7 +65,7 @@ def _set(name: str, kind: str, elements: list[tuple[Address, str]]) -> list[str]
     if elements:
         merged = _disjoint(elements)
         lines.append("\t\telements = {")
-        lines += [f'\t\t\t{network} comment "{comment}",' for network, comment in merged]
+        lines += [f'\t\t\t{_element(network)} comment "{comment}",' for network, comment in merged]
         lines.append("\t\t}")
     lines.append("\t}")
     return lines
@@ -82,6 +82,11 @@ def _disjoint(elements: list[tuple[Address, str]]) -> list[tuple[Address, str]]:
             held, held_comment = out[container]
             out[container] = (held, _comment({*held_comment.split(" "), *comment.split(" ")}))
     return sorted(out, key=lambda e: _key(e[0]))
+
+
+def _element(network: Address) -> str:
+    """A single address is written bare, a network in CIDR notation."""
+    return str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)
 
 
 def _comment(names: set[str]) -> str:
