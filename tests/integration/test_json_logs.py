@@ -22,7 +22,7 @@ from tests.support.simulator import UpstreamSimulator
 
 __all__ = ["env"]
 
-CANARY_KEY = "AKIAQYLPMN5HCANARY77"  # shaped like an AWS key: found and masked
+CANARY_KEY = "AKIAQYLPMN5HHHFPZAM2"  # shaped like an AWS key: found and masked
 CANARY = "canary-7c1e5b0f9a2d"  # a plain marker in headers, query and a malformed body
 
 
