@@ -22,6 +22,7 @@ from egress.audit.approval_steps import ChainJournal, WriterJournal
 from egress.audit.checkpoint import Signer, load_or_create_signing_key
 from egress.audit.writer import AuditWriter
 from egress.config import Config, load_config
+from egress.core.approvals import ApprovalStatus
 from egress.core.health import Check, Readiness, describe
 from egress.detect.compiled_cache import FileBlobCache
 from egress.detect.engine import RuleMatcher
@@ -58,6 +59,9 @@ from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient
 from egress.store.base import SqlStore
 from egress.store.open import open_migrated
+from egress.telemetry.logs import ENV_LOG_LEVEL, configure_logging
+from egress.telemetry.sampler import Sampler, Sources
+from egress.telemetry.telemetry import Telemetry
 
 log = logging.getLogger("egress")
 
@@ -260,6 +264,10 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
     # The console decides on this same object, so a held request here hears of it at once.
     approvals = build_approvals(config, store, writer)
     gate = build_approval_gate(config, approvals)
+    # Metrics, traces and the access log (egress/telemetry); off unless configured.
+    telemetry = Telemetry.configured(
+        config.metrics, config.tracing, config.logging, config.organisation, config.providers
+    )
     pipeline = Pipeline(
         catalog=catalog,
         keyring=keyring,
@@ -277,6 +285,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         worker_stages=partial(build_worker_stages, config),
         credentials=CredentialClassifier(bundled_plans()),
         approvals=gate,
+        telemetry=telemetry,
         limits=Limits(
             max_body_bytes=config.server.max_body_bytes,
             body_read_timeout_s=config.server.body_read_timeout_s,
@@ -287,6 +296,19 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
             process_body_bytes=config.detection.process_min_kb * 1024,
             write_ahead_timeout_s=config.audit.write_ahead_timeout_s,
         ),
+    )
+    sampler = (
+        Sampler(
+            telemetry.metrics,
+            Sources(
+                audit=writer,
+                circuits=pipeline.router.health.snapshot,
+                endpoints=tuple(e.name for e in config.providers),
+                pending_approvals=lambda: len(store.approval_list((ApprovalStatus.PENDING,), None, 100_000)),
+            ),
+        )
+        if telemetry.metrics is not None
+        else None
     )
     # Remote OPA: probed in the background for readiness (an in-process policy is compiled by now).
     opa_probe = (
@@ -306,6 +328,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         if oidc is not None:
             await oidc.start()
         gate.desk.start_sweep()
+        if sampler is not None:
+            sampler.start()
         _reload_on_sighup(policy)
         purged = await pipeline.purge_vault()
         if purged:
@@ -318,6 +342,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         )
 
     async def shutdown() -> None:
+        if sampler is not None:
+            await sampler.stop()
         await keyring.stop()
         await code_index.stop()
         if opa_probe is not None:
@@ -332,6 +358,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         writer.close()
         recorder.close()
         pipeline.close()
+        telemetry.close()  # sends the spans still queued
         await policy.engine.aclose()
         policy.close()
         store.close()
@@ -367,7 +394,16 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         return Readiness((*checks(), store_check), audit_backlog=writer.backlog, audit_uncovered=writer.uncovered)
 
     console = build_console(config, store, policy, approvals) if config.console.enabled else None
-    return GatewayApp(pipeline, catalog, on_startup=startup, on_shutdown=shutdown, ready=ready, gate=not_ready, admin=console)
+    return GatewayApp(
+        pipeline,
+        catalog,
+        on_startup=startup,
+        on_shutdown=shutdown,
+        ready=ready,
+        gate=not_ready,
+        admin=console,
+        metrics=telemetry.page,
+    )
 
 
 def _reload_on_sighup(policy: PolicyService) -> None:
@@ -401,5 +437,6 @@ def create_app_from_env() -> GatewayApp:
     """Factory for server worker processes: `egress serve` passes the config path by environment."""
     path = os.environ.get(ENV_SERVE_CONFIG) or None
     config = load_config(Path(path) if path else None)
+    configure_logging(config.logging, os.environ.get(ENV_LOG_LEVEL, "info"))  # a fresh process: set up its logging
     with_header_timeout(config.server.header_read_timeout_s)
     return freeze_after_start(build_app(config))
