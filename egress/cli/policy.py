@@ -130,6 +130,7 @@ def policy_eval(
     from egress.policy.decide import RequestFacts, policy_input
     from egress.policy.rego import PolicyLoadError
     from egress.route.catalog import Catalog
+    from egress.route.model_map import upstream_model
     from egress.wire.apis import APIS, guess_api, speaks
 
     config = load_or_exit(config_path)
@@ -146,7 +147,8 @@ def policy_eval(
     candidates = catalog.candidates(chosen_api, parsed.model)
     facts = RequestFacts(chosen_api.value, parsed.model, parsed.stream, user, team, client, None, classifications)
     translated = frozenset(e.name for e in candidates if not speaks(e.api, chosen_api))
-    document = policy_input(facts, findings, candidates, translated)
+    models = {e.name: upstream_model(e, parsed.model) for e in candidates}  # as the gateway does
+    document = policy_input(facts, findings, candidates, translated, models)
     try:
         service = build_policy(config)
     except PolicyLoadError as exc:

@@ -14,6 +14,7 @@ from egress.core.exchange import Action, Decision, Exchange
 from egress.gateway.stage import StageBoundary
 from egress.policy.decide import RequestFacts, policy_input
 from egress.policy.service import PolicyService
+from egress.route.model_map import upstream_model
 from egress.wire.apis import speaks
 
 CLASSIFICATION_HEADER = b"x-egress-classification"
@@ -46,7 +47,9 @@ class Decider:
         x.candidates = tuple(e.name for e in candidates)
         translated = frozenset(e.name for e in candidates if not speaks(e.api, x.api))
         with _DECIDE:  # the document's summary too: a failure there is this stage's
-            document = policy_input(facts, x.findings, candidates, translated)
+            # Model mapping: the id each candidate would be asked for (egress.route.model_map).
+            models = {e.name: upstream_model(e, x.parsed.model) for e in candidates} if x.parsed else None
+            document = policy_input(facts, x.findings, candidates, translated, models)
             return await self.policy.decide(document, candidates, "dec_" + x.request_id[4:])
 
     def classifications(self, x: Exchange) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,7 +23,7 @@ from egress.core.obligations import OBLIGATIONS
 # weights and government-access facts. `code` (indexed code the request carries) was added
 # within version 2: a field more, which no policy written for version 2 reads. So were `caller`
 # (person or service account, and the credential's scope), `credential` (the terms the client's
-# own provider credential falls under) and the candidates' `passthrough`.
+# own provider credential falls under) and the candidates' `passthrough` and `upstream_model`.
 # docs/policy.md documents every field.
 INPUT_VERSION = 2
 
@@ -50,10 +51,14 @@ def policy_input(
     findings: tuple[Finding, ...],
     candidates: tuple[Endpoint, ...],
     translated: frozenset[str] = frozenset(),
+    upstream_models: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The versioned document a policy sees. Findings are summarised: never values.
 
-    `translated` names the candidates that would answer through API translation."""
+    `translated` names the candidates that would answer through API translation;
+    `upstream_models` the model id each candidate would be asked for (model mapping; the
+    client's own name where absent)."""
+    mapped = upstream_models or {}
     kinds = Counter(str(f.kind) for f in findings) if findings else {}  # str: JSON keys (orjson refuses enums)
     rules = Counter(f.rule_id for f in findings) if findings else {}
     severities = Counter(f.severity for f in findings) if findings else {}
@@ -103,6 +108,8 @@ def policy_input(
                 "translated": e.name in translated,
                 # The client's own credential is forwarded: its terms (input.credential) apply.
                 "passthrough": e.credentials.passthrough,
+                # The model id this endpoint is asked for (model mapping); request.model is the client's.
+                "upstream_model": mapped.get(e.name, facts.model),
             }
             for e in candidates
         ],

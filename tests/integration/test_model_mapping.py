@@ -241,3 +241,28 @@ def test_the_audit_records_both_names(served: Served) -> None:
     assert all(r["model"] == "claude-sonnet-4-5" for r in mapped)
     unmapped = [r for r in records if r.get("model") == "claude-opus-4-1"]
     assert unmapped and all("upstream_model" not in r for r in unmapped)
+
+
+# --- the policy ------------------------------------------------------------------------------------
+
+
+def test_the_policy_input_carries_both_names(served: Served, tmp_path: Path) -> None:
+    """`egress policy eval` builds the input as the gateway does: the client's name in
+    request.model, each candidate's own id in its upstream_model."""
+    request = tmp_path / "req.json"
+    request.write_text(
+        json.dumps({"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+    )
+    # The compiled rule prefilter's cache, as the gateway's: eval does not recompile it (seconds).
+    env = {**os.environ, **SIM_ENV, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(default_cache_dir(os.environ).parent)}
+    done = subprocess.run(
+        [*EGRESS, "policy", "eval", "--config", str(served.config), "--request", str(request), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)["input"]
+    assert document["request"]["model"] == "claude-haiku-4-5"
+    assert [(c["name"], c["upstream_model"]) for c in document["candidates"]] == [("eu-claude", HAIKU)]
