@@ -24,6 +24,7 @@ class Family(StrEnum):
 
     ANTHROPIC = "anthropic"
     OPENAI = "openai"
+    GEMINI = "gemini"
 
 
 class Api(StrEnum):
@@ -38,10 +39,15 @@ class Api(StrEnum):
     OPENAI_COMPLETIONS = "openai.completions"  # legacy text completions: prompt and suffix
     # Mistral's fill-in-the-middle (Codestral): OpenAI-family errors and model list.
     FIM_COMPLETIONS = "openai.fim_completions"
+    # Gemini puts the model, and whether the answer streams, in the path: one member per method.
+    GEMINI_GENERATE = "gemini.generate_content"
+    GEMINI_STREAM = "gemini.stream_generate_content"
+    GEMINI_COUNT_TOKENS = "gemini.count_tokens"
 
     @property
     def family(self) -> Family:
-        return Family.ANTHROPIC if self.value.startswith("anthropic.") else Family.OPENAI
+        """The value's prefix: `anthropic.`, `openai.` or `gemini.`."""
+        return Family(self.value.split(".", 1)[0])
 
 
 class SegmentKind(StrEnum):

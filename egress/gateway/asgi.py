@@ -22,10 +22,11 @@ import orjson
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Exchange, Family
 from egress.core.health import Readiness
+from egress.gateway.auth import query_credential
 from egress.gateway.pipeline import Pipeline
 from egress.gateway.responder import Responder
 from egress.route.catalog import Catalog
-from egress.wire.apis import APIS, ROUTES, error_renderer, upstream_api
+from egress.wire.apis import APIS, error_renderer, route, upstream_api
 
 log = logging.getLogger("egress.gateway")
 
@@ -86,15 +87,18 @@ class GatewayApp:
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        api = ROUTES.get(path.rstrip("/") if len(path) > 1 else path)
+        api = route(path)
         request_id = new_request_id()
         if api is not None:
+            # A credential in the query (`?key=`, Gemini's clients) becomes a header before
+            # anything else sees the request: the query kept, forwarded or logged never holds it.
+            query, headers = query_credential(scope.get("query_string", b"").decode("latin-1"), scope["headers"])
             x = Exchange(
                 request_id=request_id,
                 method=method,
                 path=path,
-                query=scope.get("query_string", b"").decode("latin-1"),
-                headers=scope["headers"],
+                query=query,
+                headers=headers,
                 api=api,
             )
             responder = Responder(send, request_id)
@@ -167,8 +171,16 @@ def _models_body(catalog: Catalog, family: Family) -> bytes:
 
 
 def _family(scope: dict[str, Any]) -> Family:
-    """Anthropic's clients send anthropic-version with every request; everything else is OpenAI's."""
-    return Family.ANTHROPIC if any(name == b"anthropic-version" for name, _ in scope["headers"]) else Family.OPENAI
+    """Anthropic's clients send anthropic-version with every request, Gemini's an x-goog-api-key
+    (or a `key` query parameter) or a Gemini-shaped path (`/v1beta/...`, `...:method`);
+    everything else is OpenAI's."""
+    names = {name for name, _ in scope["headers"]}
+    if b"anthropic-version" in names:
+        return Family.ANTHROPIC
+    path: str = scope["path"]
+    if b"x-goog-api-key" in names or path.startswith("/v1beta") or ":" in path.rsplit("/", 1)[-1]:
+        return Family.GEMINI
+    return Family.OPENAI
 
 
 def _readiness_body(report: Readiness) -> bytes:

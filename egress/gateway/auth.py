@@ -31,6 +31,7 @@ import hmac
 import logging
 import secrets
 import time
+from urllib.parse import unquote_plus
 
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
@@ -44,6 +45,7 @@ from egress.store.base import Store
 
 KEY_PREFIX = "egk_"
 KEY_HEADER = b"x-egress-key"
+GOOG_KEY_HEADER = b"x-goog-api-key"
 # Unknown keys trigger a store read at most this often (they share it).
 MISS_READ_INTERVAL_S = 0.25
 ANONYMOUS = Principal(user="anonymous", team=None, key_id=None, method="anonymous")
@@ -130,12 +132,12 @@ def find_gateway_key(
 ) -> tuple[str | None, bytes | None]:
     """The gateway credential and the header that carried it: `x-egress-key`, or an `egk_` value
     (with `accept_jwt`, also a JWT) in the client's usual credential header (`x-api-key`,
-    `Authorization: Bearer`)."""
+    `x-goog-api-key`, `Authorization: Bearer`)."""
     fallback: tuple[str | None, bytes | None] = (None, None)
     for name, value in headers:
         if name == KEY_HEADER:
             return value.decode("latin-1").strip(), name
-        if name == b"x-api-key" and (value.startswith(b"egk_") or (accept_jwt and _jwt_shaped(value))):
+        if name in _KEY_HEADERS and (value.startswith(b"egk_") or (accept_jwt and _jwt_shaped(value))):
             fallback = (value.decode("latin-1").strip(), name)
         elif (
             name == b"authorization"
@@ -144,6 +146,30 @@ def find_gateway_key(
         ):
             fallback = (value[7:].decode("latin-1").strip(), name)
     return fallback
+
+
+# The clients' own API-key headers: Anthropic's, and Gemini's (a `key` query parameter becomes
+# this header: `query_credential`).
+_KEY_HEADERS = frozenset({b"x-api-key", GOOG_KEY_HEADER})
+
+
+def query_credential(query: str, headers: list[tuple[bytes, bytes]]) -> tuple[str, list[tuple[bytes, bytes]]]:
+    """A `key` query parameter (Gemini's clients may send their API key so) taken out of the
+    query and added as an x-goog-api-key header: from here on it is a credential header like any
+    other (a gateway key is found and dropped there; a provider key is forwarded only to a
+    passthrough endpoint), and the query that is kept, forwarded and logged never holds it.
+    Every other parameter stays as the client encoded it."""
+    if "key=" not in query:
+        return query, headers
+    kept: list[str] = []
+    found: list[tuple[bytes, bytes]] = []
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if unquote_plus(name) == "key":
+            found.append((GOOG_KEY_HEADER, unquote_plus(value).encode("latin-1", "replace")))
+        elif pair:
+            kept.append(pair)
+    return "&".join(kept), [*headers, *found] if found else headers
 
 
 def _jwt_shaped(value: bytes) -> bool:

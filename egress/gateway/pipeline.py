@@ -161,6 +161,8 @@ class Pipeline:
             if self.credentials is not None:
                 x.credential = self.credentials.classify(x.headers, x.query, key_header)
             x.parsed, x.findings = await self._offload.parse_inspect(self.scanner, codec.parse_request, x.api, x.body)
+            if codec.from_route is not None:  # the model (and streaming) named by the path: Gemini
+                x.parsed = codec.from_route(x.parsed, x.path, x.query)
             # The caller's scope (API, model, endpoints): refused here, or candidates narrowed.
             candidates = in_scope(x.principal, x.api.value, x.parsed.model, self.router.candidates(x))
             x.decision = await self.decider.decide(x, candidates)

@@ -200,7 +200,8 @@ class Router:
         # Model mapping: the endpoint's own id for the client's model, translated or not.
         client_model = x.parsed.model if x.parsed is not None else ""
         model = upstream_model(endpoint, client_model) if client_model else endpoint.upstream_model
-        path = APIS[upstream].upstream_path
+        # Where the API names the model in the path (Gemini), the endpoint's own model name.
+        path = APIS[upstream].path_for(model if model is not None else client_model)
         if translator is not None:
             # Nothing masked: the body is the client's, already parsed; no second parse.
             # A body parsed in a worker process is held here by its top-level fields only.

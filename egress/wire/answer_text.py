@@ -52,6 +52,16 @@ def responses_text(raw: bytes, stream: bool) -> str:
     return "".join(_strings(p.get("text") for p in parts if p.get("type") == "output_text"))
 
 
+def gemini_text(raw: bytes, stream: bool) -> str:
+    """Gemini: the first candidate's text parts (thoughts left out), whole or streamed (every
+    event is a whole GenerateContentResponse holding the next piece)."""
+    docs = _stream_documents(raw) if stream else [_document(raw)]
+    candidates = (c for doc in docs for c in _dicts(doc.get("candidates")) if c.get("index", 0) == 0)
+    contents = (c.get("content") for c in candidates)
+    parts = (p for content in contents if isinstance(content, dict) for p in _dicts(content.get("parts")))
+    return "".join(_strings(p.get("text") for p in parts if p.get("thought") is not True))
+
+
 def no_text(raw: bytes, stream: bool) -> str:
     """For APIs whose answer holds no model text (count_tokens, compaction)."""
     return ""

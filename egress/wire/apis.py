@@ -14,17 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import orjson
 
 from egress.core.endpoint import WireApi
 from egress.core.errors import EgressError
 from egress.core.exchange import Api, Family, ParsedRequest, Usage
-from egress.wire import anthropic, completions, openai_chat, openai_errors, openai_responses
-from egress.wire.answer_text import chat_text, completions_text, messages_text, no_text, responses_text
+from egress.wire import anthropic, completions, gemini, openai_chat, openai_errors, openai_responses
+from egress.wire.answer_text import chat_text, completions_text, gemini_text, messages_text, no_text, responses_text
 from egress.wire.stream_grammar import (
     ChatGrammar,
     CompletionsGrammar,
+    GeminiGrammar,
     MessagesGrammar,
     ResponsesGrammar,
     StreamGrammar,
@@ -98,11 +100,23 @@ class ApiSpec:
     translation: Translation | None = None
     stateful: StatefulIds | None = None
     model_echo: EchoPaths = NO_ECHO  # where the answer names the model
+    # Other paths clients post the same API to (Gemini's `/v1/...` beside `/v1beta/...`). A
+    # route or alias may hold `{model}`: one path segment, the model (see `route`).
+    aliases: tuple[str, ...] = ()
+    # For an API that names the model (and streaming) in its path rather than its body: the
+    # parsed request completed from the request's path and query (precise EgressErrors).
+    from_route: Callable[[ParsedRequest, str, str], ParsedRequest] | None = None
+
+    def path_for(self, model: str) -> str:
+        """The upstream path for a request of `model` (`{model}` in `upstream_path`, if any)."""
+        if not self.model_in_path:
+            return self.upstream_path
+        return self.upstream_path.replace(_MODEL, quote(model, safe="-._~"))
 
     @property
     def model_in_path(self) -> bool:
         """The upstream is told the model in the path (`{model}`), not in the body."""
-        return "{model}" in self.upstream_path
+        return _MODEL in self.upstream_path
 
     def usage_from_body(self, body: bytes, usage: Usage) -> None:
         """Token usage of a whole answer; nothing from a body that is not a JSON object."""
@@ -114,6 +128,7 @@ class ApiSpec:
             self.read_usage(doc, usage)
 
 
+_MODEL = "{model}"
 _RESPONSES_IDS = StatefulIds(
     openai_responses.answer_kept, openai_responses.continued_answer, openai_responses.answer_id
 )
@@ -129,7 +144,8 @@ APIS: dict[Api, ApiSpec] = {
             # Anthropic base URLs are the host (https://api.anthropic.com); OpenAI ones end in /v1.
             upstream_path="/v1/messages",
             model_echo=EchoPaths(("model",), ("message", "model")),
-            spoken_by=frozenset({WireApi.ANTHROPIC}),
+            # Bedrock and Vertex answer Messages on their own paths and bodies (egress.route.clouds).
+            spoken_by=frozenset({WireApi.ANTHROPIC, WireApi.BEDROCK, WireApi.VERTEX}),
             parse_request=anthropic.parse_request,
             read_usage=anthropic.read_usage,
             stream_observer=anthropic.StreamObserver,
@@ -228,10 +244,82 @@ APIS: dict[Api, ApiSpec] = {
             stream_grammar=ChatGrammar,
             answer_text=chat_text,
         ),
+        # Gemini (egress.wire.gemini): the model is in the path, one API per method.
+        ApiSpec(
+            Api.GEMINI_GENERATE,
+            route="/v1beta/models/{model}:generateContent",
+            aliases=("/v1/models/{model}:generateContent",),
+            upstream_path="/v1beta/models/{model}:generateContent",
+            spoken_by=frozenset({WireApi.GEMINI}),
+            parse_request=gemini.parse_request,
+            from_route=gemini.from_route,
+            read_usage=gemini.read_usage,
+            stream_observer=gemini.StreamObserver,
+            render_error=gemini.render_error,
+            check_body=gemini.check_body,
+            stream_grammar=GeminiGrammar,
+            answer_text=gemini_text,
+        ),
+        ApiSpec(
+            Api.GEMINI_STREAM,
+            route="/v1beta/models/{model}:streamGenerateContent",
+            aliases=("/v1/models/{model}:streamGenerateContent",),
+            # The client's query (alt=sse, which from_route requires) is forwarded with it.
+            upstream_path="/v1beta/models/{model}:streamGenerateContent",
+            spoken_by=frozenset({WireApi.GEMINI}),
+            parse_request=gemini.parse_request,
+            from_route=gemini.from_route,
+            read_usage=gemini.read_usage,
+            stream_observer=gemini.StreamObserver,
+            render_error=gemini.render_error,
+            check_body=gemini.check_body,
+            stream_grammar=GeminiGrammar,
+            answer_text=gemini_text,
+        ),
+        ApiSpec(
+            Api.GEMINI_COUNT_TOKENS,
+            route="/v1beta/models/{model}:countTokens",
+            aliases=("/v1/models/{model}:countTokens",),
+            upstream_path="/v1beta/models/{model}:countTokens",
+            spoken_by=frozenset({WireApi.GEMINI}),
+            parse_request=gemini.parse_request,
+            from_route=gemini.from_route,
+            read_usage=gemini.read_usage,
+            stream_observer=gemini.StreamObserver,
+            render_error=gemini.render_error,
+            check_body=gemini.check_count_body,
+            stream_grammar=GeminiGrammar,
+            answer_text=no_text,
+        ),
     )
 }
 
-ROUTES: dict[str, Api] = {spec.route: api for api, spec in APIS.items()}
+ROUTES: dict[str, Api] = {
+    path: api for api, spec in APIS.items() for path in (spec.route, *spec.aliases) if _MODEL not in path
+}
+# Routes with a `{model}` segment, as (prefix, suffix, api): tried only when no exact route matches.
+_MODEL_ROUTES: tuple[tuple[str, str, Api], ...] = tuple(
+    (path[: path.index(_MODEL)], path[path.index(_MODEL) + len(_MODEL) :], api)
+    for api, spec in APIS.items()
+    for path in (spec.route, *spec.aliases)
+    if _MODEL in path
+)
+
+
+def route(path: str) -> Api | None:
+    """The API a client's path posts to: an exact route, or one whose `{model}` is a non-empty
+    path segment (no `/`) of the path. A trailing slash is ignored."""
+    if len(path) > 1:
+        path = path.rstrip("/")
+    api = ROUTES.get(path)
+    if api is not None:
+        return api
+    for prefix, suffix, candidate in _MODEL_ROUTES:
+        if path.startswith(prefix) and path.endswith(suffix):
+            model = path[len(prefix) : len(path) - len(suffix)]
+            if model and "/" not in model:
+                return candidate
+    return None
 
 
 def speaks(endpoint: WireApi, api: Api) -> bool:
@@ -257,6 +345,8 @@ def guess_api(body: bytes) -> Api:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
         return Api.ANTHROPIC_MESSAGES
+    if isinstance(doc, dict) and "contents" in doc and "messages" not in doc:
+        return Api.GEMINI_GENERATE
     if isinstance(doc, dict) and "input" in doc and "messages" not in doc:
         return Api.OPENAI_RESPONSES
     if isinstance(doc, dict) and "prompt" in doc and "messages" not in doc:

@@ -23,7 +23,7 @@ import orjson
 from egress.wire.sse import data_span
 
 # Keys whose string values are signed or opaque in some API's answer: never restored.
-SKIP_KEYS = frozenset({b"thinking", b"signature", b"encrypted_content"})
+SKIP_KEYS = frozenset({b"thinking", b"signature", b"encrypted_content", b"thoughtSignature"})
 # Keys whose string values are JSON text (tool-call arguments): a value inside is escaped twice.
 DEPTH2_KEYS = frozenset({b"arguments", b"partial_json"})
 
@@ -205,6 +205,79 @@ class ResponsesGrammar(StreamGrammar):
         if kind in ("response.completed", "response.incomplete", "response.failed", "error"):
             return Plan(ends_before=ALL, whole=True)
         return Plan(whole=True)
+
+
+class GeminiGrammar(StreamGrammar):
+    """Gemini (`streamGenerateContent?alt=sse`): every event is a whole GenerateContentResponse.
+    Per candidate, one stream for its answer text and one for its thought text, continued by
+    each event's `content.parts[].text`; a candidate's `finishReason` ends its streams. Function
+    calls arrive whole (their `args` are restored in place, depth 1); `thoughtSignature` is
+    opaque (SKIP_KEYS). Literals are counted in document order, every string-valued `text` key
+    included (a function call's args may hold one), as the engine finds them in the bytes."""
+
+    def plan(self, doc: dict[str, Any], held: Collection[Hashable]) -> Plan:
+        candidates = doc.get("candidates")
+        if not isinstance(candidates, list) or not candidates:
+            return Plan(ends_before=ALL if doc.get("error") else [], whole=True)
+        plan = Plan()
+        seen = 0  # string-valued `text` literals before the current position
+        whole = False  # a part that is not text (a function call): restored in place
+        ending: list[Any] = []
+        final: set[Hashable] = set()
+        answering: set[Any] = set()  # candidates whose answer text this event continues
+        for key, value in doc.items():
+            if key != "candidates":
+                seen += _text_literals(value)
+                continue
+            for candidate in value:
+                if not isinstance(candidate, dict):
+                    seen += _text_literals(candidate)
+                    continue
+                ci = candidate.get("index", 0)
+                for ckey, cvalue in candidate.items():
+                    if ckey != "content" or not isinstance(cvalue, dict):
+                        seen += _text_literals(cvalue)
+                        continue
+                    for pkey, parts in cvalue.items():
+                        if pkey != "parts" or not isinstance(parts, list):
+                            seen += _text_literals(parts)
+                            continue
+                        for part in parts:
+                            if not isinstance(part, dict):
+                                seen += _text_literals(part)
+                                continue
+                            for k, v in part.items():
+                                if k == "text" and isinstance(v, str):
+                                    thought = part.get("thought") is True
+                                    plan.fields.append(Field((ci, "thought" if thought else "text"), b"text", seen, 1))
+                                    seen += 1
+                                    if not thought:
+                                        answering.add(ci)
+                                elif k not in ("thought", "thoughtSignature"):
+                                    whole = True
+                                    seen += _text_literals(v)
+                if candidate.get("finishReason"):
+                    ending.append(ci)
+                    final.update(f.stream for f in plan.fields if _part(f.stream, 0) == ci)
+        # A candidate's thoughts are over once its answer text begins; its finish ends both.
+        final.update(
+            f.stream for f in plan.fields if _part(f.stream, 1) == "thought" and _part(f.stream, 0) in answering
+        )
+        plan.final = frozenset(final)
+        plan.ends_before = [
+            s for s in held if _part(s, 0) in ending or (_part(s, 0) in answering and _part(s, 1) == "thought")
+        ]
+        plan.whole = whole or not plan.fields
+        return plan
+
+
+def _text_literals(value: Any) -> int:
+    """String-valued `text` keys in a JSON value (the literals `"text": "…"` in its bytes)."""
+    if isinstance(value, dict):
+        return sum(1 if k == "text" and isinstance(v, str) else _text_literals(v) for k, v in value.items())
+    if isinstance(value, list):
+        return sum(_text_literals(v) for v in value)
+    return 0
 
 
 def _part(stream: Hashable, i: int) -> Any:

@@ -200,6 +200,10 @@ def test_chat_finds_every_text():
 )
 @pytest.mark.parametrize("api", list(Api))
 def test_malformed_bodies_get_precise_errors(api, body, code, fragment):
+    if APIS[api].from_route is not None and fragment.startswith(("model:", "stream:")):
+        # The model and streaming are the path's (Gemini): the body's own are not read.
+        assert APIS[api].parse_request(api, body).model == ""
+        return
     with pytest.raises(EgressError) as info:
         APIS[api].parse_request(api, body)
     assert info.value.code is code
