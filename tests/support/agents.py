@@ -204,3 +204,239 @@ def codex_exec_argv(binary: Path, prompt: str) -> list[str]:
         "never",
         prompt,
     ]
+
+
+# --- The other agents (tests/integration/test_agents_more.py) ------------------------------------
+# Continue's CLI, Cline and OpenCode come from the same npm prefix; aider and Mistral Vibe are
+# Python programs, each in a venv of its own under .tools/ (their dependencies never mix with
+# egress's), pinned in tools/agents/<name>.txt and installed by scripts/test.sh.
+
+CONTINUE_VERSION = "1.5.47"
+CLINE_VERSION = "3.0.65"
+OPENCODE_VERSION = "1.18.33"
+NPM_INSTALL_HINT = (
+    "install the pinned agents (from the repository root), from the lock file as CI does "
+    "(scripts/test.sh):\n"
+    "    mkdir -p .tools/npm && cp tools/agents/package.json tools/agents/package-lock.json .tools/npm/ "
+    "&& npm install --prefix .tools/npm\n"
+    "or set EGRESS_NPM_PREFIX to an npm prefix that has them"
+)
+
+
+def tools_dir() -> Path:
+    return Path(os.environ.get("EGRESS_TOOLS_DIR", REPO / ".tools")).resolve()
+
+
+def python_agent_pin(name: str) -> tuple[str, str]:
+    """(package, version) from tools/agents/<name>.txt, the one place the pin is written."""
+    lines = [line.strip() for line in (REPO / "tools" / "agents" / f"{name}.txt").read_text().splitlines()]
+    package, version = next(line for line in lines if line and not line.startswith("#")).split("==")
+    return package, version
+
+
+def python_agent_hint(name: str, program: str) -> str:
+    package, version = python_agent_pin(name)
+    python = "python3" if name != "vibe" else "a Python 3.12 or newer (e.g. ~/.pyenv/versions/3.12.*/bin/python)"
+    return (
+        f"install it (from the repository root) with `bash scripts/test.sh`, or by hand:\n"
+        f"    {python} -m venv .tools/{name} && .tools/{name}/bin/pip install {package}=={version}\n"
+        f"or set EGRESS_TOOLS_DIR to a folder that has {name}/bin/{program}"
+    )
+
+
+def python_agent_binary(name: str, program: str) -> Path:
+    path = tools_dir() / name / "bin" / program
+    if not path.exists():
+        pytest.fail(f"{program} is not installed at {path}; {python_agent_hint(name, program)}", pytrace=False)
+    return path
+
+
+def npm_binary(name: str) -> Path:
+    path = npm_prefix() / "node_modules" / ".bin" / name
+    if not path.exists():
+        pytest.fail(f"the {name} binary is not installed at {path}; {NPM_INSTALL_HINT}", pytrace=False)
+    return path
+
+
+def check_reported_version(argv: list[str], expected: str, env: dict[str, str], cwd: Path, hint: str) -> None:
+    result = run_agent(argv, env, cwd, timeout=60)
+    if result.returncode != 0 or expected not in result.stdout + result.stderr:
+        pytest.fail(
+            f"{argv[0]} did not report version {expected} (a broken or different install?)\n"
+            f"{result.describe()}\n{hint}",
+            pytrace=False,
+        )
+
+
+# aider: the .env goes in as a chat file (aider has no tool to read files of its own accord).
+
+
+def aider_env(home: Path, gateway_url: str, gateway_key: str, model: str) -> dict[str, str]:
+    """aider on egress's Chat Completions (litellm's `openai/` models take OPENAI_API_BASE).
+
+    aider looks a model up in litellm's price list and, when its cache (~/.aider/caches) has no
+    entry, downloads the list from GitHub: the scratch HOME gets a cache with the model."""
+    cache = home / ".aider" / "caches" / "model_prices_and_context_window.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"max_input_tokens": 1_000_000, "max_output_tokens": 32_768, "litellm_provider": "openai"}
+    cache.write_text(json.dumps({model.split("/", 1)[-1]: {**entry, "mode": "chat"}}))
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "TERM": "dumb",
+        "OPENAI_API_BASE": gateway_url.rstrip("/") + "/v1",
+        "OPENAI_API_KEY": gateway_key,  # egress takes its gateway key as the Bearer token
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # litellm's own copy of the price list, no download
+    }
+
+
+def aider_argv(binary: Path, model: str, prompt: str, files: list[str]) -> list[str]:
+    return [
+        str(binary),
+        "--model",
+        model,
+        "--weak-model",
+        model,  # the summaries/commit model: the same one (one model to route and to cache)
+        "--no-git",
+        "--analytics-disable",
+        "--no-check-update",
+        "--no-show-release-notes",
+        "--no-show-model-warnings",
+        "--no-pretty",
+        "--no-fancy-input",
+        "--yes-always",
+        "--chat-mode",
+        "ask",  # answer, edit nothing
+        "--map-tokens",
+        "0",
+        "--message",
+        prompt,
+        *files,
+    ]
+
+
+# Mistral Vibe: Mistral's own backend (the mistralai SDK, Mistral's chat API) pointed at egress.
+
+
+def write_vibe_home(vibe_home: Path, gateway_url: str, model: str) -> Path:
+    vibe_home.mkdir(parents=True, exist_ok=True)
+    (vibe_home / "config.toml").write_text(
+        f'active_model = "egress-model"\n'
+        f"enable_telemetry = false\n"
+        f"enable_update_checks = false\n"
+        f"enable_auto_update = false\n"
+        f"enable_notifications = false\n"
+        f"\n"
+        f"[[providers]]\n"
+        f'name = "egress"\n'
+        f"api_base = {_toml(gateway_url.rstrip('/') + '/v1')}\n"
+        f'api_key_env_var = "EGRESS_KEY"\n'
+        f'backend = "mistral"\n'
+        f"\n"
+        f"[[models]]\n"
+        f"name = {_toml(model)}\n"
+        f'provider = "egress"\n'
+        f'alias = "egress-model"\n'
+    )
+    return vibe_home
+
+
+def vibe_env(home: Path, vibe_home: Path, gateway_key: str) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "TERM": "dumb",
+        "VIBE_HOME": str(vibe_home),
+        "EGRESS_KEY": gateway_key,
+    }
+
+
+# Continue's CLI (cn): a config.yaml whose one model is egress.
+
+
+def write_continue_config(path: Path, gateway_url: str, gateway_key: str, model: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "name: egress\n"
+        "version: 1.0.0\n"
+        "schema: v1\n"
+        "models:\n"
+        "  - name: egress\n"
+        "    provider: openai\n"
+        f"    model: {model}\n"
+        f"    apiBase: {gateway_url.rstrip('/')}/v1\n"
+        f"    apiKey: {gateway_key}\n"
+        "    roles: [chat, edit, apply]\n"
+        "    capabilities: [tool_use]\n"
+    )
+    return path
+
+
+def continue_env(home: Path) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": base_path(),
+        "HOME": str(home),
+        "CONTINUE_GLOBAL_DIR": str(home / ".continue"),
+        "CONTINUE_CLI_ENABLE_TELEMETRY": "0",
+        "CONTINUE_METRICS_ENABLED": "0",
+    }
+
+
+# Cline's CLI: `cline auth` writes the provider (OpenAI-compatible) into a config folder.
+
+
+def cline_env(home: Path) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": base_path(),
+        "HOME": str(home),
+        # Run the session in this process: the default starts a hub daemon that outlives the run.
+        "CLINE_SESSION_BACKEND_MODE": "local",
+        "CLINE_NO_AUTO_UPDATE": "1",
+    }
+
+
+def configure_cline(
+    binary: Path, config: Path, env: dict[str, str], cwd: Path, gateway_url: str, gateway_key: str, model: str
+) -> None:
+    argv = [str(binary), "auth", "-p", "openai", "-k", gateway_key, "-b", gateway_url.rstrip("/") + "/v1"]
+    result = run_agent([*argv, "-m", model, "--config", str(config)], env, cwd, timeout=60)
+    if result.returncode != 0:
+        pytest.fail(f"cline auth failed\n{result.describe()}", pytrace=False)
+    settings = config / "data" / "settings" / "global-settings.json"
+    settings.write_text(json.dumps({"telemetryOptOut": True, "autoUpdateEnabled": False}))
+
+
+# OpenCode: a custom provider on the AI SDK's OpenAI-compatible package, in OPENCODE_CONFIG_CONTENT.
+
+
+def opencode_env(home: Path, gateway_url: str, gateway_key: str, model: str) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    config = {
+        "$schema": "https://opencode.ai/config.json",
+        "autoupdate": False,
+        "share": "disabled",
+        "provider": {
+            "egress": {
+                "npm": "@ai-sdk/openai-compatible",
+                "name": "egress",
+                "options": {"baseURL": gateway_url.rstrip("/") + "/v1", "apiKey": gateway_key},
+                "models": {model: {"name": model}},
+            }
+        },
+        "model": f"egress/{model}",
+        # OpenCode asks before reading a .env file, and a headless run refuses what would be asked.
+        "permission": {"read": "allow"},
+    }
+    return {
+        "PATH": base_path(),
+        "HOME": str(home),
+        "OPENCODE_CONFIG_CONTENT": json.dumps(config),
+        "OPENCODE_DISABLE_AUTOUPDATE": "1",
+        "OPENCODE_DISABLE_MODELS_FETCH": "1",  # no models.dev catalogue download
+        "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+        "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
+        "OPENCODE_DISABLE_SHARE": "1",
+    }
