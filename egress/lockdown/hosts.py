@@ -174,8 +174,9 @@ def build_plan(endpoints: Iterable[Endpoint], catalog: ProviderCatalog, settings
 
 
 def catalog_host(entry: CatalogEntry) -> tuple[str, int] | None:
-    """The host and port an entry's base_url names; a placeholder in the leftmost labels becomes
-    `*.` (every resource name under the domain). None when a placeholder sits further right."""
+    """The host and port an entry's base_url names; placeholders that are whole leftmost labels
+    become `*.` (every resource name under the domain). None when a placeholder sits further right
+    or fills part of a label (the header names such entries as not covered)."""
     parts = urlsplit(PLACEHOLDER.sub("PLACEHOLDER", entry.base_url))
     if not parts.hostname:
         return None
@@ -184,7 +185,9 @@ def catalog_host(entry: CatalogEntry) -> tuple[str, int] | None:
     templated = [i for i, label in enumerate(labels) if "placeholder" in label]
     if not templated:
         return parts.hostname, port
-    if templated != list(range(len(templated))) or len(labels) - len(templated) < 2:
+    whole = all(labels[i] == "placeholder" for i in templated)
+    # Only whole leftmost labels: `{region}-aiplatform.x.com` as `*.x.com` would block all of x.com.
+    if not whole or templated != list(range(len(templated))) or len(labels) - len(templated) < 2:
         return None
     return "*." + ".".join(labels[len(templated) :]), port
 
