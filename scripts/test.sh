@@ -23,6 +23,29 @@ cp tools/agents/package.json tools/agents/package-lock.json .tools/npm/
 # entry for another platform's optional binary package (cline's and opencode's per-platform
 # builds), while `install` takes exactly the locked versions and skips the other platforms.
 npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error
+# The Python agents, each in a venv of its own (.tools/aider, .tools/vibe: their dependencies never
+# mix with egress's), pinned in tools/agents/<name>.txt; skipped when the pinned version is there.
+python_agent() {  # venv name, interpreter
+  local pin; pin=$(grep -v '^#' "tools/agents/$1.txt" | head -n1)
+  if ! [ -x ".tools/$1/bin/python" ] || ! ".tools/$1/bin/python" -c \
+    "import importlib.metadata as m, sys; p, v = sys.argv[1].split('=='); sys.exit(m.version(p) != v)" "$pin" 2>/dev/null; then
+    "$2" -m venv ".tools/$1" && ".tools/$1/bin/python" -m pip install -q "$pin"
+  fi
+}
+# Mistral Vibe needs Python 3.12 or newer: the first found on PATH or among pyenv's versions.
+vibe_python() {
+  local p
+  for p in python3.13 python3.12 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python; do
+    if command -v "$p" >/dev/null && "$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+      echo "$p"; return 0
+    fi
+  done
+  echo "no Python 3.12 or newer found (Mistral Vibe needs one): install one, e.g. pyenv install 3.12" >&2
+  return 1
+}
+python_agent aider "$PYTHON"
+VIBE_PYTHON=$(vibe_python)
+python_agent vibe "$VIBE_PYTHON"
 # Continue's own packages that build its autocomplete request from a config.yaml
 # (tests/integration/test_autocomplete.py): the cn CLI has no autocomplete command.
 mkdir -p .tools/continue
