@@ -102,11 +102,25 @@ def test_scan_at_80_columns(tmp_path, monkeypatch):
 
 
 KEYS = [
-    ("key_3f9a0c1d2e4b", "maria.rossi", "payments", "2026-12-01T09:15:00Z", "active"),
+    (
+        "key_3f9a0c1d2e4b",
+        "maria.rossi",
+        None,
+        "payments",
+        "apis=messages models=claude-*",
+        "2027-01-01T09:15:00Z",
+        "2026-12-06T17:40:12Z",
+        "2026-12-01T09:15:00Z",
+        "active",
+    ),
     (
         "key_77b1e0aa9c3d",
         "jonas.berg",
+        "ci-build",
         "platform-infrastructure",
+        "any",
+        "never",
+        "never",
         "2026-12-02T14:02:11Z",
         "revoked 2026-12-05T08:00:00Z",
     ),
