@@ -259,6 +259,11 @@ def test_vibe_reads_env_with_read_file(
 # --- Continue's CLI (Chat Completions) -----------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("model_name", "path"),
+    [(OPENAI_MODEL, "/v1/chat/completions"), ("gpt-5.5", "/v1/responses")],
+    ids=["chat-completions", "responses"],
+)
 def test_continue_cli_reads_env_with_bash(
     continue_cli: Path,
     upstream: UpstreamSimulator,
@@ -266,21 +271,25 @@ def test_continue_cli_reads_env_with_bash(
     tmp_path: Path,
     project: Path,
     env_file: EnvFile,
+    model_name: str,
+    path: str,
 ) -> None:
     """Continue's Read tool refuses any .env file ("a security concern"), so the model reads it
-    with Continue's Bash tool, as a model refused by Read would."""
+    with Continue's Bash tool, as a model refused by Read would. `provider: openai` speaks Chat
+    Completions, and Responses for the gpt-5 models."""
     model = ChatModel(read_tool="Bash", read_args={"command": "cat config/.env"})
     model.serve(upstream)
     run = Run(agents_gateway, upstream)
     home = tmp_path / "home"
-    config = agents.write_continue_config(home / "continue.yaml", agents_gateway.url, agents_gateway.key, OPENAI_MODEL)
+    config = agents.write_continue_config(home / "continue.yaml", agents_gateway.url, agents_gateway.key, model_name)
 
     result = agents.run_agent(
         [str(continue_cli), "-p", "--config", str(config), "--auto", PROMPT], agents.continue_env(home), project
     )
 
     received = run.check(result, model, env_file, "sim-openai")
-    assert {(r.method, r.path) for r in received} == {("POST", "/v1/chat/completions")}
+    assert {(r.method, r.path) for r in received} == {("POST", path)}
+    assert all(r.json()["model"] == model_name for r in received)
 
 
 # --- Cline's CLI (Chat Completions, OpenAI-compatible provider) -----------------------------------

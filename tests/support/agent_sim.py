@@ -22,7 +22,6 @@ import re
 import secrets
 import string
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,13 +211,83 @@ def chat_message(model: str, text: str | None, call: tuple[str, str, dict[str, A
     return json.dumps(doc).encode()
 
 
+# --- Responses answers (Continue's CLI speaks it for gpt-5 and o-series models) -------------------
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def _responses_item(text: str | None, call: tuple[str, str, dict[str, Any]] | None) -> dict[str, Any]:
+    if call is None:
+        content = [{"type": "output_text", "text": text or "", "annotations": []}]
+        return {"id": "msg_e2e" + secrets.token_hex(6), "type": "message", "role": "assistant", "content": content}
+    call_id, name, args = call
+    item = {"id": "fc_e2e" + secrets.token_hex(6), "type": "function_call", "call_id": call_id, "name": name}
+    return {**item, "arguments": json.dumps(args)}
+
+
+_RESPONSES_USAGE = {
+    "input_tokens": 100,
+    "input_tokens_details": {"cached_tokens": 0},
+    "output_tokens": 20,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 120,
+}
+
+
+def _response(model: str, status: str, output: list[dict[str, Any]]) -> dict[str, Any]:
+    doc = {"id": "resp_e2e" + secrets.token_hex(6), "object": "response", "created_at": 1764138000}
+    doc.update({"model": model, "status": status, "output": output})
+    if status == "completed":
+        doc["usage"] = _RESPONSES_USAGE
+    return doc
+
+
+def responses_stream(model: str, text: str | None, call: tuple[str, str, dict[str, Any]] | None) -> bytes:
+    """A streamed Responses answer: one output item (a message whose text arrives in small
+    deltas, or a function call whose arguments do), then response.completed."""
+    item = {**_responses_item(text, call), "status": "completed"}
+    started = {**item, "status": "in_progress"}
+    where: dict[str, Any] = {"item_id": item["id"], "output_index": 0}
+    if call is None:
+        started["content"] = []
+        where["content_index"] = 0
+        part = {"type": "output_text", "text": "", "annotations": []}
+        deltas = [
+            ("response.content_part.added", {**where, "part": part}),
+            *[("response.output_text.delta", {**where, "delta": piece}) for piece in _pieces(text or "", 5)],
+            ("response.output_text.done", {**where, "text": text or ""}),
+        ]
+        done = ("response.content_part.done", {**where, "part": {**part, "text": text or ""}})
+    else:
+        started["arguments"] = ""
+        args = item["arguments"]
+        deltas = [("response.function_call_arguments.delta", {**where, "delta": p}) for p in _pieces(args, 7)]
+        done = ("response.function_call_arguments.done", {**where, "arguments": args})
+    events = [
+        ("response.created", {"response": _response(model, "in_progress", [])}),
+        ("response.output_item.added", {"output_index": 0, "item": started}),
+        *deltas,
+        done,
+        ("response.output_item.done", {"output_index": 0, "item": item}),
+        ("response.completed", {"response": _response(model, "completed", [item])}),
+    ]
+    return b"".join(_sse(name, {"type": name, "sequence_number": n, **data}) for n, (name, data) in enumerate(events))
+
+
+def responses_message(model: str, text: str | None, call: tuple[str, str, dict[str, Any]] | None) -> bytes:
+    return json.dumps(_response(model, "completed", [{**_responses_item(text, call), "status": "completed"}])).encode()
+
+
 # --- the scripted model ---------------------------------------------------------------------------
 
 
 @dataclass
 class ChatModel:
-    """Plays the model over Chat Completions. `read_tool` is the agent's file tool and
-    `read_args` the arguments that read config/.env with it; None: the file comes in the prompt."""
+    """Plays the model over Chat Completions (or Responses, for a request posted there).
+    `read_tool` is the agent's file tool and `read_args` the arguments that read config/.env with
+    it; None: the file comes in the prompt."""
 
     read_tool: str | None
     read_args: dict[str, Any]
@@ -247,7 +316,10 @@ class ChatModel:
             reply.headers = dict(SSE_HEADERS if stream else JSON_HEADERS)
             text, call = self.decide(body)
             model = str(body.get("model", "sim"))
-            wire = chat_stream(model, text, call, self.mistral) if stream else chat_message(model, text, call)
+            if received.path.endswith("/responses"):
+                wire = responses_stream(model, text, call) if stream else responses_message(model, text, call)
+            else:
+                wire = chat_stream(model, text, call, self.mistral) if stream else chat_message(model, text, call)
             if not stream:
                 return [wire]
             return split_random(wire, random.Random(len(received.body)), max_pieces=60)
@@ -255,24 +327,30 @@ class ChatModel:
         return build
 
     def decide(self, body: dict[str, Any]) -> tuple[str | None, tuple[str, str, dict[str, Any]] | None]:
-        messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
+        """The next answer: a text, or a call of the read tool."""
+        # Chat Completions: `messages`, tool results as role "tool"; Responses: `input` items,
+        # tool results as function_call_output.
+        turns = [m for m in (body.get("messages") or body.get("input") or []) if isinstance(m, dict)]
+        if isinstance(body.get("input"), str):
+            turns = [{"role": "user", "content": body["input"]}]
         tools = [
             str((t.get("function") or {}).get("name") or t.get("name"))
             for t in body.get("tools", []) or []
             if isinstance(t, dict)
         ]
+        results = [
+            text_of(m.get("content")) if m.get("role") == "tool" else text_of(m.get("output"))
+            for m in turns
+            if (m.get("role") == "tool" and m.get("tool_call_id") == self.call_id)
+            or (m.get("type") == "function_call_output" and m.get("call_id") == self.call_id)
+        ]
         with self.lock:
             self.tools_offered.append(tools)
             if self.read_tool is None:
-                prompt = "\n".join(text_of(m.get("content")) for m in messages if m.get("role") == "user")
+                prompt = "\n".join(text_of(m.get("content")) for m in turns if m.get("role") == "user")
                 if "answer" not in self.turns and PLACEHOLDER.search(prompt):
                     return self._answer(prompt), None
             else:
-                results = [
-                    text_of(m.get("content"))
-                    for m in messages
-                    if m.get("role") == "tool" and m.get("tool_call_id") == self.call_id
-                ]
                 if results and "answer" not in self.turns:
                     return self._answer(results[0]), None
                 if self.read_tool in tools and "read" not in self.turns:
@@ -287,12 +365,3 @@ class ChatModel:
         self.tool_output.append(seen)
         self.answered.append(text)
         return text
-
-
-def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
