@@ -32,6 +32,7 @@ from egress.wire.stream_grammar import (
     StreamGrammar,
 )
 from egress.wire.translate import Translator
+from egress.wire.translate.gemini import GeminiTranslator, streaming_translator
 from egress.wire.translate.messages import MessagesTranslator
 from egress.wire.translate.responses import ResponsesTranslator
 
@@ -259,6 +260,7 @@ APIS: dict[Api, ApiSpec] = {
             check_body=gemini.check_body,
             stream_grammar=GeminiGrammar,
             answer_text=gemini_text,
+            translation=Translation(Api.OPENAI_CHAT, GeminiTranslator),
         ),
         ApiSpec(
             Api.GEMINI_STREAM,
@@ -275,6 +277,7 @@ APIS: dict[Api, ApiSpec] = {
             check_body=gemini.check_body,
             stream_grammar=GeminiGrammar,
             answer_text=gemini_text,
+            translation=Translation(Api.OPENAI_CHAT, streaming_translator),
         ),
         ApiSpec(
             Api.GEMINI_COUNT_TOKENS,

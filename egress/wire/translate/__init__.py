@@ -1,10 +1,11 @@
 """Cross-API translation: a client's API answered by an upstream that speaks another one.
 
-Supported: Anthropic Messages (Claude Code) and OpenAI Responses (Codex CLI) clients, each
-answered by a Chat Completions upstream (llama.cpp server, vLLM, Ollama). Which API translates to
+Supported: Anthropic Messages (Claude Code), OpenAI Responses (Codex CLI) and Gemini
+(Gemini CLI, google-genai) clients, each answered by a Chat Completions upstream (llama.cpp
+server, vLLM, Ollama). Which API translates to
 which is a field of the API's entry in `egress.wire.apis` (`Translation`): nowhere else.
 
-Modules, per translation: `messages` / `responses` (the translator, and the mapping documented
+Modules, per translation: `messages` / `responses` / `gemini` (the translator, and the mapping documented
 where the APIs differ), `*_request` (the request builder), `*_answer` (a whole answer and error
 bodies), `*_stream` (the streamed answer). What both share, on the Chat side: `chat_request`,
 `chat_answer` and `chat_stream` (the stream machinery driving each API's renderer).

@@ -157,6 +157,7 @@ def test_masking_leaves_the_signature_and_media_byte_for_byte() -> None:
     assert masked.masked_count == 7
 
 
+@settings(deadline=None)  # a loaded CI machine: no per-example time limit
 @given(st.binary(max_size=200))
 def test_parsing_raises_nothing_but_a_precise_error(body: bytes) -> None:
     try:
@@ -177,6 +178,7 @@ json_values = st.recursive(
 )
 
 
+@settings(deadline=None)
 @given(st.dictionaries(st.sampled_from(["contents", "systemInstruction", "generateContentRequest", "x"]), json_values))
 def test_any_document_parses(doc: dict[str, Any]) -> None:
     parsed = gemini.parse_request(Api.GEMINI_GENERATE, json.dumps(doc).encode())
