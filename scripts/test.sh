@@ -64,6 +64,19 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq && apt-get install -y -qq chromium
 fi
 
+# nftables and iproute2 for the lock-down's network-namespace test
+# (tests/integration/test_lockdown_nftables.py, which needs root and fails without them).
+if ! command -v nft >/dev/null || ! command -v ip >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq nftables iproute2
+fi
+# checkov scans the lock-down's Terraform (tests/integration/test_lockdown_export.py); it pins many
+# libraries of its own, so it lives in its own venv, never egress's.
+CHECKOV_PIN=checkov==3.3.30
+if ! .tools/checkov/bin/python -c "import importlib.metadata as m; assert m.version('checkov') == '${CHECKOV_PIN#*==}'" 2>/dev/null; then
+  "$PYTHON" -m venv .tools/checkov && .tools/checkov/bin/python -m pip install -q "$CHECKOV_PIN"
+fi
+
 .venv/bin/ruff check egress tests bench
 .venv/bin/lint-imports
 # Types: strict on egress/core, egress/wire and egress/mask, normal elsewhere ([tool.mypy]).
