@@ -143,21 +143,21 @@ def encode_message(headers: tuple[Header, ...], payload: bytes) -> bytes:
 # --- decoding -------------------------------------------------------------------------------------
 
 
+_TYPES = tuple(HeaderType)  # by wire code: a tuple index is cheaper than the enum's lookup
+_HEADER_CACHE_SIZE = 32
+
+
 def _decode_headers(data: bytes, offset: int) -> tuple[Header, ...]:
     """Headers in `data`; `offset` is where they start in the stream (for the error message)."""
     headers: list[Header] = []
     pos, end = 0, len(data)
-
-    def need(n: int, what: str) -> None:
-        if pos + n > end:
-            raise EventStreamError(f"header block at byte {offset}: {what} runs past the headers' end")
-
     while pos < end:
         name_len = data[pos]
         pos += 1
-        need(name_len + 1, "a header name")
         if name_len == 0:
             raise EventStreamError(f"header block at byte {offset}: empty header name")
+        if pos + name_len + 1 > end:
+            raise EventStreamError(f"header block at byte {offset}: a header name runs past the headers' end")
         try:
             name = data[pos : pos + name_len].decode("utf-8")
         except UnicodeDecodeError:
@@ -165,29 +165,21 @@ def _decode_headers(data: bytes, offset: int) -> tuple[Header, ...]:
         pos += name_len
         code = data[pos]
         pos += 1
-        try:
-            kind = HeaderType(code)
-        except ValueError:
-            raise EventStreamError(f"header {name!r} at byte {offset}: unknown header type {code}") from None
+        if code >= len(_TYPES):
+            raise EventStreamError(f"header {name!r} at byte {offset}: unknown header type {code}")
+        kind = _TYPES[code]
         value: HeaderValue
-        if kind is HeaderType.BOOL_TRUE:
-            value = True
-        elif kind is HeaderType.BOOL_FALSE:
-            value = False
-        elif kind in _INT_FORMATS:
-            fmt = _INT_FORMATS[kind]
-            need(fmt.size, f"header {name!r}'s value")
-            value = fmt.unpack_from(data, pos)[0]
-            pos += fmt.size
-        elif kind is HeaderType.UUID:
-            need(16, f"header {name!r}'s value")
-            value = data[pos : pos + 16]
-            pos += 16
-        else:
-            need(2, f"header {name!r}'s length")
-            size = _U16.unpack_from(data, pos)[0]
+        if kind is HeaderType.STRING or kind is HeaderType.BYTES:
+            if pos + 2 > end:
+                raise EventStreamError(
+                    f"header block at byte {offset}: header {name!r}'s length runs past the headers' end"
+                )
+            size = (data[pos] << 8) | data[pos + 1]
             pos += 2
-            need(size, f"header {name!r}'s value")
+            if pos + size > end:
+                raise EventStreamError(
+                    f"header block at byte {offset}: header {name!r}'s value runs past the headers' end"
+                )
             raw = data[pos : pos + size]
             pos += size
             if kind is HeaderType.STRING:
@@ -197,44 +189,91 @@ def _decode_headers(data: bytes, offset: int) -> tuple[Header, ...]:
                     raise EventStreamError(f"header {name!r} at byte {offset}: string value is not UTF-8") from None
             else:
                 value = raw
+        elif kind is HeaderType.BOOL_TRUE:
+            value = True
+        elif kind is HeaderType.BOOL_FALSE:
+            value = False
+        elif kind is HeaderType.UUID:
+            if pos + 16 > end:
+                raise EventStreamError(
+                    f"header block at byte {offset}: header {name!r}'s value runs past the headers' end"
+                )
+            value = data[pos : pos + 16]
+            pos += 16
+        else:
+            fmt = _INT_FORMATS[kind]
+            if pos + fmt.size > end:
+                raise EventStreamError(
+                    f"header block at byte {offset}: header {name!r}'s value runs past the headers' end"
+                )
+            value = fmt.unpack_from(data, pos)[0]
+            pos += fmt.size
         headers.append(Header(name, kind, value))
     return tuple(headers)
 
 
 class EventStreamDecoder:
     """Incremental: `feed(chunk)` returns every message the chunk completed; `finish()` says
-    whether the stream ended between messages. After an error the decoder stays failed."""
+    whether the stream ended between messages. After an error the decoder stays failed.
 
-    __slots__ = ("_buf", "_consumed", "_failed")
+    A stream repeats the same few header blocks (Bedrock: one per chunk event): decoded header
+    blocks are kept by their bytes (at most 32 kinds), so a repeated one is decoded once."""
+
+    __slots__ = ("_parts", "_held", "_need", "_consumed", "_failed", "_headers")
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._consumed = 0  # stream offset of _buf[0], for error messages
+        # The start of a message whose bytes have not all arrived, as the chunks came: joined
+        # only once `_need` bytes are held (a large message read in many chunks is copied once).
+        self._parts: list[bytes] = []
+        self._held = 0
+        self._need = _PRELUDE_LEN
+        self._consumed = 0  # stream offset of the held bytes, for error messages
         self._failed: EventStreamError | None = None
+        self._headers: dict[bytes, tuple[Header, ...]] = {}
 
     def feed(self, chunk: bytes) -> list[Message]:
         if self._failed is not None:
             raise self._failed
-        self._buf += chunk
+        if self._parts:
+            self._parts.append(chunk)
+            self._held += len(chunk)
+            if self._held < self._need:
+                return []
+            data = b"".join(self._parts)
+            self._parts = []
+        else:
+            data = chunk
         out: list[Message] = []
+        pos = 0
         try:
             while True:
-                message = self._next()
-                if message is None:
-                    return out
-                out.append(message)
+                end = self._message_end(data, pos)
+                if end is None:
+                    break
+                out.append(self._message(data, pos, end))
+                self._consumed += end - pos
+                pos = end
         except EventStreamError as err:
             self._failed = err
             raise
+        if pos < len(data):
+            rest = data[pos:] if pos else data
+            self._parts, self._held = [rest], len(rest)
+        else:
+            self._held = 0
+        return out
 
-    def _next(self) -> Message | None:
-        buf = self._buf
-        if len(buf) < _PRELUDE_LEN:
+    def _message_end(self, data: bytes, pos: int) -> int | None:
+        """Where the message at `pos` ends, once its prelude checks out; None: not all arrived."""
+        if len(data) - pos < _PRELUDE_LEN:
+            self._need = _PRELUDE_LEN
             return None
         at = self._consumed
-        total, headers_len = _PRELUDE.unpack_from(buf, 0)
-        expected = _U32.unpack_from(buf, 8)[0]
-        computed = zlib.crc32(memoryview(buf)[:8])
+        total: int
+        headers_len: int
+        total, headers_len = _PRELUDE.unpack_from(data, pos)
+        expected = _U32.unpack_from(data, pos + 8)[0]
+        computed = zlib.crc32(data[pos : pos + 8])
         if computed != expected:
             raise EventStreamError(
                 f"prelude CRC mismatch in the message at byte {at}: "
@@ -254,31 +293,36 @@ class EventStreamDecoder:
             raise EventStreamError(
                 f"message at byte {at}: payload of {payload_len} bytes (at most {MAX_PAYLOAD_LENGTH})"
             )
-        if len(buf) < total:
+        if len(data) - pos < total:
+            self._need = total
             return None
-        view = memoryview(buf)
-        expected = _U32.unpack_from(buf, total - 4)[0]
-        computed = zlib.crc32(view[: total - 4])
+        return pos + total
+
+    def _message(self, data: bytes, pos: int, end: int) -> Message:
+        at = self._consumed
+        expected = _U32.unpack_from(data, end - 4)[0]
+        computed = zlib.crc32(memoryview(data)[pos : end - 4])
         if computed != expected:
             raise EventStreamError(
                 f"message CRC mismatch in the message at byte {at}: "
                 f"the frame says {expected:#010x}, its bytes give {computed:#010x}"
             )
-        headers_end = _PRELUDE_LEN + headers_len
-        headers = _decode_headers(bytes(view[_PRELUDE_LEN:headers_end]), at + _PRELUDE_LEN)
-        payload = bytes(view[headers_end : total - 4])
-        view.release()
-        del buf[:total]
-        self._consumed += total
-        return Message(headers, payload)
+        headers_end = pos + _PRELUDE_LEN + _PRELUDE.unpack_from(data, pos)[1]
+        block = data[pos + _PRELUDE_LEN : headers_end]
+        headers = self._headers.get(block)
+        if headers is None:
+            headers = _decode_headers(block, at + _PRELUDE_LEN)
+            if len(self._headers) < _HEADER_CACHE_SIZE:
+                self._headers[block] = headers
+        return Message(headers, data[headers_end : end - 4])
 
     def finish(self) -> None:
         """Raises EventStreamError if the stream ended inside a message."""
         if self._failed is not None:
             raise self._failed
-        if self._buf:
+        if self._held:
             raise EventStreamError(
-                f"the stream ended inside the message at byte {self._consumed} ({len(self._buf)} bytes of it arrived)"
+                f"the stream ended inside the message at byte {self._consumed} ({self._held} bytes of it arrived)"
             )
 
 

@@ -54,7 +54,12 @@ class BedrockAdapter:
         if not self._sign:
             return  # an API key: already the bearer token
         frozen = await self._frozen()
-        request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers.items()))
+        # Signed: method, path, query, host, content-type, x-amz-date (and the session token),
+        # and the body's SHA-256. The client's other headers travel unsigned, as SigV4 allows
+        # (host and x-amz-* must be signed): botocore canonicalises every header it is given,
+        # which would cost more than the rest of the request's cloud handling together.
+        signed = {"content-type": headers.get("content-type", "application/json")}
+        request = AWSRequest(method="POST", url=url, data=body, headers=signed)
         SigV4Auth(frozen, SERVICE, self._endpoint.region).add_auth(request)
         for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
             value = request.headers.get(name)

@@ -110,7 +110,7 @@ def test_sigv4_from_the_credential_chain_verifies(aws_env: None):
     # One byte of the body changed after signing, or another region: refused.
     assert verify_sigv4("POST", url, sent, prepared.body + b" ", "eu-central-1") == BAD_SIGNATURE
     assert "scoped" in (verify_sigv4("POST", url, sent, prepared.body, "us-east-1") or "")
-    changed = [(k, "2023-01-01" if k == "anthropic-version" else v) for k, v in sent]
+    changed = [(k, "text/plain" if k == "content-type" else v) for k, v in sent]
     assert verify_sigv4("POST", url, changed, prepared.body, "eu-central-1") == BAD_SIGNATURE
 
 
