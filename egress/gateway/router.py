@@ -60,6 +60,7 @@ class UpstreamRequest:
     body: bytes
     translator: Translator | None
     model: str | None  # the model id sent, when model mapping made it differ from the client's
+    query: str  # the query string sent: the client's, or the one a cloud's API takes
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +138,7 @@ class Router:
             t0 = time.perf_counter_ns()
             try:
                 resp = await self.upstream.send(
-                    endpoint, request.path, x.query, request.headers, request.body, x.request_id
+                    endpoint, request.path, request.query, request.headers, request.body, x.request_id
                 )
             except EgressError as err:
                 if err.code not in (ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.UPSTREAM_TIMEOUT):
@@ -214,7 +215,9 @@ class Router:
                 system_in_user=endpoint.system_in_user,
             )
             body = await self._offload.run(len(body), "translate", request_body, body, model)
-        elif model is not None and model != client_model and not APIS[upstream].model_in_path:
+        cloud = self.upstream.clouds.get(endpoint)  # a cloud's own API: the model goes in its path
+        in_place = translator is None and cloud is None and not APIS[upstream].model_in_path
+        if in_place and model is not None and model != client_model:
             # In place: only the `model` literal changes; the rest leaves as the agent wrote it.
             mapped = await self._offload.run(len(body), "map_model", with_model, body, model)
             if mapped is None:
@@ -224,7 +227,13 @@ class Router:
                 )
             body = mapped
         sent = model if model is not None and model != client_model else None
-        return UpstreamRequest(path, upstream_headers(x.headers, endpoint, drop), body, translator, sent)
+        headers, query = upstream_headers(x.headers, endpoint, drop), x.query
+        if cloud is not None:  # Bedrock, Vertex: their path (the model id in it) and body mapping
+            stream = x.parsed is not None and x.parsed.stream
+            target = model if model is not None else client_model
+            prepared = await self._offload.run(len(body), "route", cloud.prepare, target, stream, body, headers)
+            path, query, body = prepared.path, prepared.query, prepared.body
+        return UpstreamRequest(path, headers, body, translator, sent, query)
 
     def _another_to_try(self, rest: tuple[str, ...]) -> bool:
         """Is an overloaded answer worth dropping? Only if a later allowed endpoint may be tried."""
