@@ -10,11 +10,13 @@ _USER_AGENTS = (
     (b"codex_cli_rs", "codex"),
     (b"codex_exec", "codex"),
     (b"aider", "aider"),
+    (b"opencode/", "opencode"),
     (b"litellm", "litellm"),
     (b"Anthropic/Python", "anthropic-python"),
     (b"Anthropic/JS", "anthropic-js"),
     (b"OpenAI/Python", "openai-python"),
     (b"OpenAI/JS", "openai-js"),
+    (b"mistral-client-python/", "mistral-python"),  # Mistral's SDK (Mistral Vibe sends it unchanged)
 )
 # Claude Code sends x-claude-code-session-id; Codex sends session-id (older versions session_id).
 _SESSION_HEADERS = (

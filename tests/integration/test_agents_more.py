@@ -251,9 +251,9 @@ def test_vibe_reads_env_with_read_file(
     received = run.check(result, model, env_file, "sim-mistral")
     assert {(r.method, r.path) for r in received} == {("POST", "/v1/chat/completions")}
     assert all(r.json()["model"] == MISTRAL_MODEL for r in received)
-    # The mistralai SDK's own client, not an OpenAI one.
-    user_agent = received[0].header("user-agent") or ""
-    assert "mistral" in user_agent.lower(), received[0].headers
+    # The mistralai SDK's own client, not an OpenAI one; the audit names it.
+    assert (received[0].header("user-agent") or "").startswith("mistral-client-python/"), received[0].headers
+    assert {r["client"] for r in run.records()} == {"mistral-python"}
 
 
 # --- Continue's CLI (Chat Completions) -----------------------------------------------------------
@@ -333,3 +333,8 @@ def test_opencode_reads_env_with_read(
     assert {(r.method, r.path) for r in received} == {("POST", "/v1/chat/completions")}
     # OpenCode also asks the model for a title for the session: a side request, answered plainly.
     assert model.turns.count("side") == len(received) - 2, model.turns
+    # The audit names the agent (its User-Agent) and its session (x-session-id).
+    records = run.records()
+    assert {r["client"] for r in records} == {"opencode"}, records
+    sessions = {r.header("x-session-id") for r in received}
+    assert len(sessions) == 1 and {r["session_id"] for r in records} == sessions, (sessions, records)
