@@ -115,6 +115,9 @@ class Checklist(BaseModel):
     retention_days: int | None
     zero_data_retention_offered: bool | None
     zero_data_retention_in_effect: bool | None  # an endpoint's own statement; None for catalog entries
+    # Where the data is processed, and whose law the operator answers to wherever that is.
+    jurisdiction: str | None
+    operator_jurisdiction: str | None
     government_access: tuple[str, ...]
     policy_fit: dict[str, str]
     exposure: str
@@ -131,6 +134,8 @@ def checklist(
         retention_days=item.retention_days,
         zero_data_retention_offered=zdr_offered,
         zero_data_retention_in_effect=zdr_in_effect,
+        jurisdiction=item.jurisdiction,
+        operator_jurisdiction=item.operator_jurisdiction,
         government_access=item.government_access,
         policy_fit=fit,
         exposure=exposure(facts, fit),

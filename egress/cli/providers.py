@@ -57,6 +57,15 @@ def _retention(c: Checklist) -> str:
     return f"{days}, {zdr}"
 
 
+def _where(c: Checklist, region: str | None) -> str:
+    """Where the data is processed, and the operator's own jurisdiction when it is another."""
+    where = f"{c.jurisdiction or 'unknown'} · {region or 'unknown'}"
+    operator = c.operator_jurisdiction
+    if operator is not None and operator not in (c.jurisdiction, "self"):
+        where += f" (operator {operator})"
+    return where
+
+
 def _fit(c: Checklist) -> str:
     marks = {ALLOWED: "✓", MASKED: "masked"}
     return " ".join(f"{k}:{marks.get(v, '✗')}" for k, v in c.policy_fit.items())
@@ -103,7 +112,7 @@ def _catalog_table(report: ProvidersReport) -> tuple[TableSpec, list[list[str]]]
     )
     rows = []
     for r in report.catalog:
-        where = f"{r.entry.jurisdiction or 'unknown'} · {r.entry.region or 'unknown'}"
+        where = _where(r.checklist, r.entry.region)
         label = {"bundled": r.id, "config": f"{r.id} (added)"}.get(r.origin, f"{r.id} (overridden)")
         rows.append([label, r.entry.operator, where, *_row(r.checklist)])
     return spec, rows
@@ -119,7 +128,7 @@ def _endpoint_table(report: ProvidersReport) -> tuple[TableSpec, list[list[str]]
     for r in report.endpoints:
         e = r.endpoint
         label = f"{e.name} ({e.catalog})" if e.catalog else e.name
-        rows.append([label, e.operator, f"{e.jurisdiction} · {e.region}", *_row(r.checklist)])
+        rows.append([label, e.operator, _where(r.checklist, e.region), *_row(r.checklist)])
     return spec, rows
 
 

@@ -103,6 +103,11 @@ class Endpoint(BaseModel):
     region_pinning: bool | None = Field(default=None, description="inference can be pinned to the region")
     open_weights: bool = False
     government_access: tuple[str, ...] = Field(default=(), description="laws under which the operator can be compelled")
+    # The operator's own jurisdiction, apart from where the data is processed (`jurisdiction`): a
+    # US operator's EU region is EU for the data, US for who can compel the operator.
+    operator_jurisdiction: str | None = Field(
+        default=None, description="ISO 3166 alpha-2 code (or EU, self) of the operator's home law; None: unknown"
+    )
     # Model mapping (egress.route.model_map): the upstream's own id for the client's model name, on
     # every endpoint, translated or not. The client still sees its own name in the answer.
     model_map: dict[str, str] = Field(
@@ -143,10 +148,10 @@ class Endpoint(BaseModel):
             raise ValueError("must not hold a user or password: put the credential in `credentials` (or `headers`)")
         return value.rstrip("/")
 
-    @field_validator("jurisdiction")
+    @field_validator("jurisdiction", "operator_jurisdiction")
     @classmethod
-    def _jurisdiction(cls, value: str) -> str:
-        if not _JURISDICTION.match(value):
+    def _jurisdiction(cls, value: str | None) -> str | None:
+        if value is not None and not _JURISDICTION.match(value):
             raise ValueError("must be an ISO 3166 alpha-2 code (e.g. US, FR), EU, or self")
         return value
 

@@ -23,7 +23,8 @@ from egress.core.obligations import OBLIGATIONS
 # weights and government-access facts. `code` (indexed code the request carries) was added
 # within version 2: a field more, which no policy written for version 2 reads. So were `caller`
 # (person or service account, and the credential's scope), `credential` (the terms the client's
-# own provider credential falls under) and the candidates' `passthrough` and `upstream_model`.
+# own provider credential falls under) and the candidates' `passthrough`, `upstream_model` and
+# `operator_jurisdiction`.
 # docs/policy.md documents every field.
 INPUT_VERSION = 2
 
@@ -98,6 +99,8 @@ def policy_input(
                 "api": e.api.value,
                 "operator": e.operator,
                 "jurisdiction": e.jurisdiction,
+                # Whose law the operator answers to, wherever the region (null: unknown).
+                "operator_jurisdiction": e.operator_jurisdiction,
                 "region": e.region,
                 "retention_days": e.retention_days,
                 "trains_on_api_data": e.trains_on_api_data,

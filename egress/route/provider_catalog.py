@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from egress.core.endpoint import WireApi
+from egress.route.clouds.profiles import geography
 from egress.route.tool_hosts import PublishedRange, ToolHost
 
 _ID = r"^[a-z0-9][a-z0-9._-]*$"
@@ -40,6 +41,13 @@ NULLABLE_FACTS = (
     "dpa",
     "zero_data_retention",
 )
+# The laws an operator of a jurisdiction answers to wherever its region is: an entry whose
+# operator is from there lists each (a substring of one of its `government_access` items). A US
+# operator's UK, EU, JP or AU region still lists the CLOUD Act and FISA Section 702.
+OPERATOR_LAW: dict[str, tuple[str, ...]] = {
+    "US": ("CLOUD Act", "FISA Section 702"),
+    "CN": ("PRC National Intelligence Law",),
+}
 # Facts an endpoint must have (core.endpoint.Endpoint requires them).
 _REQUIRED_BY_ENDPOINT = ("jurisdiction", "region", "retention_days", "trains_on_api_data", "dpa")
 # What an endpoint takes over from its entry. Not `zero_data_retention`: in the catalog it says
@@ -59,6 +67,7 @@ _ENDPOINT_FACTS = (
     "certifications",
     "open_weights",
     "government_access",
+    "operator_jurisdiction",
     "headers",
     "query",
     "source",
@@ -91,13 +100,17 @@ class CatalogEntry(BaseModel):
     government_access: tuple[str, ...] = Field(
         min_length=1, description="laws under which the operator can be compelled"
     )
+    operator_jurisdiction: str | None = Field(
+        default=None,
+        description="ISO 3166 alpha-2 code of the operator's home law (its parent's), apart from where data is processed",
+    )
     headers: dict[str, str] = Field(default_factory=dict)
     query: dict[str, str] = Field(default_factory=dict)
     source: str = Field(pattern=r"^https://\S+$", description="the vendor page the facts come from")
     as_of: str = Field(description="YYYY-MM-DD: when the facts were checked against the source")
     notes: dict[str, str] = Field(default_factory=dict, description="per fact (or `general`): caveats, unknowns")
 
-    @field_validator("jurisdiction")
+    @field_validator("jurisdiction", "operator_jurisdiction")
     @classmethod
     def _jurisdiction(cls, value: str | None) -> str | None:
         if value is not None and not _JURISDICTION.match(value):
@@ -124,7 +137,35 @@ class CatalogEntry(BaseModel):
             raise ValueError(f"notes {stray} name no fact of the entry")
         if unexplained := [f for f in NULLABLE_FACTS if getattr(self, f) is None and f not in self.notes]:
             raise ValueError(f"unknown facts {unexplained} need a note saying why they are unknown")
+        laws = " | ".join(self.government_access)
+        if missing := [law for law in OPERATOR_LAW.get(self.operator_jurisdiction or "", ()) if law not in laws]:
+            raise ValueError(
+                f"operator_jurisdiction {self.operator_jurisdiction} keeps {missing} in government_access "
+                "whatever the region: the operator answers to its own law"
+            )
+        if self.jurisdiction is not None and _bedrock(self):
+            for pattern in self.models:
+                where = profile_jurisdictions(pattern)
+                if where and where != {self.jurisdiction}:
+                    raise ValueError(
+                        f"model {pattern!r} is a cross-Region inference profile served in {sorted(where)}, "
+                        f"not only in this entry's jurisdiction {self.jurisdiction}"
+                    )
         return self
+
+
+def _bedrock(entry: CatalogEntry) -> bool:
+    """Amazon Bedrock, natively or through its Messages-API endpoint (bedrock-mantle)."""
+    return entry.api is WireApi.BEDROCK or ".api.aws/" in entry.base_url or "bedrock" in entry.base_url
+
+
+def profile_jurisdictions(model_id: str) -> set[str]:
+    """Where a Bedrock cross-Region inference profile may serve a request: the jurisdictions of
+    its geography (`eu.` -> {"EU"}, `jp.` -> {"JP"}, `au.` -> {"AU"}, `us.` -> {"US"}, `apac.` ->
+    several, `global.` -> {"*"}: anywhere). Empty for a base model id, served in its Region only.
+    The geographies are egress.route.clouds.profiles' (one table for the catalog and endpoints)."""
+    geo = geography(model_id)
+    return set(geo.jurisdictions) if geo is not None else set()
 
 
 class CatalogFile(BaseModel):
