@@ -63,8 +63,11 @@ class TracingSettings(BaseModel):
     service_name: str = "egress"
     export_timeout_s: float = Field(default=10.0, gt=0)
     # Spans wait in a bounded queue and leave in batches from a background thread: a slow
-    # collector never slows a request; when the queue is full, spans are dropped.
-    max_queue_size: int = Field(default=2048, ge=1)
+    # collector never slows a request; when the queue is full, spans are dropped. A request
+    # makes about 7 spans; large batches make fewer posts (each costs about as much CPU as
+    # encoding a hundred spans: docs/performance.md).
+    max_queue_size: int = Field(default=16384, ge=1)
+    max_export_batch_size: int = Field(default=2048, ge=1)
     schedule_delay_s: float = Field(default=1.0, gt=0, description="how often queued spans are sent")
 
 

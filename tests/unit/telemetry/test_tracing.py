@@ -3,7 +3,6 @@ OTLP here; tests/integration/test_tracing.py exports to a real receiver)."""
 
 from __future__ import annotations
 
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -33,9 +32,7 @@ ENDPOINT = Endpoint.model_validate(
 
 def test_a_request_span_with_its_stages_and_the_mapped_response_model() -> None:
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing = Tracing(TracingSettings(enabled=True), (ENDPOINT,), provider)
+    tracing = Tracing(TracingSettings(enabled=True), (ENDPOINT,), SimpleSpanProcessor(exporter))
     marks = RequestMarks()
     marks.open("decide")
     marks.close()
@@ -65,3 +62,5 @@ def test_a_request_span_with_its_stages_and_the_mapped_response_model() -> None:
     assert spans["egress.decide"].parent.span_id == root.context.span_id
     assert spans["egress.restore"].parent.span_id == spans["egress.forward"].context.span_id
     assert spans["egress.forward"].end_time == root.end_time
+    assert {s.context.trace_id for s in spans.values()} == {root.context.trace_id}
+    assert root.resource.attributes["service.name"] == "egress"
