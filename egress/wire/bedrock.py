@@ -136,21 +136,30 @@ class StreamTranslator:
     exception frame becomes Anthropic's `error` event (nothing follows it). Frames with a bad CRC,
     and chunks that are not base64 JSON, are `upstream_protocol_error`."""
 
-    __slots__ = ("_decoder",)
+    __slots__ = ("_decoder", "_chunk_blocks")
 
     def __init__(self) -> None:
         self._decoder = EventStreamDecoder()
+        self._chunk_blocks: set[bytes] = set()  # header blocks seen to say "a chunk event"
 
     def feed(self, chunk: bytes) -> bytes:
         try:
-            messages = self._decoder.feed(chunk)
+            frames = self._decoder.frames(chunk)
         except EventStreamError as err:
             raise protocol_error(f"Bedrock event stream: {err}") from None
-        if not messages:
-            return b""
-        if len(messages) == 1:
-            return _sse(messages[0])
-        return b"".join(_sse(m) for m in messages)
+        out = []
+        for block, payload in frames:
+            if block in self._chunk_blocks:  # every frame but the first few: one set lookup
+                out.append(_chunk(payload))
+                continue
+            try:
+                message = Message(self._decoder.headers_of(block), payload)
+            except EventStreamError as err:
+                raise protocol_error(f"Bedrock event stream: {err}") from None
+            if message.header(":message-type") == "event" and message.header(":event-type") == "chunk":
+                self._chunk_blocks.add(block)
+            out.append(_sse(message))
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def finish(self) -> bytes:
         try:

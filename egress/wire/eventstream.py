@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 _PRELUDE = struct.Struct(">II")  # total length, headers length
+_PRELUDE_CRC = struct.Struct(">III")  # the same and the prelude's CRC
 _U32 = struct.Struct(">I")
 _PRELUDE_LEN = 12  # the two lengths and the prelude CRC
 _MIN_MESSAGE = _PRELUDE_LEN + 4  # no headers, no payload, the message CRC
@@ -232,6 +233,20 @@ class EventStreamDecoder:
         self._headers: dict[bytes, tuple[Header, ...]] = {}
 
     def feed(self, chunk: bytes) -> list[Message]:
+        return [Message(self.headers_of(block), payload) for block, payload in self.frames(chunk)]
+
+    def headers_of(self, block: bytes) -> tuple[Header, ...]:
+        """A header block's headers, decoded once per distinct block (a block that `frames`
+        returned is well-formed: its message's CRC covered it)."""
+        headers = self._headers.get(block)
+        if headers is None:
+            headers = _decode_headers(block, self._consumed)
+            if len(self._headers) < _HEADER_CACHE_SIZE:
+                self._headers[block] = headers
+        return headers
+
+    def frames(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
+        """Every message the chunk completed, as (header block, payload) bytes, both CRCs checked."""
         if self._failed is not None:
             raise self._failed
         if self._parts:
@@ -243,36 +258,43 @@ class EventStreamDecoder:
             self._parts = []
         else:
             data = chunk
-        out: list[Message] = []
-        pos = 0
+        out: list[tuple[bytes, bytes]] = []
+        pos, size = 0, len(data)
         try:
-            while True:
-                end = self._message_end(data, pos)
-                if end is None:
+            while size - pos >= _PRELUDE_LEN:
+                total: int
+                headers_len: int
+                total, headers_len, expected = _PRELUDE_CRC.unpack_from(data, pos)
+                self._check_prelude(data, pos, total, headers_len, expected)
+                end = pos + total
+                if end > size:
+                    self._need = total
                     break
-                out.append(self._message(data, pos, end))
-                self._consumed += end - pos
+                expected = _U32.unpack_from(data, end - 4)[0]
+                computed = zlib.crc32(data[pos : end - 4])
+                if computed != expected:
+                    raise EventStreamError(
+                        f"message CRC mismatch in the message at byte {self._consumed}: "
+                        f"the frame says {expected:#010x}, its bytes give {computed:#010x}"
+                    )
+                headers_end = pos + _PRELUDE_LEN + headers_len
+                out.append((data[pos + _PRELUDE_LEN : headers_end], data[headers_end : end - 4]))
+                self._consumed += total
                 pos = end
+            else:
+                self._need = _PRELUDE_LEN
         except EventStreamError as err:
             self._failed = err
             raise
-        if pos < len(data):
+        if pos < size:
             rest = data[pos:] if pos else data
             self._parts, self._held = [rest], len(rest)
         else:
             self._held = 0
         return out
 
-    def _message_end(self, data: bytes, pos: int) -> int | None:
-        """Where the message at `pos` ends, once its prelude checks out; None: not all arrived."""
-        if len(data) - pos < _PRELUDE_LEN:
-            self._need = _PRELUDE_LEN
-            return None
+    def _check_prelude(self, data: bytes, pos: int, total: int, headers_len: int, expected: int) -> None:
         at = self._consumed
-        total: int
-        headers_len: int
-        total, headers_len = _PRELUDE.unpack_from(data, pos)
-        expected = _U32.unpack_from(data, pos + 8)[0]
         computed = zlib.crc32(data[pos : pos + 8])
         if computed != expected:
             raise EventStreamError(
@@ -293,28 +315,6 @@ class EventStreamDecoder:
             raise EventStreamError(
                 f"message at byte {at}: payload of {payload_len} bytes (at most {MAX_PAYLOAD_LENGTH})"
             )
-        if len(data) - pos < total:
-            self._need = total
-            return None
-        return pos + total
-
-    def _message(self, data: bytes, pos: int, end: int) -> Message:
-        at = self._consumed
-        expected = _U32.unpack_from(data, end - 4)[0]
-        computed = zlib.crc32(memoryview(data)[pos : end - 4])
-        if computed != expected:
-            raise EventStreamError(
-                f"message CRC mismatch in the message at byte {at}: "
-                f"the frame says {expected:#010x}, its bytes give {computed:#010x}"
-            )
-        headers_end = pos + _PRELUDE_LEN + _PRELUDE.unpack_from(data, pos)[1]
-        block = data[pos + _PRELUDE_LEN : headers_end]
-        headers = self._headers.get(block)
-        if headers is None:
-            headers = _decode_headers(block, at + _PRELUDE_LEN)
-            if len(self._headers) < _HEADER_CACHE_SIZE:
-                self._headers[block] = headers
-        return Message(headers, data[headers_end : end - 4])
 
     def finish(self) -> None:
         """Raises EventStreamError if the stream ended inside a message."""
