@@ -11,7 +11,7 @@ time.perf_counter_ns after a warm-up, and reports medians (and means where asked
      one conversation. Beside it: the no-mask path (a decision with no mask kinds) and
      parse_request, for scale. Target: <= 1 ms.
   2. restore: ~5 MB streams of 20-40 character text deltas (Anthropic text_delta, Chat chunks,
-     Responses output_text.delta) whose text cites placeholders of a 50-entry map, many of them
+     Responses output_text.delta, legacy completions' text chunks, FIM's Chat-shaped chunks) whose text cites placeholders of a 50-entry map, many of them
      split across events; MB/s of SSE bytes through the stream restorer vs. just iterating the
      events. The restored text is checked against the expected one. Target: >= 50 MB/s.
   3. ttft: Restorer().stream(...) (table build included) plus feeding the events up to and
@@ -47,7 +47,9 @@ from egress.mask.restore import Restorer  # noqa: E402
 from egress.wire import apis  # noqa: E402
 from tests.support.masking import MASK_SECRETS, PLACEHOLDERS, events, literal_findings, sse  # noqa: E402
 
-APIS = (Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT, Api.OPENAI_RESPONSES)
+APIS = (Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT, Api.OPENAI_RESPONSES, Api.OPENAI_COMPLETIONS, Api.FIM_COMPLETIONS)
+# FIM answers are Chat-shaped chunks (restored by Chat's grammar); legacy completions carry `text`.
+CHAT_SHAPED = (Api.OPENAI_CHAT, Api.FIM_COMPLETIONS)
 NO_MASK = Decision(Action.ALLOW, ("sim",), (), (), "dec_bench", "bench")
 AN = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -235,7 +237,18 @@ def api_stream(api: Api, pieces: list[str]) -> tuple[list[bytes], int]:
             ev("message_delta", delta={"stop_reason": "end_turn"}, usage={"output_tokens": len(pieces)}),
             ev("message_stop"),
         ]
-    elif api is Api.OPENAI_CHAT:
+    elif api is Api.OPENAI_COMPLETIONS:
+        doc = {"id": "cmpl-B", "object": "text_completion", "created": 1764000000, "model": "gpt-3.5-turbo-instruct"}
+
+        def text(piece: str, finish: str | None = None) -> bytes:
+            return sse(
+                None, {**doc, "choices": [{"text": piece, "index": 0, "logprobs": None, "finish_reason": finish}]}
+            )
+
+        head = []
+        body = [text(p) for p in pieces]
+        tail = [text("", "stop"), sse(None, "[DONE]")]
+    elif api in CHAT_SHAPED:
         head = [chunk({"role": "assistant", "content": ""})]
         body = [chunk({"content": p}) for p in pieces]
         tail = [chunk({}, "stop"), sse(None, "[DONE]")]
@@ -256,8 +269,10 @@ def restored_text(api: Api, wire: bytes) -> str:
     for name, data in events(wire):
         if api is Api.ANTHROPIC_MESSAGES and name == "content_block_delta":
             out.append(data["delta"]["text"])
-        elif api is Api.OPENAI_CHAT and data != "[DONE]":
+        elif api in CHAT_SHAPED and data != "[DONE]":
             out.append(data["choices"][0]["delta"].get("content") or "")
+        elif api is Api.OPENAI_COMPLETIONS and data != "[DONE]":
+            out.append(data["choices"][0]["text"])
         elif api is Api.OPENAI_RESPONSES and name == "response.output_text.delta":
             out.append(data["delta"])
     return "".join(out)
