@@ -440,3 +440,39 @@ def opencode_env(home: Path, gateway_url: str, gateway_key: str, model: str) -> 
         "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
         "OPENCODE_DISABLE_SHARE": "1",
     }
+
+# --- Gemini CLI ------------------------------------------------------------------------------------
+# Pointed at a gateway by GOOGLE_GEMINI_BASE_URL (the base of /v1beta/models/...) with the gateway
+# key as GEMINI_API_KEY (sent as x-goog-api-key). 0.61.0 takes GOOGLE_GEMINI_BASE_URL alone for its
+# "gateway" auth type and then refuses it ("Invalid auth method selected"), so the auth type is
+# chosen in settings.json: gemini-api-key, which still honours GOOGLE_GEMINI_BASE_URL. Usage
+# statistics, telemetry and update checks are off; the workspace is trusted for a headless run.
+
+GEMINI_VERSION = "0.61.0"
+
+
+def write_gemini_home(home: Path) -> Path:
+    settings = {
+        "security": {"auth": {"selectedType": "gemini-api-key"}},
+        "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+        "privacy": {"usageStatisticsEnabled": False},
+        "telemetry": {"enabled": False},
+    }
+    (home / ".gemini").mkdir(parents=True, exist_ok=True)
+    path = home / ".gemini" / "settings.json"
+    path.write_text(json.dumps(settings, indent=2))
+    return path
+
+
+def gemini_env(home: Path, gateway_url: str, gateway_key: str) -> dict[str, str]:
+    write_gemini_home(home)
+    return {
+        "PATH": base_path(),
+        "HOME": str(home),
+        "GOOGLE_GEMINI_BASE_URL": gateway_url,
+        "GEMINI_API_KEY": gateway_key,
+        "GEMINI_CLI_TRUST_WORKSPACE": "true",
+        "GEMINI_TELEMETRY_ENABLED": "false",
+        "TERM": "dumb",
+        "NO_COLOR": "1",
+    }

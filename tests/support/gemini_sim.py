@@ -17,8 +17,8 @@ It checks what the real service checks, and answers in its shapes:
     across network writes;
   * countTokens: `{totalTokens}` for `contents` or a wrapped `generateContentRequest`.
 
-The model is scripted: `script(fn)` queues a function from the request to the parts to answer;
-without one, the model echoes the text of the last user turn (`echo: ...`), so a test sees
+The model is scripted: `script(fn)` queues a function from the request to the parts to answer,
+`model` answers every other request; without either, the model echoes the text of the last user turn (`echo: ...`), so a test sees
 exactly what the upstream was shown. Every request is recorded (`received`).
 """
 
@@ -109,6 +109,8 @@ class GeminiSimulator:
         self._lock = threading.Lock()
         self.received: list[Received] = []
         self._scripts: deque[Script] = deque()
+        # The model for every request no script is queued for (None: it echoes).
+        self.model: Script | None = None
         self._signatures: set[bytes] = set()  # every thoughtSignature this model gave
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post(r"/{version:v1(beta|alpha)?}/models/{call}", self._post)
@@ -132,6 +134,7 @@ class GeminiSimulator:
         with self._lock:
             self.received.clear()
             self._scripts.clear()
+            self.model = None
 
     def script(self, fn: Script) -> None:
         """The next generate request is answered with the parts `fn` returns for its body."""
@@ -253,7 +256,7 @@ class GeminiSimulator:
 
     def _answer(self, doc: dict[str, Any]) -> Answer:
         with self._lock:
-            fn = self._scripts.popleft() if self._scripts else None
+            fn = self._scripts.popleft() if self._scripts else self.model
         if fn is None:
             return Answer([{"text": "echo: " + user_text(doc)}])
         return Answer(fn(doc))
