@@ -100,53 +100,31 @@ def env_file(project: Path) -> EnvFile:
 
 
 @pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("agent-version")
+def aider() -> Path:
+    return agents.check_python_agent("aider", "aider")
 
 
 @pytest.fixture(scope="module")
-def aider(scratch: Path) -> Path:
-    binary = agents.python_agent_binary("aider", "aider")
-    _, version = agents.python_agent_pin("aider")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(scratch)}
-    agents.check_reported_version(
-        [str(binary), "--version"], version, env, scratch, agents.python_agent_hint("aider", "aider")
-    )
-    return binary
+def vibe() -> Path:
+    return agents.check_python_agent("vibe", "vibe")
 
 
 @pytest.fixture(scope="module")
-def vibe(scratch: Path) -> Path:
-    binary = agents.python_agent_binary("vibe", "vibe")
-    _, version = agents.python_agent_pin("vibe")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(scratch), "VIBE_HOME": str(scratch / "vibe")}
-    agents.check_reported_version(
-        [str(binary), "--version"], version, env, scratch, agents.python_agent_hint("vibe", "vibe")
-    )
-    return binary
-
-
-def _npm_agent(name: str, version: str, scratch: Path) -> Path:
-    binary = agents.npm_binary(name)
-    env = {"PATH": agents.base_path(), "HOME": str(scratch / name)}
-    (scratch / name).mkdir(exist_ok=True)
-    agents.check_reported_version([str(binary), "--version"], version, env, scratch, agents.NPM_INSTALL_HINT)
-    return binary
+def continue_cli() -> Path:
+    agents.check_npm_package("@continuedev/cli", agents.CONTINUE_VERSION)
+    return agents.npm_binary("cn")
 
 
 @pytest.fixture(scope="module")
-def continue_cli(scratch: Path) -> Path:
-    return _npm_agent("cn", agents.CONTINUE_VERSION, scratch)
+def cline() -> Path:
+    agents.check_npm_package("cline", agents.CLINE_VERSION)
+    return agents.npm_binary("cline")
 
 
 @pytest.fixture(scope="module")
-def cline(scratch: Path) -> Path:
-    return _npm_agent("cline", agents.CLINE_VERSION, scratch)
-
-
-@pytest.fixture(scope="module")
-def opencode(scratch: Path) -> Path:
-    return _npm_agent("opencode", agents.OPENCODE_VERSION, scratch)
+def opencode() -> Path:
+    agents.check_npm_package("opencode-ai", agents.OPENCODE_VERSION)
+    return agents.npm_binary("opencode")
 
 
 # --- the checks every agent passes ---------------------------------------------------------------

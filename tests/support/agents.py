@@ -258,14 +258,33 @@ def npm_binary(name: str) -> Path:
     return path
 
 
-def check_reported_version(argv: list[str], expected: str, env: dict[str, str], cwd: Path, hint: str) -> None:
-    result = run_agent(argv, env, cwd, timeout=60)
-    if result.returncode != 0 or expected not in result.stdout + result.stderr:
+def check_npm_package(package: str, expected: str) -> None:
+    """The installed package is the pinned version (its package.json: no process to start)."""
+    manifest = npm_prefix() / "node_modules" / package / "package.json"
+    try:
+        version = json.loads(manifest.read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        version = None
+    if version != expected:
         pytest.fail(
-            f"{argv[0]} did not report version {expected} (a broken or different install?)\n"
-            f"{result.describe()}\n{hint}",
+            f"{package} at {manifest} is {version}, not the pinned {expected}; {NPM_INSTALL_HINT}", pytrace=False
+        )
+
+
+def check_python_agent(name: str, program: str) -> Path:
+    """The agent's venv holds the pinned version (its dist-info folder) and its program."""
+    binary = python_agent_binary(name, program)
+    package, expected = python_agent_pin(name)
+    dist = package.replace("-", "_")
+    found = (tools_dir() / name / "lib").glob(f"python*/site-packages/{dist}-*.dist-info")
+    versions = sorted(p.name[len(dist) + 1 : -len(".dist-info")] for p in found)
+    if versions != [expected]:
+        pytest.fail(
+            f"{package} in {tools_dir() / name} is {versions or 'missing'}, not the pinned {expected}; "
+            f"{python_agent_hint(name, program)}",
             pytrace=False,
         )
+    return binary
 
 
 # aider: the .env goes in as a chat file (aider has no tool to read files of its own accord).
@@ -440,6 +459,7 @@ def opencode_env(home: Path, gateway_url: str, gateway_key: str, model: str) -> 
         "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
         "OPENCODE_DISABLE_SHARE": "1",
     }
+
 
 # --- Gemini CLI ------------------------------------------------------------------------------------
 # Pointed at a gateway by GOOGLE_GEMINI_BASE_URL (the base of /v1beta/models/...) with the gateway
