@@ -71,17 +71,39 @@ def invoke_path(model_id: str, stream: bool) -> str:
     return f"/model/{quote(model_id, safe='')}/{'invoke-with-response-stream' if stream else 'invoke'}"
 
 
+# The betas Bedrock documents for Claude (AWS's "Anthropic Claude Messages API" parameters page,
+# seen 2026): only these are copied from the client's `anthropic-beta` header into the body.
+# Bedrock refuses a flag it does not know ("invalid beta flag"), and an Anthropic-API client
+# (Claude Code) sends several that exist only on Anthropic's own API (claude-code-20250219,
+# oauth-2025-04-20, prompt-caching-scope-2026-01-05, ...). A body's own `anthropic_beta` is kept.
+BEDROCK_BETAS = frozenset(
+    {
+        "computer-use-2024-10-22",
+        "computer-use-2025-01-24",
+        "token-efficient-tools-2025-02-19",
+        "interleaved-thinking-2025-05-14",
+        "output-128k-2025-02-19",
+        "dev-full-thinking-2025-05-14",
+        "context-1m-2025-08-07",
+        "context-management-2025-06-27",
+        "effort-2025-11-24",
+        "tool-search-tool-2025-10-19",
+        "tool-examples-2025-10-29",
+    }
+)
+
+
 def request_body(body: bytes, betas: str | None) -> bytes:
     """The Messages body as InvokeModel takes it. `betas`: the client's `anthropic-beta` header."""
     doc = body_object_for_request(body)
     doc.pop("model", None)
     doc.pop("stream", None)
-    out = {"anthropic_version": ANTHROPIC_VERSION, **doc}
+    doc["anthropic_version"] = ANTHROPIC_VERSION
     if betas and "anthropic_beta" not in doc:
-        flags = [b.strip() for b in betas.split(",") if b.strip()]
+        flags = [flag for b in betas.split(",") if (flag := b.strip()) in BEDROCK_BETAS]
         if flags:
-            out["anthropic_beta"] = flags
-    return orjson.dumps(out)
+            doc["anthropic_beta"] = flags
+    return orjson.dumps(doc)
 
 
 def body_object_for_request(body: bytes) -> dict[str, object]:

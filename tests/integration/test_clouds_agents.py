@@ -162,6 +162,11 @@ def test_personal_data_is_served_by_bedrock_eu_with_the_mapped_model(
     [got] = bedrock.received
     assert got.path == f"/model/{EU_PROFILE.replace(':', '%3A')}/invoke-with-response-stream"
     assert EMAIL.encode() in got.body  # personal data went, in clear, only to the EU
+    sent = got.json()
+    assert sent["anthropic_version"] == "bedrock-2023-05-31" and "model" not in sent and "stream" not in sent
+    # Claude Code's Anthropic-API-only betas stay out of the body (Bedrock refuses unknown flags).
+    assert "claude-code-20250219" in (got.header("anthropic-beta") or "")
+    assert "claude-code-20250219" not in sent.get("anthropic_beta", [])
     record = gw.audit(before + 1)[-1]
     assert record["endpoint"] == "bedrock-eu" and record["jurisdiction"] == "EU"
     assert record["model"] == MODEL and record["upstream_model"] == EU_PROFILE

@@ -45,6 +45,20 @@ _AUTH = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request,"
     r"\s*SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
 )
+# The beta flags AWS documents for Claude on Bedrock; any other is refused (400 "invalid beta flag").
+KNOWN_BETAS = {
+    "computer-use-2024-10-22",
+    "computer-use-2025-01-24",
+    "token-efficient-tools-2025-02-19",
+    "interleaved-thinking-2025-05-14",
+    "output-128k-2025-02-19",
+    "dev-full-thinking-2025-05-14",
+    "context-1m-2025-08-07",
+    "context-management-2025-06-27",
+    "effort-2025-11-24",
+    "tool-search-tool-2025-10-19",
+    "tool-examples-2025-10-29",
+}
 _PATH = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>invoke|invoke-with-response-stream)$")
 BAD_SIGNATURE = (
     "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
@@ -203,6 +217,9 @@ class BedrockSimulator:
             return self._error(
                 400, "ValidationException", "Malformed input request, please reformat your input and try again."
             )
+        unknown = [b for b in doc.get("anthropic_beta", []) if b not in KNOWN_BETAS]
+        if unknown:
+            return self._error(400, "ValidationException", f"invalid beta flag: {unknown[0]}")
         extra = [k for k in ("model", "stream") if k in doc]
         if extra or doc.get("anthropic_version") != "bedrock-2023-05-31":
             what = f"{extra[0]}: Extra inputs are not permitted" if extra else "anthropic_version: invalid or missing"

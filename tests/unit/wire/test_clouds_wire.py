@@ -30,10 +30,12 @@ REQUEST = {
 
 
 def test_bedrock_body_drops_model_and_stream_and_keeps_the_rest():
-    out = orjson.loads(bedrock.request_body(orjson.dumps(REQUEST), "interleaved-thinking-2025-05-14, context-1m"))
+    betas = "claude-code-20250219, interleaved-thinking-2025-05-14,context-1m-2025-08-07,oauth-2025-04-20"
+    out = orjson.loads(bedrock.request_body(orjson.dumps(REQUEST), betas))
     assert out["anthropic_version"] == "bedrock-2023-05-31"
     assert "model" not in out and "stream" not in out
-    assert out["anthropic_beta"] == ["interleaved-thinking-2025-05-14", "context-1m"]
+    # Only the betas Bedrock knows: Anthropic-API-only flags would be refused ("invalid beta flag").
+    assert out["anthropic_beta"] == ["interleaved-thinking-2025-05-14", "context-1m-2025-08-07"]
     for key in ("system", "thinking", "tools", "messages", "max_tokens"):
         assert out[key] == REQUEST[key]  # cache_control, thinking and tools pass as they are
 
@@ -42,6 +44,7 @@ def test_bedrock_body_keeps_the_clients_own_anthropic_beta():
     doc = {**REQUEST, "anthropic_beta": ["x"]}
     assert orjson.loads(bedrock.request_body(orjson.dumps(doc), "y"))["anthropic_beta"] == ["x"]
     assert "anthropic_beta" not in orjson.loads(bedrock.request_body(orjson.dumps(REQUEST), None))
+    assert "anthropic_beta" not in orjson.loads(bedrock.request_body(orjson.dumps(REQUEST), "claude-code-20250219"))
 
 
 def test_bedrock_path_encodes_the_model_id_into_one_segment():
