@@ -1,7 +1,8 @@
 """What metrics and traces cost per request, three ways side by side in one run, interleaved:
 `off` (no telemetry), `metrics` (metrics on, traces off) and `traces` (metrics and traces on).
 
-    .venv/bin/python bench/telemetry_bench.py [--rounds 30] [--requests 100] [--kb 4] [--stream]
+    .venv/bin/python bench/telemetry_bench.py [--rounds 30] [--requests 100] [--hook-requests 300] [--kb 4]
+                                              [--stream] [--only hooks|gateway]
 
 Two measurements:
 
@@ -306,7 +307,7 @@ def hooks(args: argparse.Namespace, sink: str, payload: bytes) -> dict[str, Any]
     )
     variants = {"off": Telemetry(), "metrics": Telemetry(metrics=metrics()), "traces": Telemetry(metrics(), tracing)}
     x = forwarded_exchange(payload)
-    n = args.requests  # 7 spans each with traces on: well within the span queue, none dropped
+    n = args.hook_requests  # 7 spans each with traces on: well within the span queue, none dropped
     cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for name in VARIANTS:  # warm-up
         for _ in range(n):
@@ -389,7 +390,8 @@ async def run(args: argparse.Namespace, tmp: Path, upstream: str, sink: str) -> 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--requests", type=int, default=100, help="requests per variant per round")
+    ap.add_argument("--requests", type=int, default=100, help="gateway requests per variant per round")
+    ap.add_argument("--hook-requests", type=int, default=300, help="bookkeeping-alone requests per variant per round")
     ap.add_argument("--kb", type=int, default=4, help="request body size")
     ap.add_argument("--stream", action="store_true", help="streamed answers (default: non-stream)")
     ap.add_argument("--only", choices=["hooks", "gateway"], help="run one of the two measurements")
