@@ -215,6 +215,7 @@ def test_v1_paths_and_key_in_query(running: Running, sims: Any) -> None:
     """`/v1/models/...` routes like `/v1beta`; a gateway key in `?key=` authenticates, and neither
     the upstream nor the kept query sees it; other parameters (alt=sse) pass."""
     gemini_sim, _ = sims
+    before = len(running.audit(0, egress=True))
     body = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
     r = httpx.post(f"{running.url}/v1/models/{GEMINI_MODEL}:streamGenerateContent?alt=sse&key={running.key}", json=body)
     assert r.status_code == 200, r.text
@@ -227,6 +228,9 @@ def test_v1_paths_and_key_in_query(running: Running, sims: Any) -> None:
     assert got.query == "alt=sse"
     assert got.header("x-goog-api-key") == API_KEY
     assert_gateway_key_not_forwarded(running, gemini_sim.received)
+    records = running.audit(before + 2, egress=True)  # the write-ahead egress record and its request's
+    assert records[-1]["api"] == "gemini.stream_generate_content" and records[-1]["auth"] == "gateway_key"
+    assert running.key not in json.dumps(records), "the gateway key reached the audit"
 
 
 def test_json_array_stream_refused_precisely(running: Running, sims: Any) -> None:
