@@ -7,8 +7,11 @@ it. A literal is found on the quote view (`literals.quote_view`), where every `"
 string, so a `"model"` inside some text (its quotes escaped) is never taken for the key.
 
 Invariants:
-- the request's every top-level `model` literal is rewritten (a body that repeats the key sends
-  the mapped id whichever one the provider reads); nested `model` keys (a tool's schema) are not;
+- the request's first top-level `model` literal is rewritten, nested `model` keys (a tool's
+  schema) never. A body that repeats the key is not scanned to its end for the others (that
+  would cost a pass over every body): the policy decided on the parsed name (orjson keeps the
+  last), whose mapped id replaces the first, so a provider reading either one is asked for the
+  model the policy saw, never for another;
 - in an answer, only the literal at the API's echo path (`ApiSpec.model_echo_body`,
   `model_echo_event`) is rewritten, the first one, and only when the client's name differs from
   the id the upstream was asked for; an event without that path is passed on as it came.
@@ -20,10 +23,11 @@ import re
 
 import orjson
 
-from egress.mask.literals import literal_end, quote_view, splice
+from egress.mask.literals import quote_view, splice
 from egress.wire.sse import data_span
 
-_MODEL_KEY = re.compile(rb'"model"\s*:\s*"')
+_KEY = b'"model"'
+_AFTER_KEY = re.compile(rb'\s*:\s*"')
 _STRING = re.compile(rb'"[^"]*"')
 # The tokens that give a JSON text its shape, on the quote view: strings, brackets, separators.
 _TOKEN = re.compile(rb'"[^"]*"|[{}\[\],]')
@@ -34,33 +38,57 @@ def encoded(model: str) -> bytes:
     return orjson.dumps(model)[1:-1]
 
 
-def top_level_spans(raw: bytes) -> list[tuple[int, int]]:
-    """Content spans of every string value of a top-level `model` key in a JSON object text.
+def top_level_spans(raw: bytes, first_only: bool = False) -> list[tuple[int, int]]:
+    """Content spans of the string values of top-level `model` keys in a JSON object text (the
+    first only, with `first_only`).
 
-    Each `"model": "` on the view is an object key (a value is never followed by `:`); its
-    depth is the brackets opened before it, counted with every string emptied first (C speed:
-    a large body's messages are not walked token by token). The view is cut only where a key
-    starts, so no string is ever split between two counts."""
-    view = quote_view(raw)
+    A `"model"` whose quote is not escaped and that a `:` follows is an object key (in valid
+    JSON a closing quote is followed by `,` `:` `]` `}`, never a letter). Its depth is the
+    brackets opened before it, counted on the quote view of the text before it with every
+    string emptied (C speed). Only that prefix is viewed, cut where a key starts (no string is
+    split): a body that names its model first, as the agents do, costs a few bytes' work; one
+    that names it last (the OpenAI Python SDK) one pass over its messages."""
     spans: list[tuple[int, int]] = []
     depth = 0
     last = 0
-    for m in _MODEL_KEY.finditer(view):
-        seg = _STRING.sub(b'""', view[last : m.start()])
-        depth += seg.count(b"{") + seg.count(b"[") - seg.count(b"}") - seg.count(b"]")
-        last = m.start()
-        if depth == 1:
-            end = literal_end(view, m.end())
-            if end < 0:
-                break
-            spans.append((m.end(), end))
+    at = raw.find(_KEY)
+    while at >= 0:
+        after = _AFTER_KEY.match(raw, at + len(_KEY))
+        if after is not None and not _escaped(raw, at):
+            seg = _STRING.sub(b'""', quote_view(raw[last:at]))
+            depth += seg.count(b"{") + seg.count(b"[") - seg.count(b"}") - seg.count(b"]")
+            last = at
+            if depth == 1:
+                end = _string_end(raw, after.end())
+                if end < 0:
+                    break
+                spans.append((after.end(), end))
+                if first_only:
+                    break
+        at = raw.find(_KEY, at + len(_KEY))
     return spans
 
 
+def _escaped(raw: bytes, i: int) -> bool:
+    """Is `raw[i]` escaped (an odd run of backslashes before it)?"""
+    j = i - 1
+    while j >= 0 and raw[j] == 0x5C:
+        j -= 1
+    return (i - 1 - j) % 2 == 1
+
+
+def _string_end(raw: bytes, start: int) -> int:
+    """Index of the quote closing the string whose content starts at `start`, or -1."""
+    end = raw.find(b'"', start)
+    while end >= 0 and _escaped(raw, end):
+        end = raw.find(b'"', end + 1)
+    return end
+
+
 def with_model(body: bytes, model: str) -> bytes | None:
-    """The request `body` with every top-level `model` value set to `model`; None when the body
-    names its model in no form egress can rewrite in place (the key spelled with escapes)."""
-    spans = top_level_spans(body)
+    """The request `body` with its (first) top-level `model` value set to `model`; None when the
+    body names its model in no form egress can rewrite in place (the key spelled with escapes)."""
+    spans = top_level_spans(body, first_only=True)
     if not spans:
         return None
     value = encoded(model)

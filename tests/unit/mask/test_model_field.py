@@ -35,9 +35,13 @@ def test_only_the_top_level_model_is_rewritten() -> None:
     assert doc["tools"][0]["input_schema"]["model"] == "nested"
 
 
-def test_a_repeated_top_level_key_is_rewritten_every_time() -> None:
+def test_a_repeated_top_level_key_has_its_first_value_rewritten() -> None:
+    """The policy saw orjson's reading (the last value); its mapped id replaces the first, so a
+    provider reading either is asked for the model the policy decided on."""
     body = b'{"model":"a","x":{"model":"keep"},"model":"b"}'
-    assert with_model(body, "m") == b'{"model":"m","x":{"model":"keep"},"model":"m"}'
+    assert orjson.loads(body)["model"] == "b"
+    assert with_model(body, "m") == b'{"model":"m","x":{"model":"keep"},"model":"b"}'
+    assert [body[s:e] for s, e in top_level_spans(body)] == [b"a", b"b"]  # both are found when asked
 
 
 def test_a_key_spelled_with_escapes_cannot_be_rewritten_in_place() -> None:
