@@ -26,6 +26,7 @@ from egress.gateway.auth import query_credential
 from egress.gateway.pipeline import Pipeline
 from egress.gateway.responder import Responder
 from egress.route.catalog import Catalog
+from egress.telemetry.exposition import MetricsPage
 from egress.wire.apis import APIS, error_renderer, route, upstream_api
 
 log = logging.getLogger("egress.gateway")
@@ -51,6 +52,7 @@ class GatewayApp:
         ready: ReadyCheck,
         gate: Gate | None = None,
         admin: Asgi | None = None,
+        metrics: MetricsPage | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.catalog = catalog
@@ -59,6 +61,7 @@ class GatewayApp:
         self._ready = ready
         self._gate = gate
         self._admin = admin  # the console, for paths under /admin (built by egress.app)
+        self._metrics = metrics  # GET /metrics (token-protected), when served on this port
         self._models_bodies = {family: _models_body(catalog, family) for family in Family}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -134,6 +137,10 @@ class GatewayApp:
         elif path == "/readyz" and method in ("GET", "HEAD"):
             report = await self._ready()
             await _json(send, 200 if report.ready else 503, _readiness_body(report), head=method == "HEAD")
+        elif path == "/metrics" and method == "GET" and self._metrics is not None:
+            page = self._metrics.render(_header(scope, b"authorization"))
+            await send({"type": "http.response.start", "status": page.status, "headers": page.headers})
+            await send({"type": "http.response.body", "body": page.body})
         else:
             family = _family(scope)
             err = EgressError(ErrorCode.NOT_FOUND, f"no such endpoint: {method} {path}")
@@ -181,6 +188,13 @@ def _family(scope: dict[str, Any]) -> Family:
     if b"x-goog-api-key" in names or path.startswith("/v1beta") or ":" in path.rsplit("/", 1)[-1]:
         return Family.GEMINI
     return Family.OPENAI
+
+
+def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
 
 
 def _readiness_body(report: Readiness) -> bytes:

@@ -58,6 +58,7 @@ from egress.recording.writer import RecordingWriter
 from egress.route.catalog import Catalog
 from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient
+from egress.telemetry.telemetry import Telemetry
 from egress.wire.apis import APIS, ApiSpec
 
 _APPROVE = StageBoundary("approve", "the approval stage failed; the request was not sent")
@@ -110,6 +111,7 @@ class Pipeline:
         recorder: RecordingWriter | None = None,
         worker_stages: Callable[[], WorkerStages] | None = None,
         credentials: CredentialClassifier | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.keyring = keyring
         self.oidc = oidc  # OIDC tokens accepted besides gateway keys (auth.oidc), or None
@@ -141,6 +143,8 @@ class Pipeline:
         self.recorder = recorder
         # Classifies the client's own provider credential (input.credential, the audit's plan).
         self.credentials = credentials
+        # Metrics, traces and the access line, from each request's audit record (egress/telemetry).
+        self.telemetry = telemetry or Telemetry()
 
     def close(self) -> None:
         self.sessions.close()
@@ -154,6 +158,7 @@ class Pipeline:
     async def handle(self, x: Exchange, receive: Any, responder: Responder) -> None:
         codec = APIS[x.api]
         watch: DisconnectWatch | None = None
+        marks = self.telemetry.begin()
         try:
             x.body = await read_body(x, receive, self.limits.max_body_bytes, self.limits.body_read_timeout_s)
             x.client = identify(x.headers)
@@ -203,7 +208,9 @@ class Pipeline:
             x.bytes_out = responder.bytes_out
             x.finished_ns = time.perf_counter_ns()
             # Synchronous and non-blocking: cannot be interrupted by a cancellation.
-            self.audit.submit(build_entry(x))
+            draft = build_entry(x)
+            self.audit.submit(draft)
+            self.telemetry.end(x, draft.record, responder.first_byte_ns, marks)
             if x.capture is not None and self.recorder is not None:
                 self.recorder.submit(x)  # the recording is built and sealed on the recorder's thread
 
@@ -216,7 +223,9 @@ class Pipeline:
         finally:
             x.status = responder.status
             x.finished_ns = time.perf_counter_ns()
-            self.audit.submit(build_entry(x))
+            draft = build_entry(x)
+            self.audit.submit(draft)
+            self.telemetry.end(x, draft.record, responder.first_byte_ns)
 
     async def _forward(
         self, x: Exchange, codec: ApiSpec, responder: Responder, key_header: bytes | None, watch: DisconnectWatch

@@ -74,11 +74,13 @@ class Telemetry:
 
     def end(self, x: Exchange, record: object, first_byte_ns: int | None, marks: RequestMarks | None = None) -> None:
         """Once the request's audit record is built and submitted: count it, trace it, log it."""
-        if marks is not None:
-            request.end(marks)
-        if not self._any or not isinstance(record, AuditRecord):
+        if not self._any:
             return
         try:
+            if marks is not None:
+                request.end(marks)
+            if not isinstance(record, AuditRecord):
+                return
             finished = x.finished_ns or x.started_ns
             if self.metrics is not None:
                 decide_ns = marks.stage_ns("decide") if marks is not None else 0
