@@ -33,6 +33,8 @@ _APIS = {  # --api: the Api value
     "anthropic": "anthropic.messages",
     "openai-chat": "openai.chat_completions",
     "openai-responses": "openai.responses",
+    "openai-completions": "openai.completions",  # editors' autocomplete (legacy completions)
+    "mistral-fim": "openai.fim_completions",  # Mistral's fill-in-the-middle (Codestral)
 }
 
 

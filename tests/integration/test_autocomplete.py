@@ -23,6 +23,7 @@ import openai
 import pytest
 import yaml
 from mistralai.client import Mistral
+from mistralai.client.errors import MistralError
 
 from egress.config import default_cache_dir
 from tests.integration.test_serve_cli import run, start_serve
@@ -218,6 +219,15 @@ def test_mistral_sdk_fim_whole_and_streamed(served, sim):
     assert_masked_upstream(sim, "/v1/fim/completions", MISTRAL_KEY)
 
 
+def test_mistral_sdk_sees_egress_refusals_as_final_errors(served, sim):
+    client = Mistral(api_key="egk_not_a_key", server_url=served.url)
+    with pytest.raises(MistralError) as caught:
+        client.fim.complete(model="codestral-latest", prompt=PROMPT, suffix=SUFFIX)
+    assert caught.value.status_code == 403  # OpenAI-family clients get 403 for a bad gateway key
+    assert json.loads(caught.value.body)["error"]["code"] == "unauthorized"
+    assert sim.received == []
+
+
 def test_the_providers_own_validation_error_reaches_the_client(served, sim):
     # No prompt: Mistral's 422 (FastAPI's shape) comes back as the provider wrote it.
     reply = httpx.post(
@@ -319,3 +329,18 @@ def test_continue_openai_autocomplete_through_egress(served, sim, tmp_path):
     # The sentinels reach the model as the editor wrote them; the secrets do not.
     assert sent["prompt"].startswith("<fim_prefix>import boto3") and sent["prompt"].endswith("<fim_middle>")
     assert AWS_KEY not in sent["prompt"] and GITHUB_PAT not in sent["prompt"] and sent["prompt"].count("EGX_") == 2
+
+
+def test_policy_eval_reads_a_fim_request(served, tmp_path):
+    # `--api mistral-fim`; without it a prompt body is guessed as legacy completions (unit-tested).
+    request = tmp_path / "fim.json"
+    request.write_text(json.dumps({"model": "codestral-latest", "prompt": PROMPT, "suffix": SUFFIX}))
+    done = run(
+        ["policy", "eval", "--config", str(served.config), "--request", str(request), "--api", "mistral-fim", "--json"],
+        served.env,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["api"] == "openai.fim_completions" and report["endpoint"] == "sim-mistral"
+    assert report["input"]["findings"]["kinds"]["secret"] == 2
+    assert AWS_KEY not in done.stdout and GITHUB_PAT not in done.stdout
