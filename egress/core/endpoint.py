@@ -30,6 +30,7 @@ class WireApi(StrEnum):
     # Anthropic models on the clouds' own APIs (egress.route.clouds): the client speaks Messages.
     BEDROCK = "bedrock"  # Amazon Bedrock InvokeModel / InvokeModelWithResponseStream (SigV4 or API key)
     VERTEX = "vertex"  # Google Vertex AI rawPredict / streamRawPredict (OAuth2 access tokens)
+    VERTEX_GEMINI = "vertex-gemini"  # Gemini on Vertex AI: generateContent, streamGenerateContent (OAuth2)
 
 
 class Credentials(BaseModel):
@@ -161,6 +162,19 @@ class Endpoint(BaseModel):
         if empty := [k for k, v in value.items() if not k or not v]:
             raise ValueError(f"model names and upstream ids must not be empty: {empty}")
         return value
+
+    @model_validator(mode="after")
+    def _cloud_credentials(self) -> Endpoint:
+        """`chain` is a cloud's own credential chain and `key_file` a Google service account."""
+        if self.credentials.chain and self.api not in (WireApi.BEDROCK, WireApi.VERTEX, WireApi.VERTEX_GEMINI):
+            raise ValueError(
+                "credentials `chain: true` is for `api: bedrock` (AWS), `api: vertex` or `api: vertex-gemini` (Google)"
+            )
+        if self.credentials.key_file is not None and self.api not in (WireApi.VERTEX, WireApi.VERTEX_GEMINI):
+            raise ValueError(
+                "credentials `key_file` (a Google service account) is for `api: vertex` or `api: vertex-gemini`"
+            )
+        return self
 
     @property
     def self_hosted(self) -> bool:

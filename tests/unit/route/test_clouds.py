@@ -78,6 +78,10 @@ def test_credentials_take_exactly_one_source():
     assert Credentials.model_validate({"key_file": "/k.json"}).key_file == "/k.json"
     with pytest.raises(ValueError, match="exactly one"):
         Credentials.model_validate({"chain": True, "env": "X"})
+    with pytest.raises(ValueError, match="is for `api: vertex`"):
+        bedrock_endpoint(credentials={"key_file": "/k.json"})
+    with pytest.raises(ValueError, match="is for `api: bedrock`"):
+        bedrock_endpoint(api="anthropic", model_map={})
 
 
 def test_a_request_for_a_profile_of_another_geography_is_refused_before_it_leaves():
