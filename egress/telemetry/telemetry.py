@@ -91,7 +91,7 @@ class Telemetry:
                     decide_ns / 1e9 if decide_ns else None,
                 )
             if self.tracing is not None:
-                self.tracing.emit(record, marks, x.started_ns, finished)
+                self.tracing.emit(record, marks, x.started_ns, finished, x.header(b"traceparent"))
             if self.access is not None:
                 self.access.write(record)
         except Exception as exc:  # noqa: BLE001 - telemetry never changes how a request ends

@@ -4,7 +4,8 @@ exported over OTLP/HTTP (protobuf) by a batching background thread.
 Spans are built when the request has ended, from its audit record and its stage timings
 (telemetry/request.py), with their real start and end times: the request path keeps two
 timestamps per stage and creates no span while it runs. Children are handed to the processor
-before their parent, as a tracer would end them.
+before their parent, as a tracer would end them. A client that sends a W3C `traceparent`
+gets the request's spans in its own trace, under its span.
 
 Attributes follow the OpenTelemetry GenAI conventions (gen_ai.operation.name, gen_ai.system and
 its successor gen_ai.provider.name, gen_ai.request.model, gen_ai.response.model,
@@ -55,6 +56,23 @@ class _Resource(Resource):
         return other is self or super().__eq__(other)
 
 
+def parse_traceparent(value: bytes) -> SpanContext | None:
+    """A W3C trace context `traceparent` (version 00: `00-<32 hex>-<16 hex>-<2 hex>`), as the
+    remote parent of the request's span; None for anything else (ignored, never an error). Only
+    the two ids are taken: they are random ids, not content."""
+    if len(value) != 55 or value[:3] != b"00-" or value[35:36] != b"-" or value[52:53] != b"-":
+        return None
+    try:
+        trace_id = int(value[3:35], 16)
+        span_id = int(value[36:52], 16)
+        int(value[53:55], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id or not value[3:52].replace(b"-", b"").isalnum():
+        return None
+    return SpanContext(trace_id, span_id, True, _SAMPLED)
+
+
 def provider_name(endpoint: Endpoint) -> str:
     """gen_ai.provider.name: the operator, as the conventions spell well-known ones."""
     return endpoint.operator.strip().lower().replace(" ", "_")
@@ -99,10 +117,19 @@ class Tracing:
         """Send what is queued, then stop the exporter (at shutdown)."""
         self.processor.shutdown()
 
-    def emit(self, record: AuditRecord, marks: RequestMarks | None, started_ns: int, finished_ns: int) -> None:
+    def emit(
+        self,
+        record: AuditRecord,
+        marks: RequestMarks | None,
+        started_ns: int,
+        finished_ns: int,
+        traceparent: bytes | None = None,
+    ) -> None:
+        """The request's spans; with a valid W3C `traceparent` from the client, in the client's trace."""
         offset = self._epoch_offset
         ids = self._ids
-        trace_id = ids.generate_trace_id()
+        caller = parse_traceparent(traceparent) if traceparent is not None else None
+        trace_id = caller.trace_id if caller is not None else ids.generate_trace_id()
         root = SpanContext(trace_id, ids.generate_span_id(), False, _SAMPLED)
         endpoint = self._endpoints.get(record.endpoint) if record.endpoint is not None else None
         model = record.model
@@ -128,7 +155,7 @@ class Tracing:
             ReadableSpan(
                 f"chat {model}" if model else "chat",
                 root,
-                None,
+                caller,
                 resource,
                 self._attributes(record, endpoint),
                 kind=SpanKind.SERVER,

@@ -20,6 +20,8 @@ from tests.support.simulator import UpstreamSimulator
 
 CANARY_KEY = "AKIAQYLPMN5HHHFPZAM2"  # shaped like an AWS key: found and masked
 CANARY = "canary-3f9e2d71b0c4"
+# The client's own trace context (W3C): the request's span joins that trace, under that span.
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,11 @@ def traced(
         model="claude-sonnet-4-5", max_tokens=16, messages=[{"role": "user", "content": f"stream {CANARY}"}]
     ) as stream:
         stream.get_final_text()
-    r = httpx.post(running.url + "/v1/messages", json={"model": CANARY}, headers={"x-egress-key": "egk_" + CANARY})
+    r = httpx.post(
+        running.url + "/v1/messages",
+        json={"model": CANARY},
+        headers={"x-egress-key": "egk_" + CANARY, "traceparent": TRACEPARENT},
+    )
     assert r.status_code == 401
     running.audit(expect=3)
     running.stop()  # shutting down sends every queued span
@@ -60,7 +66,7 @@ def traced(
 
 
 def requests_of(receiver: OtlpReceiver) -> list[ReceivedSpan]:
-    return [s for s in receiver.spans if s.parent_span_id == b""]
+    return [s for s in receiver.spans if s.name.startswith("chat")]
 
 
 def test_one_span_per_request_with_genai_and_egress_attributes(traced) -> None:
@@ -90,6 +96,8 @@ def test_one_span_per_request_with_genai_and_egress_attributes(traced) -> None:
     refused = next(s for s in roots if s.attributes["egress.outcome"] == "refused")
     assert refused.attributes["error.type"] == "unauthorized"
     assert refused.status_code == 2  # STATUS_CODE_ERROR
+    assert (refused.trace_id.hex(), refused.parent_span_id.hex()) == (TRACEPARENT[3:35], TRACEPARENT[36:52])
+    assert all(s.parent_span_id == b"" for s in roots if s is not refused)
     assert len({s.trace_id for s in roots}) == 3
 
 
