@@ -11,8 +11,8 @@ its command line, as aider's users do. For each agent:
   * no request that reached the upstream carries the AWS key pair, the Stripe live key or the
     database password (bodies and headers), nor the gateway key; the endpoint's own key did;
   * the agent's output shows the real values, restored, and no placeholder;
-  * the audit chain verifies, the record of the turn that carried the file says what was masked,
-    and no record holds a secret.
+  * `egress audit verify` passes (chain, signed checkpoints, anchor), the record of the turn that
+    carried the file says what was masked, and no record holds a secret.
 
 The agents are pinned (tools/agents/): a missing or broken install FAILS with the install command.
 One gateway serves the module; each test reads only the audit records its own run added.
@@ -28,8 +28,10 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from egress.app import open_configured_store
+from egress.cli.main import main
 from egress.config import load_config
 from egress.gateway.auth import new_key
 from tests.conftest import Running
@@ -43,6 +45,7 @@ pytestmark = pytest.mark.agents
 OPENAI_MODEL = "gpt-4.1"  # the fixture config's sim-openai endpoint serves gpt-*
 MISTRAL_MODEL = "devstral-medium-latest"  # this module's sim-mistral endpoint (api: mistral)
 MISTRAL_KEY = "sim-mistral-upstream-key-0003"
+GATEWAY_ENV = {**SIM_ENV, "SIM_MISTRAL_KEY": MISTRAL_KEY}
 UPSTREAM_KEYS = {"sim-openai": SIM_ENV["SIM_OPENAI_KEY"], "sim-mistral": MISTRAL_KEY}
 PROMPT = "Which credentials does config/.env hold?"
 # The rules that find the file's secrets, one per secret (egress/detect/rules).
@@ -52,8 +55,23 @@ RULES = {"aws-access-key-id", "aws-secret-access-key", "stripe-live-secret-key",
 # --- fixtures ------------------------------------------------------------------------------------
 
 
+class AgentsGateway(Running):
+    def __init__(self, gateway: ThreadedGateway, key: str, store: Any, config_path: Path) -> None:
+        super().__init__(gateway, key, store)
+        self.config_path = config_path
+
+    def audit_verify(self) -> str:
+        """`egress audit verify` on the gateway's store: the chain, the signed checkpoints and
+        their anchor. Returns its report; fails the test unless it says OK."""
+        result = CliRunner().invoke(
+            main, ["audit", "verify", "--config", str(self.config_path)], env=GATEWAY_ENV, catch_exceptions=False
+        )
+        assert result.exit_code == 0 and result.output.startswith("OK: "), result.output
+        return result.output
+
+
 @pytest.fixture(scope="module")
-def agents_gateway(sim: UpstreamSimulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def agents_gateway(sim: UpstreamSimulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentsGateway]:
     """One gateway for the module: the fixture config plus a Mistral endpoint on the simulator."""
     tmp = tmp_path_factory.mktemp("agents-gateway")
     path = write_config(tmp, sim.url)
@@ -74,14 +92,13 @@ def agents_gateway(sim: UpstreamSimulator, tmp_path_factory: pytest.TempPathFact
         }
     )
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    env = {**SIM_ENV, "SIM_MISTRAL_KEY": MISTRAL_KEY}
-    config = load_config(path, env=env)
+    config = load_config(path, env=GATEWAY_ENV)
     gateway = ThreadedGateway(config)
     store = open_configured_store(config)
     secret, key = new_key("alice", "platform")
     store.create_key(key)
     gateway.start()
-    running = Running(gateway, secret, store)
+    running = AgentsGateway(gateway, secret, store, path)
     yield running
     running.stop()
 
@@ -133,7 +150,7 @@ def opencode() -> Path:
 class Run:
     """One agent run against the module's gateway: the audit records it added, and the checks."""
 
-    def __init__(self, gateway: Running, upstream: UpstreamSimulator) -> None:
+    def __init__(self, gateway: AgentsGateway, upstream: UpstreamSimulator) -> None:
         self.gateway = gateway
         self.upstream = upstream
         self.audit_before = len(gateway.audit(0))
@@ -191,6 +208,7 @@ class Run:
         stored = json.dumps(records)
         assert not file.leaked(stored), f"{file.leaked(stored)} reached the audit records"
         assert not PLACEHOLDER.search(stored), "a placeholder reached the audit records"
+        self.gateway.audit_verify()
         return received
 
 
@@ -198,7 +216,12 @@ class Run:
 
 
 def test_aider_with_env_as_chat_file(
-    aider: Path, upstream: UpstreamSimulator, agents_gateway: Running, tmp_path: Path, project: Path, env_file: EnvFile
+    aider: Path,
+    upstream: UpstreamSimulator,
+    agents_gateway: AgentsGateway,
+    tmp_path: Path,
+    project: Path,
+    env_file: EnvFile,
 ) -> None:
     model = ChatModel(read_tool=None, read_args={})
     model.serve(upstream)
@@ -216,7 +239,12 @@ def test_aider_with_env_as_chat_file(
 
 
 def test_vibe_reads_env_with_read_file(
-    vibe: Path, upstream: UpstreamSimulator, agents_gateway: Running, tmp_path: Path, project: Path, env_file: EnvFile
+    vibe: Path,
+    upstream: UpstreamSimulator,
+    agents_gateway: AgentsGateway,
+    tmp_path: Path,
+    project: Path,
+    env_file: EnvFile,
 ) -> None:
     model = ChatModel(read_tool="read_file", read_args={"path": "config/.env"}, mistral=True)
     model.serve(upstream)
@@ -245,7 +273,7 @@ def test_vibe_reads_env_with_read_file(
 def test_continue_cli_reads_env_with_bash(
     continue_cli: Path,
     upstream: UpstreamSimulator,
-    agents_gateway: Running,
+    agents_gateway: AgentsGateway,
     tmp_path: Path,
     project: Path,
     env_file: EnvFile,
@@ -274,7 +302,12 @@ def test_continue_cli_reads_env_with_bash(
 
 
 def test_cline_reads_env_with_read_files(
-    cline: Path, upstream: UpstreamSimulator, agents_gateway: Running, tmp_path: Path, project: Path, env_file: EnvFile
+    cline: Path,
+    upstream: UpstreamSimulator,
+    agents_gateway: AgentsGateway,
+    tmp_path: Path,
+    project: Path,
+    env_file: EnvFile,
 ) -> None:
     model = ChatModel(read_tool="read_files", read_args={"files": [{"path": str(env_file.path)}]})
     model.serve(upstream)
@@ -295,7 +328,7 @@ def test_cline_reads_env_with_read_files(
 def test_opencode_reads_env_with_read(
     opencode: Path,
     upstream: UpstreamSimulator,
-    agents_gateway: Running,
+    agents_gateway: AgentsGateway,
     tmp_path: Path,
     project: Path,
     env_file: EnvFile,

@@ -265,7 +265,7 @@ def responses_stream(model: str, text: str | None, call: tuple[str, str, dict[st
         args = item["arguments"]
         deltas = [("response.function_call_arguments.delta", {**where, "delta": p}) for p in _pieces(args, 7)]
         done = ("response.function_call_arguments.done", {**where, "arguments": args})
-    events = [
+    events: list[tuple[str, dict[str, Any]]] = [
         ("response.created", {"response": _response(model, "in_progress", [])}),
         ("response.output_item.added", {"output_index": 0, "item": started}),
         *deltas,

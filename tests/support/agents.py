@@ -266,9 +266,8 @@ def check_npm_package(package: str, expected: str) -> None:
     except (OSError, ValueError, KeyError):
         version = None
     if version != expected:
-        pytest.fail(
-            f"{package} at {manifest} is {version}, not the pinned {expected}; {NPM_INSTALL_HINT}", pytrace=False
-        )
+        found = "not installed" if version is None else f"version {version}"
+        pytest.fail(f"{package} at {manifest}: {found}, not the pinned {expected}; {NPM_INSTALL_HINT}", pytrace=False)
 
 
 def check_python_agent(name: str, program: str) -> Path:
