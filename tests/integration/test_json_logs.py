@@ -99,18 +99,3 @@ def test_json_log_with_access_lines_never_holds_the_canary(env, tmp_path, sim: U
     # The server's own lines (uvicorn's included) are JSON too.
     assert any(line["logger"].startswith("uvicorn") for line in lines)
     assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
-
-
-def test_access_log_is_off_by_default(env, tmp_path, sim: UpstreamSimulator):  # noqa: F811
-    config = write_config(tmp_path, sim.url, logging={"format": "json"})
-    key = run(["keys", "create", "--user", "erin", "--config", str(config)], env).stdout.strip()
-    log = tmp_path / "egress.log"
-    proc, url = serve(env, config, log)
-    try:
-        send(url, key)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    lines = lines_of(log)
-    assert not [line for line in lines if line["logger"] == "egress.access"]
-    assert CANARY.encode() not in log.read_bytes()

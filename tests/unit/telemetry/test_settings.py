@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from egress.config import load_config
+from egress.config import Config, load_config
 from egress.telemetry.settings import LoggingSettings, MetricsSettings, OrganisationSettings, TracingSettings
 
 
@@ -48,3 +48,11 @@ def test_the_configuration_types_its_sections_as_these(tmp_path) -> None:
     assert config.metrics.token_env == "EGRESS_METRICS_TOKEN"
     assert config.tracing.endpoint == "http://collector:4318/v1/traces"
     assert config.logging.format == "json" and config.logging.access_log
+
+
+def test_the_sections_are_typed_as_the_telemetry_settings() -> None:
+    fields = Config.model_fields
+    assert fields["metrics"].annotation is MetricsSettings
+    assert fields["tracing"].annotation is TracingSettings
+    assert fields["logging"].annotation is LoggingSettings
+    assert fields["organisation"].annotation is OrganisationSettings
