@@ -15,7 +15,9 @@ It checks what the real service checks, and answers in its shapes:
     names, no [DONE]; the last chunk carries finishReason and usageMetadata), without `alt=sse`
     one JSON array; the answer's text is cut at random points across chunks, and the bytes
     across network writes;
-  * countTokens: `{totalTokens}` for `contents` or a wrapped `generateContentRequest`.
+  * countTokens: `{totalTokens}` for `contents` or a wrapped `generateContentRequest`;
+  * Vertex AI mode (`bearer`): the same API below `/v1/projects/{p}/locations/{l}/publishers/google/`,
+    authorised by an OAuth2 access token (checked by `bearer`) instead of an API key.
 
 The model is scripted: `script(fn)` queues a function from the request to the parts to answer,
 `model` answers every other request; without either, the model echoes the text of the last user turn (`echo: ...`), so a test sees
@@ -102,8 +104,11 @@ def signature_for(name: str, seed: int) -> str:
 
 
 class GeminiSimulator:
-    def __init__(self, api_key: str = API_KEY, seed: int = 0) -> None:
+    def __init__(self, api_key: str = API_KEY, seed: int = 0, bearer: Callable[[str], bool] | None = None) -> None:
         self.api_key = api_key
+        # Vertex AI mode: an OAuth2 access token instead of an API key (is this token one the
+        # token endpoint issued, unexpired?), on Vertex's path below a project and location.
+        self.bearer = bearer
         self.seed = seed
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -115,6 +120,9 @@ class GeminiSimulator:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post(r"/{version:v1(beta|alpha)?}/models/{call}", self._post)
         app.router.add_get(r"/{version:v1(beta|alpha)?}/models", self._models)
+        app.router.add_post(
+            r"/{version:v1(beta1)?}/projects/{project}/locations/{location}/publishers/google/models/{call}", self._post
+        )
         self._server = LoopbackServer(app, "gemini-sim")
 
     # --- control ----------------------------------------------------------------------------------
@@ -198,6 +206,17 @@ class GeminiSimulator:
     # --- checks -------------------------------------------------------------------------------------
 
     def _check_key(self, request: web.Request) -> None:
+        vertex = "project" in request.match_info
+        if vertex or self.bearer is not None:
+            auth = request.headers.get("authorization", "")
+            if not (vertex and self.bearer is not None and auth.startswith("Bearer ") and self.bearer(auth[7:])):
+                raise SimError(
+                    401,
+                    "UNAUTHENTICATED",
+                    "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
+                    "or other valid authentication credential.",
+                )
+            return
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
         if not key:
             raise SimError(

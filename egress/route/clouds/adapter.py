@@ -19,10 +19,12 @@ from egress.core.endpoint import Endpoint, WireApi
 from egress.route.clouds.base import CloudAdapter
 from egress.route.clouds.bedrock import BedrockAdapter
 from egress.route.clouds.vertex import VertexAdapter
+from egress.route.clouds.vertex_gemini import VertexGeminiAdapter
 
 ADAPTERS: dict[WireApi, Callable[[Endpoint], CloudAdapter]] = {
     WireApi.BEDROCK: BedrockAdapter,
     WireApi.VERTEX: VertexAdapter,
+    WireApi.VERTEX_GEMINI: VertexGeminiAdapter,
 }
 
 

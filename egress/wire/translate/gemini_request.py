@@ -82,7 +82,7 @@ def _kind(part: Any, at: str) -> str:
     """The part's one data field (text, functionCall, ...)."""
     if not isinstance(part, dict):
         raise invalid(at, "must be a part object")
-    kinds = [k for k in part if k not in _PART_META]
+    kinds: list[str] = [k for k in part if k not in _PART_META]
     if len(kinds) != 1:
         raise invalid(at, "must hold exactly one kind of data")
     return kinds[0]
