@@ -284,6 +284,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         recorder=recorder,
         worker_stages=partial(build_worker_stages, config),
         credentials=CredentialClassifier(bundled_plans()),
+        cert_accounts=config.auth.client_cert_accounts,
         approvals=gate,
         telemetry=telemetry,
         limits=Limits(

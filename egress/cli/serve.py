@@ -251,6 +251,10 @@ def _serve(
         common.update(log_config=None)  # uvicorn's loggers then write through egress's JSON handler
     if server.tls_cert_file is not None:  # both or neither: validated when the config loaded
         common.update(ssl_certfile=str(server.tls_cert_file), ssl_keyfile=str(server.tls_key_file))
+    if server.client_ca_file is not None:
+        # Inbound mTLS: a certificate is optional (people come with keys), but one that is sent
+        # must verify against this CA (unknown issuer, expired: the handshake fails).
+        common.update(ssl_ca_certs=str(server.client_ca_file), ssl_cert_reqs=ssl.CERT_OPTIONAL)
     # `egress policy reload` signals this process: with one worker it reloads the policy in
     # place; with several, uvicorn's supervisor restarts the workers one by one (same effect).
     if app is not None:

@@ -260,6 +260,8 @@ class Exchange:
     error: EgressError | None = None
     approval: ApprovalNote | None = None  # set only when the decision required an approval
     credential: CredentialClass | None = None  # the client's own provider credential, classified
+    # Inbound mTLS: the common name of the client certificate the TLS handshake verified.
+    client_cert_cn: str | None = None
     finished_ns: int | None = None
 
     def header(self, name: bytes) -> bytes | None:

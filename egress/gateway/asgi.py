@@ -103,6 +103,8 @@ class GatewayApp:
                 query=query,
                 headers=headers,
                 api=api,
+                # Set by the HTTP protocol (never from a header) when mTLS verified a certificate.
+                client_cert_cn=scope.get("extensions", {}).get("tls", {}).get("client_cert_cn"),
             )
             responder = Responder(send, request_id)
             failing = self._gate() if self._gate is not None else ()

@@ -20,6 +20,11 @@ Edge checks (every request, from memory: no store read, no write):
   dimension and what the scope allows, never the key;
 - last use: noted in a dict (the latest time per key) and written to the store in one batch at
   most every `last_used_flush_s` (and when the ring stops), never once per request.
+
+Client certificates (inbound mTLS, `server.client_ca_file`): a request without a gateway key or
+token, on a connection whose certificate the handshake verified, is its service account: the
+certificate's common name looked up in `auth.client_cert_accounts` (method "mtls"). A common name
+not listed there is refused; a key or token, when sent as well, decides instead.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from urllib.parse import unquote_plus
 
 from egress.core.endpoint import Endpoint
@@ -352,10 +358,25 @@ class KeyRing:
 
 
 async def authenticate(
-    keyring: KeyRing, headers: list[tuple[bytes, bytes]], required: bool, oidc: OidcAuth | None = None
+    keyring: KeyRing,
+    headers: list[tuple[bytes, bytes]],
+    required: bool,
+    oidc: OidcAuth | None = None,
+    client_cn: str | None = None,
+    cert_accounts: Mapping[str, str] | None = None,
 ) -> tuple[Principal, bytes | None]:
-    """The caller and the header that carried its credential (dropped before forwarding)."""
+    """The caller and the header that carried its credential (dropped before forwarding).
+    `client_cn`: the common name of a client certificate the TLS handshake verified."""
     secret, header = find_gateway_key(headers, accept_jwt=oidc is not None)
+    if secret is None and client_cn is not None:
+        account = (cert_accounts or {}).get(client_cn)
+        if account is None:
+            raise EgressError(
+                ErrorCode.UNAUTHORIZED,
+                "the client certificate is valid but its subject is not mapped to a service account "
+                "(auth.client_cert_accounts)",
+            )
+        return Principal(user=account, team=None, key_id=None, method="mtls", kind=CallerKind.SERVICE_ACCOUNT), None
     if secret is None:
         if required:
             what = "gateway key or OIDC token" if oidc is not None else "gateway key"

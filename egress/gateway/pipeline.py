@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +111,7 @@ class Pipeline:
         recorder: RecordingWriter | None = None,
         worker_stages: Callable[[], WorkerStages] | None = None,
         credentials: CredentialClassifier | None = None,
+        cert_accounts: Mapping[str, str] | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.keyring = keyring
@@ -143,6 +144,8 @@ class Pipeline:
         self.recorder = recorder
         # Classifies the client's own provider credential (input.credential, the audit's plan).
         self.credentials = credentials
+        # Inbound mTLS: a verified client certificate's common name -> its service account.
+        self.cert_accounts = cert_accounts or {}
         # Metrics, traces and the access line, from each request's audit record (egress/telemetry).
         self.telemetry = telemetry or Telemetry()
 
@@ -162,7 +165,9 @@ class Pipeline:
         try:
             x.body = await read_body(x, receive, self.limits.max_body_bytes, self.limits.body_read_timeout_s)
             x.client = identify(x.headers)
-            x.principal, key_header = await authenticate(self.keyring, x.headers, self.limits.auth_required, self.oidc)
+            x.principal, key_header = await authenticate(
+                self.keyring, x.headers, self.limits.auth_required, self.oidc, x.client_cert_cn, self.cert_accounts
+            )
             if self.credentials is not None:
                 x.credential = self.credentials.classify(x.headers, x.query, key_header)
             x.parsed, x.findings = await self._offload.parse_inspect(self.scanner, codec.parse_request, x.api, x.body)

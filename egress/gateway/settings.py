@@ -23,11 +23,18 @@ class ServerSettings(BaseModel):
     public_url: str | None = Field(default=None, description="the URL clients use, if not http://host:port")
     tls_cert_file: Path | None = Field(default=None, description="serve HTTPS with this PEM certificate (chain)")
     tls_key_file: Path | None = Field(default=None, description="the certificate's PEM private key")
+    client_ca_file: Path | None = Field(
+        default=None,
+        description="inbound mTLS: client certificates signed by this CA (PEM) are accepted and verified in the "
+        "handshake; a verified certificate's subject names a service account (auth.client_cert_accounts)",
+    )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerSettings:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+        if self.client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("client_ca_file needs tls_cert_file and tls_key_file (client certificates need HTTPS)")
         return self
 
 
@@ -36,3 +43,8 @@ class AuthSettings(BaseModel):
     required: bool = True
     key_refresh_s: float = Field(default=2.0, gt=0, le=300, description="how soon a revoked key stops working")
     oidc: OidcSettings | None = Field(default=None, description="accept OIDC tokens from this issuer (off by default)")
+    client_cert_accounts: dict[str, str] = Field(
+        default_factory=dict,
+        description="inbound mTLS: a verified client certificate's subject common name (CN) -> the service account "
+        "it acts as; a certificate whose CN is not listed is refused",
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 import time
 from pathlib import Path
@@ -101,6 +102,8 @@ class ThreadedGateway:
         tls: dict[str, Any] = {}
         if server.tls_cert_file is not None:  # HTTPS, as `egress serve` does with these settings
             tls = {"ssl_certfile": str(server.tls_cert_file), "ssl_keyfile": str(server.tls_key_file)}
+        if server.client_ca_file is not None:  # inbound mTLS, as `egress serve` sets it up
+            tls.update(ssl_ca_certs=str(server.client_ca_file), ssl_cert_reqs=ssl.CERT_OPTIONAL)
         config = uvicorn.Config(
             self.app,
             host="127.0.0.1",

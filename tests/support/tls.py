@@ -22,6 +22,7 @@ class CertAuthority:
     server_key: Path
     client_cert: Path
     client_key: Path
+    ca_key: Path | None = None  # to issue more certificates (issue_client_certificate)
 
     def server_context(self, require_client_cert: bool = False) -> ssl.SSLContext:
         """A server-side context; with `require_client_cert`, only clients this CA signed get in."""
@@ -117,10 +118,44 @@ def make_test_ca(folder: Path, name: str = "egress test CA") -> CertAuthority:
         server_key=folder / "server.key",
         client_cert=folder / "client.pem",
         client_key=folder / "client.key",
+        ca_key=folder / "ca.key",
     )
+    _write_key(folder / "ca.key", ca_key)
     paths.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths.server_cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
     paths.client_cert.write_bytes(client.public_bytes(serialization.Encoding.PEM))
     _write_key(paths.server_key, server_key)
     _write_key(paths.client_key, client_key)
     return paths
+
+
+def issue_client_certificate(
+    ca: CertAuthority, folder: Path, common_name: str, *, expired: bool = False
+) -> tuple[Path, Path]:
+    """A client certificate (and its key) signed by `ca` for `common_name`; `expired`: its validity
+    ended an hour ago. Returns (certificate, key) PEM paths."""
+    assert ca.ca_key is not None
+    ca_key = serialization.load_pem_private_key(ca.ca_key.read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(ca.ca_cert.read_bytes())
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _issue(common_name, ca_key, ca_cert.subject, key, ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    if expired:
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(cert.subject)
+            .issuer_name(cert.issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=2))
+            .not_valid_after(now - datetime.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / f"{common_name}.pem", folder / f"{common_name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key)
+    return cert_path, key_path
