@@ -61,11 +61,12 @@ def configure_logging(settings: LoggingSettings, level: str = "info") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # uvicorn's loggers go through the same handler (their own would write text).
-    for name in ("uvicorn", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        logger.handlers.clear()
-        logger.propagate = True
+    if settings.format is LogFormat.JSON:
+        # uvicorn's loggers go through the same handler (their own would write text).
+        for name in ("uvicorn", "uvicorn.error"):
+            logger = logging.getLogger(name)
+            logger.handlers.clear()
+            logger.propagate = True
 
 
 class AccessLog:
