@@ -85,6 +85,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             "operator": "Simulated regional cloud",
             **FACTS,
         },
+        {
+            # Chat only: Messages requests reach it through translation, mapped all the same.
+            "name": "eu-chat",
+            "api": "openai-chat",
+            "base_url": regional.url + "/v1",
+            "models": ["local-*"],
+            "model_map": {"local-coder": GPT},
+            "credentials": {"env": "SIM_OPENAI_KEY"},
+            "operator": "Simulated regional cloud",
+            **FACTS,
+        },
     ]
     config = write_config(tmp, regional.url, providers=providers, audit={"flush_interval_ms": 5})
     env = {
@@ -184,6 +195,20 @@ def test_unmapped_names_reach_the_provider_as_they_are(served: Served) -> None:
             model="claude-opus-4-1", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
         )
     assert served.last_seen()["model"] == "claude-opus-4-1"
+
+
+def test_a_translated_request_is_mapped_and_answers_with_the_clients_name(served: Served) -> None:
+    client = served.anthropic()
+    message = client.messages.create(model="local-coder", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+    assert served.regional.seen[-1].path == "/v1/chat/completions" and served.last_seen()["model"] == GPT
+    assert message.model == "local-coder" and message.content[0].text == "served in region"  # type: ignore[union-attr]
+    with client.messages.stream(
+        model="local-coder", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        starts = [e for e in stream if e.type == "message_start"]
+        final = stream.get_final_message()
+    assert served.last_seen()["model"] == GPT
+    assert [e.message.model for e in starts] == ["local-coder"] and final.model == "local-coder"
 
 
 # --- Chat and Responses (openai SDK) ---------------------------------------------------------------
