@@ -11,7 +11,8 @@ time.perf_counter_ns after a warm-up, and reports medians (and means where asked
      one conversation. Beside it: the no-mask path (a decision with no mask kinds) and
      parse_request, for scale. Target: <= 1 ms.
   2. restore: ~5 MB streams of 20-40 character text deltas (Anthropic text_delta, Chat chunks,
-     Responses output_text.delta, legacy completions' text chunks, FIM's Chat-shaped chunks) whose text cites placeholders of a 50-entry map, many of them
+     Responses output_text.delta, legacy completions' text chunks, FIM's Chat-shaped chunks, Gemini's
+     GenerateContentResponse chunks) whose text cites placeholders of a 50-entry map, many of them
      split across events; MB/s of SSE bytes through the stream restorer vs. just iterating the
      events. The restored text is checked against the expected one. Target: >= 50 MB/s.
   3. ttft: Restorer().stream(...) (table build included) plus feeding the events up to and
@@ -47,7 +48,14 @@ from egress.mask.restore import Restorer  # noqa: E402
 from egress.wire import apis  # noqa: E402
 from tests.support.masking import MASK_SECRETS, PLACEHOLDERS, events, literal_findings, sse  # noqa: E402
 
-APIS = (Api.ANTHROPIC_MESSAGES, Api.OPENAI_CHAT, Api.OPENAI_RESPONSES, Api.OPENAI_COMPLETIONS, Api.FIM_COMPLETIONS)
+APIS = (
+    Api.ANTHROPIC_MESSAGES,
+    Api.OPENAI_CHAT,
+    Api.OPENAI_RESPONSES,
+    Api.OPENAI_COMPLETIONS,
+    Api.FIM_COMPLETIONS,
+    Api.GEMINI_STREAM,
+)
 # FIM answers are Chat-shaped chunks (restored by Chat's grammar); legacy completions carry `text`.
 CHAT_SHAPED = (Api.OPENAI_CHAT, Api.FIM_COMPLETIONS)
 NO_MASK = Decision(Action.ALLOW, ("sim",), (), (), "dec_bench", "bench")
@@ -248,6 +256,19 @@ def api_stream(api: Api, pieces: list[str]) -> tuple[list[bytes], int]:
         head = []
         body = [text(p) for p in pieces]
         tail = [text("", "stop"), sse(None, "[DONE]")]
+    elif api is Api.GEMINI_STREAM:
+        usage = {"promptTokenCount": 8123, "totalTokenCount": 8123}
+
+        def part(piece: str, finish: str | None = None) -> bytes:
+            candidate: dict[str, Any] = {"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0}
+            if finish:
+                candidate["finishReason"] = finish
+            doc = {"candidates": [candidate], "usageMetadata": usage, "modelVersion": "gemini-2.5-pro"}
+            return sse(None, doc | {"responseId": "rB"})
+
+        head = []
+        body = [part(p) for p in pieces]
+        tail = [part("", "STOP")]
     elif api in CHAT_SHAPED:
         head = [chunk({"role": "assistant", "content": ""})]
         body = [chunk({"content": p}) for p in pieces]
@@ -275,6 +296,8 @@ def restored_text(api: Api, wire: bytes) -> str:
             out.append(data["choices"][0]["text"])
         elif api is Api.OPENAI_RESPONSES and name == "response.output_text.delta":
             out.append(data["delta"])
+        elif api is Api.GEMINI_STREAM:
+            out.append(data["candidates"][0]["content"]["parts"][0]["text"])
     return "".join(out)
 
 

@@ -1,4 +1,4 @@
-"""Cost of cross-API translation (a Messages or Responses client, a Chat Completions upstream).
+"""Cost of cross-API translation (a Messages, Responses or Gemini client, a Chat Completions upstream).
 
 Calls egress's own code in-process (no network, no event loop), timing every call with
 time.perf_counter_ns after a warm-up, and reports medians (p50) and p99 in µs.
@@ -15,7 +15,8 @@ groups in the results file; p99 is over all samples.
      (the role chunk: message_start / response.created + in_progress), and of the chunks up to
      and including the first text delta. Target: <= 200 µs added to time to first token.
   3. request: `translator.request_body` on a ~32 KB Claude Code body (bench/body.py) and a
-     ~32 KB Codex-shaped body; also on the path to the first token (once per request).
+     ~32 KB Codex-shaped body and a ~32 KB Gemini CLI-shaped body; also on the path to the
+     first token (once per request).
 
     .venv/bin/python bench/translate_bench.py            # full run (about a minute)
     .venv/bin/python bench/translate_bench.py --quick    # fewer repetitions
@@ -50,7 +51,7 @@ from egress.wire.sse import SseDecoder  # noqa: E402
 from egress.wire.translate import Translator  # noqa: E402
 from tests.support.simulator import fixtures_dir  # noqa: E402
 
-APIS = (Api.ANTHROPIC_MESSAGES, Api.OPENAI_RESPONSES)
+APIS = (Api.ANTHROPIC_MESSAGES, Api.OPENAI_RESPONSES, Api.GEMINI_STREAM)
 GROUPS = 10
 
 
@@ -297,6 +298,36 @@ def codex_body(target: int = 32 * 1024) -> bytes:
     return orjson.dumps(doc)
 
 
+def gemini_body(target: int = 32 * 1024) -> bytes:
+    """A Gemini CLI-shaped streamGenerateContent request of about `target` bytes: a system
+    instruction, function declarations, and turns of read_file calls (with thought signatures)
+    and their file contents."""
+    lines = "\n".join(f"def handler_{n}(request):  # synthetic source line for the benchmark" for n in range(1, 60))
+    declaration = {
+        "name": "read_file",
+        "description": "Reads a file",
+        "parametersJsonSchema": {"type": "object", "properties": {"file_path": {"type": "string"}}},
+    }
+    contents: list[dict[str, Any]] = [{"role": "user", "parts": [{"text": "Explain the handlers in src/."}]}]
+    n = 0
+    while len(orjson.dumps(contents)) < target - 2_000:
+        n += 1
+        call = {
+            "functionCall": {"name": "read_file", "args": {"file_path": f"src/h{n}.py"}},
+            "thoughtSignature": "c2ln" * 40,
+        }
+        contents.append({"role": "model", "parts": [{"text": f"Reading h{n}."}, call]})
+        result = {"functionResponse": {"name": "read_file", "response": {"output": lines}}}
+        contents.append({"role": "user", "parts": [result]})
+    doc = {
+        "systemInstruction": {"parts": [{"text": "You are an interactive CLI agent. " * 20}]},
+        "contents": contents,
+        "tools": [{"functionDeclarations": [declaration]}],
+        "generationConfig": {"temperature": 1, "topP": 0.95, "thinkingConfig": {"includeThoughts": True}},
+    }
+    return orjson.dumps(doc)
+
+
 def request_rows(quick: bool, bodies: dict[Api, bytes]) -> list[dict[str, Any]]:
     reps, warm = (50, 50) if quick else (300, 300)  # per group
     rows = []
@@ -340,7 +371,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     args = ap.parse_args()
-    bodies = {Api.ANTHROPIC_MESSAGES: claude_code_body(stream=True), Api.OPENAI_RESPONSES: codex_body()}
+    bodies = {
+        Api.ANTHROPIC_MESSAGES: claude_code_body(stream=True),
+        Api.OPENAI_RESPONSES: codex_body(),
+        Api.GEMINI_STREAM: gemini_body(),
+    }
 
     events = event_rows(args.quick, bodies)
     table(
