@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from egress.core.exchange import Api
 from egress.mask.model_field import ModelEcho, path_span, top_level_spans, with_model
+from egress.mask.restore import Restorer
 from egress.wire.apis import APIS
 from egress.wire.sse import SseDecoder, data_span
+from tests.support.simulator import assemble_anthropic
 
 RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "recorded"
 CLIENT = 'claude-sonnet-4-5 \u00e9"q"'  # escapes and non-ASCII: the literal is JSON-encoded
@@ -216,3 +218,64 @@ def test_apis_that_do_not_echo_the_model_are_left_alone(api: Api) -> None:
     raw = b'{"input_tokens":12,"model":"x"}'
     assert echo.body(raw) == raw
     assert echo.event(b"data: " + raw + b"\n\n") == b"data: " + raw + b"\n\n"
+
+
+# --- with the placeholder restorer, as the relay runs them -------------------------------------------
+
+SECRET_PH = "EGX_AWS_SECRET_abcdefghijklm"
+SECRET = 'wJalr/K7MDENG"bPxRfiCY'
+
+
+def _messages_stream(model: str, pieces: list[str]) -> bytes:
+    def ev(name: str, data: dict) -> bytes:
+        return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+    start = {"id": "m1", "type": "message", "role": "assistant", "model": model, "content": [], "usage": {}}
+    out = [ev("message_start", {"type": "message_start", "message": start})]
+    out.append(
+        ev(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
+    )
+    for piece in pieces:
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+        out.append(ev("content_block_delta", delta))
+    out.append(ev("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    out.append(ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}}))
+    out.append(ev("message_stop", {"type": "message_stop"}))
+    return b"".join(out)
+
+
+@settings(max_examples=150)
+@given(
+    st.text(alphabet="ab \n\u00e9", max_size=12),
+    st.lists(st.integers(min_value=1, max_value=len(SECRET_PH) + 4), min_size=1, max_size=6),
+    st.lists(st.integers(min_value=1, max_value=61), max_size=30),
+)
+def test_echo_then_restore_under_arbitrary_chunking(prefix: str, splits: list[int], cuts: list[int]) -> None:
+    """The relay's order: the echo before the restorer. The client's model name and every
+    placeholder's value come back, whatever the chunking and however the placeholder is split
+    across deltas."""
+    text = prefix + SECRET_PH + " done"
+    pieces, at = [], 0
+    for size in splits:
+        if at < len(text):
+            pieces.append(text[at : at + size])
+            at += size
+    pieces.append(text[at:])
+    stream = _messages_stream(MAPPED_ID, [p for p in pieces if p])
+    echo = ModelEcho(CLIENT, *_paths(Api.ANTHROPIC_MESSAGES))
+    restorer = Restorer().stream(Api.ANTHROPIC_MESSAGES, {SECRET_PH: SECRET})
+    assert restorer is not None
+    decoder, out, pos = SseDecoder(), [], 0
+    for size in [*cuts, len(stream)]:
+        chunk, pos = stream[pos : pos + size], pos + size
+        out += [restorer.feed(echo.event(e)) for e in decoder.feed(chunk)]
+    restorer.finish()
+    message = assemble_anthropic(b"".join(out))
+    assert message["model"] == CLIENT
+    assert message["content"][0]["text"] == prefix + SECRET + " done"
+
+
+MAPPED_ID = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"
