@@ -149,10 +149,32 @@ async def main() -> None:
             answer.feed(chunk)
         answer.finish()
 
+    signing_headers = upstream_headers(CLIENT_HEADERS, bedrock_ep, drop)
+    signing_body = bedrock.prepare(PROFILE, True, body, signing_headers)
+
+    async def bedrock_body_only() -> None:
+        bedrock.prepare(PROFILE, True, body, signing_headers)
+
+    async def bedrock_sign_only() -> None:
+        await bedrock.authorize(bedrock_ep.base_url + signing_body.path, signing_headers, signing_body.body)
+
+    async def bedrock_stream_only() -> None:
+        answer = bedrock.answer()
+        answer.head(
+            200, [(b"content-type", b"application/vnd.amazon.eventstream")], "application/vnd.amazon.eventstream"
+        )
+        for frame in frames:
+            answer.feed(frame)
+        answer.finish()
+
     routes: dict[str, Callable[[], Awaitable[None]]] = {
         "anthropic": anthropic_request,
         "bedrock": bedrock_request,
         "vertex": vertex_request,
+        # Bedrock's parts, for where the time goes:
+        "  body+path": bedrock_body_only,
+        "  sigv4": bedrock_sign_only,
+        "  stream": bedrock_stream_only,
     }
     for fn in routes.values():  # warm-up (botocore resolves the credential chain on the first)
         for _ in range(50):
@@ -171,9 +193,9 @@ async def main() -> None:
     }
     sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(f"body {len(body)} bytes, stream {len(SSE_EVENTS)} events; {args.rounds} rounds x {args.batch} requests")
-    print(f"{'route':<10} {'CPU µs/request (median)':>24} {'range over rounds':>22}")
+    print(f"{'route':<12} {'CPU µs/request (median)':>24} {'range over rounds':>22}")
     for name, values in per_round.items():
-        print(f"{name:<10} {medians[name]:>24.1f} {min(values):>10.1f} .. {max(values):<9.1f}")
+        print(f"{name:<12} {medians[name]:>24.1f} {min(values):>10.1f} .. {max(values):<9.1f}")
     for name, value in added.items():
         print(f"added by {name}: {value:.1f} µs per request (median of per-round differences)")
     out = Path(__file__).parent / "results"

@@ -21,10 +21,12 @@ text); only the provider's own error message is carried over.
 from __future__ import annotations
 
 import binascii
+from typing import Any
 from urllib.parse import quote
 
 import orjson
 
+from egress.wire.cloud_body import mapped_body
 from egress.wire.eventstream import EventStreamDecoder, EventStreamError, Message
 from egress.wire.sse import encode_event
 from egress.wire.upstream_checks import body_object, protocol_error
@@ -95,23 +97,11 @@ BEDROCK_BETAS = frozenset(
 
 def request_body(body: bytes, betas: str | None) -> bytes:
     """The Messages body as InvokeModel takes it. `betas`: the client's `anthropic-beta` header."""
-    doc = body_object_for_request(body)
-    doc.pop("model", None)
-    doc.pop("stream", None)
-    doc["anthropic_version"] = ANTHROPIC_VERSION
-    if betas and "anthropic_beta" not in doc:
-        flags = [flag for b in betas.split(",") if (flag := b.strip()) in BEDROCK_BETAS]
-        if flags:
-            doc["anthropic_beta"] = flags
-    return orjson.dumps(doc)
-
-
-def body_object_for_request(body: bytes) -> dict[str, object]:
-    """The masked request as an object. It was parsed (and refused if malformed) at the door."""
-    doc = orjson.loads(body)
-    if not isinstance(doc, dict):
-        raise ValueError("a Messages request is a JSON object")
-    return doc
+    added: dict[str, Any] = {"anthropic_version": ANTHROPIC_VERSION}
+    flags = [flag for b in betas.split(",") if (flag := b.strip()) in BEDROCK_BETAS] if betas else []
+    if flags and b'"anthropic_beta"' not in body:  # a body's own list is kept as it is
+        added["anthropic_beta"] = flags
+    return mapped_body(body, added, drop_stream=True)
 
 
 def exception_class(name: str) -> tuple[int, str] | None:

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import orjson
 
+from egress.wire.cloud_body import mapped_body
 from egress.wire.sse import SseDecoder
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -60,11 +61,7 @@ def predict_path(model: str, stream: bool) -> str:
 
 def request_body(body: bytes) -> bytes:
     """The Messages body as rawPredict takes it."""
-    doc = orjson.loads(body)
-    if not isinstance(doc, dict):
-        raise ValueError("a Messages request is a JSON object")
-    doc.pop("model", None)
-    return orjson.dumps({"anthropic_version": ANTHROPIC_VERSION, **doc})
+    return mapped_body(body, {"anthropic_version": ANTHROPIC_VERSION}, drop_stream=False)
 
 
 def _error_type(status: int) -> str:

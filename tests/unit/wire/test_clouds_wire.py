@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from egress.core.errors import EgressError, ErrorCode
-from egress.wire import bedrock, vertex
+from egress.wire import bedrock, cloud_body, vertex
 from egress.wire.eventstream import Header, encode_message
 from egress.wire.sse import SseDecoder, event_data
 from tests.support.bedrock_sim import chunk_frame, exception_frame, sse_events
@@ -207,3 +207,37 @@ def test_vertex_event_is_dropped_under_any_chunking(path, data):
     flt = vertex.StreamFilter()
     out = b"".join(flt.feed(stream[a:b]) for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True))
     assert out + flt.finish() == original
+
+
+# --- the body edit on the bytes (egress/wire/cloud_body.py) ------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**31), 2**31) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    model=st.text(max_size=30),
+    middle=st.dictionaries(
+        st.text(max_size=10).filter(lambda k: k not in ("model", "stream")), _json_values, min_size=1, max_size=4
+    ),
+    stream=st.sampled_from([None, True, False]),
+    spaced=st.booleans(),
+    drop_stream=st.booleans(),
+)
+def test_byte_edit_gives_the_same_document_as_parsing(model, middle, stream, spaced, drop_stream):
+    doc = {"model": model, **middle, **({"stream": stream} if stream is not None else {})}
+    body = json.dumps(doc, indent=1 if spaced else None, ensure_ascii=spaced).encode()
+    added = {"anthropic_version": "v", "anthropic_beta": ["b"]}
+    got = orjson.loads(cloud_body.mapped_body(body, added, drop_stream))
+    want = {k: v for k, v in doc.items() if k != "model" and not (drop_stream and k == "stream")}
+    assert got == {**want, **added}
+
+
+def test_byte_edit_takes_the_fast_path_for_claude_codes_shape():
+    body = b'{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"a \\"model\\": x"}],"stream":true}'
+    out = cloud_body.mapped_body(body, {"anthropic_version": "v"}, drop_stream=True)
+    assert out == b'{"anthropic_version":"v","messages":[{"role":"user","content":"a \\"model\\": x"}]}'
