@@ -169,6 +169,16 @@ def test_openai_sdk_a_list_of_prompts(served, sim):
     assert sent["prompt"][0] == prompts[0]
 
 
+def test_a_prompt_past_the_worker_process_threshold(served, sim):
+    # 1.2 MB: parsed, inspected and masked in a worker process (detection.process_min_kb, 1024).
+    body = "".join(f"def handler_{i}(event):\n    return event['k{i}']\n" for i in range(30_000))
+    prompt = body[:1_200_000] + PROMPT
+    client = openai.OpenAI(base_url=served.url + "/v1", api_key=served.key, max_retries=0, timeout=60)
+    answer = client.completions.create(model="gpt-3.5-turbo-instruct", prompt=prompt, suffix=SUFFIX, max_tokens=8)
+    assert answer.choices[0].text == completion_text(prompt, SUFFIX)
+    assert_masked_upstream(sim, "/v1/completions", SIM_ENV["SIM_OPENAI_KEY"])
+
+
 def test_token_id_prompts_are_refused_natively_and_sent_nowhere(served, sim):
     client = openai.OpenAI(base_url=served.url + "/v1", api_key=served.key, max_retries=0)
     with pytest.raises(openai.BadRequestError) as caught:

@@ -62,7 +62,7 @@ class CompletionsSimulator:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> CompletionsSimulator:
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/completions", self._legacy)
         app.router.add_post("/v1/fim/completions", self._fim)
         self._server = LoopbackServer(app, "completions-simulator")
