@@ -37,6 +37,11 @@ ReadyCheck = Callable[[], Awaitable[Readiness]]  # what /readyz reports (it may 
 Gate = Callable[[], tuple[str, ...]]  # the failing checks, from memory only (per request)
 
 
+# The model lists: OpenAI's and Anthropic's at /v1/models, Gemini's at /v1beta/models (and at
+# /v1/models for a Gemini client: `_family`).
+_MODEL_LISTS = frozenset({"/v1/models", "/v1beta/models"})
+
+
 def new_request_id() -> str:
     return "egr_" + secrets.token_hex(12)
 
@@ -132,7 +137,7 @@ class GatewayApp:
             return
         if path == "/api/hello" and method in ("HEAD", "GET"):
             await _plain(send, 200, b"", method == "HEAD")
-        elif path == "/v1/models" and method == "GET":
+        elif path in _MODEL_LISTS and method == "GET":
             await _json(send, 200, self._models_bodies[_family(scope)])
         elif path == "/healthz" and method in ("GET", "HEAD"):
             await _json(send, 200, b'{"status":"ok"}', head=method == "HEAD")
@@ -175,6 +180,10 @@ def _models_body(catalog: Catalog, family: Family) -> bytes:
                 "last_id": data[-1]["id"] if data else None,
             }
         )
+    if family is Family.GEMINI:
+        methods = ["generateContent", "streamGenerateContent", "countTokens"]
+        models = [{"name": f"models/{m}", "displayName": m, "supportedGenerationMethods": methods} for m in seen]
+        return orjson.dumps({"models": models})
     listed = [{"id": m, "object": "model", "created": 0, "owned_by": owner} for m, owner in seen.items()]
     return orjson.dumps({"object": "list", "data": listed})
 

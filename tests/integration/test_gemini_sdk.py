@@ -324,3 +324,21 @@ def test_translated_to_chat(running: Running, sims: Any, stream: bool) -> None:
     assert got.header("authorization") == f"Bearer {UPSTREAM_CHAT_KEY}"
     assert_never_upstream(secret, chat_sim.received)
     assert_gateway_key_not_forwarded(running, chat_sim.received)
+
+
+def test_model_list_in_gemini_s_shape(running: Running, sims: Any) -> None:
+    """google-genai's models.list(): the models endpoints spell out in full (a glob such as
+    gemini-* routes but cannot be listed), of the endpoints that answer the Gemini API."""
+    c = client(running)
+    names = [m.name for m in c.models.list()]
+    assert names == [f"models/{CHAT_MODEL}"]
+    r = httpx.get(f"{running.url}/v1/models", headers={"x-goog-api-key": running.key})
+    assert r.json() == {
+        "models": [
+            {
+                "name": f"models/{CHAT_MODEL}",
+                "displayName": CHAT_MODEL,
+                "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+            }
+        ]
+    }
