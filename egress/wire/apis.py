@@ -81,6 +81,7 @@ class EchoPaths:
 
 NO_ECHO = EchoPaths()
 _TOP_MODEL = EchoPaths(("model",), ("model",))  # Chat and completions: the answer and every chunk
+_GEMINI_MODEL = EchoPaths(("modelVersion",), ("modelVersion",))  # Gemini: the answer and every chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +252,7 @@ APIS: dict[Api, ApiSpec] = {
             route="/v1beta/models/{model}:generateContent",
             aliases=("/v1/models/{model}:generateContent",),
             upstream_path="/v1beta/models/{model}:generateContent",
+            model_echo=_GEMINI_MODEL,
             spoken_by=frozenset({WireApi.GEMINI, WireApi.VERTEX_GEMINI}),
             parse_request=gemini.parse_request,
             from_route=gemini.from_route,
@@ -268,6 +270,7 @@ APIS: dict[Api, ApiSpec] = {
             aliases=("/v1/models/{model}:streamGenerateContent",),
             # The client's query (alt=sse, which from_route requires) is forwarded with it.
             upstream_path="/v1beta/models/{model}:streamGenerateContent",
+            model_echo=_GEMINI_MODEL,
             spoken_by=frozenset({WireApi.GEMINI, WireApi.VERTEX_GEMINI}),
             parse_request=gemini.parse_request,
             from_route=gemini.from_route,

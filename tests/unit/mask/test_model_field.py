@@ -279,3 +279,16 @@ def test_echo_then_restore_under_arbitrary_chunking(prefix: str, splits: list[in
 
 
 MAPPED_ID = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+def test_gemini_names_the_model_in_model_version() -> None:
+    for api in (Api.GEMINI_GENERATE, Api.GEMINI_STREAM):
+        assert _paths(api) == (("modelVersion",), ("modelVersion",))
+    echo = ModelEcho("gemini-2.5-pro", *_paths(Api.GEMINI_STREAM))
+    chunk = (
+        b'data: {"candidates":[{"content":{"parts":[{"text":"modelVersion"}],"role":"model"}}],'
+        b'"usageMetadata":{"promptTokenCount":3},"modelVersion":"gemini-2.5-pro-eu-001","responseId":"r1"}\r\n\r\n'
+    )
+    assert echo.event(chunk) == chunk.replace(b"gemini-2.5-pro-eu-001", b"gemini-2.5-pro")
+    whole = b'{"candidates":[],"modelVersion":"gemini-2.5-pro-eu-001"}'
+    assert echo.body(whole) == b'{"candidates":[],"modelVersion":"gemini-2.5-pro"}'
