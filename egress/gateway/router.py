@@ -99,9 +99,13 @@ class Router:
         assert x.parsed is not None
         candidates = self.catalog.candidates(x.api, x.parsed.model)
         if not candidates:
+            # Endpoints that serve the model but speak neither the API nor one it translates to
+            # (FIM on an OpenAI endpoint): named, so the client learns it is the API, not the model.
+            serving = [e.name for e in self.catalog.endpoints if e.serves(x.parsed.model)]
+            why = f": {', '.join(serving)} serve it but cannot answer {x.api.value}" if serving else ""
             raise EgressError(
                 ErrorCode.NO_ROUTE,
-                f"no configured provider endpoint serves {x.parsed.model!r} over the {x.api.family.value} API",
+                f"no configured provider endpoint serves {x.parsed.model!r} over the {x.api.family.value} API{why}",
             )
         return candidates
 

@@ -261,6 +261,7 @@ def test_fim_for_a_model_no_fim_endpoint_serves_is_refused_natively(served, sim)
     assert reply.status_code == 400, reply.text
     error = reply.json()["error"]
     assert error["type"] == "invalid_request_error" and error["code"] == "no_route"
+    assert error["message"].endswith("sim-openai serve it but cannot answer openai.fim_completions")
     assert sim.received == []
 
 
