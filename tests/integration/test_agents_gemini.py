@@ -17,6 +17,7 @@ verifies and holds no secret; the CLI exits 0.
 from __future__ import annotations
 
 import json
+import random
 import re
 import secrets
 import string
@@ -36,11 +37,13 @@ from tests.conftest import Running
 from tests.support import agents
 from tests.support.gateway import ThreadedGateway, write_config
 from tests.support.gemini_sim import API_KEY, GeminiSimulator
+from tests.support.simulator import Received, Reply, UpstreamSimulator, split_random
 
 pytestmark = pytest.mark.agents
 
 PLACEHOLDER = re.compile(r"EGX_[A-Z0-9_]+_[a-z]{13}")
 MODEL = "gemini-2.5-pro"
+CHAT_MODEL = "local-coder"  # served by the Chat simulator, through translation
 _ALNUM = string.ascii_letters + string.digits
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
@@ -108,7 +111,14 @@ def sim() -> Iterator[GeminiSimulator]:
 
 
 @pytest.fixture
-def gateway(sim: GeminiSimulator, tmp_path: Path) -> Iterator[Running]:
+def chat_sim() -> Iterator[UpstreamSimulator]:
+    simulator = UpstreamSimulator(seed=secrets.randbits(32)).start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def gateway(sim: GeminiSimulator, chat_sim: UpstreamSimulator, tmp_path: Path) -> Iterator[Running]:
     providers = [
         {
             "name": "sim-gemini",
@@ -122,7 +132,21 @@ def gateway(sim: GeminiSimulator, tmp_path: Path) -> Iterator[Running]:
             "retention_days": 30,
             "trains_on_api_data": False,
             "dpa": True,
-        }
+        },
+        {  # a self-hosted Chat Completions server: Gemini requests reach it through translation
+            "name": "sim-chat",
+            "api": "openai-chat",
+            "base_url": chat_sim.url + "/v1",
+            "models": [CHAT_MODEL],
+            "upstream_model": "qwen-coder",
+            "credentials": "none",
+            "operator": "Self-hosted",
+            "jurisdiction": "self",
+            "region": "local",
+            "retention_days": 0,
+            "trains_on_api_data": False,
+            "dpa": True,
+        },
     ]
     path = write_config(tmp_path, sim.url, providers=providers)
     config = load_config(path, env={"SIM_GEMINI_KEY": API_KEY})
@@ -207,3 +231,79 @@ def test_gemini_cli_reads_secrets_the_provider_never_sees(
     for value in values.values():
         assert value not in stored
     assert not PLACEHOLDER.search(stored), "a placeholder reached the audit records"
+
+
+def chat_sse(delta: dict[str, Any], finish: str | None = None, usage: bool = False) -> bytes:
+    doc: dict[str, Any] = {"id": "chatcmpl-g", "object": "chat.completion.chunk", "created": 1, "model": "qwen-coder"}
+    doc["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
+    if usage:
+        doc["choices"], doc["usage"] = [], {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}
+    return b"data: " + json.dumps(doc).encode() + b"\n\n"
+
+
+def test_gemini_cli_through_translation_to_a_self_hosted_chat_server(
+    gemini: Path, chat_sim: UpstreamSimulator, gateway: Running, tmp_path: Path
+) -> None:
+    """The same, answered by a Chat Completions server: Gemini CLI's functionCall / functionResponse
+    turns become Chat tool calls and tool messages, the answer streams back as Gemini chunks."""
+    project = tmp_path / "project"
+    (project / "config").mkdir(parents=True)
+    values = fresh_secrets()
+    lines = ["APP_NAME=billing", *[f"{k}={v}" for k, v in values.items()], "LOG_LEVEL=info"]
+    (project / "config" / "deploy.env").write_text("\n".join(lines) + "\n")
+    model = Model()
+
+    def build(received: Received) -> list[bytes]:
+        doc = received.json()
+        tool_results = [m for m in doc.get("messages", []) if m.get("role") == "tool"]
+        tools = {t["function"]["name"] for t in doc.get("tools", [])}
+        with model.lock:
+            if tool_results:
+                output = tool_results[-1]["content"]
+                # The tool message is the function response as JSON text: its lines are escaped.
+                unescaped = output.replace("\\n", "\n").splitlines()
+                quoted = [line.strip().strip('"{} ') for line in unescaped if PLACEHOLDER.search(line)]
+                text = "deploy.env holds:\n" + "\n".join(f"- {line}" for line in quoted)
+                model.turns.append("answer")
+                model.tool_output.append(output)
+                model.answered.append(text)
+                pieces = [text[i : i + 7] for i in range(0, len(text), 7)]
+                events = [chat_sse({"role": "assistant", "content": ""})]
+                events += [chat_sse({"content": p}) for p in pieces]
+            elif "read_file" in tools and "read" not in model.turns:
+                model.turns.append("read")
+                call = {"index": 0, "id": "call_g1", "type": "function"}
+                call["function"] = {"name": "read_file", "arguments": '{"file_path": "config/deploy.env"}'}
+                events = [chat_sse({"role": "assistant", "content": None, "tool_calls": [call]})]
+            else:
+                model.turns.append("side")
+                events = [chat_sse({"role": "assistant", "content": "ok"})]
+        events += [chat_sse({}, "tool_calls" if model.turns[-1] == "read" else "stop"), chat_sse({}, usage=True)]
+        wire = b"".join(events) + b"data: [DONE]\n\n"
+        return split_random(wire, random.Random(len(received.body)), max_pieces=40)
+
+    for _ in range(6):
+        chat_sim.enqueue(Reply(headers={"content-type": "text/event-stream"}, build=build))
+    env = agents.gemini_env(tmp_path / "home", gateway.url, gateway.key)
+
+    result = agents.run_agent(
+        [str(gemini), "-p", "Which credentials does config/deploy.env hold?", "-m", CHAT_MODEL], env, project
+    )
+
+    assert result.returncode == 0, result.describe()
+    assert model.turns.count("read") == 1 and model.turns.count("answer") == 1, (model.turns, result.describe())
+    [seen] = model.tool_output
+    for name, value in values.items():
+        assert value not in seen, f"{name} reached the model in the tool result"
+    assert chat_sim.received
+    for got in chat_sim.received:
+        assert got.path == "/v1/chat/completions" and got.json()["model"] == "qwen-coder"
+        text = got.body.decode("utf-8", "replace") + "\n".join(f"{k}: {v}" for k, v in got.headers)
+        for name, value in values.items():
+            assert value not in text, f"{name} reached the Chat server"
+        assert gateway.key not in text and "thoughtSignature" not in text
+    for name, value in values.items():
+        assert f"- {name}={value}" in result.stdout, (name, result.describe())
+    assert not PLACEHOLDER.search(result.stdout), result.stdout
+    records = gateway.audit(len(chat_sim.received))
+    assert any(r.get("translated_from") == "gemini.stream_generate_content" for r in records), records[-1]
