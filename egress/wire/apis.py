@@ -215,7 +215,8 @@ APIS: dict[Api, ApiSpec] = {
         ),
         # Autocomplete (egress.wire.completions). Neither is translated: a prompt and suffix are
         # joined by the model's own FIM template, which only the provider knows; a Chat model
-        # given an invented one answers prose, not code to insert (docs/adding-an-api.md).
+        # given an invented one answers prose, not code to insert; and the self-hosted servers'
+        # legacy completions refuse `suffix` (docs/adding-an-api.md).
         ApiSpec(
             Api.OPENAI_COMPLETIONS,
             route="/v1/completions",
