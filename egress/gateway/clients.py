@@ -17,6 +17,8 @@ _USER_AGENTS = (
     (b"OpenAI/Python", "openai-python"),
     (b"OpenAI/JS", "openai-js"),
     (b"mistral-client-python/", "mistral-python"),  # Mistral's SDK (Mistral Vibe sends it unchanged)
+    (b"GeminiCLI", "gemini-cli"),  # GeminiCLI/0.61.0/<model> (headless) or GeminiCLI-tui/...
+    (b"google-genai-sdk/", "google-genai"),  # Google's Gen AI SDK (Python: then gl-python/)
 )
 # Claude Code sends x-claude-code-session-id; Codex sends session-id (older versions session_id).
 _SESSION_HEADERS = (

@@ -225,6 +225,7 @@ def test_gemini_cli_reads_secrets_the_provider_never_sees(
     # The audit (its chain verified by `audit`) says what was masked and holds no secret.
     records = gateway.audit(len(sim.received))
     assert all(r["api"].startswith("gemini.") for r in records), [r["api"] for r in records]
+    assert {r["client"] for r in records} == {"gemini-cli"}
     masked = [r for r in records if r.get("masked") and r["masked"]["count"]]
     assert masked and max(r["masked"]["count"] for r in masked) >= len(values)
     stored = json.dumps(records)

@@ -155,6 +155,7 @@ def test_secret_masked_upstream_and_restored(running: Running, sims: Any, stream
     record = running.audit(before + 1)[-1]
     assert record["api"] == ("gemini.stream_generate_content" if stream else "gemini.generate_content")
     assert record["model"] == GEMINI_MODEL
+    assert record["client"] == "google-genai"
     assert secret not in json.dumps(record)
 
 
