@@ -46,16 +46,22 @@ def test_each_prompt_of_a_list_is_masked():
     assert prompts[1] == "b" and all(p.count("EGX_") == 1 for p in (prompts[0], prompts[2]))
 
 
-def legacy_wire(text: str, other: str, cuts: list[int]) -> bytes:
-    """Two choices interleaved (n=2), the second with its own text; the finish chunk empty."""
+def legacy_wire(text: str, other: str, cuts: list[int], together: bool = False) -> bytes:
+    """Two choices interleaved (n=2), the second with its own text; the finish chunk empty.
+    `together`: both choices in one chunk, each with logprobs (tokens are not restored)."""
     base = {"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "gpt-3.5-turbo-instruct"}
     out = []
     first, second = split(text, cuts), split(other, cuts)
     width = max(len(first), len(second))
     for a, b in zip(first + [""] * (width - len(first)), second + [""] * (width - len(second)), strict=True):
+        choices = []
         for index, part in ((0, a), (1, b)):
-            choice = {"text": part, "index": index, "logprobs": None, "finish_reason": None}
-            out.append(sse(None, {**base, "choices": [choice]}))
+            logprobs = {"tokens": [part], "token_logprobs": [-0.5], "top_logprobs": None, "text_offset": [0]}
+            choices.append(
+                {"text": part, "index": index, "logprobs": logprobs if together else None, "finish_reason": None}
+            )
+        for group in [choices] if together else [[c] for c in choices]:
+            out.append(sse(None, {**base, "choices": group}))
     for index in (0, 1):
         out.append(
             sse(None, {**base, "choices": [{"text": "", "index": index, "logprobs": None, "finish_reason": "stop"}]})
@@ -66,9 +72,11 @@ def legacy_wire(text: str, other: str, cuts: list[int]) -> bytes:
 
 
 @settings(max_examples=200, deadline=None)
-@given(texts, texts, st.lists(st.integers(0, 400), max_size=8), st.lists(st.integers(0, 6000), max_size=30))
-def test_legacy_stream_restores_exactly_under_any_split(text, other, cuts, byte_cuts):
-    wire = legacy_wire(text, other, cuts)
+@given(
+    texts, texts, st.lists(st.integers(0, 400), max_size=8), st.lists(st.integers(0, 6000), max_size=30), st.booleans()
+)
+def test_legacy_stream_restores_exactly_under_any_split(text, other, cuts, byte_cuts, together):
+    wire = legacy_wire(text, other, cuts, together)
     restored = run_stream(Restorer().stream(Api.OPENAI_COMPLETIONS, MAP), wire, byte_cuts)
     assert restored == run_stream(Restorer().stream(Api.OPENAI_COMPLETIONS, MAP), wire, [])
     evs = [d for _, d in events(restored)]
