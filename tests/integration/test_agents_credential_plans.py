@@ -6,17 +6,26 @@ the credential each one forwards decide what may leave.
   egress's reason, nothing reaches the provider, the audit records plan `consumer`;
 - Claude Code with an API key (`sk-ant-api03-…`): forwarded as sent, plan `api`;
 - Codex with an OpenAI project key (`sk-proj-…`) as its provider key and the gateway key in a
-  header: forwarded as sent, plan `api`.
+  header: forwarded as sent, plan `api`;
+- Codex signed in with ChatGPT (`requires_openai_auth`, an auth.json holding tokens shaped like a
+  ChatGPT sign-in's, our own values): Plus is refused (plan `consumer`), Team forwarded with its
+  token and `chatgpt-account-id` (plan `enterprise`: business terms). An Enterprise workspace's
+  Codex first loads its managed policies from chatgpt.com, which a test machine cannot reach;
+  its token classifies like Team's (tests/unit/identity/test_plans.py).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 import string
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 import yaml
 
@@ -139,3 +148,72 @@ def test_codex_project_key_is_forwarded_as_sent(
     assert upstream.received[-1].header("authorization") == f"Bearer {key}"
     records = [r for r in passthrough_gateway.audit(1) if r["api"] == "openai.responses"]
     assert records and records[-1]["credential_plan"] == "api"
+
+
+def _b64(doc: dict) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(doc)).rstrip(b"=").decode()
+
+
+def chatgpt_codex_home(tmp_path: Path, gateway: Running, plan_type: str) -> tuple[Path, str, str]:
+    """A CODEX_HOME signed in with ChatGPT: Codex sends the access token as its Bearer token and
+    the account id in `chatgpt-account-id`. Returns (home, access token, account id)."""
+    home = agents.write_codex_home(
+        tmp_path / "codex-home", gateway.url, "gpt-5.5-codex", http_headers={"x-egress-key": gateway.key}
+    )
+    config = (home / "config.toml").read_text()
+    # ChatGPT auth instead of an env key; no ChatGPT apps (they would call chatgpt.com).
+    config = config.replace('env_key = "EGRESS_KEY"\n', "requires_openai_auth = true\n")
+    (home / "config.toml").write_text(config.replace("plugins = false\n", "plugins = false\napps = false\n"))
+    account = str(uuid.UUID(int=RNG.getrandbits(128)))
+    claims = {
+        "chatgpt_account_id": account,
+        "chatgpt_plan_type": plan_type,
+        "chatgpt_user_id": "user-" + sample("", 12),
+    }
+    now = int(time.time())
+    header = _b64({"alg": "RS256", "typ": "JWT", "kid": sample("", 8)})
+    id_token = ".".join([header, _b64({"email": "dev@example.org", "exp": now + 86_400, "iat": now,
+                                        "https://api.openai.com/auth": claims}), sample("", 86)])  # fmt: skip
+    access = ".".join([header, _b64({"exp": now + 86_400, "iat": now, "https://api.openai.com/auth": claims}),
+                       sample("", 86)])  # fmt: skip
+    tokens = {"id_token": id_token, "access_token": access, "refresh_token": sample("rt_", 40), "account_id": account}
+    refreshed = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    (home / "auth.json").write_text(json.dumps({"OPENAI_API_KEY": None, "tokens": tokens, "last_refresh": refreshed}))
+    return home, access, account
+
+
+def test_codex_chatgpt_plus_sign_in_is_refused(
+    codex: Path, upstream: UpstreamSimulator, passthrough_gateway: Running, tmp_path: Path, workdir: Path
+) -> None:
+    home, access, _ = chatgpt_codex_home(tmp_path, passthrough_gateway, "plus")
+    env = agents.codex_env(tmp_path / "home", home, "unused")
+    del env["EGRESS_KEY"]
+
+    result = agents.run_agent(agents.codex_exec_argv(codex, "Summarise this repository."), env, workdir, timeout=60)
+
+    said = result.stdout + result.stderr
+    assert "consumer-plan credential (chatgpt_oauth)" in said, result.describe()
+    assert access not in said
+    assert [r for r in upstream.received if r.path.endswith("/responses")] == []
+    records = [r for r in passthrough_gateway.audit(1) if r["api"] == "openai.responses"]
+    assert records and {r["credential_plan"] for r in records} == {"consumer"}
+    assert {r["error_code"] for r in records} == {"policy_denied"}
+
+
+def test_codex_chatgpt_team_sign_in_is_forwarded_under_business_terms(
+    codex: Path, upstream: UpstreamSimulator, passthrough_gateway: Running, tmp_path: Path, workdir: Path
+) -> None:
+    home, access, account = chatgpt_codex_home(tmp_path, passthrough_gateway, "team")
+    marker = f"PLAN-ENT-{uuid.uuid4().hex}"
+    upstream.enqueue(sse_reply(responses_stream(marker, USAGE), delay_s=0.05))
+    env = agents.codex_env(tmp_path / "home", home, "unused")
+    del env["EGRESS_KEY"]
+
+    result = agents.run_agent(agents.codex_exec_argv(codex, "Reply with the marker."), env, workdir)
+
+    assert result.returncode == 0, result.describe()
+    assert marker in result.stdout, result.describe()
+    got = [r for r in upstream.received if r.path.endswith("/responses")][-1]
+    assert got.header("authorization") == f"Bearer {access}" and got.header("chatgpt-account-id") == account
+    records = [r for r in passthrough_gateway.audit(1) if r["api"] == "openai.responses"]
+    assert records[-1]["credential_plan"] == "enterprise" and records[-1]["outcome"] == "forwarded"
