@@ -25,7 +25,7 @@ from egress.config import load_config
 from egress.gateway.auth import new_key
 from tests.conftest import Running
 from tests.support.gateway import ThreadedGateway, write_config
-from tests.support.gemini_sim import API_KEY, GeminiSimulator, user_text
+from tests.support.gemini_sim import API_KEY, Answer, GeminiSimulator, user_text
 from tests.support.simulator import Received, Reply, UpstreamSimulator
 
 GEMINI_MODEL = "gemini-2.5-pro"
@@ -343,3 +343,20 @@ def test_model_list_in_gemini_s_shape(running: Running, sims: Any) -> None:
             }
         ]
     }
+
+
+def test_a_stream_cut_short_ends_with_gemini_s_error(running: Running, sims: Any) -> None:
+    """The upstream ends the stream before any finishReason: the client gets the text so far, its
+    placeholder restored, then Gemini's in-stream error (the SDK raises it), never a silent end."""
+    gemini_sim, _ = sims
+    secret = aws_key()
+    gemini_sim.script(lambda doc: Answer([{"text": "partial " + user_text(doc)}], finish_reason=None))
+    c = client(running)
+    seen: list[str] = []
+    with pytest.raises(genai_errors.APIError) as caught:
+        for chunk in c.models.generate_content_stream(model=GEMINI_MODEL, contents=f"key {secret}"):
+            seen.append(chunk.text or "")
+    assert caught.value.code == 502 and "before the answer was complete" in str(caught.value.message)
+    shown = "".join(seen)
+    assert ("partial key " + secret).startswith(shown), shown  # restored, or cut before it: never a fragment
+    assert "EGX_" not in shown

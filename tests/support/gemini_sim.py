@@ -60,7 +60,7 @@ _PART_DATA = frozenset(
 )
 _PART_META = frozenset({"thought", "thoughtSignature", "videoMetadata", "partMetadata", "mediaResolution"})
 
-Script = Callable[[dict[str, Any]], list[dict[str, Any]]]
+Script = Callable[[dict[str, Any]], "list[dict[str, Any]] | Answer"]
 
 
 class SimError(Exception):
@@ -80,7 +80,7 @@ class SimError(Exception):
 @dataclass
 class Answer:
     parts: list[dict[str, Any]]
-    finish_reason: str = "STOP"
+    finish_reason: str | None = "STOP"  # None: the stream ends without one (cut short)
 
 
 def user_text(doc: dict[str, Any]) -> str:
@@ -278,7 +278,8 @@ class GeminiSimulator:
             fn = self._scripts.popleft() if self._scripts else self.model
         if fn is None:
             return Answer([{"text": "echo: " + user_text(doc)}])
-        return Answer(fn(doc))
+        result = fn(doc)
+        return result if isinstance(result, Answer) else Answer(result)
 
     def _chunks(self, answer: Answer, model: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
         """The answer as streamed chunks: text parts cut at random points, function calls whole."""
@@ -300,7 +301,7 @@ class GeminiSimulator:
             last = i == len(parts_per_chunk) - 1
             candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
             usage: dict[str, Any] = {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens}
-            if last:
+            if last and answer.finish_reason is not None:
                 candidate["finishReason"] = answer.finish_reason
                 usage = {
                     "promptTokenCount": prompt_tokens,
