@@ -8,6 +8,7 @@ and only ever moves forward.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ from egress.core.key_scope import UNSCOPED, KeyScope
 from egress.core.records import GatewayKey
 from egress.store.sql import SqlBase
 
+# Expired keys stay in the gateways' key ring this long (then they read as unknown).
+EXPIRED_KEPT_S = 7 * 86_400
 _COLUMNS = (
     "key_id, key_hash, user_name, team, created_at, revoked_at, expires_at, scope, service_account, rotated_from, "
     "last_used_at"
@@ -103,9 +106,13 @@ class KeyTables(SqlBase):
         return found[0] if found else None
 
     def active_keys(self) -> list[GatewayKey]:
-        """Keys not revoked. Expired ones are included: the gateway refuses them as expired
-        (a precise answer) rather than as unknown."""
-        return self._keys("WHERE revoked_at IS NULL")
+        """Keys not revoked. Keys that expired within EXPIRED_KEPT_S are included, so the gateway
+        refuses them as expired (a precise answer); older ones are left out (the gateway's memory
+        does not grow with every key ever issued) and are refused as unknown."""
+        return self._keys(
+            f"WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > {self.param})",
+            (time.time() - EXPIRED_KEPT_S,),
+        )
 
     def revoke_key(self, key_id: str, when: float) -> bool:
         p = self.param

@@ -11,6 +11,7 @@ import pytest
 from egress.core.key_scope import UNSCOPED, KeyScope
 from egress.gateway.auth import new_key
 from egress.store.base import SqlStore
+from egress.store.keys import EXPIRED_KEPT_S
 from tests.support.databases import migrated_store
 
 
@@ -32,11 +33,13 @@ def test_scope_expiry_and_service_account_round_trip(store: SqlStore) -> None:
     assert store.get_key("key_nope") is None
 
 
-def test_expired_keys_stay_in_the_active_list(store: SqlStore) -> None:
-    """The gateway answers "expired", not "unknown", so it must still see them."""
+def test_recently_expired_keys_stay_in_the_active_list(store: SqlStore) -> None:
+    """The gateway answers "expired", not "unknown", so it must still see them, for a week."""
     _, key = new_key("ada", None, expires_at=time.time() - 1)
-    store.create_key(key)
+    _, old = new_key("lin", None, expires_at=time.time() - EXPIRED_KEPT_S - 60)
+    store.create_keys([key, old])
     assert [k.key_id for k in store.active_keys()] == [key.key_id]
+    assert {k.key_id for k in store.list_keys()} == {key.key_id, old.key_id}  # still listed
 
 
 def test_rotation_shortens_the_old_key_and_creates_the_successor(store: SqlStore) -> None:
