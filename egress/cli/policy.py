@@ -107,6 +107,20 @@ def policy_test(config_path: Path | None, paths: tuple[Path, ...], verbose: bool
 @click.option("--team", default=None, help="The team the policy sees.")
 @click.option("--client", default=None, help="The client the policy sees (claude-code, codex, …).")
 @click.option("--classification", "classifications", multiple=True, help="A classification label (repeatable).")
+@click.option(
+    "--caller",
+    type=click.Choice(["person", "service_account"]),
+    default="person",
+    show_default=True,
+    help="Who the policy sees asking (input.caller.kind).",
+)
+@click.option(
+    "--credential",
+    "credential_header",
+    default=None,
+    help="The client's own provider credential as a header ('authorization: Bearer sk-ant-oat01-…'), "
+    "classified as the gateway does (input.credential).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of tables.")
 def policy_eval(
     config_path: Path | None,
@@ -116,6 +130,8 @@ def policy_eval(
     team: str | None,
     client: str | None,
     classifications: tuple[str, ...],
+    caller: str,
+    credential_header: str | None,
     as_json: bool,
 ) -> None:
     """Dry-run one request: its findings, the policy input, the decision and the endpoint chosen.
@@ -129,6 +145,8 @@ def policy_eval(
     from egress.cli.index import indexed_code
     from egress.core.errors import EgressError
     from egress.core.exchange import Api
+    from egress.core.key_scope import CallerKind
+    from egress.identity.plans import CredentialClassifier, bundled_plans
     from egress.policy.decide import RequestFacts, policy_input
     from egress.policy.rego import PolicyLoadError
     from egress.route.catalog import Catalog
@@ -147,7 +165,27 @@ def policy_eval(
     findings = build_scanner(config, code=indexed_code(config)).scan(parsed.prompt)
     catalog = Catalog(config.providers)
     candidates = catalog.candidates(chosen_api, parsed.model)
-    facts = RequestFacts(chosen_api.value, parsed.model, parsed.stream, user, team, client, None, classifications)
+    credential = None
+    if credential_header is not None:
+        name, colon, value = credential_header.partition(":")
+        if not colon:
+            err_console.print("[red]--credential[/red] takes a header: 'name: value'")
+            sys.exit(2)
+        header = [(name.strip().lower().encode("latin-1"), value.strip().encode("latin-1"))]
+        credential = CredentialClassifier(bundled_plans()).classify(header, "", None)
+    facts = RequestFacts(
+        chosen_api.value,
+        parsed.model,
+        parsed.stream,
+        user,
+        team,
+        client,
+        None,
+        classifications,
+        caller_kind=CallerKind(caller),
+        auth_method="cli",
+        credential=credential,
+    )
     translated = frozenset(e.name for e in candidates if not speaks(e.api, chosen_api))
     models = {e.name: upstream_model(e, parsed.model) for e in candidates}  # as the gateway does
     document = policy_input(facts, findings, candidates, translated, models)
