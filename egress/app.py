@@ -57,6 +57,8 @@ from egress.recording.writer import RecordingWriter
 from egress.route.catalog import Catalog
 from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient
+from egress.siem.delivery import SiemDelivery
+from egress.siem.metrics import SiemMetrics
 from egress.store.base import SqlStore
 from egress.store.open import open_migrated
 from egress.telemetry.logs import ENV_LOG_LEVEL, configure_logging
@@ -311,6 +313,16 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         if telemetry.metrics is not None
         else None
     )
+    # Audit delivery to SIEMs (egress/siem): a task per sink, reading the store, never the request path.
+    siem = (
+        SiemDelivery(
+            config.siem,
+            store,
+            SiemMetrics(telemetry.metrics.registry if telemetry.metrics is not None else None),
+        )
+        if config.siem.sinks
+        else None
+    )
     # Remote OPA: probed in the background for readiness (an in-process policy is compiled by now).
     opa_probe = (
         OpaProbe(config.policy.opa_url)
@@ -331,6 +343,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         gate.desk.start_sweep()
         if sampler is not None:
             sampler.start()
+        if siem is not None:
+            siem.start()
         _reload_on_sighup(policy)
         purged = await pipeline.purge_vault()
         if purged:
@@ -345,6 +359,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
     async def shutdown() -> None:
         if sampler is not None:
             await sampler.stop()
+        if siem is not None:
+            await siem.stop()  # the cursor is in the store: the next start resumes there
         await keyring.stop()
         await code_index.stop()
         if opa_probe is not None:

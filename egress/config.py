@@ -51,6 +51,7 @@ from egress.route.provider_catalog import (
     patched_entry,
 )
 from egress.route.settings import UpstreamSettings
+from egress.siem.settings import SiemSettings
 from egress.store.settings import StoreSettings
 from egress.telemetry.settings import LoggingSettings, MetricsSettings, OrganisationSettings, TracingSettings
 
@@ -77,6 +78,7 @@ class Config(BaseModel):
     tracing: TracingSettings = TracingSettings()
     logging: LoggingSettings = LoggingSettings()
     lockdown: LockdownSettings = LockdownSettings()
+    siem: SiemSettings = SiemSettings()  # audit delivery to SIEMs (docs/siem.md)
     providers: tuple[Endpoint, ...]
     # Read once by load_config from detection.rules: (path, text) pairs.
     rule_files: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)

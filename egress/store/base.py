@@ -26,6 +26,7 @@ from egress.store.console import ConsoleTables
 from egress.store.keys import KeyTables
 from egress.store.provenance import ProvenanceTables
 from egress.store.recordings import RecordingTables
+from egress.store.siem_cursors import SiemCursor, SiemCursorTables
 from egress.store.vault import VaultTables
 
 __all__ = ["GENESIS_HASH", "Linker", "SqlStore", "Store"]
@@ -104,9 +105,28 @@ class Store(Protocol):
 
     def approval_overdue(self, now: float) -> list[str]: ...
 
+    def siem_cursor(self, sink: str) -> SiemCursor | None: ...
+
+    def siem_acquire(self, sink: str, owner: str, now: float, ttl_s: float) -> SiemCursor | None: ...
+
+    def siem_advance(self, sink: str, owner: str, seq: int, hash_: str, now: float, ttl_s: float) -> bool: ...
+
+    def siem_release(self, sink: str, owner: str) -> None: ...
+
+    def siem_batch(self, after_seq: int, limit: int) -> list[StoredAudit]: ...
+
     def close(self) -> None: ...
 
 
-class SqlStore(AuditTables, KeyTables, VaultTables, RecordingTables, ConsoleTables, ApprovalTables, ProvenanceTables):
+class SqlStore(
+    AuditTables,
+    KeyTables,
+    VaultTables,
+    RecordingTables,
+    ConsoleTables,
+    ApprovalTables,
+    ProvenanceTables,
+    SiemCursorTables,
+):
     """Every table, over one connection per thread. Methods are synchronous: call them from a
     writer thread, the CLI, or `asyncio.to_thread`, never on the event loop."""
