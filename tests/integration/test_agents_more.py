@@ -36,7 +36,7 @@ from egress.config import load_config
 from egress.gateway.auth import new_key
 from tests.conftest import Running
 from tests.support import agents
-from tests.support.agent_sim import PLACEHOLDER, ChatModel, EnvFile, quoted_assignments, unwrapped
+from tests.support.agent_sim import PLACEHOLDER, ChatModel, EnvFile, OutboundTrap, quoted_assignments, unwrapped
 from tests.support.gateway import SIM_ENV, ThreadedGateway, write_config
 from tests.support.simulator import Received, UpstreamSimulator
 
@@ -59,6 +59,11 @@ class AgentsGateway(Running):
     def __init__(self, gateway: ThreadedGateway, key: str, store: Any, config_path: Path) -> None:
         super().__init__(gateway, key, store)
         self.config_path = config_path
+        self.trap = OutboundTrap()  # what the agents try to reach besides egress
+
+    def stop(self) -> None:
+        super().stop()
+        self.trap.close()
 
     def audit_verify(self) -> str:
         """`egress audit verify` on the gateway's store: the chain, the signed checkpoints and
@@ -154,15 +159,33 @@ class Run:
         self.gateway = gateway
         self.upstream = upstream
         self.audit_before = len(gateway.audit(0))
+        gateway.trap.taken()  # forget what an earlier run tried
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        """The agent's environment with the outbound trap as its proxy (loopback goes direct)."""
+        return {**env, **self.gateway.trap.env()}
 
     def records(self) -> list[dict[str, Any]]:
         # Running.audit verifies the whole chain (egress.audit.chain.verify) before it returns.
         return self.gateway.audit(self.audit_before + len(self.upstream.received))[self.audit_before :]
 
     def check(
-        self, result: agents.Result, model: ChatModel, file: EnvFile, endpoint: str, tool_turn: bool = True
+        self,
+        result: agents.Result,
+        model: ChatModel,
+        file: EnvFile,
+        endpoint: str,
+        tool_turn: bool = True,
+        known_outbound: frozenset[str] = frozenset(),
     ) -> list[Received]:
         assert result.returncode == 0, result.describe()
+        # Telemetry, update checks and catalogue downloads are off: nothing tried to go anywhere
+        # but egress, except what the README's agent table names (`known_outbound`, host:port).
+        attempts = self.gateway.trap.taken()
+        assert {a.split(" ")[1] if a.startswith("CONNECT ") else a for a in attempts} <= known_outbound, (
+            attempts,
+            result.describe(),
+        )
         received = list(self.upstream.received)
         assert received, f"nothing reached the upstream\n{result.describe()}"
 
@@ -226,7 +249,7 @@ def test_aider_with_env_as_chat_file(
     model = ChatModel(read_tool=None, read_args={})
     model.serve(upstream)
     run = Run(agents_gateway, upstream)
-    env = agents.aider_env(tmp_path / "home", agents_gateway.url, agents_gateway.key, f"openai/{OPENAI_MODEL}")
+    env = run.env(agents.aider_env(tmp_path / "home", agents_gateway.url, agents_gateway.key, f"openai/{OPENAI_MODEL}"))
 
     result = agents.run_agent(agents.aider_argv(aider, f"openai/{OPENAI_MODEL}", PROMPT, ["config/.env"]), env, project)
 
@@ -250,7 +273,7 @@ def test_vibe_reads_env_with_read_file(
     model.serve(upstream)
     run = Run(agents_gateway, upstream)
     vibe_home = agents.write_vibe_home(tmp_path / "vibe-home", agents_gateway.url, MISTRAL_MODEL)
-    env = agents.vibe_env(tmp_path / "home", vibe_home, agents_gateway.key)
+    env = run.env(agents.vibe_env(tmp_path / "home", vibe_home, agents_gateway.key))
 
     result = agents.run_agent([str(vibe), "--trust", "--auto-approve", "-p", PROMPT], env, project)
 
@@ -290,7 +313,9 @@ def test_continue_cli_reads_env_with_bash(
     config = agents.write_continue_config(home / "continue.yaml", agents_gateway.url, agents_gateway.key, model_name)
 
     result = agents.run_agent(
-        [str(continue_cli), "-p", "--config", str(config), "--auto", PROMPT], agents.continue_env(home), project
+        [str(continue_cli), "-p", "--config", str(config), "--auto", PROMPT],
+        run.env(agents.continue_env(home)),
+        project,
     )
 
     received = run.check(result, model, env_file, "sim-openai")
@@ -312,13 +337,15 @@ def test_cline_reads_env_with_read_files(
     model = ChatModel(read_tool="read_files", read_args={"files": [{"path": str(env_file.path)}]})
     model.serve(upstream)
     run = Run(agents_gateway, upstream)
-    env = agents.cline_env(tmp_path / "home")
+    env = run.env(agents.cline_env(tmp_path / "home"))
     config = tmp_path / "cline-config"
     agents.configure_cline(cline, config, env, project, agents_gateway.url, agents_gateway.key, OPENAI_MODEL)
 
     result = agents.run_agent([str(cline), "--config", str(config), PROMPT], env, project)
 
-    received = run.check(result, model, env_file, "sim-openai")
+    # Cline 3.0.65 fetches its feature flags from PostHog (data.cline.bot) whatever
+    # telemetryOptOut says: the one destination besides egress (README, agent table).
+    received = run.check(result, model, env_file, "sim-openai", known_outbound=frozenset({"data.cline.bot:443"}))
     assert {(r.method, r.path) for r in received} == {("POST", "/v1/chat/completions")}
 
 
@@ -336,7 +363,7 @@ def test_opencode_reads_env_with_read(
     model = ChatModel(read_tool="read", read_args={"filePath": str(env_file.path)})
     model.serve(upstream)
     run = Run(agents_gateway, upstream)
-    env = agents.opencode_env(tmp_path / "home", agents_gateway.url, agents_gateway.key, OPENAI_MODEL)
+    env = run.env(agents.opencode_env(tmp_path / "home", agents_gateway.url, agents_gateway.key, OPENAI_MODEL))
 
     result = agents.run_agent([str(opencode), "run", PROMPT], env, project)
 

@@ -20,6 +20,7 @@ import json
 import random
 import re
 import secrets
+import socket
 import string
 import threading
 from dataclasses import dataclass, field
@@ -365,3 +366,64 @@ class ChatModel:
         self.tool_output.append(seen)
         self.answered.append(text)
         return text
+
+
+# --- what an agent tries to reach besides egress --------------------------------------------------
+
+
+class OutboundTrap:
+    """A loopback HTTP proxy that forwards nothing: set as HTTP(S)_PROXY (with NO_PROXY covering
+    loopback) it records every connection an agent tries to open to anywhere but egress:
+    telemetry, update checks, model catalogues. Clients that honour the proxy variables (Python's
+    requests and httpx, Bun) show up here; Node's own fetch ignores them."""
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []  # each connection's request line (CONNECT host:443 ...)
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self.port = self._server.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="outbound-trap", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = {"NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1"}
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            env[name] = env[name.lower()] = self.url
+        return env
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    first = conn.recv(4096).split(b"\r\n", 1)[0].decode("latin-1")
+                except OSError:
+                    first = "(no request line)"
+                with self._lock:
+                    self.attempts.append(first)
+                try:
+                    conn.sendall(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                except OSError:
+                    pass
+
+    def taken(self) -> list[str]:
+        with self._lock:
+            attempts, self.attempts = self.attempts, []
+        return attempts
+
+    def close(self) -> None:
+        self._stop.set()
+        self._server.close()
+        self._thread.join(2)

@@ -344,6 +344,10 @@ def write_vibe_home(vibe_home: Path, gateway_url: str, model: str) -> Path:
         f"enable_update_checks = false\n"
         f"enable_auto_update = false\n"
         f"enable_notifications = false\n"
+        # Vibe fetches an organisation's managed config from vibe_base_url (default
+        # https://chat.mistral.ai) with the Mistral provider's key, here the gateway key: egress
+        # answers it (404: no managed config) instead.
+        f"vibe_base_url = {_toml(gateway_url.rstrip('/'))}\n"
         f"\n"
         f"[[providers]]\n"
         f'name = "egress"\n'
@@ -419,12 +423,13 @@ def cline_env(home: Path) -> dict[str, str]:
 def configure_cline(
     binary: Path, config: Path, env: dict[str, str], cwd: Path, gateway_url: str, gateway_key: str, model: str
 ) -> None:
+    settings = config / "data" / "settings" / "global-settings.json"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps({"telemetryOptOut": True, "autoUpdateEnabled": False}))
     argv = [str(binary), "auth", "-p", "openai", "-k", gateway_key, "-b", gateway_url.rstrip("/") + "/v1"]
     result = run_agent([*argv, "-m", model, "--config", str(config)], env, cwd, timeout=60)
     if result.returncode != 0:
         pytest.fail(f"cline auth failed\n{result.describe()}", pytrace=False)
-    settings = config / "data" / "settings" / "global-settings.json"
-    settings.write_text(json.dumps({"telemetryOptOut": True, "autoUpdateEnabled": False}))
 
 
 # OpenCode: a custom provider on the AI SDK's OpenAI-compatible package, in OPENCODE_CONFIG_CONTENT.
@@ -457,6 +462,9 @@ def opencode_env(home: Path, gateway_url: str, gateway_key: str, model: str) -> 
         "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
         "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
         "OPENCODE_DISABLE_SHARE": "1",
+        # OpenCode installs @opencode-ai/plugin into its config folder in the background (npm's
+        # Arborist): offline, npm takes its cache only and never asks registry.npmjs.org.
+        "npm_config_offline": "true",
     }
 
 
