@@ -188,6 +188,22 @@ def test_the_request_leaves_byte_identical_but_for_the_model(served: Served) -> 
     assert response.json()["model"] == "claude-sonnet-4-5"
 
 
+def test_a_model_key_written_with_escapes_is_refused_natively_and_never_sent(served: Served) -> None:
+    """The key cannot be rewritten in place: a precise Anthropic-shaped error, nothing forwarded."""
+    before = len(served.regional.seen)
+    response = httpx.post(
+        served.url + "/v1/messages",
+        content=b'{"mod\\u0065l":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}',
+        headers={"content-type": "application/json", "x-egress-key": served.key, "anthropic-version": "2023-06-01"},
+        timeout=30,
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+    assert "without escapes" in error["error"]["message"]
+    assert len(served.regional.seen) == before
+
+
 def test_unmapped_names_reach_the_provider_as_they_are(served: Served) -> None:
     """No rule for claude-opus: the provider gets the client's own name (and refuses it here)."""
     with pytest.raises(anthropic.NotFoundError):
