@@ -30,7 +30,7 @@ def header(plan: LockdownPlan, fmt: str, comment: str = "#", notes: Iterable[str
         f"{len(plan.tool_hosts_allowed)} allowed tools' hosts, the rest blocked)",
     ]
     if plan.unexpressible:
-        lines.append(f"catalog entries with no fixed host (not covered): {', '.join(plan.unexpressible)}")
+        lines += _wrap(f"catalog entries with no fixed host (not covered): {', '.join(plan.unexpressible)}", 96)
     for note in notes:
         lines.append("")
         lines.extend(_wrap(note, 96))
