@@ -355,3 +355,60 @@ def test_vertex_refuses_a_token_it_did_not_issue(clouds: dict[str, Any]):
     )
     assert resp.status_code == 401 and resp.json()["error"]["status"] == "UNAUTHENTICATED"
     assert json.dumps(resp.json())
+
+
+@pytest.mark.parametrize(("cloud", "model"), [("bedrock", "claude-sonnet-4-5"), ("vertex", "claude-opus-4-1")])
+def test_prompt_caching_thinking_and_tools_reach_the_cloud_unchanged(
+    running: Running, clouds: dict[str, Any], cloud: str, model: str
+):
+    sim = clouds[cloud]
+    system = [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    tools = [
+        {
+            "name": "read_file",
+            "description": "Read a file",
+            "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    messages = [
+        {"role": "user", "content": "read a.txt"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "I should read it.", "signature": "c2lnbmF0dXJlLW9wYXF1ZQ=="},
+                {"type": "tool_use", "id": "toolu_01", "name": "read_file", "input": {"path": "a.txt"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_01",
+                    "content": "hello",
+                    "cache_control": {"type": "ephemeral"},
+                }
+            ],
+        },
+    ]
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    with sdk(running).messages.stream(
+        model=model,
+        max_tokens=2048,
+        system=system,
+        tools=tools,
+        tool_choice={"type": "auto"},
+        thinking=thinking,
+        messages=messages,
+        extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14"},
+    ) as s:
+        s.get_final_message()
+    [got] = sim.received
+    body = got.json()
+    assert body["system"] == system and body["tools"] == tools and body["messages"] == messages
+    assert body["thinking"] == thinking and body["tool_choice"] == {"type": "auto"}
+    if cloud == "bedrock":
+        assert body["anthropic_beta"] == ["interleaved-thinking-2025-05-14"]
+    else:
+        assert "anthropic_beta" not in body and got.header("anthropic-beta") == "interleaved-thinking-2025-05-14"
