@@ -359,6 +359,35 @@ def _own_credentials(endpoints: tuple[Endpoint, ...], apis: tuple[WireApi, ...])
     return bool(chosen) and all(not e.credentials.passthrough for e in chosen)
 
 
+def _vibe_lines(endpoints: tuple[Endpoint, ...], base: str, key: str) -> list[str]:
+    """Mistral Vibe's config, when `api: mistral` endpoints can answer it with egress's own key
+    (Vibe sends the gateway key as its API key: the tested set-up). `vibe_base_url` points at
+    egress too: Vibe fetches its organisation's managed config from there with the provider key,
+    which would otherwise take the gateway key to chat.mistral.ai."""
+    mistral = [e for e in endpoints if e.api is WireApi.MISTRAL]
+    if not mistral:
+        return []
+    if not _own_credentials(endpoints, (WireApi.MISTRAL,)):
+        return ["", "Mistral Vibe: give the `api: mistral` endpoints {env: ...} credentials (README, agent table)"]
+    model = next((m for e in mistral for m in e.listed_models()), "devstral-medium-latest")
+    return [
+        "",
+        "Mistral Vibe (~/.vibe/config.toml; the top-level keys before the tables):",
+        f'  vibe_base_url = "{base}"',
+        '  active_model = "egress"',
+        "  [[providers]]",
+        '  name = "egress"',
+        f'  api_base = "{base}/v1"',
+        '  backend = "mistral"',
+        '  api_key_env_var = "EGRESS_KEY"',
+        "  [[models]]",
+        f'  name = "{model}"',
+        '  provider = "egress"',
+        '  alias = "egress"',
+        f"  # and: export EGRESS_KEY={key}",
+    ]
+
+
 def banner_lines(config: Config, port: int, first_key: str | None) -> list[str]:
     server = config.server
     base = (
@@ -397,6 +426,7 @@ def banner_lines(config: Config, port: int, first_key: str | None) -> list[str]:
             f'  env_http_headers = {{ "{header}" = "EGRESS_KEY" }}',
             f"  # and: export EGRESS_KEY={key}",
         ]
+    lines += _vibe_lines(config.providers, base, key)
     lines += [
         "",
         "aider / Continue / Cline / OpenCode (OpenAI-compatible):",
