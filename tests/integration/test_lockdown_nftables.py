@@ -304,3 +304,22 @@ def test_ruleset_blocks_direct_access_and_the_gateway_still_reaches_the_provider
     )
     assert all(h["verdict"] in ("blocked", "not probed") for h in after["hosts"])
     assert after["seconds"] <= 10
+
+    # `refresh --apply`, run where the ruleset lives, re-resolves and reloads it in place.
+    refreshed = site["tmp"] / "refreshed"
+    in_ns(
+        net.developer,
+        *EGRESS,
+        "lockdown",
+        "refresh",
+        "--apply",
+        "--config",
+        str(site["config"]),
+        "-o",
+        str(refreshed),
+        timeout=60,
+    )
+    assert (refreshed / "egress-lockdown.nft").read_text() == ruleset  # same inputs, same bytes
+    listed = in_ns(net.developer, "nft", "list", "set", "inet", "egress_lockdown", "providers_v4").stdout
+    assert net.provider_ip in listed
+    assert in_ns(net.developer, *_connect(net.provider_ip, port), check=False).returncode == 1
