@@ -32,6 +32,7 @@ from egress.core.approvals import Approval, ApprovalNote, ApprovalStatus
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Exchange, Family
 from egress.gateway.responder import Responder
+from egress.wire import gemini
 from egress.wire.apis import ApiSpec
 from egress.wire.sse import encode_event
 
@@ -43,6 +44,8 @@ APPROVAL_HEADER = b"x-egress-approval-id"
 KEEPALIVE = {
     Family.ANTHROPIC: encode_event("ping", b'{"type": "ping"}'),
     Family.OPENAI: b": ping\n\n",
+    # google-genai reads an SSE comment as a JSON chunk and fails: a chunk with no text instead.
+    Family.GEMINI: gemini.KEEPALIVE,
 }
 
 

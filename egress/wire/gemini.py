@@ -242,6 +242,12 @@ class StreamObserver:
         return encode_event(None, orjson.dumps({"error": _error_fields(err)}))
 
 
+# "Still there, nothing yet" while a streamed request waits (an approval): Gemini's SSE has no
+# ping, and google-genai reads an SSE comment as a JSON chunk and fails; a chunk whose one part
+# is empty text is read as no text by every Gemini client.
+KEEPALIVE = b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"index":0}]}\n\n'
+
+
 # --- egress's own errors -------------------------------------------------------------------
 
 # Google's canonical status names by HTTP status (google.rpc.Code's HTTP mapping).

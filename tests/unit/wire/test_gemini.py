@@ -8,11 +8,13 @@ import json
 from typing import Any
 
 import pytest
+from google.genai import types
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Api, Family, SegmentKind, Usage
+from egress.gateway.approval_gate import KEEPALIVE
 from egress.gateway.auth import find_gateway_key, query_credential
 from egress.mask.restore import Restorer
 from egress.wire import gemini
@@ -375,3 +377,12 @@ def test_stream_restoration_under_any_split(
     shown = out.decode("utf-8")
     for placeholder in MAP:
         assert placeholder not in shown
+
+
+def test_every_family_has_a_keepalive_and_gemini_s_reads_as_no_text() -> None:
+    assert set(KEEPALIVE) == set(Family)
+    observer = gemini.StreamObserver(Usage())
+    observer.observe(KEEPALIVE[Family.GEMINI])
+    assert not observer.complete
+    chunk = types.GenerateContentResponse.model_validate(json.loads(KEEPALIVE[Family.GEMINI][6:]))
+    assert not chunk.text
