@@ -13,6 +13,9 @@ its command line, as aider's users do. For each agent:
   * the agent's output shows the real values, restored, and no placeholder;
   * `egress audit verify` passes (chain, signed checkpoints, anchor), the record of the turn that
     carried the file says what was masked, and no record holds a secret.
+  * the agent tried to reach nothing but egress: its proxy is a trap that forwards nothing and
+    records every host asked for (telemetry, update checks, catalogues; the README's agent table
+    names the one exception, Cline's feature flags).
 
 The agents are pinned (tools/agents/): a missing or broken install FAILS with the install command.
 One gateway serves the module; each test reads only the audit records its own run added.
