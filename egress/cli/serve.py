@@ -388,6 +388,25 @@ def _vibe_lines(endpoints: tuple[Endpoint, ...], base: str, key: str) -> list[st
     ]
 
 
+# The endpoint kinds that answer the Gemini API (a Chat endpoint answers it too, translated).
+_GEMINI_KINDS = (WireApi.GEMINI, WireApi.VERTEX_GEMINI)
+
+
+def _gemini_lines(endpoints: tuple[Endpoint, ...], base: str, key: str, header: str) -> list[str]:
+    """Gemini CLI's environment, when a Gemini endpoint is configured (README, agent table):
+    the gateway key as GEMINI_API_KEY where egress sends its own credential, else as a header
+    beside the user's own Google key. 0.61.0 also needs its auth type named in settings.json."""
+    if not any(e.api in _GEMINI_KINDS for e in endpoints):
+        return []
+    lines = ["", "Gemini CLI:", f"  export GOOGLE_GEMINI_BASE_URL={base}"]
+    if _own_credentials(endpoints, _GEMINI_KINDS):
+        lines.append(f"  export GEMINI_API_KEY={key}   # egress sends its own credential upstream")
+    else:
+        lines.append(f'  export GEMINI_CLI_CUSTOM_HEADERS="{header}: {key}"   # keep your own GEMINI_API_KEY')
+    lines.append('  # ~/.gemini/settings.json: {"security": {"auth": {"selectedType": "gemini-api-key"}}}')
+    return lines
+
+
 def banner_lines(config: Config, port: int, first_key: str | None) -> list[str]:
     server = config.server
     base = (
@@ -427,6 +446,7 @@ def banner_lines(config: Config, port: int, first_key: str | None) -> list[str]:
             f"  # and: export EGRESS_KEY={key}",
         ]
     lines += _vibe_lines(config.providers, base, key)
+    lines += _gemini_lines(config.providers, base, key, header)
     lines += [
         "",
         "aider / Continue / Cline / OpenCode (OpenAI-compatible):",
