@@ -165,7 +165,7 @@ def query_credential(query: str, headers: list[tuple[bytes, bytes]]) -> tuple[st
     other (a gateway key is found and dropped there; a provider key is forwarded only to a
     passthrough endpoint), and the query that is kept, forwarded and logged never holds it.
     Every other parameter stays as the client encoded it."""
-    if "key=" not in query:
+    if "key=" not in query and "%" not in query:  # a name may be percent-encoded (k%65y)
         return query, headers
     kept: list[str] = []
     found: list[tuple[bytes, bytes]] = []

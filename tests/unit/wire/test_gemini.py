@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 from google.genai import types
@@ -386,3 +387,22 @@ def test_every_family_has_a_keepalive_and_gemini_s_reads_as_no_text() -> None:
     assert not observer.complete
     chunk = types.GenerateContentResponse.model_validate(json.loads(KEEPALIVE[Family.GEMINI][6:]))
     assert not chunk.text
+
+
+query_names = st.sampled_from(["key", "k%65y", "%6Bey", "alt", "k", "keys", "key%20", "pageSize", ""])
+query_values = st.text(alphabet="abc=%+&_-.~egk", max_size=6)
+
+
+@given(st.lists(st.tuples(query_names, query_values), max_size=6))
+def test_no_key_parameter_survives_in_the_query(pairs: list[tuple[str, str]]) -> None:
+    """Whatever the query, the one kept holds no `key` parameter, every other one stays as the
+    client encoded it and in its order, and each key found becomes one x-goog-api-key header."""
+    query = "&".join(f"{name}={value.replace('&', '%26')}" for name, value in pairs)
+    kept, headers = query_credential(query, [])
+    names = [unquote_plus(pair.partition("=")[0]) for pair in kept.split("&") if pair]
+    assert "key" not in names  # also when the client percent-encoded the name
+    is_key = [unquote_plus(p.partition("=")[0]) == "key" for p in query.split("&")]
+    others = [p for p, key in zip(query.split("&"), is_key, strict=True) if p and not key]
+    assert kept.split("&") == others or (kept == "" and others == [])
+    assert len(headers) == sum(is_key)
+    assert all(name == b"x-goog-api-key" for name, _ in headers)
