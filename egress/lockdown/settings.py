@@ -28,6 +28,11 @@ class GatewaySite(BaseModel):
         default=None, description="the gateway's URL for `egress lockdown check` (default server.public_url)"
     )
     service_account: str = Field(default="egress", description="the gateway pods' Kubernetes service account")
+    local_uid: int | None = Field(
+        default=None,
+        ge=0,
+        description="nftables: the user a gateway on the same machine runs as (its own traffic to providers is let through)",
+    )
     store_ports: tuple[int, ...] = Field(
         default=(5432, 6379), description="in-cluster ports the gateway's pods may reach (PostgreSQL, Redis)"
     )

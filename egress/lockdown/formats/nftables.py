@@ -46,10 +46,16 @@ def render(plan: LockdownPlan) -> list[Artifact]:
     lines += _set("gateway_v6", "ipv6_addr", [(n, "the gateway") for n in gateway if n.version == 6])
     lines += _set("providers_v4", "ipv4_addr", [(n, _comment(owners[n])) for n in blocked if n.version == 4])
     lines += _set("providers_v6", "ipv6_addr", [(n, _comment(owners[n])) for n in blocked if n.version == 6])
+    local_uid = plan.settings.gateway.local_uid
     for chain, hook in (("output", "output"), ("forward", "forward")):
         lines += [
             f"\tchain {chain} {{",
             f"\t\ttype filter hook {hook} priority filter; policy accept;",
+        ]
+        if chain == "output" and local_uid is not None:
+            # A gateway on this machine: its own process (and only it) may reach the providers.
+            lines.append(f'\t\tmeta skuid {local_uid} accept comment "the gateway on this machine"')
+        lines += [
             "\t\tip daddr @gateway_v4 accept",
             "\t\tip6 daddr @gateway_v6 accept",
             '\t\tip daddr @providers_v4 counter drop comment "LLM provider: only through the gateway"',
