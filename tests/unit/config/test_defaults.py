@@ -16,6 +16,7 @@ from egress.config import Config, ConfigError, load_config
 from egress.detect.settings import DetectionSettings
 from egress.gateway.settings import AuthSettings, ServerSettings
 from egress.identity.settings import OidcSettings
+from egress.lockdown.settings import GatewaySite, IstioSite, LockdownSettings
 from egress.mask.settings import MaskingSettings
 from egress.policy.settings import PolicySettings
 from egress.recording.settings import RecordingSettings
@@ -33,6 +34,7 @@ PACKAGE_SECTIONS: dict[str, type[BaseModel]] = {
     "approvals": ApprovalSettings,
     "recording": RecordingSettings,
     "console": ConsoleSettings,
+    "lockdown": LockdownSettings,
 }
 # Sections load_config completes (detection.cache_dir from the environment) or the embedded
 # file sets apart from the type's default on purpose (masking.kinds: personal data too).
@@ -47,6 +49,8 @@ SETTINGS_TYPES = (
     OidcSettings,
     ConsoleOidcSettings,
     BreakerSettings,
+    GatewaySite,
+    IstioSite,
 )
 
 PROVIDERS_ONLY = """\
