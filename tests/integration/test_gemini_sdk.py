@@ -360,3 +360,20 @@ def test_a_stream_cut_short_ends_with_gemini_s_error(running: Running, sims: Any
     shown = "".join(seen)
     assert ("partial key " + secret).startswith(shown), shown  # restored, or cut before it: never a fragment
     assert "EGX_" not in shown
+
+
+def test_a_stream_with_nothing_to_restore_is_relayed_byte_for_byte(running: Running, sims: Any) -> None:
+    """Protocol fidelity: without a placeholder to restore, the client reads the upstream's SSE as
+    Google wrote it (CRLF line ends, every chunk's fields), whatever the network's cuts."""
+    gemini_sim, _ = sims
+    body = {"contents": [{"role": "user", "parts": [{"text": "nothing secret here, " * 20}]}]}
+    with httpx.stream(
+        "POST",
+        f"{running.url}/v1beta/models/{GEMINI_MODEL}:streamGenerateContent?alt=sse",
+        json=body,
+        headers={"x-goog-api-key": running.key},
+    ) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        relayed = b"".join(r.iter_raw())
+    [sent] = gemini_sim.sent
+    assert relayed == sent and sent.count(b"\r\n\r\n") > 1

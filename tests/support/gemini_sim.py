@@ -113,6 +113,7 @@ class GeminiSimulator:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.received: list[Received] = []
+        self.sent: list[bytes] = []  # each answer's body, as written (before the network splits it)
         self._scripts: deque[Script] = deque()
         # The model for every request no script is queued for (None: it echoes).
         self.model: Script | None = None
@@ -141,6 +142,7 @@ class GeminiSimulator:
     def reset(self) -> None:
         with self._lock:
             self.received.clear()
+            self.sent.clear()
             self._scripts.clear()
             self.model = None
 
@@ -194,6 +196,8 @@ class GeminiSimulator:
         else:
             data = ("[" + ",\r\n".join(json.dumps(c) for c in chunks) + "]").encode()
             content_type = "application/json; charset=UTF-8"
+        with self._lock:
+            self.sent.append(data)
         resp = web.StreamResponse(status=200, headers={"content-type": content_type})
         await resp.prepare(request)
         with self._lock:
