@@ -25,7 +25,7 @@ from egress.config import load_config
 from egress.gateway.auth import new_key
 from tests.conftest import Running
 from tests.support.gateway import ThreadedGateway, write_config
-from tests.support.gemini_sim import API_KEY, Answer, GeminiSimulator, user_text
+from tests.support.gemini_sim import API_KEY, Answer, GeminiSimulator, SimError, user_text
 from tests.support.simulator import Received, Reply, UpstreamSimulator
 
 GEMINI_MODEL = "gemini-2.5-pro"
@@ -377,3 +377,18 @@ def test_a_stream_with_nothing_to_restore_is_relayed_byte_for_byte(running: Runn
         relayed = b"".join(r.iter_raw())
     [sent] = gemini_sim.sent
     assert relayed == sent and sent.count(b"\r\n\r\n") > 1
+
+
+def test_the_provider_s_own_errors_pass_unmodified(running: Running, sims: Any) -> None:
+    """Google's quota error reaches the SDK as Google wrote it (status, status name, message)."""
+    gemini_sim, _ = sims
+
+    def quota(doc: dict[str, Any]) -> list[dict[str, Any]]:
+        raise SimError(429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Generate Content API requests'")
+
+    gemini_sim.script(quota)
+    c = client(running)
+    with pytest.raises(genai_errors.ClientError) as caught:
+        c.models.generate_content(model=GEMINI_MODEL, contents="hi")
+    assert caught.value.code == 429 and caught.value.status == "RESOURCE_EXHAUSTED"
+    assert caught.value.message.startswith("Quota exceeded for quota metric")
