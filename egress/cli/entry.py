@@ -25,6 +25,7 @@ COMMANDS = {
     "admin": LazyCommand("egress.cli.admin", "admin_command", "Console accounts: who may sign in to /admin."),
     "index": LazyCommand("egress.cli.index", "index_command", "Fingerprint the organisation's repositories."),
     "demo": LazyCommand("egress.cli.demo", "demo_command", "Masking, restoration and routing on a built-in simulator."),
+    "siem": LazyCommand("egress.cli.siem", "siem_command", "Audit delivery to SIEMs: status, verify a copy."),
     "lockdown": LazyCommand(
         "egress.cli.lockdown", "lockdown_command", "Network lock-down: no way to the providers but through the gateway."
     ),

@@ -43,6 +43,23 @@ def from_document(doc: dict[str, object]) -> DeliveredRecord:
     )
 
 
+def read_copy(lines: Iterable[bytes]) -> list[DeliveredRecord]:
+    """A SIEM copy as JSON lines: each line a chain document (an Elastic document: its
+    `@timestamp` is ignored) or a whole HEC event (its `event` is the document)."""
+    out = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            doc = orjson.loads(line)
+            if isinstance(doc, dict) and isinstance(doc.get("event"), dict):
+                doc = doc["event"]
+            out.append(from_document(doc))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"line {number}: not a delivered audit record ({type(exc).__name__}: {exc})") from None
+    return out
+
+
 def from_syslog(message: bytes) -> DeliveredRecord:
     """From one RFC 5424 message as the syslog sink writes it (without its octet-count frame)."""
     marker = message.index(b"[egress@32473 ")
@@ -73,9 +90,17 @@ def _stored(d: DeliveredRecord) -> StoredAudit:
 
 
 def verify_copy(
-    delivered: Iterable[DeliveredRecord], checkpoints: Sequence[Checkpoint], public: Ed25519PublicKey
+    delivered: Iterable[DeliveredRecord],
+    checkpoints: Sequence[Checkpoint],
+    public: Ed25519PublicKey,
+    through: int | None = None,
 ) -> AuditReport:
-    """The copy, duplicates removed and in sequence order, verified as a complete export."""
+    """The copy, duplicates removed and in sequence order, verified as a complete export.
+
+    `through`: only the checkpoints at or before this record count (a copy still being delivered
+    ends before the newest checkpoint; checked against all of them it is reported truncated)."""
+    if through is not None:
+        checkpoints = [cp for cp in checkpoints if cp.seq <= through]
     by_seq: dict[int, DeliveredRecord] = {}
     for d in delivered:
         seen = by_seq.setdefault(d.seq, d)

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import orjson
 
 from egress.audit.checkpoint import Signer, load_or_create_signing_key
 from egress.audit.settings import AuditSettings
@@ -27,6 +28,11 @@ from tests.unit.audit.test_chain import entry
 
 N = 1000
 BATCH = 50
+
+
+def egress_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **SIM_ENV, "HOME": str(tmp_path), "HEC_TOKEN": "crash-token"}
+    return subprocess.run([sys.executable, "-m", "egress", *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 def serve(tmp_path: Path, config: Path) -> subprocess.Popen:
@@ -117,6 +123,19 @@ def test_kill_9_during_delivery_resumes_from_the_cursor(tmp_path: Path) -> None:
         report = verify_copy(copy, checkpoints, load_or_create_signing_key(config.audit_signing_key_file).public_key())
         assert report.ok, report.breaks
         assert report.covered_seq == N
+
+        # The operator's way: the SIEM's events as JSON lines, checked by `egress siem verify`.
+        copy_file = tmp_path / "siem-copy.jsonl"
+        copy_file.write_bytes(b"\n".join(orjson.dumps({"event": doc}) for doc in receiver.hec_documents))
+        verified = egress_cli(tmp_path, "siem", "verify", "--config", str(path), str(copy_file))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert f"{N} records (SIEM copy) verified" in verified.stdout
+        edited = copy_file.read_bytes().replace(b'"req_17"', b'"req_71"', 1)
+        copy_file.write_bytes(edited)
+        broken = egress_cli(tmp_path, "siem", "verify", "--config", str(path), str(copy_file))
+        assert broken.returncode != 0 and "BROKEN at record 17" in broken.stdout
+        status = egress_cli(tmp_path, "siem", "status", "--config", str(path))
+        assert f"splunk (http): acknowledged through record {N} of {N}, 0 behind" in status.stdout
     finally:
         store.close()
         receiver.close()

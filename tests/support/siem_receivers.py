@@ -170,6 +170,7 @@ class HttpReceiver:
     delay_s: float = 0.0  # each request waits this long before it is answered (a slow SIEM)
     fail_once: set[int] = field(default_factory=set)  # bulk: these seqs fail (429) the first time
     hec: list[DeliveredRecord] = field(default_factory=list)  # in arrival order, duplicates kept
+    hec_documents: list[dict[str, Any]] = field(default_factory=list)  # the events' documents, as received
     bulk: list[DeliveredRecord] = field(default_factory=list)
     bulk_index: dict[str, DeliveredRecord] = field(default_factory=dict)  # by _id, as an index holds them
     otlp: list[DeliveredRecord] = field(default_factory=list)
@@ -211,6 +212,7 @@ class HttpReceiver:
             return web.json_response({"text": "Invalid data format", "code": 6}, status=400)
         with self._lock:
             self.hec.extend(got)
+            self.hec_documents.extend(event["event"] for event in events)
         return web.json_response({"text": "Success", "code": 0})
 
     async def _bulk(self, request: web.Request) -> web.Response:
