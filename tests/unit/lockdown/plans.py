@@ -3,6 +3,7 @@ with the fixed catalog beside it (never the bundled one, which grows)."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -17,10 +18,12 @@ GOLDEN = HERE / "golden"
 RESOLVED = {"api.anthropic.com": ("160.79.104.10",), "api2.cursor.sh": ("203.0.113.5", "203.0.113.6")}
 
 
+@cache  # frozen: one load for the whole module
 def config() -> Config:
     return load_config(HERE / "config.yaml", env={}, require_env=False)
 
 
+@cache
 def catalog() -> ProviderCatalog:
     return parse_catalog(yaml.safe_load((HERE / "catalog.yaml").read_text()))
 
