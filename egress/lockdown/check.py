@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 from egress.lockdown.hosts import LockdownPlan, ProviderHost
 from egress.lockdown.resolve import lookup
 
+_MAX_ADDRESSES = 16  # addresses of one host tried at once
+
 
 @dataclass(frozen=True, slots=True)
 class Probe:
@@ -142,23 +144,41 @@ async def probe(host: ProviderHost, timeout_s: float) -> Probe:
 
 
 async def _connect(addresses: tuple[str, ...], port: int, deadline: float) -> tuple[str, asyncio.StreamWriter | None]:
-    """The first address that accepts a connection before the deadline; else why none did."""
-    outcome = "timeout"
-    for address in addresses:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return "timeout", None
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), remaining)
-        except TimeoutError:
-            return "timeout", None
-        except ConnectionRefusedError:
-            outcome = "refused"
-        except OSError as exc:
-            outcome = f"unreachable: {exc.strerror or type(exc).__name__}"
-        else:
-            return "connected", writer
-    return outcome, None
+    """A connection to any of the addresses, all tried at once until the deadline (a ruleset that
+    drops one address of a host must not hide another that answers); else why none did."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return "timeout", None
+    attempts = [asyncio.ensure_future(asyncio.open_connection(a, port)) for a in addresses[:_MAX_ADDRESSES]]
+    outcomes: list[str] = []
+    winner: asyncio.StreamWriter | None = None
+    try:
+        for next_done in asyncio.as_completed(attempts, timeout=remaining):
+            try:
+                _, writer = await next_done
+            except TimeoutError:  # the deadline (an OSError too: caught before the others)
+                outcomes.append("timeout")
+                break
+            except ConnectionRefusedError:
+                outcomes.append("refused")
+            except OSError as exc:
+                outcomes.append(f"unreachable: {exc.strerror or type(exc).__name__}")
+            else:
+                winner = writer
+                break
+    finally:
+        for attempt in attempts:
+            if not attempt.done():
+                attempt.cancel()
+            elif not attempt.cancelled() and attempt.exception() is None and attempt.result()[1] is not winner:
+                attempt.result()[1].close()
+    if winner is not None:
+        return "connected", winner
+    # The most telling outcome: a timeout (dropped) over a refusal over an unreachable network.
+    for kind in ("timeout", "refused"):
+        if kind in outcomes:
+            return kind, None
+    return (outcomes[0] if outcomes else "timeout"), None
 
 
 async def _handshake(writer: asyncio.StreamWriter, name: str, deadline: float) -> str:

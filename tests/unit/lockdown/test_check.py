@@ -101,3 +101,33 @@ def test_exit_status(verdicts, gateway, code):
     report = CheckReport("sha256:x", "2026-01-15", tuple(probe_row(v) for v in verdicts), gateway, 0.2)
     assert report.exit_code == code
     assert report.to_json()["ok"] is (code == 0)
+
+
+async def test_every_address_of_a_host_is_tried_not_only_the_first():
+    """A host whose first address drops connections but whose second answers is reachable: the
+    dropped one must not use up the deadline. The drop is real: a listening socket whose accept
+    queue is full (never accepted) silently drops new SYNs."""
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(0)
+    port = blackhole.getsockname()[1]
+    fillers = []
+    for _ in range(4):  # fill the accept queue; later connects hang (the kernel drops their SYNs)
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    await asyncio.sleep(0.2)
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.2", port)
+    try:
+        async with server:
+            dropped, _ = await _connect(("127.0.0.1",), port, time.monotonic() + 1)
+            assert dropped == "timeout"
+            # Tried one after the other, the first would use up the deadline: "timeout".
+            outcome, writer = await _connect(("127.0.0.1", "127.0.0.2"), port, time.monotonic() + 3)
+            assert outcome == "connected" and writer is not None
+            writer.close()
+    finally:
+        for filler in fillers:
+            filler.close()
+        blackhole.close()
