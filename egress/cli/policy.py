@@ -103,6 +103,13 @@ def policy_test(config_path: Path | None, paths: tuple[Path, ...], verbose: bool
 @config_option
 @click.option("--request", "request_file", required=True, type=click.File("rb"), help="A request body (JSON); - for stdin.")
 @click.option("--api", type=click.Choice(sorted(_APIS)), default=None, help="Its API (default: guessed from the body).")
+@click.option(
+    "--path",
+    "request_path",
+    default=None,
+    help="The path it is posted to, which names its API (instead of --api) and, for Gemini, its model "
+    "(/v1beta/models/gemini-2.5-pro:streamGenerateContent).",
+)
 @click.option("--user", default="cli", help="The user the policy sees.")
 @click.option("--team", default=None, help="The team the policy sees.")
 @click.option("--client", default=None, help="The client the policy sees (claude-code, codex, …).")
@@ -126,6 +133,7 @@ def policy_eval(
     config_path: Path | None,
     request_file: Any,
     api: str | None,
+    request_path: str | None,
     user: str,
     team: str | None,
     client: str | None,
@@ -143,7 +151,7 @@ def policy_eval(
     # Imported here: `egress policy --help` stays fast.
     from egress.app import build_policy, build_scanner
     from egress.cli.index import indexed_code
-    from egress.core.errors import EgressError
+    from egress.core.errors import EgressError, ErrorCode
     from egress.core.exchange import Api
     from egress.core.key_scope import CallerKind
     from egress.identity.plans import CredentialClassifier, bundled_plans
@@ -151,13 +159,25 @@ def policy_eval(
     from egress.policy.rego import PolicyLoadError
     from egress.route.catalog import Catalog
     from egress.route.model_map import upstream_model
-    from egress.wire.apis import APIS, guess_api, speaks
+    from egress.wire.apis import APIS, guess_api, route, speaks
 
     config = load_or_exit(config_path)
     body = request_file.read()
-    chosen_api = Api(_APIS[api]) if api else guess_api(body)
+    routed = route(request_path) if request_path is not None else None
+    if request_path is not None and routed is None:
+        err_console.print(f"[red]--path[/red] {request_path} is no API's path (README, Endpoints)")
+        sys.exit(2)
+    chosen_api = routed or (Api(_APIS[api]) if api else guess_api(body))
+    spec = APIS[chosen_api]
     try:
-        parsed = APIS[chosen_api].parse_request(chosen_api, body)
+        parsed = spec.parse_request(chosen_api, body)
+        if spec.from_route is not None:  # the model is the path's (Gemini)
+            if request_path is None:
+                raise EgressError(
+                    ErrorCode.INVALID_REQUEST,
+                    "this API names the model in the path: give --path /v1beta/models/MODEL:generateContent",
+                )
+            parsed = spec.from_route(parsed, request_path, "alt=sse")
     except EgressError as exc:
         err_console.print(f"[red]request error[/red] {exc.message}")
         sys.exit(2)
