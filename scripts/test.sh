@@ -24,13 +24,21 @@ cp tools/agents/package.json tools/agents/package-lock.json .tools/npm/
 # builds), while `install` takes exactly the locked versions and skips the other platforms.
 npm install --prefix .tools/npm --no-audit --no-fund --loglevel=error
 # The Python agents, each in a venv of its own (.tools/aider, .tools/vibe: their dependencies never
-# mix with egress's), pinned in tools/agents/<name>.txt; skipped when the pinned version is there.
+# mix with egress's), pinned in tools/agents/<name>.txt. The venvs live in a per-machine cache
+# (one per pinned version, built once, under a lock) and .tools/<name> links to it, so a fresh
+# clone on the same machine installs nothing.
+AGENTS_CACHE=${EGRESS_AGENTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/egress/agents}
 python_agent() {  # venv name, interpreter
-  local pin; pin=$(grep -v '^#' "tools/agents/$1.txt" | head -n1)
-  if ! [ -x ".tools/$1/bin/python" ] || ! ".tools/$1/bin/python" -c \
-    "import importlib.metadata as m, sys; p, v = sys.argv[1].split('=='); sys.exit(m.version(p) != v)" "$pin" 2>/dev/null; then
-    "$2" -m venv ".tools/$1" && ".tools/$1/bin/python" -m pip install -q "$pin"
-  fi
+  local pin dir; pin=$(grep -v '^#' "tools/agents/$1.txt" | head -n1); dir="$AGENTS_CACHE/$1-${pin#*==}"
+  mkdir -p "$AGENTS_CACHE"
+  (
+    flock 9
+    if ! [ -f "$dir/.installed" ]; then  # written last: a half-built venv is built again
+      rm -rf "$dir" && "$2" -m venv "$dir" && "$dir/bin/python" -m pip install -q "$pin" && touch "$dir/.installed"
+    fi
+  ) 9>"$AGENTS_CACHE/.lock"
+  [ -L ".tools/$1" ] || rm -rf ".tools/$1"
+  ln -sfn "$dir" ".tools/$1"
 }
 # Mistral Vibe needs Python 3.12 or newer: the first found on PATH or among pyenv's versions.
 vibe_python() {
