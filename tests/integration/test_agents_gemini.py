@@ -20,6 +20,7 @@ import json
 import random
 import re
 import secrets
+import socket
 import string
 import threading
 import zlib
@@ -103,6 +104,47 @@ def gemini() -> Path:
     return binary
 
 
+class ProxyRecorder:
+    """An HTTP proxy that forwards nothing and notes every request line (CONNECT host:443): with
+    the agent's proxy set to it and loopback exempt, it sees whatever the agent would send
+    anywhere but egress (usage statistics, update checks)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(16)
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._socket.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.lines.append(conn.recv(4096).split(b"\r\n")[0].decode("latin-1"))
+                except OSError:
+                    pass
+
+    def env(self) -> dict[str, str]:
+        proxies = {name: self.url for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")}
+        return proxies | {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[ProxyRecorder]:
+    recorder = ProxyRecorder()
+    yield recorder
+    recorder.close()
+
+
 @pytest.fixture
 def sim() -> Iterator[GeminiSimulator]:
     simulator = GeminiSimulator(seed=secrets.randbits(32)).start()
@@ -159,7 +201,7 @@ def gateway(sim: GeminiSimulator, chat_sim: UpstreamSimulator, tmp_path: Path) -
 
 
 def test_gemini_cli_reads_secrets_the_provider_never_sees(
-    gemini: Path, sim: GeminiSimulator, gateway: Running, tmp_path: Path
+    gemini: Path, sim: GeminiSimulator, gateway: Running, tmp_path: Path, elsewhere: ProxyRecorder
 ) -> None:
     project = tmp_path / "project"
     (project / "config").mkdir(parents=True)
@@ -193,13 +235,16 @@ def test_gemini_cli_reads_secrets_the_provider_never_sees(
             return [{"text": "ok"}]
 
     sim.model = respond
-    env = agents.gemini_env(tmp_path / "home", gateway.url, gateway.key)
+    env = agents.gemini_env(tmp_path / "home", gateway.url, gateway.key) | elsewhere.env()
 
     result = agents.run_agent(
         [str(gemini), "-p", "Which credentials does config/deploy.env hold?", "-m", MODEL], env, project
     )
 
     assert result.returncode == 0, result.describe()
+    # Nothing went anywhere but egress (with the settings of agents.gemini_env; without them the
+    # CLI posts usage statistics to play.googleapis.com).
+    assert elsewhere.lines == [], elsewhere.lines
     assert model.turns.count("read") == 1 and model.turns.count("answer") == 1, (model.turns, result.describe())
     [seen] = model.tool_output
     for name, value in values.items():
