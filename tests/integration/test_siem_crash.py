@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from egress.audit.checkpoint import Signer, load_or_create_signing_key
 from egress.audit.settings import AuditSettings
@@ -28,6 +29,7 @@ from tests.unit.audit.test_chain import entry
 
 N = 1000
 BATCH = 50
+METRICS_TOKEN = "siem-metrics-token"
 
 
 def egress_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,7 +37,7 @@ def egress_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "egress", *args], env=env, capture_output=True, text=True, timeout=60)
 
 
-def serve(tmp_path: Path, config: Path) -> subprocess.Popen:
+def serve(tmp_path: Path, config: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
         **os.environ,
@@ -43,6 +45,7 @@ def serve(tmp_path: Path, config: Path) -> subprocess.Popen:
         "HOME": str(tmp_path),
         "XDG_CACHE_HOME": str(default_cache_dir(os.environ).parent),
         "HEC_TOKEN": "crash-token",
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "egress", "serve", "--config", str(config), "--port", str(port)],
@@ -56,7 +59,7 @@ def serve(tmp_path: Path, config: Path) -> subprocess.Popen:
         assert proc.poll() is None, "egress serve exited before it was ready"
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
+                return proc, f"http://127.0.0.1:{port}"
         except httpx.TransportError:
             pass
         time.sleep(0.1)
@@ -75,7 +78,12 @@ def test_kill_9_during_delivery_resumes_from_the_cursor(tmp_path: Path) -> None:
         # A short lease: the restarted process takes over from the killed one within 2 s.
         "delivery": {"batch_size": BATCH, "poll_interval_s": 0.05, "timeout_s": 1, "lease_ttl_s": 2},
     }
-    path = write_config(tmp_path, "http://127.0.0.1:9", siem={"sinks": [sink]})
+    path = write_config(
+        tmp_path,
+        "http://127.0.0.1:9",
+        siem={"sinks": [sink]},
+        metrics={"enabled": True, "token_env": "METRICS_TOKEN"},
+    )
     config = load_config(path, env=SIM_ENV)
     # The chain, written before the gateway starts, signed with the key the gateway will use.
     store = open_migrated(config.store_url, config.resolved_data_dir, config.store)
@@ -90,7 +98,7 @@ def test_kill_9_during_delivery_resumes_from_the_cursor(tmp_path: Path) -> None:
     writer.close()
     store.close()
 
-    proc = serve(tmp_path, path)
+    proc, _ = serve(tmp_path, path)
     try:
         wait_until(lambda: len(receiver.hec) >= 300, 60, "delivery under way")
         os.killpg(proc.pid, signal.SIGKILL)  # mid-delivery: no shutdown, no lease release
@@ -108,10 +116,20 @@ def test_kill_9_during_delivery_resumes_from_the_cursor(tmp_path: Path) -> None:
         assert received >= set(range(1, cursor.seq + 1))  # the cursor never passes an unacknowledged record
         assert max(received) - cursor.seq <= BATCH  # at most the batch in flight is ahead of it
 
-        proc = serve(tmp_path, path)
+        proc, url = serve(tmp_path, path)
         try:
             wait_until(lambda: {d.seq for d in receiver.hec} >= set(range(1, N + 1)), 60, "the rest delivered")
             wait_until(lambda: (store.siem_cursor("splunk") or cursor).seq == N, 10, "the cursor at the end")
+            # The restarted process's own figures, on the gateway's /metrics.
+            page = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5)
+            assert page.status_code == 200
+            families = {f.name: f for f in text_string_to_metric_families(page.text)}
+            delivered = families["egress_siem_delivered_records"].samples
+            assert [(s.labels, s.value) for s in delivered if s.name.endswith("_total")] == [
+                ({"sink": "splunk"}, N - cursor.seq)
+            ]
+            lag = [s.value for s in families["egress_siem_lag_records"].samples]
+            assert lag == [0]
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
