@@ -104,6 +104,10 @@ class CatalogEntry(BaseModel):
         default=None,
         description="ISO 3166 alpha-2 code of the operator's home law (its parent's), apart from where data is processed",
     )
+    # The safeguard on record for a transfer to a third country (GDPR Art. 44-46): an adequacy
+    # decision, Standard Contractual Clauses in the DPA, …; null: none on record (the report says
+    # so). Its source goes in `notes.transfer_safeguard`.
+    transfer_safeguard: str | None = Field(default=None, description="GDPR transfer safeguard on record")
     headers: dict[str, str] = Field(default_factory=dict)
     query: dict[str, str] = Field(default_factory=dict)
     source: str = Field(pattern=r"^https://\S+$", description="the vendor page the facts come from")
