@@ -12,11 +12,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import anthropic
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import CollectorRegistry
 
-from egress.audit.checkpoint import Signer
+from egress.audit.checkpoint import Signer, load_or_create_signing_key
 from egress.audit.settings import AuditSettings
 from egress.audit.writer import AuditWriter
 from egress.siem.copy import DeliveredRecord, verify_copy
@@ -26,8 +27,11 @@ from egress.siem.settings import SiemSettings
 from egress.store.base import SqlStore
 from egress.store.postgres import PostgresStore
 from egress.store.sqlite import SqliteStore
+from tests.conftest import start_gateway
 from tests.support.databases import throwaway_postgres
-from tests.support.siem_receivers import HttpReceiver, SyslogReceiver
+from tests.support.gateway import write_config
+from tests.support.siem_receivers import HttpReceiver, SyslogReceiver, wait_until
+from tests.support.simulator import UpstreamSimulator
 from tests.support.tls import make_test_ca
 from tests.unit.audit.test_chain import entry
 
@@ -272,3 +276,51 @@ async def test_two_processes_on_one_postgres_store_do_not_double_deliver() -> No
         check_copy(list(receiver.hec), stores[0], n, max_duplicates=0)
         for s in stores:
             s.close()
+
+
+AWS_KEY = "AKIAQYLPMN5HHHFPZAM2"  # shaped like a real key: masked before it leaves, never audited
+
+
+def test_stalled_siem_costs_requests_nothing_and_gets_no_secret(upstream: UpstreamSimulator, tmp_path: Path) -> None:
+    """The real gateway with a sink that never answers in time: requests are served regardless,
+    their records wait in the chain, and once the SIEM answers they all arrive, without the
+    secret a prompt carried, and verify against the gateway's own checkpoints."""
+    receiver = HttpReceiver(hec_token="gw-token", delay_s=3.0).start()
+    sink = {
+        "name": "splunk",
+        "type": "http",
+        "format": "splunk_hec",
+        "url": receiver.url,
+        "token_env": "SIEM_HEC_TOKEN",
+        "delivery": {**FAST, "timeout_s": 0.5},
+    }
+    path = write_config(tmp_path, upstream.url, siem={"sinks": [sink]}, audit={"checkpoint_interval_s": 0.2})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SIEM_HEC_TOKEN", "gw-token")
+        running = start_gateway(path)
+    try:
+        claude = anthropic.Anthropic(
+            base_url=running.url, api_key="sk-ant-client", default_headers={"x-egress-key": running.key}, max_retries=0
+        )
+        for i in range(12):
+            text = f"deploy with {AWS_KEY} please" if i % 3 == 0 else f"hello {i}"
+            reply = claude.messages.create(
+                model="claude-sonnet-4-5", max_tokens=16, messages=[{"role": "user", "content": text}]
+            )
+            assert reply.content
+        records = running.audit(12, egress=True)
+        assert cursor_seq(running.store, "splunk") in (-1, 0)  # nothing acknowledged: the SIEM stalls
+        receiver.delay_s = 0.0  # the SIEM recovers
+        n = len(records)
+        wait_until(lambda: complete(list(receiver.hec), n), 20, "the gateway's records delivered")
+        wait_until(lambda: running.store.last_checkpoint_seq() >= n, 10, "a checkpoint over them")
+        copy = [d for d in receiver.hec if d.seq <= n]
+        checkpoints = [cp for cp in running.store.list_checkpoints() if cp.seq <= n]
+        public = load_or_create_signing_key(running.gateway.config.audit_signing_key_file).public_key()
+        report = verify_copy(copy, checkpoints, public, through=n)
+        assert report.ok, report.breaks
+        assert all(AWS_KEY.encode() not in d.canonical for d in receiver.hec)
+        assert any(b"aws" in d.canonical.lower() for d in receiver.hec)  # the finding's kind is there
+    finally:
+        running.stop()
+        receiver.close()
