@@ -12,6 +12,8 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from egress.admin.flowgraph import CLEAR, IN_HOUSE, MASKED, layout
+from egress.admin.records import Flow
 from egress.audit.export import ExportFilter, export_jsonl, read_export
 from egress.report.dpia import HIGH, LOW, matrix
 from egress.report.model import Report, build
@@ -128,3 +130,23 @@ def test_html_and_pdf_render(pack, tmp_path: Path) -> None:
     text = subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
     assert "egress compliance pack" in text and "DPIA input" in text and "GDPR_ART_30" in text
     assert "mistral" in text and "CLOUD Act" in text
+
+
+def test_console_flow_view_counts_a_masked_finding_as_masked() -> None:
+    """The console's flow view (egress.admin.flowgraph) colours and labels a link by where its
+    data classes went: a masked PII finding is orange and says "masked", never red "clear"."""
+    flow = Flow(
+        requests={
+            ("web", "a", "anthropic", "US"): 1,
+            ("web", "a", "mistral", "FR"): 1,
+            ("core", "c", "vllm", "self"): 1,
+        },
+        classes={
+            ("web", "a", "anthropic", "US"): {"pii masked": 1},
+            ("web", "a", "mistral", "FR"): {"pii clear": 1},
+            ("core", "c", "vllm", "self"): {"proprietary_code in-house": 1},
+        },
+    )
+    links = {(link.detail, link.colour) for link in layout(flow).links}
+    assert ("pii masked 1", MASKED) in links and ("pii clear 1", CLEAR) in links
+    assert ("proprietary_code in-house 1", IN_HOUSE) in links
