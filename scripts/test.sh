@@ -72,6 +72,13 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq && apt-get install -y -qq chromium
 fi
 
+# WeasyPrint's libraries (pango, harfbuzz) for `egress report --format pdf`, and poppler-utils
+# (pdftoppm, pdftotext) with which tests/unit/report checks the PDF.
+if ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null || ! ldconfig -p | grep -q libpango-1.0; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b
+fi
+
 # nftables and iproute2 for the lock-down's network-namespace test
 # (tests/integration/test_lockdown_nftables.py, which needs root and fails without them).
 if ! command -v nft >/dev/null || ! command -v ip >/dev/null; then
