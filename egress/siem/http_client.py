@@ -12,9 +12,16 @@ from egress.siem.tls import client_context
 
 
 class HttpPoster:
-    def __init__(self, sink: str, ca_file: Path | None, timeout_s: float) -> None:
+    def __init__(
+        self,
+        sink: str,
+        ca_file: Path | None,
+        timeout_s: float,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+    ) -> None:
         self._sink = sink
-        self._ssl: ssl.SSLContext = client_context(ca_file)
+        self._ssl: ssl.SSLContext = client_context(ca_file, cert_file, key_file)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
 

@@ -56,7 +56,13 @@ class HttpJsonSink:
                 self._headers["Authorization"] = f"ApiKey {token}"
             index = settings.index or ELASTIC_DEFAULT_INDEX
             self._index = orjson.dumps(index)
-        self._poster = HttpPoster(settings.name, settings.ca_file, settings.delivery.timeout_s)
+        self._poster = HttpPoster(
+            settings.name,
+            settings.ca_file,
+            settings.delivery.timeout_s,
+            settings.client_cert_file,
+            settings.client_key_file,
+        )
 
     def encode(self, batch: Sequence[StoredAudit]) -> bytes:
         if self._format == HttpFormat.SPLUNK_HEC:

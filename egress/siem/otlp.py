@@ -52,7 +52,13 @@ class OtlpLogsSink:
         self._resource = Resource(
             attributes=[KeyValue(key="service.name", value=AnyValue(string_value=settings.service_name))]
         )
-        self._poster = HttpPoster(settings.name, settings.ca_file, settings.delivery.timeout_s)
+        self._poster = HttpPoster(
+            settings.name,
+            settings.ca_file,
+            settings.delivery.timeout_s,
+            settings.client_cert_file,
+            settings.client_key_file,
+        )
 
     def encode(self, batch: Sequence[StoredAudit]) -> bytes:
         observed = time.time_ns()

@@ -44,6 +44,15 @@ class _Sink(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", description="keys the persisted cursor")
     delivery: Delivery = Delivery()
     ca_file: Path | None = Field(default=None, description="PEM CA bundle for the sink's TLS certificate")
+    # For a SIEM that authenticates its senders by certificate (mutual TLS).
+    client_cert_file: Path | None = Field(default=None, description="PEM client certificate (mutual TLS)")
+    client_key_file: Path | None = Field(default=None, description="its PEM private key")
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> _Sink:
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise ValueError("client_cert_file and client_key_file go together")
+        return self
 
 
 class SyslogSink(_Sink):

@@ -61,7 +61,11 @@ class SyslogTcpSink:
     def __init__(self, settings: SyslogSink) -> None:
         self.name = settings.name
         self._host, self._port = settings.host_port
-        self._ssl: ssl.SSLContext | None = client_context(settings.ca_file) if settings.tls else None
+        self._ssl: ssl.SSLContext | None = (
+            client_context(settings.ca_file, settings.client_cert_file, settings.client_key_file)
+            if settings.tls
+            else None
+        )
         self._server_name = settings.server_name or self._host
         self._pri = settings.facility * 8 + SEVERITY_INFORMATIONAL
         self._hostname = _printable(settings.hostname or socket.gethostname(), 255)

@@ -324,3 +324,57 @@ def test_stalled_siem_costs_requests_nothing_and_gets_no_secret(upstream: Upstre
     finally:
         running.stop()
         receiver.close()
+
+
+def seeded(store: SqlStore, n: int) -> None:
+    writer = writer_for(store)
+    for i in range(1, n + 1):
+        writer.submit(entry(i))
+    writer.close()
+
+
+async def deliver_all(store: SqlStore, sink: dict, copy: Callable[[], list[DeliveredRecord]], n: int) -> SiemMetrics:
+    metrics = SiemMetrics(CollectorRegistry())
+    delivery = SiemDelivery(SiemSettings(sinks=(sink,)), store, metrics)
+    delivery.start()
+    try:
+        await until(lambda: complete(copy(), n), 20, "every record")
+    finally:
+        await delivery.stop()
+    return metrics
+
+
+async def test_syslog_mutual_tls_sends_the_client_certificate(store: SqlStore, ca) -> None:
+    seeded(store, 120)
+    receiver = SyslogReceiver(ca.server_context(require_client_cert=True)).start()
+    base = {"type": "syslog", "address": f"127.0.0.1:{receiver.port}", "ca_file": str(ca.ca_cert), "delivery": FAST}
+    try:
+        # Without a client certificate the server refuses the handshake: nothing delivered.
+        metrics = SiemMetrics(CollectorRegistry())
+        delivery = SiemDelivery(SiemSettings(sinks=({**base, "name": "anonymous"},)), store, metrics)
+        delivery.start()
+        await until(lambda: sample(metrics, "egress_siem_failed_attempts_total", "anonymous") >= 2, 10, "refusals")
+        await delivery.stop()
+        assert receiver.messages == [] and cursor_seq(store, "anonymous") == 0
+        sink = {
+            **base,
+            "name": "mtls",
+            "client_cert_file": str(ca.client_cert),
+            "client_key_file": str(ca.client_key),
+        }
+        await deliver_all(store, sink, receiver.records, 120)
+    finally:
+        receiver.close()
+    check_copy(receiver.records(), store, 120, max_duplicates=0)
+
+
+async def test_syslog_over_plain_tcp(store: SqlStore) -> None:
+    seeded(store, 120)
+    receiver = SyslogReceiver(None).start()
+    sink = {"name": "plain", "type": "syslog", "address": f"127.0.0.1:{receiver.port}", "tls": False, "delivery": FAST}
+    try:
+        await deliver_all(store, sink, receiver.records, 120)
+    finally:
+        receiver.close()
+    assert not receiver.errors
+    check_copy(receiver.records(), store, 120, max_duplicates=0)

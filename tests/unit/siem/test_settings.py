@@ -47,6 +47,7 @@ def test_sinks_are_typed_by_their_type() -> None:
             {"name": "a", "type": "otlp", "url": "http://x", "delivery": {"backoff_initial_s": 5, "backoff_cap_s": 1}},
             "backoff_cap_s",
         ),
+        ({"name": "a", "type": "otlp", "url": "http://x", "client_cert_file": "/c.pem"}, "go together"),
     ],
 )
 def test_bad_sinks_are_refused(sink: dict, message: str) -> None:
