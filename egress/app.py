@@ -14,6 +14,7 @@ from typing import Any
 
 from egress.admin.console import Console, PolicyView
 from egress.admin.oidc import ConsoleOidc, RoleMapping
+from egress.admin.saml import ConsoleSaml
 from egress.approve.desk import ApprovalDesk
 from egress.approve.notify import Notifier
 from egress.approve.service import Approvals
@@ -38,6 +39,7 @@ from egress.gateway.worker_pool import WorkerStages
 from egress.identity.oidc import OidcVerifier
 from egress.identity.oidc_login import LoginClient, OidcLogin
 from egress.identity.plans import CredentialClassifier, bundled_plans
+from egress.identity.saml import ServiceProvider
 from egress.identity.token_cache import VerifiedTokenCache
 from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
@@ -226,6 +228,7 @@ def build_console(config: Config, store: SqlStore, policy: PolicyService, approv
         approvals=approvals,
         recordings=Recordings(store, load_or_create_recording_keys(config.recording_key_file)),
         oidc=build_console_oidc(config, store),
+        saml=build_console_saml(config, store),
     )
 
 
@@ -243,6 +246,24 @@ def build_console_oidc(config: Config, store: SqlStore) -> ConsoleOidc | None:
     )
     roles = RoleMapping(groups_claim=settings.groups_claim, admin_groups=settings.admin_groups)
     return ConsoleOidc(verifier, OidcLogin(verifier, client), roles, store)
+
+
+def build_console_saml(config: Config, store: SqlStore) -> ConsoleSaml | None:
+    """Console sign-in through a SAML identity provider, when `console.saml` is configured (its
+    metadata is read here, once, bounded by metadata_timeout_s)."""
+    settings = config.console.saml
+    if settings is None:
+        return None
+    base = config.public_base_url
+    provider = ServiceProvider(
+        settings,
+        entity_id=settings.sp_entity_id or f"{base}/admin/saml/metadata",
+        acs_url=settings.acs_url or f"{base}/admin/saml/acs",
+    )
+    roles = RoleMapping(groups_claim=settings.groups_attribute, admin_groups=settings.admin_groups)
+    return ConsoleSaml(
+        provider, roles, store, user_attribute=settings.user_attribute, team_attribute=settings.team_attribute
+    )
 
 
 def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> GatewayApp:

@@ -33,6 +33,7 @@ from egress.admin.guard import same_origin, security_headers, tls, token_matches
 from egress.admin.indexed_code import indexed_code_report
 from egress.admin.oidc import LOGIN_COOKIE, LOGIN_TTL_S, ConsoleOidc, SignInRefused
 from egress.admin.records import QueryError, Search
+from egress.admin.saml import SAML_COOKIE, SAML_LOGIN_TTL_S, ConsoleSaml
 from egress.admin.sessions import COOKIE, SessionBook, viewer_of
 from egress.admin.settings import ConsoleSettings
 from egress.admin.throttle import LoginThrottle
@@ -91,6 +92,7 @@ class Console:
         recordings: Recordings | None,
         passwords: Passwords | None = None,
         oidc: ConsoleOidc | None = None,
+        saml: ConsoleSaml | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -102,6 +104,7 @@ class Console:
         self.approvals = approvals
         self.recordings = recordings
         self.oidc = oidc
+        self.saml = saml
         self.passwords = passwords or Passwords()
         self.sessions = SessionBook(store, settings.session_ttl_s)
         self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
@@ -133,6 +136,9 @@ class Console:
             Route(p + "/login", self._login, methods=["POST"]),
             Route(p + "/login/oidc", self._oidc_begin, methods=["GET"]),
             Route(p + "/oidc/callback", self._oidc_callback, methods=["GET"]),
+            Route(p + "/saml/metadata", self._saml_metadata, methods=["GET"]),
+            Route(p + "/login/saml", self._saml_begin, methods=["GET"]),
+            Route(p + "/saml/acs", self._saml_acs, methods=["POST"]),
             Route(p + "/logout", self._signed(self._logout), methods=["POST"]),
             Route(p + "/traffic", self._signed(self._traffic)),
             Route(p + "/traffic/rows", self._signed(self._traffic_rows)),
@@ -213,6 +219,7 @@ class Console:
             message=message,
             next=_safe_next(request.query_params.get("next")),
             oidc=self.oidc is not None,
+            saml=self.saml is not None,
         )
         response.set_cookie(
             LOGIN_CSRF_COOKIE, token, max_age=3600, path=PREFIX, httponly=True, samesite="strict", secure=tls(request)
@@ -280,6 +287,56 @@ class Console:
             return response
         response = await self._start_session(request, viewer, target)
         response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+        return response
+
+    async def _saml_metadata(self, request: Request) -> Response:
+        if self.saml is None:
+            return self._error(404, "SAML sign-in is not configured")
+        return Response(self.saml.metadata(), media_type="application/samlmetadata+xml")
+
+    async def _saml_begin(self, request: Request) -> Response:
+        if self.saml is None:
+            return self._error(404, "SAML sign-in is not configured")
+        try:
+            cookie, url = await self.saml.begin(_safe_next(request.query_params.get("next")))
+        except SignInRefused as exc:
+            log.warning("console SAML sign-in cannot start: %s", exc)
+            return self._error(502, f"cannot start the sign-in: {exc}")
+        response = RedirectResponse(url, status_code=303)
+        # The IdP answers with a cross-site POST: over https the cookie must be SameSite=None
+        # (and Secure) to come along; over http (loopback only) Lax, which same-site posts carry.
+        secure = tls(request)
+        response.set_cookie(
+            SAML_COOKIE,
+            cookie,
+            max_age=int(SAML_LOGIN_TTL_S),
+            path=PREFIX + "/saml",
+            httponly=True,
+            samesite="none" if secure else "lax",
+            secure=secure,
+        )
+        return response
+
+    async def _saml_acs(self, request: Request) -> Response:
+        if self.saml is None:
+            return self._error(404, "SAML sign-in is not configured")
+        form = await request.form()
+        relay_state = form.get("RelayState")
+        saml_response = form.get("SAMLResponse")
+        try:
+            viewer, target = await self.saml.finish(
+                request.cookies.get(SAML_COOKIE, ""),
+                relay_state if isinstance(relay_state, str) else None,
+                saml_response if isinstance(saml_response, str) else None,
+            )
+        except SignInRefused as exc:
+            # The reason only: never the response, the assertion or its attributes.
+            log.warning("console SAML sign-in refused: %s", exc)
+            response: Response = self._error(403, f"sign-in refused: {exc}")
+            response.delete_cookie(SAML_COOKIE, path=PREFIX + "/saml")
+            return response
+        response = await self._start_session(request, viewer, target)
+        response.delete_cookie(SAML_COOKIE, path=PREFIX + "/saml")
         return response
 
     async def aclose(self) -> None:

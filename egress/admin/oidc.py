@@ -36,12 +36,16 @@ class RoleMapping:
     admin_groups: tuple[str, ...] = ()
 
     def viewer(self, token: VerifiedToken) -> Viewer | None:
-        groups = token.claims.get(self.groups_claim)
-        listed = groups if isinstance(groups, list) else [groups]
+        return self.viewer_of(token.user, token.claims.get(self.groups_claim), token.team)
+
+    def viewer_of(self, user: str, groups: object, team: str | None) -> Viewer | None:
+        """The role of `user` with these groups (a list or one value) and team; SAML sign-in
+        (egress.admin.saml) maps its attributes with this same rule."""
+        listed = groups if isinstance(groups, list | tuple) else [groups]
         if any(isinstance(g, str) and g in self.admin_groups for g in listed):
-            return Viewer(token.user, Role.ADMIN, None)
-        if token.team:
-            return Viewer(token.user, Role.TEAM_LEAD, token.team)
+            return Viewer(user, Role.ADMIN, None)
+        if team:
+            return Viewer(user, Role.TEAM_LEAD, team)
         return None
 
 

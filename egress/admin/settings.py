@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from egress.identity.oidc_terms import require_secure_url
-from egress.identity.settings import OidcSettings
+from egress.identity.settings import OidcSettings, SamlSettings
 
 
 class ConsoleOidcSettings(BaseModel):
@@ -51,6 +51,18 @@ class ConsoleOidcSettings(BaseModel):
         )
 
 
+class ConsoleSamlSettings(SamlSettings):
+    """Console sign-in with a SAML 2.0 identity provider; its attributes map to a role and team as
+    the OIDC claims do (console.oidc)."""
+
+    user_attribute: str | None = Field(
+        default=None, description="the attribute naming the person; default the assertion's NameID"
+    )
+    groups_attribute: str = Field(default="groups", description="the attribute listing the person's groups")
+    admin_groups: tuple[str, ...] = Field(default=(), description="a person in any of these groups is an admin")
+    team_attribute: str = Field(default="team", description="the attribute naming a team (its first value): team lead")
+
+
 class ConsoleSettings(BaseModel):
     """The web console at /admin (egress.admin)."""
 
@@ -63,3 +75,4 @@ class ConsoleSettings(BaseModel):
     login_window_s: float = Field(default=300.0, gt=0, le=86400, description="…counted over this window")
     refresh_s: float = Field(default=2.0, gt=0, le=3600, description="how often live pages refresh themselves")
     oidc: ConsoleOidcSettings | None = Field(default=None, description="sign-in with an identity provider, too")
+    saml: ConsoleSamlSettings | None = Field(default=None, description="sign-in with a SAML 2.0 identity provider, too")

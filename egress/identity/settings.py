@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from egress.identity.oidc_terms import DEFAULT_ALGORITHMS, KEY_TYPES, require_secure_url
 
@@ -73,3 +73,43 @@ class OidcSettings(BaseModel):
                 f"{refused[0] if refused else 'an empty list'} is not accepted; use {', '.join(KEY_TYPES)}"
             )
         return value
+
+
+class SamlSettings(BaseModel):
+    """A SAML 2.0 service provider (egress/identity/saml.py says what is checked): who it is, where
+    the identity provider's metadata comes from, and how much clock skew is allowed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sp_entity_id: str | None = Field(
+        default=None, description="this service provider's entity id (the Audience); default its metadata URL"
+    )
+    acs_url: str | None = Field(
+        default=None, description="the assertion consumer service URL (HTTP-POST); default <public URL>/admin/saml/acs"
+    )
+    idp_metadata_file: str | None = Field(default=None, description="the identity provider's metadata, from a file")
+    idp_metadata_url: str | None = Field(
+        default=None, description="…or from a URL (https, or http on loopback), fetched at start and refreshed"
+    )
+    idp_entity_id: str | None = Field(
+        default=None, description="which identity provider of the metadata; default the only one it describes"
+    )
+    metadata_refresh_s: float = Field(default=3600.0, gt=0, le=7 * 86400, description="metadata is read again after this")
+    metadata_timeout_s: float = Field(default=10.0, gt=0, le=120, description="a metadata fetch gives up after this")
+    clock_skew_s: float = Field(default=60.0, ge=0, le=300, description="allowed on NotBefore and NotOnOrAfter")
+    sp_key_file: str | None = Field(default=None, description="PEM key signing the AuthnRequests (with sp_cert_file)")
+    sp_cert_file: str | None = Field(default=None, description="its certificate, published in the SP metadata")
+    xmlsec_binary: str | None = Field(default=None, description="the xmlsec1 program; default the one on PATH")
+    ca_bundle: str | None = Field(default=None, description="CA file to fetch the metadata; default the system store")
+
+    @field_validator("idp_metadata_url")
+    @classmethod
+    def _secure_metadata(cls, value: str | None) -> str | None:
+        return value if value is None else require_secure_url(value)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SamlSettings:
+        if (self.idp_metadata_file is None) == (self.idp_metadata_url is None):
+            raise ValueError("give exactly one of idp_metadata_file and idp_metadata_url")
+        if (self.sp_key_file is None) != (self.sp_cert_file is None):
+            raise ValueError("sp_key_file and sp_cert_file go together")
+        return self

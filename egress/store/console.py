@@ -9,7 +9,8 @@ from egress.store.sql import SqlBase
 
 
 class ConsoleTables(SqlBase):
-    """Console accounts (argon2 hashes), sessions (token hashes) and OIDC sign-ins."""
+    """Console accounts (argon2 hashes), sessions (token hashes), OIDC and SAML sign-ins in progress,
+    and the SAML assertions already used."""
 
     # --- console accounts and sessions (egress.admin) -----------------------------------------
 
@@ -124,3 +125,20 @@ class ConsoleTables(SqlBase):
             removed: int = cur.rowcount
             conn.commit()
         return removed
+
+    # --- SAML assertions already used (egress.admin.saml) -------------------------------------
+
+    def saml_assertion_remember(self, assertion: str, expires_at: float, now: float) -> bool:
+        """Record an assertion as used until `expires_at`; False when it was recorded already (a
+        replay), on this or any process sharing the store. Expired rows are dropped first."""
+        p = self.param
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(f"DELETE FROM saml_assertions WHERE expires_at <= {p}", (now,))
+            cur.execute(
+                f"INSERT INTO saml_assertions (assertion, expires_at) VALUES ({p}, {p}) ON CONFLICT (assertion) DO NOTHING",
+                (assertion, expires_at),
+            )
+            added: int = cur.rowcount
+            conn.commit()
+        return added > 0

@@ -112,7 +112,12 @@ def csrf_of(client: httpx.Client, path: str = "/admin/traffic") -> str:
 
 @contextmanager
 def console_gateway(
-    tmp: Path, sim_url: str, store_url: str | None = None, server: dict[str, Any] | None = None, **console: Any
+    tmp: Path,
+    sim_url: str,
+    store_url: str | None = None,
+    server: dict[str, Any] | None = None,
+    port: int | None = None,  # serve on this port (one the config's server.public_url names)
+    **console: Any,
 ) -> Iterator[ConsoleGateway]:
     extra: dict[str, Any] = {"policy": {"data": POLICY_DATA}, "console": console}
     if store_url:
@@ -130,7 +135,10 @@ def console_gateway(
     passwords = Passwords()
     for name, (role, team) in ACCOUNTS.items():
         assert store.console_user_create(new_account(passwords, name, role, team, PASSWORD))
-    gateway = ThreadedGateway(config).start()
+    gateway = ThreadedGateway(config)
+    if port is not None:
+        gateway.port = port
+    gateway.start()
     running = ConsoleGateway(gateway, store, keys)
     try:
         yield running
