@@ -1,4 +1,5 @@
-"""Drive the real Claude Code and Codex CLI binaries headless, in a scratch HOME, against egress.
+"""Drive the real coding agents headless, in a scratch HOME, against egress: Claude Code and Codex CLI
+(below), aider, Mistral Vibe, Continue's CLI, Cline and OpenCode (the last section).
 
 The binaries come from npm (pinned in `.tools/npm/package.json`). They are looked up under
 `$EGRESS_NPM_PREFIX` (default: `<repo>/.tools/npm`). A missing or broken install is a test
