@@ -144,9 +144,8 @@ class SqlBase(ABC):
             conn.commit()
 
     def _run_script(self, cur: Any, sql: str) -> None:
-        for statement in (s.strip() for s in sql.split(";")):
-            if statement:
-                cur.execute(statement)
+        for statement in statements(sql):
+            cur.execute(statement)
 
     def ping(self) -> None:
         with self._connection() as conn:
@@ -158,3 +157,31 @@ class SqlBase(ABC):
         for conn in conns:
             conn.close()
         self._local = threading.local()
+
+
+def statements(sql: str) -> list[str]:
+    """A migration script's statements: `--` comments dropped (they may hold `;` and apostrophes),
+    split on the `;` outside single-quoted literals ('' is a quote inside one)."""
+    out: list[str] = []
+    current: list[str] = []
+    i, n, quoted = 0, len(sql), False
+    while i < n:
+        ch = sql[i]
+        if quoted:
+            current.append(ch)
+            quoted = ch != "'"
+        elif ch == "'":
+            current.append(ch)
+            quoted = True
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif ch == ";":
+            out.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    out.append("".join(current))
+    return [s.strip() for s in out if s.strip()]
