@@ -79,6 +79,13 @@ if ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null || ! ld
   apt-get update -qq && apt-get install -y -qq poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b
 fi
 
+# xmlsec1 for the console's SAML sign-in (pysaml2 runs it to sign and verify; egress/identity/saml.py,
+# tests/integration/test_console_saml*.py).
+if ! command -v xmlsec1 >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq xmlsec1
+fi
+
 # nftables and iproute2 for the lock-down's network-namespace test
 # (tests/integration/test_lockdown_nftables.py, which needs root and fails without them).
 if ! command -v nft >/dev/null || ! command -v ip >/dev/null; then
