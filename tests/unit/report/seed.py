@@ -16,7 +16,7 @@ from egress.core.records import AuditEntry
 from egress.report.context import EndpointFacts, ReportContext
 from egress.store.sqlite import SqliteStore
 
-T0 = 1_800_000_000.0
+T0 = 1_780_000_000.0  # 2026-05-28
 
 
 def record(
