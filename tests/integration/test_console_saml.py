@@ -90,7 +90,7 @@ def test_the_sp_metadata_names_the_console(console: ConsoleGateway) -> None:
 
 def test_the_idp_form_signs_a_team_lead_in(console: ConsoleGateway, idp: LocalSamlIdp) -> None:
     client = console.browser()
-    assert 'href="/admin/login/saml"' in client.get("/admin/login").text
+    assert 'href="/admin/login/saml?next=/admin/approvals"' in client.get("/admin/login?next=/admin/approvals").text
     begun = client.get("/admin/login/saml?next=/admin/approvals")
     # The IdP's own sign-on page (HTTP-Redirect in, HTTP-POST form out), with another user.
     saved = idp.attributes
