@@ -9,8 +9,9 @@ carries the record's place in the chain; MSG is the UTF-8 BOM and the canonical 
 
 Acknowledgement: syslog has none of its own. A batch is sent on its own TLS connection that is
 then closed with close_notify; the send counts as acknowledged only when the receiver answered
-with its close_notify, which it can only do after reading every byte before it. Without TLS the
-acknowledgement is the peer closing its side after our FIN (best effort: prefer TLS)."""
+with its close_notify, which it can only do after reading every byte before it (a TLS alert, a
+reset or a TCP close without close_notify is a failure, and the batch is sent again). Without
+TLS the acknowledgement is the peer closing its side after our FIN (best effort: prefer TLS)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,15 @@ def frame(msg: bytes) -> bytes:
     return b"%d %s" % (len(msg), msg)
 
 
+def _send_plain(sock: socket.socket, payload: bytes) -> None:
+    """Without TLS: send, half-close, and wait for the peer to close its side (best effort: it
+    may close without having read everything; prefer TLS)."""
+    sock.sendall(payload)
+    sock.shutdown(socket.SHUT_WR)
+    while sock.recv(4096):
+        pass
+
+
 def _printable(value: str, limit: int) -> bytes:
     """A header field: printable US-ASCII without spaces, at most `limit` octets, '-' when empty."""
     cleaned = "".join(c for c in value if 33 <= ord(c) <= 126)[:limit]
@@ -77,28 +87,35 @@ class SyslogTcpSink:
         return b"".join(frame(message(s, pri, host, app)) for s in batch)
 
     async def send(self, payload: bytes, count: int) -> None:
+        # A blocking socket in a thread: the TLS shutdown below must see the peer's close_notify
+        # (asyncio's TLS transport also ends "cleanly" when the peer only closes its TCP side).
+        await asyncio.to_thread(self._send_blocking, payload)
+
+    def _send_blocking(self, payload: bytes) -> None:
+        where = f"syslog {self._host}:{self._port}"
         try:
-            reader, writer = await asyncio.open_connection(
-                self._host,
-                self._port,
-                ssl=self._ssl,
-                server_hostname=self._server_name if self._ssl is not None else None,
-                ssl_handshake_timeout=self._timeout_s if self._ssl is not None else None,
-                ssl_shutdown_timeout=self._timeout_s if self._ssl is not None else None,
-            )
-        except (OSError, ssl.SSLError) as exc:
-            raise SinkError(f"syslog {self._host}:{self._port}: cannot connect ({type(exc).__name__}: {exc})") from exc
+            raw = socket.create_connection((self._host, self._port), timeout=self._timeout_s)
+        except OSError as exc:
+            raise SinkError(f"{where}: cannot connect ({type(exc).__name__}: {exc})") from exc
         try:
-            writer.write(payload)
-            await writer.drain()
             if self._ssl is None:
-                writer.write_eof()
-                await reader.read()  # the peer's FIN: it read up to ours
-            writer.close()
-            await writer.wait_closed()  # TLS: returns once the peer's close_notify arrived
-        except (OSError, ssl.SSLError, ConnectionError) as exc:
-            writer.transport.abort()
-            raise SinkError(f"syslog {self._host}:{self._port}: batch not acknowledged ({type(exc).__name__})") from exc
+                _send_plain(raw, payload)
+                return
+            try:
+                tls = self._ssl.wrap_socket(raw, server_hostname=self._server_name)
+            except (OSError, ssl.SSLError) as exc:
+                raise SinkError(f"{where}: TLS handshake failed ({type(exc).__name__}: {exc})") from exc
+            try:
+                tls.sendall(payload)
+                # Sends our close_notify and returns only once the peer's arrived: it has read
+                # every byte before it. An alert, a reset or a bare FIN raise instead.
+                tls.unwrap()
+            finally:
+                tls.close()
+        except (OSError, ssl.SSLError) as exc:
+            raise SinkError(f"{where}: batch not acknowledged ({type(exc).__name__}: {exc})") from exc
+        finally:
+            raw.close()
 
     async def close(self) -> None:
         return None

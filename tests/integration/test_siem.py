@@ -6,6 +6,7 @@ acknowledgement was lost (at least once), and verify against the gateway's signe
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections import Counter
@@ -378,3 +379,45 @@ async def test_syslog_over_plain_tcp(store: SqlStore) -> None:
         receiver.close()
     assert not receiver.errors
     check_copy(receiver.records(), store, 120, max_duplicates=0)
+
+
+async def test_syslog_server_closing_without_close_notify_is_no_acknowledgement(store: SqlStore, ca) -> None:
+    """A server that reads a little and drops the connection (TCP closed, no TLS close_notify):
+    the batch is not acknowledged and the cursor stays."""
+    seeded(store, 60)
+    context = ca.server_context()
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted = []
+
+    def serve() -> None:
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with context.wrap_socket(raw, server_side=True) as conn:
+                    accepted.append(len(conn.recv(100)))
+                    # close() of a Python TLS socket sends no close_notify: a dropped connection.
+            except OSError:
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    sink = {
+        "name": "drop",
+        "type": "syslog",
+        "address": f"127.0.0.1:{port}",
+        "ca_file": str(ca.ca_cert),
+        "delivery": FAST,
+    }
+    metrics = SiemMetrics(CollectorRegistry())
+    delivery = SiemDelivery(SiemSettings(sinks=(sink,)), store, metrics)
+    delivery.start()
+    try:
+        await until(lambda: sample(metrics, "egress_siem_failed_attempts_total", "drop") >= 3, 10, "failed attempts")
+    finally:
+        await delivery.stop()
+        listener.close()
+    assert accepted and all(n > 0 for n in accepted)  # bytes did arrive each time
+    assert cursor_seq(store, "drop") == 0
