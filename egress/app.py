@@ -59,6 +59,8 @@ from egress.recording.writer import RecordingWriter
 from egress.route.catalog import Catalog
 from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient
+from egress.shared.client import HotState
+from egress.shared.ledger import SharedLedger
 from egress.siem.delivery import SiemDelivery
 from egress.siem.metrics import SiemMetrics
 from egress.store.base import SqlStore
@@ -120,6 +122,19 @@ def build_worker_stages(config: Config) -> WorkerStages:
     # The worker's own view of the code index: without an event loop, its lookups poll the store.
     code = LiveIndex(open_configured_store(config), poll_s=CODE_INDEX_POLL_S)
     return WorkerStages(build_scanner(config, code=code), Masker(Placeholders(keys)))
+
+
+def build_shared_ledger(config: Config, store: SqlStore, hot: HotState) -> SharedLedger:
+    """The session ledger all replicas share (redis.url), sealed under the vault key."""
+    keys = MaskingKeys.derive(load_or_create_master_key(config.masking_key_file))
+    return SharedLedger(
+        hot,
+        keys.vault,
+        store,
+        ttl_s=config.redis.ledger_ttl_s,
+        max_values=config.redis.max_ledger_values,
+        store_timeout_s=config.masking.vault_timeout_s,
+    )
 
 
 def build_masking(config: Config, store: SqlStore) -> tuple[Masker, SessionVault]:
@@ -284,6 +299,9 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         anchors=(FileAnchor(config.audit_checkpoint_log),),
     )
     recorder = build_recorder(config, store)
+    # Redis (redis.url): the hot state the replicas share; without it, state stays per process.
+    hot = HotState(config.redis) if config.redis.url is not None else None
+    shared_ledger = build_shared_ledger(config, store, hot) if hot is not None else None
     # The console decides on this same object, so a held request here hears of it at once.
     approvals = build_approvals(config, store, writer)
     gate = build_approval_gate(config, approvals)
@@ -302,6 +320,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         restorer=Restorer(),
         vault=vault,
         ledger=SessionLedger(),
+        shared_ledger=shared_ledger,
         upstream=upstream,
         audit=writer,
         recorder=recorder,
@@ -354,6 +373,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
     async def startup() -> None:
         writer.start()
         recorder.start()  # deletes expired payloads first, off the event loop
+        if hot is not None:
+            await hot.start()  # a Redis down now is reported (/readyz, once in the log), not fatal
         await upstream.start()
         await keyring.start()
         await code_index.start()
@@ -390,6 +411,10 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
             await oidc.stop()
         await upstream.close()
         await gate.close()
+        if hot is not None:
+            await hot.close()
+        if shared_ledger is not None:
+            shared_ledger.close()  # its queued store copies are written first
         if console is not None:
             await console.aclose()
         # Every request that finished has submitted its record; write them all before exiting.
@@ -408,7 +433,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         recording = Check(
             "recording", recorder.alive, "running" if recorder.alive else "the recording writer is not running"
         )
-        return (writer.check(config.audit.max_backlog), keyring.check(), policy_check, recording, gate.desk.check())
+        shared = (hot.check(),) if hot is not None else ()
+        return (writer.check(config.audit.max_backlog), keyring.check(), policy_check, recording, gate.desk.check(), *shared)
 
     max_backlog = config.audit.max_backlog
 

@@ -50,7 +50,9 @@ from egress.route.provider_catalog import (
     parse_catalog,
     patched_entry,
 )
+from egress.limits.settings import LimitsSettings
 from egress.route.settings import UpstreamSettings
+from egress.shared.settings import RedisSettings
 from egress.siem.settings import SiemSettings
 from egress.store.settings import StoreSettings
 from egress.telemetry.settings import LoggingSettings, MetricsSettings, OrganisationSettings, TracingSettings
@@ -79,6 +81,8 @@ class Config(BaseModel):
     logging: LoggingSettings = LoggingSettings()
     lockdown: LockdownSettings = LockdownSettings()
     siem: SiemSettings = SiemSettings()  # audit delivery to SIEMs (docs/siem.md)
+    limits: LimitsSettings = LimitsSettings()  # rate limits and budgets per key, user, team (docs/limits.md)
+    redis: RedisSettings = RedisSettings()  # the replicas' shared hot state (docs/scaling.md)
     providers: tuple[Endpoint, ...]
     # Read once by load_config from detection.rules: (path, text) pairs.
     rule_files: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)

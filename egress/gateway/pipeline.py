@@ -48,6 +48,7 @@ from egress.gateway.stage import StageBoundary
 from egress.gateway.worker_pool import WorkerStages
 from egress.gateway.write_ahead import WriteAhead
 from egress.identity.plans import CredentialClassifier
+from egress.limits.quota import Quota, Ticket
 from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
 from egress.mask.restore import Restorer
@@ -58,10 +59,12 @@ from egress.recording.writer import RecordingWriter
 from egress.route.catalog import Catalog
 from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient
+from egress.shared.ledger import SharedLedger
 from egress.telemetry.telemetry import Telemetry
 from egress.wire.apis import APIS, ApiSpec
 
 _APPROVE = StageBoundary("approve", "the approval stage failed; the request was not sent")
+_LIMITS = StageBoundary("limits", "the rate limit stage failed; the request was not sent")
 # Around route, forward and restore: bytes may have left by the time it fails.
 _FORWARD = StageBoundary("forward", "the forward stage failed")
 
@@ -106,6 +109,7 @@ class Pipeline:
         oidc: OidcAuth | None = None,
         vault: SessionVault | None = None,
         ledger: SessionLedger | None = None,
+        shared_ledger: SharedLedger | None = None,
         health: EndpointHealth | None = None,
         approvals: ApprovalGate | None = None,
         recorder: RecordingWriter | None = None,
@@ -113,6 +117,7 @@ class Pipeline:
         credentials: CredentialClassifier | None = None,
         cert_accounts: Mapping[str, str] | None = None,
         telemetry: Telemetry | None = None,
+        quota: Quota | None = None,
     ) -> None:
         self.keyring = keyring
         self.oidc = oidc  # OIDC tokens accepted besides gateway keys (auth.oidc), or None
@@ -121,7 +126,7 @@ class Pipeline:
         self.audit = audit
         self.limits = limits
         self.decider = Decider(policy, limits.client_classifications)
-        self.sessions = Sessions(vault, ledger)
+        self.sessions = Sessions(vault, ledger, shared_ledger)
         # Large bodies' parse, inspect and mask stages run off the event loop (gateway/offload.py).
         self._offload = Offload(
             inline_body_bytes=limits.inline_body_bytes,
@@ -148,6 +153,8 @@ class Pipeline:
         self.cert_accounts = cert_accounts or {}
         # Metrics, traces and the access line, from each request's audit record (egress/telemetry).
         self.telemetry = telemetry or Telemetry()
+        # Rate limits and budgets per key, user and team (egress/limits); None: none configured.
+        self.quota = quota
 
     def close(self) -> None:
         self.sessions.close()
@@ -162,6 +169,7 @@ class Pipeline:
         codec = APIS[x.api]
         watch: DisconnectWatch | None = None
         marks = self.telemetry.begin()
+        ticket: Ticket | None = None
         try:
             x.body = await read_body(x, receive, self.limits.max_body_bytes, self.limits.body_read_timeout_s)
             x.client = identify(x.headers)
@@ -170,19 +178,25 @@ class Pipeline:
             )
             if self.credentials is not None:
                 x.credential = self.credentials.classify(x.headers, x.query, key_header)
+            usage = None
+            if self.quota is not None:
+                # Before parsing and inspecting: a caller over a limit costs one round trip, and
+                # gets the API's native 429 with retry-after; nothing is sent.
+                with _LIMITS:
+                    ticket, usage = await self.quota.admit(x)
             x.parsed, x.findings = await self._offload.parse_inspect(self.scanner, codec.parse_request, x.api, x.body)
             if codec.from_route is not None:  # the model (and streaming) named by the path: Gemini
                 x.parsed = codec.from_route(x.parsed, x.path, x.query)
             # The caller's scope (API, model, endpoints): refused here, or candidates narrowed.
             candidates = in_scope(x.principal, x.api.value, x.parsed.model, self.router.candidates(x))
-            x.decision = await self.decider.decide(x, candidates)
+            x.decision = await self.decider.decide(x, candidates, usage)
             refuse_unless_allowed(x.decision, approvers=self.approvals is not None)
             inherited = await self.sessions.inherited(x)
-            known = self.sessions.known(x)
+            known = await self.sessions.known(x)
             x.masked = await self._offload.mask(
                 self.masker, codec.parse_request, x.body, x.parsed, x.findings, x.decision, inherited, known
             )
-            self.sessions.note_masked(x)
+            await self.sessions.note_masked(x, known)
             watch = DisconnectWatch(receive, asyncio.current_task(), responder)
             if x.decision.action is Action.REQUIRE_APPROVAL and self.approvals is not None:
                 with _APPROVE:
@@ -216,6 +230,8 @@ class Pipeline:
             draft = build_entry(x)
             self.audit.submit(draft)
             self.telemetry.end(x, draft.record, responder.first_byte_ns, marks)
+            if ticket is not None and self.quota is not None:
+                self.quota.reconcile(x, ticket)  # the answer's usage; never waits
             if x.capture is not None and self.recorder is not None:
                 self.recorder.submit(x)  # the recording is built and sealed on the recorder's thread
 

@@ -11,6 +11,11 @@ Invariants: the vault is read and written on its own thread, never on the event 
 `vault.timeout_s`; a vault that cannot be read refuses the request (fail closed: its inherited
 placeholders would otherwise reach the client unrestored); a failed write is logged, never
 fails the answer already on its way.
+
+With `redis.url`, the ledger is shared by all replicas (egress/shared/ledger.py): its read and
+its write are awaited on the request path, and a Redis that does not answer refuses a request that
+has a session id with a native 503 (gateway_not_ready) before anything is sent: a value another
+replica remembered would otherwise leave in clear here.
 """
 
 from __future__ import annotations
@@ -24,15 +29,20 @@ from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Exchange
 from egress.mask.ledger import SessionLedger
 from egress.mask.vault import SessionVault
+from egress.shared.client import HotStateDown
+from egress.shared.ledger import SharedLedger
 from egress.wire.apis import APIS
 
 log = logging.getLogger("egress.gateway")
 
 
 class Sessions:
-    def __init__(self, vault: SessionVault | None, ledger: SessionLedger | None) -> None:
+    def __init__(
+        self, vault: SessionVault | None, ledger: SessionLedger | None, shared: SharedLedger | None = None
+    ) -> None:
         self.vault = vault
         self.ledger = ledger
+        self.shared = shared  # the replicas' ledger on Redis (replaces `ledger` when set)
         # One thread for the vault's store calls: they never run on the event loop.
         self._vault_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="egress-vault")
 
@@ -47,16 +57,34 @@ class Sessions:
 
     # --- the ledger: the same value, the same placeholder, within an agent session --------------
 
-    def known(self, x: Exchange) -> Mapping[str, str] | None:
+    async def known(self, x: Exchange) -> Mapping[str, str] | None:
         """Value -> placeholder masked earlier in this agent session (None: no ledger)."""
+        session = x.client.session_id if x.client is not None else None
+        if self.shared is not None:
+            if not session:
+                return None
+            try:
+                return await self.shared.known(owner(x), session)
+            except HotStateDown as exc:
+                raise _ledger_down() from exc
         if self.ledger is None:
             return None
-        return self.ledger.known(owner(x), x.client.session_id if x.client is not None else None)
+        return self.ledger.known(owner(x), session)
 
-    def note_masked(self, x: Exchange) -> None:
-        """Keep this request's placeholders for the session's next requests."""
-        if self.ledger is not None and x.masked is not None and x.masked.placeholders:
-            session = x.client.session_id if x.client is not None else None
+    async def note_masked(self, x: Exchange, known: Mapping[str, str] | None) -> None:
+        """Keep this request's placeholders for the session's next requests (on any replica:
+        published before the request is forwarded)."""
+        if x.masked is None or not x.masked.placeholders:
+            return
+        session = x.client.session_id if x.client is not None else None
+        if self.shared is not None:
+            if not session:
+                return
+            try:
+                await self.shared.remember(owner(x), session, x.masked.placeholders, known or {})
+            except HotStateDown as exc:
+                raise _ledger_down() from exc
+        elif self.ledger is not None:
             self.ledger.remember(owner(x), session, x.masked.placeholders)
 
     # --- the vault: stateful conversations (previous_response_id) ----------------------------
@@ -93,6 +121,14 @@ class Sessions:
             await asyncio.wait_for(write, self.vault.timeout_s)  # a locked store cannot hold the answer
         except Exception as exc:  # noqa: BLE001 - the answer is already on its way; log, never fail it
             log.error("vault write failed for a stateful answer: %s", type(exc).__name__)
+
+
+def _ledger_down() -> EgressError:
+    return EgressError(
+        ErrorCode.GATEWAY_NOT_READY,
+        "the shared session ledger does not answer; nothing was sent, retry later",
+        stage="mask",
+    )
 
 
 def owner(x: Exchange) -> str:
