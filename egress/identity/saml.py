@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from defusedxml import ElementTree
+from defusedxml import DefusedXmlException, ElementTree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
@@ -138,8 +138,8 @@ def idp_entity_ids(metadata_xml: str) -> list[str]:
     """The entity ids of the identity providers the metadata describes."""
     try:
         root = ElementTree.fromstring(metadata_xml.encode("utf-8"))
-    except ElementTree.ParseError:
-        raise SamlRefused("the identity provider's metadata is not well-formed XML") from None
+    except (ElementTree.ParseError, DefusedXmlException):
+        raise SamlRefused("the identity provider's metadata is not well-formed XML (or declares entities)") from None
     entities = [root] if root.tag == f"{{{_MD}}}EntityDescriptor" else root.iter(f"{{{_MD}}}EntityDescriptor")
     return [
         str(e.get("entityID"))
@@ -153,8 +153,8 @@ def signed_parts(response_xml: bytes) -> tuple[bool, bool]:
     Whether it verifies is pysaml2's (xmlsec1's) to say."""
     try:
         root = ElementTree.fromstring(response_xml)
-    except ElementTree.ParseError:
-        raise SamlRefused("the SAML response is not well-formed XML") from None
+    except (ElementTree.ParseError, DefusedXmlException):
+        raise SamlRefused("the SAML response is not well-formed XML (or declares entities)") from None
     if root.tag != f"{{{_PROTOCOL}}}Response":
         raise SamlRefused("the SAML message is not a Response")
     response_signed = root.find(f"{{{_DSIG}}}Signature") is not None
