@@ -26,13 +26,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from egress.admin import records
+from egress.admin import records, reports
 from egress.admin.accounts import Passwords, Role, Viewer
 from egress.admin.flowgraph import layout
 from egress.admin.guard import same_origin, security_headers, tls, token_matches
 from egress.admin.indexed_code import indexed_code_report
 from egress.admin.oidc import LOGIN_COOKIE, LOGIN_TTL_S, ConsoleOidc, SignInRefused
 from egress.admin.records import QueryError, Search
+from egress.admin.reports import FORMATS, console_context
 from egress.admin.saml import SAML_COOKIE, SAML_LOGIN_TTL_S, ConsoleSaml
 from egress.admin.sessions import COOKIE, SessionBook, viewer_of
 from egress.admin.settings import ConsoleSettings
@@ -150,6 +151,8 @@ class Console:
             Route(p + "/audit/{request_id}", self._signed(self._record)),
             Route(p + "/replay/{request_id}", self._signed(self._replay)),
             Route(p + "/flow", self._signed(self._flow)),
+            Route(p + "/reports", self._signed(self._admin_only(self._reports))),
+            Route(p + "/reports/download", self._signed(self._admin_only(self._report_download))),
             Route(p + "/providers", self._signed(self._providers)),
             Route(p + "/policy", self._signed(self._admin_only(self._policy))),
             Route(p + "/code", self._signed(self._admin_only(self._indexed_code))),
@@ -473,6 +476,37 @@ class Console:
             answer=_answer_text(replay.api, replay.received, replay.stream),
             raw=replay.received.decode("utf-8", errors="replace"),
         )
+
+    # --- compliance reports -------------------------------------------------------------------
+
+    async def _reports(self, request: Request, signed: Signed) -> Response:
+        q = request.query_params
+        return self._reports_page(signed, 200, q.get("since", ""), q.get("until", ""), "")
+
+    def _reports_page(self, signed: Signed, status: int, since: str, until: str, message: str) -> Response:
+        return self._render(
+            "reports.html", status=status, signed=signed, since=since, until=until, formats=FORMATS, message=message
+        )
+
+    async def _report_download(self, request: Request, signed: Signed) -> Response:
+        q = request.query_params
+        fmt = q.get("format", "json")
+        try:
+            since = records.parse_time(q.get("since", ""), "from") or 0.0
+            until = records.parse_time(q.get("until", ""), "until") or time.time()
+            if fmt not in FORMATS:
+                raise QueryError(f"format must be one of {', '.join(FORMATS)}")
+        except QueryError as exc:
+            return self._reports_page(signed, 400, q.get("since", ""), q.get("until", ""), str(exc))
+        context = console_context(
+            self.endpoints, self.provider_catalog, self.policy_view.data, str(self.policy_view.engine),
+            self.approvals is not None,
+        )  # fmt: skip
+        report = await asyncio.to_thread(reports.generate, self.store, context, since, until)
+        got = await asyncio.to_thread(reports.download, report, fmt)
+        log.info("compliance report %s..%s (%s) by %s", since, until, fmt, signed.viewer.name)
+        disposition = f'attachment; filename="{got.filename}"'
+        return Response(got.body, media_type=got.media_type, headers={"Content-Disposition": disposition})
 
     # --- data flow --------------------------------------------------------------------------
 
