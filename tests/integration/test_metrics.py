@@ -21,8 +21,10 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from egress.cli.serve import _metrics_listener
+from egress.telemetry.settings import MetricsSettings
 from tests.conftest import Running, start_gateway
-from tests.support.gateway import write_config
+from tests.support.gateway import free_port, write_config
 from tests.support.simulator import UpstreamSimulator
 
 TOKEN = "metrics-scrape-token-7f3a"  # the scrape token, in the variable metrics.token_env names
@@ -207,3 +209,24 @@ def test_metrics_off_by_default_is_not_found(sim: UpstreamSimulator, tmp_path: P
         assert httpx.get(running.url + "/metrics", timeout=10).status_code == 404
     finally:
         running.stop()
+
+
+def test_one_process_serves_its_own_registry_on_the_separate_listener(gateway: Running) -> None:
+    """`egress serve --workers 1` with metrics.listen: the listener `egress serve` starts beside
+    the gateway reads the gateway's own registry (the same page, with its token)."""
+    port = free_port()
+    config = gateway.gateway.config
+    config = config.model_copy(
+        update={
+            "metrics": MetricsSettings(enabled=True, token_env=config.metrics.token_env, listen=f"127.0.0.1:{port}")
+        }
+    )
+    before = scrape(gateway.url + "/metrics")["egress_requests_total"].total()
+    with _metrics_listener(config, gateway.gateway.app):
+        send_traffic(gateway.url, gateway.key)
+        records = request_records(gateway.audit(expect=int(before) + 8))
+        samples = scrape(f"http://127.0.0.1:{port}/metrics")
+        assert samples["egress_requests_total"].total() == len(records) == before + 8
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 401
+    with pytest.raises(httpx.TransportError):  # closed with the server
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)

@@ -132,17 +132,3 @@ def test_separate_listener_serves_every_worker_and_the_gateway_port_does_not(env
         assert httpx.get(url + "/metrics", headers={"authorization": f"Bearer {TOKEN}"}, timeout=10).status_code == 404
     finally:
         stop(proc)
-
-
-def test_separate_listener_without_token_with_one_worker(env, tmp_path, sim: UpstreamSimulator):  # noqa: F811
-    port = free_port()
-    config = metrics_config(tmp_path, sim.url, listen=f"127.0.0.1:{port}", token_env=None)
-    key = run(["keys", "create", "--user", "dan", "--config", str(config)], env).stdout.strip()
-    proc, url = start_serve(env, "--config", str(config), "--workers", "1")
-    try:
-        sent = send_traffic(url, key)
-        records = audit_requests(config, sent)
-        assert_counts_equal_audit(scrape(f"http://127.0.0.1:{port}/metrics", token=None), records)
-        assert httpx.get(url + "/metrics", timeout=10).status_code == 404
-    finally:
-        stop(proc)
