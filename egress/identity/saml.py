@@ -173,6 +173,11 @@ class ServiceProvider:
         xmlsec = settings.xmlsec_binary or shutil.which("xmlsec1")
         if xmlsec is None or not Path(xmlsec).exists():
             raise ValueError("SAML sign-in needs the xmlsec1 program: install it (apt-get install xmlsec1)")
+        # pysaml2 logs whole responses and assertions at DEBUG: its logs stop at INFO, whatever
+        # level the rest runs at, so no assertion reaches a log.
+        library_log = logging.getLogger("saml2")
+        if library_log.level < logging.INFO:
+            library_log.setLevel(logging.INFO)
         self.settings = settings
         self.entity_id = entity_id
         self.acs_url = acs_url

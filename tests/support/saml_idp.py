@@ -93,6 +93,7 @@ class LocalSamlIdp:
         self.attributes = attributes or {"mail": [name_id], "groups": ["staff", "engineering"]}
         self.port = 0
         self.sp_metadata: list[str] = []
+        self.want_signed_requests = False
         self._server: LoopbackServer | None = None
 
     @property
@@ -128,6 +129,7 @@ class LocalSamlIdp:
                     "endpoints": {"single_sign_on_service": [(self.url + "/sso", BINDING_HTTP_REDIRECT)]},
                     "policy": {"default": {"lifetime": {"minutes": lifetime_minutes}, "attribute_restrictions": None}},
                     "name_id_format": [NAMEID_FORMAT_UNSPECIFIED],
+                    "want_authn_requests_signed": self.want_signed_requests,
                 }
             },
         }
@@ -158,8 +160,14 @@ class LocalSamlIdp:
     def read_request(self, redirect_url: str) -> SentRequest:
         """The AuthnRequest an SP's redirect carries (its signature, if any, is not checked)."""
         query = dict(parse_qsl(urlsplit(redirect_url).query))
+        # With want_signed_requests, pysaml2 checks the redirect's signature (SigAlg, Signature)
+        # against the certificate in the SP's metadata, and refuses a request without one.
         request = Server(config=self._config(self.keys)).parse_authn_request(
-            query["SAMLRequest"], BINDING_HTTP_REDIRECT
+            query["SAMLRequest"],
+            BINDING_HTTP_REDIRECT,
+            relay_state=query.get("RelayState"),
+            sigalg=query.get("SigAlg"),
+            signature=query.get("Signature"),
         )
         message = request.message
         return SentRequest(

@@ -8,6 +8,7 @@ import asyncio
 import base64
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from aiohttp import web
@@ -16,14 +17,22 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from egress.admin.settings import ConsoleSettings
-from egress.identity.saml import SamlRefused, ServiceProvider, idp_entity_ids, read_metadata, signed_parts
+from egress.identity.saml import (
+    RETRY_S,
+    SIGN_ALG,
+    SamlRefused,
+    ServiceProvider,
+    idp_entity_ids,
+    read_metadata,
+    signed_parts,
+)
 from egress.identity.settings import SamlSettings
 from egress.store.base import SqlStore
 from egress.store.postgres import PostgresStore
 from egress.store.sqlite import SqliteStore
 from tests.support.databases import throwaway_postgres
 from tests.support.loopback import LoopbackServer
-from tests.support.saml_idp import LocalSamlIdp
+from tests.support.saml_idp import LocalSamlIdp, key_pair
 
 P = "urn:oasis:names:tc:SAML:2.0:protocol"
 A = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -160,6 +169,82 @@ def test_without_xmlsec1_saml_does_not_start(tmp_path: Path) -> None:
     settings = SamlSettings(idp_metadata_file="idp.xml", xmlsec_binary=str(tmp_path / "no-xmlsec1"))
     with pytest.raises(ValueError, match="apt-get install xmlsec1"):
         ServiceProvider(settings, entity_id="https://e.example/sp", acs_url="https://e.example/acs")
+
+
+# --- signed AuthnRequests and metadata refresh -----------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+SP_ID = "https://egress.example/admin/saml/metadata"
+ACS = "https://egress.example/admin/saml/acs"
+
+
+def test_authn_requests_are_signed_with_the_sp_key(idp: LocalSamlIdp, tmp_path: Path) -> None:
+    path = tmp_path / "idp.xml"
+    path.write_text(idp.metadata())
+    pair = key_pair(tmp_path, "sp")
+    settings = SamlSettings(idp_metadata_file=str(path), sp_key_file=pair.key_file, sp_cert_file=pair.cert_file)
+    sp = ServiceProvider(settings, entity_id=SP_ID, acs_url=ACS)
+    metadata = sp.metadata()
+    assert 'AuthnRequestsSigned="true"' in metadata and "X509Certificate" in metadata
+    url = sp.begin("relay-1").url
+    query = dict(parse_qsl(urlsplit(url).query))
+    assert query["SigAlg"] == SIGN_ALG and query["Signature"] and query["RelayState"] == "relay-1"
+    idp.want_signed_requests = True
+    try:
+        idp.trust(metadata)
+        assert idp.read_request(url).sp_entity_id == SP_ID  # the IdP verified the signature
+        forged = url.replace("RelayState=relay-1", "RelayState=relay-2")
+        with pytest.raises(Exception, match="not signed correctly"):
+            idp.read_request(forged)
+        unsigned = ServiceProvider(SamlSettings(idp_metadata_file=str(path)), entity_id=SP_ID, acs_url=ACS)
+        with pytest.raises(Exception, match="(?i)sign"):
+            idp.read_request(unsigned.begin("relay-3").url)
+    finally:
+        idp.want_signed_requests = False
+
+
+def test_metadata_is_read_again_and_a_failed_first_read_is_retried(idp: LocalSamlIdp) -> None:
+    served = {"up": False}
+
+    async def metadata(request: web.Request) -> web.Response:
+        if not served["up"]:
+            return web.Response(status=503)
+        return web.Response(text=idp.metadata())
+
+    app = web.Application()
+    app.router.add_get("/md", metadata)
+    server = LoopbackServer(app, "toggled-metadata")
+    port = server.start()
+    try:
+        clock = Clock(1_000.0)
+        settings = SamlSettings(idp_metadata_url=f"http://127.0.0.1:{port}/md", metadata_refresh_s=3600)
+        sp = ServiceProvider(settings, entity_id=SP_ID, acs_url=ACS, clock=clock)
+        with pytest.raises(SamlRefused, match="unavailable: the identity provider's metadata URL answered HTTP 503"):
+            sp.begin("r")
+        served["up"] = True
+        assert not sp.due()
+        clock.now += RETRY_S  # with no metadata yet, retried after RETRY_S, not the hour
+        assert sp.due()
+        sp.refresh()
+        assert sp.begin("r").url.startswith(idp.url + "/sso?")
+        # Later failures keep the metadata read before; a refresh is due after the hour.
+        served["up"] = False
+        clock.now += 60
+        assert not sp.due()
+        clock.now += 3600
+        assert sp.due()
+        sp.refresh()
+        assert sp.begin("r").url.startswith(idp.url + "/sso?")
+    finally:
+        server.stop()
 
 
 # --- what a response carries -------------------------------------------------------------------
