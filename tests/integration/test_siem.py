@@ -122,11 +122,21 @@ async def run_outage(
         before = sample(metrics, "egress_siem_failed_attempts_total", sink["name"])
         assert before >= 1
         assert sample(metrics, "egress_siem_lag_records", sink["name"]) > 0
+        assert sample(metrics, "egress_siem_lag_seconds", sink["name"]) > 0
+        assert 0 < sample(metrics, "egress_siem_retry_delay_seconds", sink["name"]) <= FAST["backoff_cap_s"]
         receiver.start()
         await asyncio.to_thread(loader.join, 30)
         await asyncio.to_thread(writer.close)  # signs the final checkpoint
         await until(lambda: complete(copy(), n), 30, "every record delivered")
-        await until(lambda: sample(metrics, "egress_siem_lag_records", sink["name"]) == 0, 5, "lag back to 0")
+        await until(
+            lambda: (
+                sample(metrics, "egress_siem_lag_records", sink["name"]) == 0
+                and sample(metrics, "egress_siem_lag_seconds", sink["name"]) == 0
+                and sample(metrics, "egress_siem_retry_delay_seconds", sink["name"]) == 0
+            ),
+            5,
+            "lag and retry delay back to 0",
+        )
     finally:
         await delivery.stop()
         receiver.close()
