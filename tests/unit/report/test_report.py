@@ -150,3 +150,21 @@ def test_console_flow_view_counts_a_masked_finding_as_masked() -> None:
     links = {(link.detail, link.colour) for link in layout(flow).links}
     assert ("pii masked 1", MASKED) in links and ("pii clear 1", CLEAR) in links
     assert ("proprietary_code in-house 1", IN_HOUSE) in links
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda d: d.pop("figures"), "numeric period"),
+        (lambda d: d["figures"].update(since="yesterday"), "numeric period"),
+        (lambda d: d.update(anchors={"seq": 1}), "not a list"),
+        (lambda d: d["anchors"].append({"seq": "x"}), "is not a checkpoint"),
+        (lambda d: d.update(format="something else"), "not an egress report"),
+    ],
+)
+def test_verify_names_a_damaged_report(pack, edit, named) -> None:
+    _, body, lines = pack
+    doc = orjson.loads(body)
+    edit(doc)
+    check = verify_report(doc, read_export(lines), KEY.public_key())
+    assert not check.ok and named in check.problems[0]
