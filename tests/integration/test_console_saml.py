@@ -2,9 +2,9 @@
 key made at test time (tests/support/saml_idp.py), the console as the service provider.
 
 A valid response signs the person in with the role and team its attributes map to; each
-refusal (a stranger's signature, another audience, expired, unsigned, replayed, posted into a
-browser that did not start the sign-in) is a 403 page naming the check, and a log entry that
-names it too but holds nothing of the assertion. The browser sign-in itself (real Chromium) is
+refusal (a stranger's signature, another audience, another destination, expired, unsigned,
+replayed, posted into a browser that did not start the sign-in) is a 403 page naming the check,
+and a log entry that names it too but holds nothing of the assertion. The browser sign-in itself (real Chromium) is
 in test_console_saml_browser.py."""
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ def test_an_assertion_signed_alone_is_accepted(console: ConsoleGateway, idp: Loc
 REFUSALS = {
     "bad signature": ({"stranger_key": True}, "signature does not verify"),
     "wrong audience": ({"audience": OTHER_SP}, "meant for another service provider (Audience)"),
+    "wrong destination": ({"destination": "https://elsewhere.example/acs"}, "not addressed to this console"),
     "expired": ({"aged_minutes": 10}, "expired (NotOnOrAfter is past)"),
     "unsigned": ({"sign_response": False, "sign_assertion": False}, "unsigned"),
 }

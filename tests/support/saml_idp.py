@@ -182,6 +182,7 @@ class LocalSamlIdp:
         sent: SentRequest,
         *,
         audience: str | None = None,
+        destination: str | None = None,
         sign_response: bool = True,
         sign_assertion: bool = False,
         stranger_key: bool = False,
@@ -194,7 +195,7 @@ class LocalSamlIdp:
         made = server.create_authn_response(
             identity=attributes or self.attributes,
             in_response_to=sent.request_id,
-            destination=sent.acs_url,
+            destination=destination or sent.acs_url,
             sp_entity_id=audience or sent.sp_entity_id,
             name_id=NameID(format=NAMEID_FORMAT_UNSPECIFIED, text=name_id or self.name_id),
             authn={"class_ref": PASSWORD_CLASS},
