@@ -2,5 +2,6 @@
 
 `oidc` verifies ID and access tokens (JWT) against the issuer's published keys; `token_cache`
 keeps verified tokens for the hot path; `oidc_login` runs the console's sign-in (authorization
-code + PKCE). Only `egress.core` is imported from below.
+code + PKCE); `saml` is the console's SAML 2.0 service provider (pysaml2, docs/identity.md).
+Only `egress.core` is imported from below.
 """
