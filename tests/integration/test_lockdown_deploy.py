@@ -19,6 +19,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Iterator
@@ -186,28 +187,20 @@ def test_dockerfile_steps_serve_read_only_as_a_non_root_user(image_root):
     )
     assert built.returncode == 0, built.stderr
     venv = image_root / "opt" / "egress"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    site = next((venv / "lib").glob("python3.*/site-packages"))
-    (site / "deps.pth").write_text(next(p for p in sys.path if p.endswith("site-packages")) + "\n")
     wheel = next(dist.glob("egress-*.whl"))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "install",
-            "-q",
-            "--no-deps",
-            str(wheel),
-        ],
-        check=True,
-        timeout=300,
-    )
-    for path in (image_root, *image_root.rglob("*")):
-        path.chmod(path.stat().st_mode | 0o055)
-
+    # The interpreter egress's venv was made from, bind-mounted where user 10001 can reach it (it
+    # may live under root's home); the clean venv is made from it inside the mount namespace.
+    python_home = image_root / "python"
+    python_home.mkdir()
+    python = python_home / "bin" / Path(sys._base_executable).name
+    deps = sysconfig.get_paths()["purelib"]
+    build = [
+        f"mount --bind {shlex.quote(sys.base_prefix)} {python_home}",
+        f"{python} -m venv --without-pip {venv}",
+        f"echo {shlex.quote(deps)} > {venv}/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages/deps.pth",
+        f"{shlex.quote(sys.executable)} -m pip --python {venv}/bin/python install -q --no-deps {wheel}",
+        f"chmod -R a+rX {image_root}",
+    ]
     # Run stage: the image's ENV, user and read-only root; the data and cache folders are tmpfs.
     port = free_port()
     env = image_env(text)
@@ -223,6 +216,7 @@ def test_dockerfile_steps_serve_read_only_as_a_non_root_user(image_root):
     script = " && ".join(
         [
             "set -x; mount --make-rprivate /",
+            *build,
             f"mount --bind {passwd} /etc/passwd",
             f"mount -t tmpfs -o mode=0700 tmpfs {env['EGRESS_DATA_DIR']}",
             f"mount -t tmpfs -o mode=0700 tmpfs {env['XDG_CACHE_HOME']}/egress",
@@ -230,6 +224,8 @@ def test_dockerfile_steps_serve_read_only_as_a_non_root_user(image_root):
             f"cp -r {shlex.quote(str(cache))}/. {env['XDG_CACHE_HOME']}/egress/ 2>/dev/null || true",
             f"chown -R 10001:10001 {env['EGRESS_DATA_DIR']} {env['XDG_CACHE_HOME']}/egress",
             "mount -o remount,bind,ro /",
+            # Its libpython, by the bind-mounted path (the binary's own run path is under root's home).
+            f"export LD_LIBRARY_PATH={python_home}/lib",
             f"exec setpriv --reuid 10001 --regid 10001 --clear-groups {venv / 'bin' / 'egress'} serve --config {config} --host 127.0.0.1",
         ]
     )
@@ -243,7 +239,8 @@ def test_dockerfile_steps_serve_read_only_as_a_non_root_user(image_root):
     try:
         (healthcheck,) = instruction("HEALTHCHECK", text)
         probe = yaml.safe_load(healthcheck.split("CMD", 1)[1].strip())  # the exec-form JSON array
-        probe = [venv / "bin" / "python", *[a.replace("8080", str(port)) for a in probe[1:]]]
+        # Run from outside the namespace: the same standard-library command the image runs.
+        probe = [sys.executable, *[a.replace("8080", str(port)) for a in probe[1:]]]
         deadline = time.monotonic() + 120
         while subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode != 0:
             if serve.poll() is not None or time.monotonic() > deadline:
