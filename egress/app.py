@@ -41,6 +41,10 @@ from egress.identity.oidc_login import LoginClient, OidcLogin
 from egress.identity.plans import CredentialClassifier, bundled_plans
 from egress.identity.saml import ServiceProvider
 from egress.identity.token_cache import VerifiedTokenCache
+from egress.limits.metrics import LimitMetrics
+from egress.limits.prices import PriceBook
+from egress.limits.quota import Quota
+from egress.limits.usage_log import UsageLog
 from egress.mask.ledger import SessionLedger
 from egress.mask.masker import Masker
 from egress.mask.placeholders import MaskingKeys, Placeholders, load_or_create_master_key
@@ -135,6 +139,16 @@ def build_shared_ledger(config: Config, store: SqlStore, hot: HotState) -> Share
         max_values=config.redis.max_ledger_values,
         store_timeout_s=config.masking.vault_timeout_s,
     )
+
+
+def build_quota(config: Config, store: SqlStore, hot: HotState | None, telemetry: Telemetry) -> Quota | None:
+    """Rate limits and budgets (limits:), counted in Redis when configured; None without limits."""
+    if not config.limits.configured:
+        return None
+    prices = PriceBook.of(config.provider_catalog.prices, config.limits.prices)
+    registry = telemetry.metrics.registry if telemetry.metrics is not None else None
+    usage_log = UsageLog(store, config.limits.flush_interval_s)
+    return Quota(config.limits, prices, hot, LimitMetrics(registry), usage_log)
 
 
 def build_masking(config: Config, store: SqlStore) -> tuple[Masker, SessionVault]:
@@ -309,6 +323,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
     telemetry = Telemetry.configured(
         config.metrics, config.tracing, config.logging, config.organisation, config.providers
     )
+    quota = build_quota(config, store, hot, telemetry)
     pipeline = Pipeline(
         catalog=catalog,
         keyring=keyring,
@@ -329,6 +344,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         cert_accounts=config.auth.client_cert_accounts,
         approvals=gate,
         telemetry=telemetry,
+        quota=quota,
         limits=Limits(
             max_body_bytes=config.server.max_body_bytes,
             body_read_timeout_s=config.server.body_read_timeout_s,
@@ -376,6 +392,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         if hot is not None:
             await hot.start()  # a Redis down now is reported (/readyz, once in the log), not fatal
         await upstream.start()
+        if quota is not None and quota.usage_log is not None:
+            await quota.usage_log.start()
         await keyring.start()
         await code_index.start()
         if opa_probe is not None:
@@ -411,6 +429,10 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
             await oidc.stop()
         await upstream.close()
         await gate.close()
+        if quota is not None:
+            await quota.drain()  # reconciliations in flight reach Redis before it is closed
+            if quota.usage_log is not None:
+                await quota.usage_log.stop()  # the last batch of usage rows
         if hot is not None:
             await hot.close()
         if shared_ledger is not None:

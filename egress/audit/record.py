@@ -27,6 +27,7 @@ from egress.core.audit_record import (
     Masked,
     Usage,
 )
+from egress.core.errors import ErrorCode
 from egress.core.exchange import Exchange, Outcome
 from egress.core.records import AuditEntry
 
@@ -127,6 +128,8 @@ def build_entry(x: Exchange) -> AuditDraft:
         outcome=x.outcome or Outcome.FAILED,
         error_code=x.error.code if x.error else None,
         error_stage=x.error.stage if x.error else None,
+        # Which rate limit or budget refused it (egress/limits): absent otherwise.
+        limit=x.error.details.get("limit") if x.error is not None and x.error.code is ErrorCode.RATE_LIMITED else None,
         # Only for requests the policy held for an approver.
         approval=ApprovalRef.of(x.approval) if x.approval is not None else None,
         bytes_in=len(x.body),

@@ -340,6 +340,9 @@ class AuditRecord:
     jurisdiction: str | None = None
     key_id: str | None = None
     latency_ms: Latency | None = None
+    # Which rate limit or budget refused the request (`team qa requests_per_minute`,
+    # egress/limits); absent otherwise, so records without it keep their bytes.
+    limit: str | None = None
     masked: Masked | None = None
     method: str | None = None
     model: str | None = None
@@ -398,6 +401,8 @@ class AuditRecord:
             del doc["credential_plan"]
         if doc.get("upstream_model", _OMITTED) is None:
             del doc["upstream_model"]
+        if doc.get("limit", _OMITTED) is None:
+            del doc["limit"]
         for key in _OBJECTS[kind]:
             value = doc[key]
             if value is not None:
@@ -439,6 +444,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "outcome",
         "error_code",
         "error_stage",
+        "limit",
         "approval",
         "bytes_in",
         "bytes_out",
@@ -572,6 +578,7 @@ def record_of(doc: dict[str, Any]) -> AuditRecord:
         status=get("status"),
         error_code=get("error_code"),
         error_stage=get("error_stage"),
+        limit=get("limit"),
         approval=(
             None if approval is None else _approval_step(approval) if kind == APPROVAL_TYPE else _approval(approval)
         ),

@@ -48,6 +48,9 @@ class ErrorCode(StrEnum):
     AUTH_UNAVAILABLE = "auth_unavailable"
     # Inspecting the request's text needed more CPU than inspection.cpu_budget_s: nothing was sent.
     INSPECTION_BUDGET_EXCEEDED = "inspection_budget_exceeded"
+    # A rate limit or budget of the caller's key, user or team is reached (egress/limits): the
+    # API's native 429 with retry-after; OpenAI's own code for it.
+    RATE_LIMITED = "rate_limit_exceeded"
 
 
 # (HTTP status, retryable). Refusals are final: a retry of the same request gets the same answer.
@@ -83,6 +86,8 @@ _STATUS: dict[ErrorCode, tuple[int, bool]] = {
     ErrorCode.AUDIT_UNAVAILABLE: (503, True),
     ErrorCode.AUTH_UNAVAILABLE: (503, True),
     ErrorCode.INSPECTION_BUDGET_EXCEEDED: (413, False),
+    # Retryable after `retry_after_s` (the retry-after header): the agents back off and retry.
+    ErrorCode.RATE_LIMITED: (429, True),
 }
 
 
@@ -90,7 +95,13 @@ class EgressError(Exception):
     """A refusal or failure that egress itself reports to the client."""
 
     def __init__(
-        self, code: ErrorCode, message: str, *, stage: str | None = None, details: Mapping[str, Any] | None = None
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        stage: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        retry_after_s: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -100,6 +111,8 @@ class EgressError(Exception):
         # where the client's error shape has room for them (Anthropic's `details`). JSON values;
         # never a secret, a credential, a host or a URL.
         self.details: dict[str, Any] = dict(details or {})
+        # Whole seconds the client should wait before retrying (the `retry-after` header).
+        self.retry_after_s = retry_after_s
 
     @property
     def status(self) -> int:

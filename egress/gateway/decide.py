@@ -8,6 +8,9 @@ decision that blocks it, allows no endpoint, or wants an approver where none is 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from egress.core.endpoint import Endpoint
 from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Action, Decision, Exchange
@@ -27,8 +30,11 @@ class Decider:
         # Labels a client may declare in x-egress-classification.
         self.client_classifications = client_classifications
 
-    async def decide(self, x: Exchange, candidates: tuple[Endpoint, ...]) -> Decision:
-        """The policy's decision over the candidate endpoints (noted on the exchange)."""
+    async def decide(
+        self, x: Exchange, candidates: tuple[Endpoint, ...], usage: Mapping[str, Any] | None = None
+    ) -> Decision:
+        """The policy's decision over the candidate endpoints (noted on the exchange); `usage`:
+        the caller's limits and how much of each is used (input.usage, egress/limits)."""
         assert x.parsed is not None and x.principal is not None and x.client is not None
         facts = RequestFacts(
             api=x.api.value,
@@ -43,6 +49,7 @@ class Decider:
             auth_method=x.principal.method,
             scope=x.principal.scope,
             credential=x.credential,
+            usage=usage,
         )
         x.candidates = tuple(e.name for e in candidates)
         translated = frozenset(e.name for e in candidates if not speaks(e.api, x.api))

@@ -45,6 +45,8 @@ class Responder:
             return
         if not self.started:
             status, headers, body = codec.render_error(err, self.request_id)
+            if err.retry_after_s is not None:  # every API's clients read the standard header
+                headers.append((b"retry-after", str(err.retry_after_s).encode()))
             headers.append((b"content-length", str(len(body)).encode()))
             await self.start(status, headers)
             await self.send(body, more=False)

@@ -24,7 +24,7 @@ from egress.core.obligations import OBLIGATIONS
 # within version 2: a field more, which no policy written for version 2 reads. So were `caller`
 # (person or service account, and the credential's scope), `credential` (the terms the client's
 # own provider credential falls under) and the candidates' `passthrough`, `upstream_model` and
-# `operator_jurisdiction`.
+# `operator_jurisdiction`, and `usage` (the caller's rate limits and budgets, egress/limits).
 # docs/policy.md documents every field.
 INPUT_VERSION = 2
 
@@ -45,6 +45,9 @@ class RequestFacts:
     auth_method: str | None = None
     scope: KeyScope = UNSCOPED
     credential: CredentialClass | None = None
+    # The caller's rate limits and budgets and how much of each is used (egress/limits: per
+    # scope key/user/team, each limit's value and whole percent used); empty without limits.
+    usage: Mapping[str, Any] | None = None
 
 
 def policy_input(
@@ -93,6 +96,7 @@ def policy_input(
         },
         "classifications": sorted(set(facts.classifications)),
         "code": code_summary(findings),
+        "usage": dict(facts.usage) if facts.usage else {},
         "candidates": [
             {
                 "name": e.name,

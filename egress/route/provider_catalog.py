@@ -184,6 +184,8 @@ class CatalogFile(BaseModel):
     # Credential plans' terms (API, consumer, enterprise): read and checked by egress.identity.plans
     # (route does not import identity, so they are opaque here).
     plans: tuple[dict[str, Any], ...] = Field(default=(), description="credential plans' terms, with sources")
+    # Prices per model with source and date: read and checked by egress.limits.prices (spend).
+    prices: tuple[dict[str, Any], ...] = Field(default=(), description="prices per model, with sources")
 
 
 class CatalogError(Exception):
@@ -204,6 +206,7 @@ class ProviderCatalog(BaseModel):
     entries: tuple[CatalogEntry, ...] = ()
     tool_hosts: tuple[ToolHost, ...] = ()  # coding tools' own backends, for egress lockdown
     published_ranges: tuple[PublishedRange, ...] = ()  # vendors' address ranges per host, for egress lockdown
+    prices: tuple[dict[str, Any], ...] = ()  # prices per model (egress.limits.prices checks them)
     overridden: frozenset[str] = frozenset()  # bundled entries whose facts the configuration changed
     added: frozenset[str] = frozenset()  # entries only the configuration has
 
@@ -254,6 +257,7 @@ def parse_catalog(raw: Any) -> ProviderCatalog:
         entries=parsed.entries,
         tool_hosts=parsed.tool_hosts,
         published_ranges=parsed.published_ranges,
+        prices=parsed.prices,
     )
 
 

@@ -27,6 +27,7 @@ from egress.store.keys import KeyTables
 from egress.store.provenance import ProvenanceTables
 from egress.store.recordings import RecordingTables
 from egress.store.siem_cursors import SiemCursor, SiemCursorTables
+from egress.store.usage import UsageRow, UsageTables
 from egress.store.vault import VaultTables
 
 __all__ = ["GENESIS_HASH", "Linker", "SqlStore", "Store"]
@@ -115,6 +116,10 @@ class Store(Protocol):
 
     def siem_batch(self, after_seq: int, limit: int) -> list[StoredAudit]: ...
 
+    def usage_add(self, minutes: Sequence[UsageRow], days: Sequence[UsageRow]) -> None: ...
+
+    def usage_rows(self, table: str, since: float, team: str | None = None, user: str | None = None) -> list[UsageRow]: ...
+
     def close(self) -> None: ...
 
 
@@ -127,6 +132,7 @@ class SqlStore(
     ApprovalTables,
     ProvenanceTables,
     SiemCursorTables,
+    UsageTables,
 ):
     """Every table, over one connection per thread. Methods are synchronous: call them from a
     writer thread, the CLI, or `asyncio.to_thread`, never on the event loop."""

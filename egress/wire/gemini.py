@@ -287,7 +287,13 @@ def _error_fields(err: EgressError) -> dict[str, Any]:
                 "reason": err.code.value.upper(),
                 "domain": "egress",
                 "metadata": metadata,
-            }
+            },
+            # How long to wait (google.rpc.RetryInfo), as Google's own 429s say it.
+            *(
+                [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{err.retry_after_s}s"}]
+                if err.retry_after_s is not None
+                else []
+            ),
         ],
     }
 

@@ -17,6 +17,7 @@ _ERROR_TYPE = {
     408: "timeout_error",
     413: "invalid_request_error",
     415: "invalid_request_error",
+    429: "requests",  # OpenAI's type for a rate limit on requests (code rate_limit_exceeded)
     500: "server_error",
     502: "server_error",
     503: "server_error",
