@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from egress.admin.flowgraph import CLEAR, IN_HOUSE, MASKED, layout
 from egress.admin.records import Flow
 from egress.audit.export import ExportFilter, export_jsonl, read_export
-from egress.report.dpia import HIGH, LOW, matrix
+from egress.report.dpia import HIGH, LOW, likelihood, matrix
 from egress.report.model import Report, build
 from egress.report.render_html import render_html
 from egress.report.render_json import render_json
@@ -168,3 +169,13 @@ def test_verify_names_a_damaged_report(pack, edit, named) -> None:
     edit(doc)
     check = verify_report(doc, read_export(lines), KEY.public_key())
     assert not check.ok and named in check.problems[0]
+
+
+def test_dpia_likelihood_from_catalog_facts() -> None:
+    base = seed.context().endpoints["anthropic"]
+    assert likelihood(base)[0] == "medium"  # retained 30 days, US operator's law
+    trains = replace(base, trains_on_api_data=True, dpa=False)
+    level, why = likelihood(trains)
+    assert level == HIGH and "the operator trains on API data" in why and "no data processing agreement" in why
+    eu_zdr = replace(base, operator_jurisdiction="FR", zero_data_retention=True)
+    assert likelihood(eu_zdr) == (LOW, ["zero data retention in effect"])
