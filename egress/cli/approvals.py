@@ -7,7 +7,6 @@ appended to the audit chain with the approver's identity: `cli:<os user>`, or `-
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ import click
 import orjson
 from rich.console import Console
 
-from egress.cli.options import config_option, err_console, load_or_exit, open_store
+from egress.cli.options import config_option, err_console, load_or_exit, open_store, os_user
 from egress.cli.tables import Column, TableSpec, format_option, print_rows, resolve_format
 
 if TYPE_CHECKING:
@@ -114,7 +113,7 @@ APPROVALS_TABLE = TableSpec(
 
 
 def _approver(name: str | None) -> str:
-    return name if name else f"cli:{getpass.getuser()}"
+    return name if name else f"cli:{os_user()}"
 
 
 def _decide(config_path: Path | None, approval_id: str, approve: bool, name: str | None, note: str | None) -> None:

@@ -7,6 +7,8 @@ or a database driver (tests/unit/cli/test_startup.py)."""
 
 from __future__ import annotations
 
+import getpass
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +27,15 @@ err_console = Console(stderr=True, highlight=False)
 CONFIG_HELP = "Configuration file (YAML). Default: $EGRESS_CONFIG, else the embedded defaults."
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def os_user() -> str:
+    """Who runs the command, for naming what it creates. A container may run under a user id with
+    no passwd entry (Kubernetes' runAsUser): then `uid-<n>`, never a crash."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
 
 
 def config_option_with(help_text: str) -> Callable[[F], F]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import getpass
 import http.client
 import logging
 import os
@@ -34,6 +33,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from egress.app import ENV_SERVE_CONFIG, build_app, build_matcher, freeze_after_start, open_configured_store
+from egress.cli.options import os_user
 from egress.cli.policy import PID_FILE
 from egress.config import Config
 from egress.core.endpoint import Endpoint, WireApi
@@ -345,7 +345,7 @@ def _ensure_first_key(config: Config) -> str | None:
     try:
         if store.list_keys():
             return None
-        secret, key = new_key(getpass.getuser(), None)
+        secret, key = new_key(os_user(), None)
         store.create_key(key)
         return secret
     finally:
@@ -422,7 +422,7 @@ def banner_lines(config: Config, port: int, first_key: str | None) -> list[str]:
         f"egress listening on {base}  (store: {config.store_url.split('://')[0]}, data: {config.resolved_data_dir})",
     ]
     if first_key:
-        lines.append(f"Created the first gateway key for {getpass.getuser()} (shown once, store it now): {first_key}")
+        lines.append(f"Created the first gateway key for {os_user()} (shown once, store it now): {first_key}")
     lines += ["", "Claude Code:", f"  export ANTHROPIC_BASE_URL={base}"]
     if anthropic_own:
         lines.append(f"  export ANTHROPIC_AUTH_TOKEN={key}   # egress sends its own provider key upstream")
