@@ -281,6 +281,12 @@ def replicas_bench(redis_url: str, admin: str, clients: int, duration: float) ->
                             "base_url": f"http://127.0.0.1:{up_port}",
                             "models": ["claude-*"],
                             "credentials": {"env": "BENCH_KEY"},
+                            "operator": "bench",
+                            "jurisdiction": "US",
+                            "region": "us-east-1",
+                            "retention_days": 30,
+                            "trains_on_api_data": False,
+                            "dpa": True,
                         }
                     ],
                 }
@@ -309,8 +315,8 @@ def replicas_bench(redis_url: str, admin: str, clients: int, duration: float) ->
                                 "1",
                             ],
                             env={**os.environ, "BENCH_KEY": "sk-bench"},
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL,
+                            stdout=(tmp / f"serve-{count}-{n}.log").open("ab"),
+                            stderr=subprocess.STDOUT,
                             start_new_session=True,
                         )
                     )

@@ -63,6 +63,7 @@ from egress.recording.writer import RecordingWriter
 from egress.route.catalog import Catalog
 from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient
+from egress.shared.breakers import SharedBreakers
 from egress.shared.client import HotState
 from egress.shared.ledger import SharedLedger
 from egress.siem.delivery import SiemDelivery
@@ -316,6 +317,9 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
     # Redis (redis.url): the hot state the replicas share; without it, state stays per process.
     hot = HotState(config.redis) if config.redis.url is not None else None
     shared_ledger = build_shared_ledger(config, store, hot) if hot is not None else None
+    health = EndpointHealth()
+    # Circuits one replica opens open on all (pub/sub); without Redis each process keeps its own.
+    breakers = SharedBreakers(hot, health) if hot is not None else None
     # The console decides on this same object, so a held request here hears of it at once.
     approvals = build_approvals(config, store, writer)
     gate = build_approval_gate(config, approvals)
@@ -330,7 +334,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         oidc=oidc,
         scanner=build_scanner(config, on_compile, code_index),
         policy=policy,
-        health=EndpointHealth(),
+        health=health,
         masker=masker,
         restorer=Restorer(),
         vault=vault,
@@ -391,6 +395,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
         recorder.start()  # deletes expired payloads first, off the event loop
         if hot is not None:
             await hot.start()  # a Redis down now is reported (/readyz, once in the log), not fatal
+        if breakers is not None:
+            await breakers.start()
         await upstream.start()
         if quota is not None and quota.usage_log is not None:
             await quota.usage_log.start()
@@ -433,6 +439,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
             await quota.drain()  # reconciliations in flight reach Redis before it is closed
             if quota.usage_log is not None:
                 await quota.usage_log.stop()  # the last batch of usage rows
+        if breakers is not None:
+            await breakers.close()
         if hot is not None:
             await hot.close()
         if shared_ledger is not None:

@@ -10,6 +10,10 @@ States, per endpoint:
 Invariant: health only ever removes endpoints from the decision's allowed list; it never adds
 one. When it removes all of them the request fails with `no_compliant_endpoint`, never goes to
 an endpoint the policy did not allow.
+
+Shared by replicas (egress/shared/breakers.py, with `redis.url`): `on_change` hears each circuit
+that opens or closes here, and `force_open` / `force_close` apply another replica's, so all
+replicas fail over together. Without Redis (or while it is down) each process keeps its own.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ class _State:
 class EndpointHealth:
     settings: BreakerSettings = field(default_factory=BreakerSettings)
     clock: Callable[[], float] = time.monotonic
+    # Called on the event loop when a circuit opens (Circuit.OPEN, its cool-down, failures) or
+    # closes (Circuit.CLOSED) here: the shared breakers publish it to the other replicas.
+    on_change: Callable[[str, Circuit, float, int], None] | None = None
     _states: dict[str, _State] = field(default_factory=dict)
 
     def circuit(self, name: str) -> Circuit:
@@ -70,6 +77,8 @@ class EndpointHealth:
     def succeeded(self, name: str) -> None:
         state = self._states.get(name)
         if state is not None:
+            if state.opened_at is not None and self.on_change is not None:
+                self.on_change(name, Circuit.CLOSED, 0.0, 0)
             state.failures = 0
             state.opened_at = None
             state.cooldown_s = 0.0
@@ -86,6 +95,27 @@ class EndpointHealth:
         elif state.failures >= self.settings.failure_threshold:
             state.cooldown_s = self.settings.cooldown_s
             state.opened_at = self.clock()
+        else:
+            return
+        if self.on_change is not None:
+            self.on_change(name, Circuit.OPEN, state.cooldown_s, state.failures)
+
+    def force_open(self, name: str, cooldown_s: float, failures: int) -> None:
+        """Another replica opened this circuit: open it here for the rest of its cool-down."""
+        state = self._states.setdefault(name, _State())
+        state.failures = max(state.failures, failures)
+        state.cooldown_s = cooldown_s
+        state.opened_at = self.clock()
+        state.probe_started_at = None
+
+    def force_close(self, name: str) -> None:
+        """Another replica's probe succeeded: close it here too."""
+        state = self._states.get(name)
+        if state is not None:
+            state.failures = 0
+            state.opened_at = None
+            state.cooldown_s = 0.0
+            state.probe_started_at = None
 
     def retry_in(self, name: str) -> float:
         """Seconds until the endpoint's next probe may go (0: it may go now)."""

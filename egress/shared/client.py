@@ -68,7 +68,7 @@ class Round:
             return
         redis = self._hot.redis
         if len(self._calls) == 1:
-            self._slots[0].value = await self._hot.bounded(redis.execute_command(*self._calls[0]))
+            self._slots[0].value = await self._hot.bounded(redis.execute_command(*self._calls[0]))  # type: ignore[no-untyped-call]
             return
         pipe = redis.pipeline(transaction=False)
         for args in self._calls:
@@ -89,6 +89,13 @@ class HotState:
             socket_connect_timeout=settings.connect_timeout_s,
             retry=Retry(NoBackoff(), 0),
             retry_on_timeout=False,
+        )
+        # Subscriptions wait for messages with no read timeout: a connection of their own.
+        self.listener: Redis = Redis.from_url(
+            settings.url.get_secret_value(),
+            socket_timeout=None,
+            socket_connect_timeout=settings.connect_timeout_s,
+            retry=Retry(NoBackoff(), 0),
         )
         self.health = Health("redis", log)
         self._probe: asyncio.Task[None] | None = None
@@ -136,6 +143,7 @@ class HotState:
             except asyncio.CancelledError:
                 pass
         await self.redis.aclose()
+        await self.listener.aclose()
 
     def check(self) -> Check:
         h = self.health
