@@ -26,6 +26,7 @@ COMMANDS = {
     "index": LazyCommand("egress.cli.index", "index_command", "Fingerprint the organisation's repositories."),
     "demo": LazyCommand("egress.cli.demo", "demo_command", "Masking, restoration and routing on a built-in simulator."),
     "siem": LazyCommand("egress.cli.siem", "siem_command", "Audit delivery to SIEMs: status, verify a copy."),
+    "usage": LazyCommand("egress.cli.usage", "usage_command", "Requests, tokens and spend against the limits."),
     "report": LazyCommand(
         "egress.cli.report", "report_command", "The compliance pack for a period (JSON, HTML, PDF), and its check."
     ),
