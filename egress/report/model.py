@@ -31,7 +31,8 @@ class ReasonCited:
 @dataclass(frozen=True, slots=True)
 class EndpointChecklist:
     endpoint: str
-    answers: dict[str, object]  # egress.checklist's answers (None: not configured any more)
+    configured: bool  # False: the endpoint is in the audit but no longer in the configuration
+    answers: dict[str, object]  # egress.checklist's answers; empty when not computed (the console)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ def assemble(figures: Figures, checkpoints: Sequence[Checkpoint], context: Repor
         checklists=tuple(
             EndpointChecklist(
                 use.name,
+                use.name in context.endpoints,
                 context.checklists[use.name].model_dump(mode="json") if use.name in context.checklists else {},
             )
             for use in figures.endpoints

@@ -179,3 +179,14 @@ def test_dpia_likelihood_from_catalog_facts() -> None:
     assert level == HIGH and "the operator trains on API data" in why and "no data processing agreement" in why
     eu_zdr = replace(base, operator_jurisdiction="FR", zero_data_retention=True)
     assert likelihood(eu_zdr) == (LOW, ["zero data retention in effect"])
+
+
+def test_checklists_say_why_they_are_missing(pack) -> None:
+    report, _, _ = pack
+    # The seeded context has the endpoints but no checklist answers (as the console's pack).
+    assert {(c.endpoint, c.configured, bool(c.answers)) for c in report.checklists} == {
+        ("anthropic", True, False),
+        ("mistral", True, False),
+        ("vllm", True, False),
+    }
+    assert "Not computed here" in render_html(report) and "Not in the configuration" not in render_html(report)
