@@ -66,6 +66,7 @@ from egress.route.upstream import UpstreamClient
 from egress.shared.breakers import SharedBreakers
 from egress.shared.client import HotState
 from egress.shared.ledger import SharedLedger
+from egress.shared.throttle import SharedFailures
 from egress.siem.delivery import SiemDelivery
 from egress.siem.metrics import SiemMetrics
 from egress.store.base import SqlStore
@@ -239,7 +240,9 @@ def policy_sources(config: Config) -> tuple[tuple[str, str], ...]:
     return source.modules + source.tests
 
 
-def build_console(config: Config, store: SqlStore, policy: PolicyService, approvals: Approvals) -> Console:
+def build_console(
+    config: Config, store: SqlStore, policy: PolicyService, approvals: Approvals, hot: HotState | None = None
+) -> Console:
     return Console(
         store=store,
         settings=config.console,
@@ -259,6 +262,10 @@ def build_console(config: Config, store: SqlStore, policy: PolicyService, approv
         recordings=Recordings(store, load_or_create_recording_keys(config.recording_key_file)),
         oidc=build_console_oidc(config, store),
         saml=build_console_saml(config, store),
+        # Failed sign-ins counted across replicas (redis.url); per process without Redis.
+        shared_throttle=SharedFailures(hot, config.console.login_max_failures, config.console.login_window_s)
+        if hot is not None
+        else None,
     )
 
 
@@ -487,7 +494,7 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
             store_check = Check("store", False, f"the {store.dialect} store does not answer", describe(exc))
         return Readiness((*checks(), store_check), audit_backlog=writer.backlog, audit_uncovered=writer.uncovered)
 
-    console = build_console(config, store, policy, approvals) if config.console.enabled else None
+    console = build_console(config, store, policy, approvals, hot) if config.console.enabled else None
     return GatewayApp(
         pipeline,
         catalog,

@@ -37,7 +37,7 @@ from egress.admin.reports import FORMATS, console_context
 from egress.admin.saml import SAML_COOKIE, SAML_LOGIN_TTL_S, ConsoleSaml
 from egress.admin.sessions import COOKIE, SessionBook, viewer_of
 from egress.admin.settings import ConsoleSettings
-from egress.admin.throttle import LoginThrottle
+from egress.admin.throttle import LoginThrottle, Throttle
 from egress.approve.service import ApprovalError, Approvals
 from egress.checklist.providers import build_report, destinations, policy_fits
 from egress.core.approvals import Approval, ApprovalStatus
@@ -48,6 +48,7 @@ from egress.policy.service import PolicyService
 from egress.policy.settings import PolicyEngineKind
 from egress.recording.recordings import Recordings
 from egress.route.provider_catalog import ProviderCatalog
+from egress.shared.throttle import SharedFailures
 from egress.store.base import SqlStore
 from egress.wire.apis import answer_text
 
@@ -94,6 +95,7 @@ class Console:
         passwords: Passwords | None = None,
         oidc: ConsoleOidc | None = None,
         saml: ConsoleSaml | None = None,
+        shared_throttle: SharedFailures | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -108,7 +110,8 @@ class Console:
         self.saml = saml
         self.passwords = passwords or Passwords()
         self.sessions = SessionBook(store, settings.session_ttl_s)
-        self.throttle = LoginThrottle(settings.login_max_failures, settings.login_window_s)
+        # Failed sign-ins: counted across replicas with Redis (shared_throttle), else per process.
+        self.throttle = Throttle(LoginThrottle(settings.login_max_failures, settings.login_window_s), shared_throttle)
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("egress.admin", "templates"),
             autoescape=True,
@@ -241,17 +244,17 @@ class Console:
         name = _field(form, "username")
         password = str(form.get("password") or "")
         keys = (f"user:{name.lower()}", f"addr:{request.client.host if request.client else '?'}")
-        wait = self.throttle.retry_after(keys)
+        wait = await self.throttle.retry_after(keys)
         if wait is not None:
             message = f"too many failed sign-ins: try again in {int(wait) + 1} s"
             return self._login_form(request, 429, message, {"retry-after": str(int(wait) + 1)})
         user = await asyncio.to_thread(self.store.console_user, name) if name else None
         ok = await asyncio.to_thread(self.passwords.check, user.password_hash if user else None, password)
         if user is None or not ok:
-            self.throttle.failed(keys)
+            await self.throttle.failed(keys)
             log.info("console sign-in failed for %r", name[:64])
             return self._login_form(request, 401, "wrong account name or password")
-        self.throttle.succeeded(keys[:1])
+        await self.throttle.succeeded(keys[:1])
         viewer = Viewer(user.name, Role(user.role), user.team)
         return await self._start_session(request, viewer, _safe_next(str(form.get("next") or "")))
 

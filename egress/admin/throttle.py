@@ -1,12 +1,17 @@
 """Failed sign-in throttling: after `max_failures` failures within `window_s` for one account
 name or one client address, further attempts for it are refused until the oldest failure leaves
-the window. Kept in memory per process (a restart forgets it), bounded in size."""
+the window. Kept in memory per process (a restart forgets it), bounded in size; with `redis.url`
+counted across replicas (`Throttle`, egress/shared/throttle.py), and in this process while Redis
+does not answer (degraded: still throttled, per replica)."""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+
+from egress.shared.client import HotStateDown
+from egress.shared.throttle import SharedFailures
 
 _MAX_KEYS = 10_000
 
@@ -49,3 +54,36 @@ class LoginThrottle:
     def succeeded(self, keys: Iterable[str]) -> None:
         for key in keys:
             self._failures.pop(key, None)
+
+
+class Throttle:
+    """The console's throttle: shared through Redis when configured; this process's own always
+    counts too, and answers while Redis does not."""
+
+    def __init__(self, local: LoginThrottle, shared: SharedFailures | None = None) -> None:
+        self.local = local
+        self.shared = shared
+
+    async def retry_after(self, keys: Sequence[str]) -> float | None:
+        if self.shared is not None:
+            try:
+                return await self.shared.retry_after(keys)
+            except HotStateDown:
+                pass  # logged once by the client's health; this process's count answers
+        return self.local.retry_after(keys)
+
+    async def failed(self, keys: Sequence[str]) -> None:
+        self.local.failed(keys)
+        if self.shared is not None:
+            try:
+                await self.shared.failed(keys)
+            except HotStateDown:
+                pass
+
+    async def succeeded(self, keys: Sequence[str]) -> None:
+        self.local.succeeded(keys)
+        if self.shared is not None:
+            try:
+                await self.shared.succeeded(keys)
+            except HotStateDown:
+                pass
