@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from egress.config import Config
     from egress.policy.decide import PolicyEngine
     from egress.report.context import ReportContext
+    from egress.report.model import Report
 
 
 @click.group("report", invoke_without_command=True)
@@ -58,12 +59,9 @@ def report_command(
     click.echo(f"{output}: {fmt} report over records {f.first_seq}..{f.last_seq} ({f.requests} requests)")
 
 
-def render(report: object, fmt: str) -> bytes:
-    from egress.report.model import Report  # imported here: keeps start-up fast
-
-    assert isinstance(report, Report)
+def render(report: Report, fmt: str) -> bytes:
     if fmt == "html":
-        from egress.report.render_html import render_html
+        from egress.report.render_html import render_html  # imported here: keeps start-up fast
 
         return render_html(report).encode()
     if fmt == "pdf":
