@@ -63,6 +63,7 @@ from egress.recording.writer import RecordingWriter
 from egress.route.catalog import Catalog
 from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient
+from egress.shared.approvals import ApprovalBroadcast
 from egress.shared.breakers import SharedBreakers
 from egress.shared.client import HotState
 from egress.shared.ledger import SharedLedger
@@ -330,6 +331,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
     # The console decides on this same object, so a held request here hears of it at once.
     approvals = build_approvals(config, store, writer)
     gate = build_approval_gate(config, approvals)
+    # Decisions pushed to every replica's held requests (Redis pub/sub); polling stays the fallback.
+    broadcast = ApprovalBroadcast(hot, gate.desk) if hot is not None else None
     # Metrics, traces and the access log (egress/telemetry); off unless configured.
     telemetry = Telemetry.configured(
         config.metrics, config.tracing, config.logging, config.organisation, config.providers
@@ -404,6 +407,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
             await hot.start()  # a Redis down now is reported (/readyz, once in the log), not fatal
         if breakers is not None:
             await breakers.start()
+        if broadcast is not None:
+            await broadcast.start()
         await upstream.start()
         if quota is not None and quota.usage_log is not None:
             await quota.usage_log.start()
@@ -448,6 +453,8 @@ def build_app(config: Config, on_compile: Callable[[], None] | None = None) -> G
                 await quota.usage_log.stop()  # the last batch of usage rows
         if breakers is not None:
             await breakers.close()
+        if broadcast is not None:
+            await broadcast.close()
         if hot is not None:
             await hot.close()
         if shared_ledger is not None:

@@ -1,9 +1,10 @@
 """The gateway's asyncio side of approvals: store calls on a worker thread, never on the event
 loop, and waiting for a decision.
 
-A held request learns of a decision two ways: at once, when it was taken in this process (the
-console's `Approvals` is the same object: its listener wakes the waiter), and by re-reading the
-shared store every `poll_interval_s`, when another process (the CLI, another replica) took it.
+A held request learns of a decision three ways: at once, when it was taken in this process (the
+console's `Approvals` is the same object: its listener wakes the waiter); at once too, when
+another replica took it and Redis carried the news (egress/shared/approvals.py calls `wake`);
+and, always, by re-reading the shared store every `poll_interval_s` (the CLI, or no Redis).
 A sweep marks approvals nobody answered expired once their deadline passes (and audits it), so
 the log says when they lapsed, not when someone next listed them.
 """
@@ -142,5 +143,10 @@ class ApprovalDesk:
         return len(self._waiters.get(approval_id, ()))
 
     def _decided(self, approval: Approval) -> None:
-        for loop, event in list(self._waiters.get(approval.approval_id, ())):
+        self.wake(approval.approval_id)
+
+    def wake(self, approval_id: str) -> None:
+        """Make this approval's waiters re-read it now (from any thread). A waiter only ever acts
+        on what the store says, so a wake-up for an undecided approval costs one read."""
+        for loop, event in list(self._waiters.get(approval_id, ())):
             loop.call_soon_threadsafe(event.set)
