@@ -65,6 +65,17 @@ if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; the
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi
 
+# Redis runs on this kind of machine on its standard loopback port (egress/shared's tests and
+# tests/integration/test_replicas.py use it; they fail, never skip, without it): start it if it is
+# not up, installing Debian's redis-server first if needed.
+if ! command -v redis-server >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq redis-server
+fi
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+fi
+
 # Debian's chromium for the console's browser test (tests/integration/test_console_browser.py);
 # Playwright drives it (executable_path), so no browser download of Playwright's own is needed.
 if [ ! -x /usr/bin/chromium ]; then
