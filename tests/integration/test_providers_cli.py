@@ -85,7 +85,14 @@ def test_json_shows_configured_endpoints_and_catalog_overrides_without_credentia
     report = json.loads(result.stdout)
     aoai, local, deepseek = report["endpoints"]
     assert aoai["endpoint"]["base_url"] == "https://my-aoai.openai.azure.com/openai/v1"
-    assert aoai["endpoint"]["credentials"] == {"env": "AOAI_KEY", "passthrough": False, "none": False, "header": "api-key"}
+    assert aoai["endpoint"]["credentials"] == {
+        "env": "AOAI_KEY",
+        "passthrough": False,
+        "none": False,
+        "chain": False,
+        "key_file": None,
+        "header": "api-key",
+    }
     assert aoai["checklist"]["retention_days"] == 0
     assert aoai["checklist"]["zero_data_retention_in_effect"] is True
     assert aoai["checklist"]["exposure"] == "secrets: masked (placeholders only); PII: sent in clear, not kept"
