@@ -7,6 +7,7 @@ removed when the server stops.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 import orjson
+from prometheus_client.mmap_dict import MmapedDict
 
 from egress.app import open_configured_store
 from egress.config import load_config
@@ -52,6 +54,19 @@ def file_pids(directory: Path, prefix: str) -> set[int]:
     return {int(p.stem.rsplit("_", 1)[1]) for p in directory.glob(f"{prefix}_*.db")}
 
 
+def requests_counted_by(directory: Path) -> dict[int, float]:
+    """egress_requests_total as each worker's own counter file holds it (by pid)."""
+    counted: dict[int, float] = {}
+    for path in directory.glob("counter_*.db"):
+        mmap = MmapedDict(str(path), read_mode=True)
+        try:
+            total = sum(v for k, v, _ in mmap.read_all_values() if json.loads(k)[1] == "egress_requests_total")
+        finally:
+            mmap.close()
+        counted[int(path.stem.rsplit("_", 1)[1])] = total
+    return counted
+
+
 def assert_counts_equal_audit(samples: dict[str, Counter[Any]], records: list[dict[str, Any]]) -> None:
     for name, counts in expected(records).items():
         got = {labels: value for labels, value in samples.get(name, Counter()).items() if value}
@@ -85,12 +100,19 @@ def test_two_workers_sum_on_the_gateway_port_and_survive_a_killed_worker(env, tm
     proc, url = start_serve(env, "--config", str(config), "--workers", "2")
     try:
         workers = wait_workers(proc.pid, 2)
-        sent = traffic(url, key, rounds=4)
+        directory = metrics_dir(tmp_path / "data")
+        # Until both workers have counted requests, each in its own file (the kernel picks which
+        # worker accepts a connection; fresh clients make fresh connections): bounded.
+        sent = traffic(url, key, rounds=2)
+        for _ in range(10):
+            if all(requests_counted_by(directory).get(pid) for pid in workers):
+                break
+            sent += traffic(url, key, rounds=1)
         records = audit_requests(config, sent)
         assert len(records) == sent
-        directory = metrics_dir(tmp_path / "data")
-        # Both workers counted requests, each in its own file.
-        assert file_pids(directory, "counter") == set(workers)
+        counted = requests_counted_by(directory)
+        assert set(counted) == set(workers) and all(counted.values()), counted
+        assert sum(counted.values()) == sent  # each request counted once, by the worker that served it
         for _ in range(4):  # whichever worker answers, the same sums
             assert_counts_equal_audit(scrape(url + "/metrics"), records)
         assert httpx.get(url + "/metrics", timeout=10).status_code == 401
