@@ -59,6 +59,7 @@ from egress.recording.writer import RecordingWriter
 from egress.route.catalog import Catalog
 from egress.route.health import EndpointHealth
 from egress.route.upstream import UpstreamClient
+from egress.shared.client import HotStateDown, Slot
 from egress.shared.ledger import SharedLedger
 from egress.telemetry.telemetry import Telemetry
 from egress.wire.apis import APIS, ApiSpec
@@ -155,6 +156,10 @@ class Pipeline:
         self.telemetry = telemetry or Telemetry()
         # Rate limits and budgets per key, user and team (egress/limits); None: none configured.
         self.quota = quota
+        # Redis (redis.url), shared by the limits and the ledger: one round trip per request.
+        self._hot = (
+            quota.hot if quota is not None and quota.hot is not None else shared_ledger.hot if shared_ledger else None
+        )
 
     def close(self) -> None:
         self.sessions.close()
@@ -178,12 +183,13 @@ class Pipeline:
             )
             if self.credentials is not None:
                 x.credential = self.credentials.classify(x.headers, x.query, key_header)
-            usage = None
-            if self.quota is not None:
+            usage: dict[str, Any] | None = None
+            prefetched: Slot | None = None
+            if self.quota is not None or self._hot is not None:
                 # Before parsing and inspecting: a caller over a limit costs one round trip, and
                 # gets the API's native 429 with retry-after; nothing is sent.
                 with _LIMITS:
-                    ticket, usage = await self.quota.admit(x)
+                    ticket, usage, prefetched = await self._admit(x)
             x.parsed, x.findings = await self._offload.parse_inspect(self.scanner, codec.parse_request, x.api, x.body)
             if codec.from_route is not None:  # the model (and streaming) named by the path: Gemini
                 x.parsed = codec.from_route(x.parsed, x.path, x.query)
@@ -192,7 +198,7 @@ class Pipeline:
             x.decision = await self.decider.decide(x, candidates, usage)
             refuse_unless_allowed(x.decision, approvers=self.approvals is not None)
             inherited = await self.sessions.inherited(x)
-            known = await self.sessions.known(x)
+            known = await self.sessions.known(x, prefetched)
             x.masked = await self._offload.mask(
                 self.masker, codec.parse_request, x.body, x.parsed, x.findings, x.decision, inherited, known
             )
@@ -234,6 +240,23 @@ class Pipeline:
                 self.quota.reconcile(x, ticket)  # the answer's usage; never waits
             if x.capture is not None and self.recorder is not None:
                 self.recorder.submit(x)  # the recording is built and sealed on the recorder's thread
+
+    async def _admit(self, x: Exchange) -> tuple[Ticket | None, dict[str, Any] | None, Slot | None]:
+        """The rate limits' admission and the shared ledger's read, in one pipelined Redis round
+        trip: the ticket, the usage the policy reads (input.usage) and the ledger's slot (None
+        when Redis did not answer: the ledger stage then asks again and fails closed). A Redis
+        that does not answer never refuses here: the limits count in this process instead."""
+        round_ = self._hot.round() if self._hot is not None else None
+        ticket = self.quota.queue(x, round_) if self.quota is not None else None
+        slot = self.sessions.queue_known(x, round_) if round_ is not None else None
+        down = False
+        if round_ is not None:
+            try:
+                await round_.run()
+            except HotStateDown:
+                down = True
+        usage = self.quota.settle(ticket, down) if ticket is not None and self.quota is not None else None
+        return ticket, usage, None if down else slot
 
     async def refuse(self, x: Exchange, responder: Responder, err: EgressError) -> None:
         """Refuse a request before any stage ran (wrong method); audited like any other."""

@@ -29,7 +29,7 @@ from egress.core.errors import EgressError, ErrorCode
 from egress.core.exchange import Exchange
 from egress.mask.ledger import SessionLedger
 from egress.mask.vault import SessionVault
-from egress.shared.client import HotStateDown
+from egress.shared.client import HotStateDown, Round, Slot
 from egress.shared.ledger import SharedLedger
 from egress.wire.apis import APIS
 
@@ -57,13 +57,24 @@ class Sessions:
 
     # --- the ledger: the same value, the same placeholder, within an agent session --------------
 
-    async def known(self, x: Exchange) -> Mapping[str, str] | None:
-        """Value -> placeholder masked earlier in this agent session (None: no ledger)."""
+    def queue_known(self, x: Exchange, round_: Round) -> Slot | None:
+        """Queue the shared ledger's read in the request's round, which the rate limits share
+        (one pipelined round trip for both; gateway/pipeline.py). None: nothing to read."""
+        session = x.client.session_id if x.client is not None else None
+        if self.shared is None or not session:
+            return None
+        return self.shared.queue_read(round_, owner(x), session)
+
+    async def known(self, x: Exchange, prefetched: Slot | None = None) -> Mapping[str, str] | None:
+        """Value -> placeholder masked earlier in this agent session (None: no ledger).
+        `prefetched`: the read `queue_known` queued, in a round that ran (else it is read now)."""
         session = x.client.session_id if x.client is not None else None
         if self.shared is not None:
             if not session:
                 return None
             try:
+                if prefetched is not None:
+                    return await self.shared.finish_read(prefetched, owner(x), session)
                 return await self.shared.known(owner(x), session)
             except HotStateDown as exc:
                 raise _ledger_down() from exc

@@ -70,7 +70,7 @@ def serve(tmp: Path, config: Path, name: str, ready_status: tuple[int, ...] = (2
 
 
 def wait_ready(replica: Replica, statuses: tuple[int, ...] = (200,)) -> None:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240  # four processes starting at once on a busy 2-core machine
     while time.monotonic() < deadline:
         assert replica.proc.poll() is None, f"egress serve exited: {replica.log.read_text()[-2000:]}"
         try:
