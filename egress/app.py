@@ -267,6 +267,7 @@ def build_console(
         shared_throttle=SharedFailures(hot, config.console.login_max_failures, config.console.login_window_s)
         if hot is not None
         else None,
+        limits=config.limits,
     )
 
 

@@ -38,12 +38,14 @@ from egress.admin.saml import SAML_COOKIE, SAML_LOGIN_TTL_S, ConsoleSaml
 from egress.admin.sessions import COOKIE, SessionBook, viewer_of
 from egress.admin.settings import ConsoleSettings
 from egress.admin.throttle import LoginThrottle, Throttle
+from egress.admin.usage import usage_page
 from egress.approve.service import ApprovalError, Approvals
 from egress.checklist.providers import build_report, destinations, policy_fits
 from egress.core.approvals import Approval, ApprovalStatus
 from egress.core.endpoint import Endpoint
 from egress.core.exchange import Api
 from egress.core.records import ConsoleSession
+from egress.limits.settings import LimitsSettings
 from egress.policy.service import PolicyService
 from egress.policy.settings import PolicyEngineKind
 from egress.recording.recordings import Recordings
@@ -96,6 +98,7 @@ class Console:
         oidc: ConsoleOidc | None = None,
         saml: ConsoleSaml | None = None,
         shared_throttle: SharedFailures | None = None,
+        limits: LimitsSettings | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -108,6 +111,7 @@ class Console:
         self.recordings = recordings
         self.oidc = oidc
         self.saml = saml
+        self.limits = limits or LimitsSettings()  # the Usage page sets usage against these
         self.passwords = passwords or Passwords()
         self.sessions = SessionBook(store, settings.session_ttl_s)
         # Failed sign-ins: counted across replicas with Redis (shared_throttle), else per process.
@@ -157,6 +161,7 @@ class Console:
             Route(p + "/reports", self._signed(self._admin_only(self._reports))),
             Route(p + "/reports/download", self._signed(self._admin_only(self._report_download))),
             Route(p + "/providers", self._signed(self._providers)),
+            Route(p + "/usage", self._signed(self._usage)),
             Route(p + "/policy", self._signed(self._admin_only(self._policy))),
             Route(p + "/code", self._signed(self._admin_only(self._indexed_code))),
             Mount(p + "/static", StaticFiles(packages=[("egress.admin", "static")]), name="static"),
@@ -510,6 +515,13 @@ class Console:
         log.info("compliance report %s..%s (%s) by %s", since, until, fmt, signed.viewer.name)
         disposition = f'attachment; filename="{got.filename}"'
         return Response(got.body, media_type=got.media_type, headers={"Content-Disposition": disposition})
+
+    # --- usage against limits ---------------------------------------------------------------
+
+    async def _usage(self, request: Request, signed: Signed) -> Response:
+        q = request.query_params
+        page = await asyncio.to_thread(usage_page, self.store, self.limits, q.get("since", ""), q.get("team", ""))
+        return self._render("usage.html", status=400 if page.message else 200, signed=signed, page=page)
 
     # --- data flow --------------------------------------------------------------------------
 
