@@ -83,14 +83,16 @@ class _Ahead:
     future: asyncio.Future[None]
 
 
-def _settle(future: asyncio.Future[None], error: str | None) -> None:
-    """On the request's event loop: resolve its write-ahead future (unless it gave up)."""
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(AuditUnavailable(error))
+def _settle(futures: list[asyncio.Future[None]], error: str | None) -> None:
+    """On the requests' event loop: resolve the write-ahead futures of one batch (unless their
+    request gave up). One call per loop per batch: one wake-up of the loop, not one per record."""
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(AuditUnavailable(error))
 
 
 class AuditWriter:
@@ -186,7 +188,10 @@ class AuditWriter:
         future: asyncio.Future[None] = loop.create_future()
         self._count(1)
         self._queue.put(_Ahead(entry, loop, future))
-        self._urgent.set()
+        # Set takes the event's lock: skip it while it is set. Safe: the writer clears it before
+        # it takes the batch, so a record put before we saw it set is in that batch.
+        if not self._urgent.is_set():
+            self._urgent.set()
         return future
 
     def close(self, timeout: float = 30.0) -> None:
@@ -272,10 +277,14 @@ class AuditWriter:
 
     @staticmethod
     def _notify(waiting: list[_Ahead], error: str | None) -> None:
+        """Wake each event loop once per batch with all of its futures."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for ahead in waiting:
+            by_loop.setdefault(ahead.loop, []).append(ahead.future)
+        for loop, futures in by_loop.items():
             try:
-                ahead.loop.call_soon_threadsafe(_settle, ahead.future, error)
-            except RuntimeError:  # the request's loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, futures, error)
+            except RuntimeError:  # the requests' loop is closed: nobody waits any more
                 continue
 
     # --- checkpoints --------------------------------------------------------------------------

@@ -27,9 +27,14 @@ class WriteAhead:
         if timeout is None:
             return
         committed = self.audit.submit_ahead(build_egress(x, body))
+        # One timer on the future itself rather than asyncio.wait_for (an extra future, callbacks
+        # and task step per request). On expiry the future fails with `_Expired`; either way the
+        # writer sees it done and drops the record, as it did wait_for's cancellation. Cancelling
+        # this task cancels the future too (the awaited future is cancelled with its task).
+        expiry = asyncio.get_running_loop().call_later(timeout, _expire, committed)
         try:
-            await asyncio.wait_for(committed, timeout)
-        except TimeoutError:
+            await committed
+        except _Expired:
             raise EgressError(
                 ErrorCode.AUDIT_UNAVAILABLE,
                 f"the audit record of this request could not be written within {timeout:g} s; it was not sent",
@@ -41,3 +46,14 @@ class WriteAhead:
                 "the audit record of this request could not be written; it was not sent",
                 stage="route",
             ) from None
+        finally:
+            expiry.cancel()
+
+
+class _Expired(Exception):
+    """The write-ahead timeout passed before the record's commit."""
+
+
+def _expire(committed: asyncio.Future[None]) -> None:
+    if not committed.done():
+        committed.set_exception(_Expired())
