@@ -13,7 +13,9 @@ def open_store(url: str, settings: StoreSettings | None = None) -> SqlStore:
     """The store at `url`, bounded as `settings` say (default: the store section's defaults)."""
     settings = settings if settings is not None else StoreSettings()
     if url.startswith("sqlite:///"):
-        return SqliteStore(Path(url.removeprefix("sqlite:///")).expanduser(), settings.busy_timeout_s)
+        return SqliteStore(
+            Path(url.removeprefix("sqlite:///")).expanduser(), settings.busy_timeout_s, settings.sqlite_synchronous
+        )
     if url.startswith(("postgresql://", "postgres://")):
         # Imported here: psycopg costs a CLI command on SQLite a tenth of a second for nothing.
         from egress.store.postgres import PostgresStore

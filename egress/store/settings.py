@@ -5,7 +5,16 @@ Its defaults are defined here only (the embedded egress.yaml may restate them; a
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class SqliteSync(StrEnum):
+    """SQLite's `synchronous` pragma in WAL mode (the YAML values): what a commit survives."""
+
+    FULL = "full"  # the WAL is fsynced at every commit: it survives a process kill and a power loss
+    NORMAL = "normal"  # fsync at checkpoints only: it survives a process kill; a power loss may lose the last commits
 
 
 class StoreSettings(BaseModel):
@@ -15,6 +24,11 @@ class StoreSettings(BaseModel):
         default=5000.0, gt=0, le=600_000, description="SQLite: how long a statement waits for another process's lock"
     )
     connect_timeout_s: float = Field(default=5.0, gt=0, le=600, description="PostgreSQL: connect attempt bound")
+    sqlite_synchronous: SqliteSync = Field(
+        default=SqliteSync.FULL,
+        description="SQLite: full fsyncs every commit (a committed audit record survives a power loss); "
+        "normal survives a process kill only, and makes the write-ahead commit much cheaper on a slow disk",
+    )
 
     @field_validator("url")
     @classmethod

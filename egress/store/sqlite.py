@@ -1,9 +1,10 @@
 """SQLite: the embedded default.
 
-Durability: WAL with synchronous=FULL, so a commit returns only after the WAL is fsynced. A
-committed transaction survives a process kill and, as far as the disk honours fsync, a power
-loss (synchronous=NORMAL would survive only the kill). The audit writer batches commits, so the
-fsync is shared by every record of a batch.
+Durability: WAL with synchronous=FULL (the default), so a commit returns only after the WAL is
+fsynced. A committed transaction survives a process kill and, as far as the disk honours fsync,
+a power loss. `store.sqlite_synchronous: normal` (an explicit choice, never a default) fsyncs at
+checkpoints only: a commit then survives a process kill but a power loss may lose the last ones.
+The audit writer batches commits, so the fsync is shared by every record of a batch.
 
 Waiting on a lock is bounded: another process holding the write lock (`BEGIN EXCLUSIVE`) makes a
 statement wait at most `busy_timeout_s`, then fail (the audit writer reports it to readiness).
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from egress.store.base import SqlStore
-from egress.store.settings import StoreSettings
+from egress.store.settings import SqliteSync, StoreSettings
 
 log = logging.getLogger("egress.store")
 
@@ -36,10 +37,16 @@ class SqliteStore(SqlStore):
     dialect = "sqlite"
     param = "?"
 
-    def __init__(self, path: Path, busy_timeout_s: float = _DEFAULTS.busy_timeout_s) -> None:
+    def __init__(
+        self,
+        path: Path,
+        busy_timeout_s: float = _DEFAULTS.busy_timeout_s,
+        synchronous: SqliteSync = _DEFAULTS.sqlite_synchronous,
+    ) -> None:
         super().__init__()
         self.path = path
         self.busy_timeout_s = busy_timeout_s
+        self.synchronous = SqliteSync(synchronous)
         if not path.parent.exists():
             path.parent.mkdir(parents=True, mode=0o700)
         _private_file(path)
@@ -47,7 +54,7 @@ class SqliteStore(SqlStore):
     def _connect(self) -> _Autobegin:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous.value.upper()}")
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
         return _Autobegin(conn)
 
