@@ -15,6 +15,7 @@ from egress.limits.prices import PriceBook
 from egress.limits.quota import Quota, counters_of
 from egress.limits.settings import LimitsSettings, ModelPrice
 from egress.limits.windows import Dim, Scope
+from egress.policy.decide import RequestFacts, policy_input
 from egress.shared.client import HotState
 from egress.shared.settings import RedisSettings
 
@@ -193,3 +194,28 @@ def test_prices_match_by_longest_prefix_and_config_overrides() -> None:
     assert book.price("unknown") is None
     assert book.spend_micro("unknown", Usage(input_tokens=10**6, output_tokens=10**6)) == 0
     assert book.spend_micro("claude-sonnet-4-5", Usage(input_tokens=10**6, output_tokens=10**6)) == 20_000_000
+
+
+async def test_the_policy_reads_usage_and_limits() -> None:
+    """input.usage: what admission saw, per scope, in whole percents (the decision cache's key
+    moves only when a percent does); empty for a caller without limits."""
+    q = Quota(limits(users={"alice": {"requests_per_minute": 8}}, teams={"qa": {"spend_per_month_usd": 3}}), PRICES)
+    for _ in range(2):
+        _, usage = await q.admit(exchange())
+    facts = RequestFacts(
+        api="anthropic.messages",
+        model="m",
+        stream=False,
+        user="alice",
+        team="qa",
+        client=None,
+        session_id=None,
+        usage=usage,
+    )
+    document = policy_input(facts, (), ())
+    assert document["usage"] == {
+        "user": {"name": "alice", "requests_per_minute": {"limit": 8, "used_percent": 25}},
+        "team": {"name": "qa", "spend_per_month_usd": {"limit": 3.0, "used_percent": 0}},
+    }
+    plain = RequestFacts(api="a", model="m", stream=False, user="bob", team=None, client=None, session_id=None)
+    assert policy_input(plain, (), ())["usage"] == {}
