@@ -31,6 +31,7 @@ _STEMS = (
     "passphrase",
     "passcode",
     "passwort",
+    "passe",  # mot_de_passe, motdepasse
     "pass",
     "pwd",
     "pw",
@@ -61,6 +62,8 @@ _KEY_QUALIFIERS = frozenset(
         "storage", "sas", "webhook", "write", "read", "deploy", "root", "ssh", "gpg", "pgp", "mac",
         "token", "bearer", "user", "developer", "dev", "server", "partner", "merchant", "integration",
         "project", "org", "organization", "management", "primary", "secondary", "rest", "live",
+        "enc", "ingest", "data", "decrypt", "decryption", "kms", "unseal", "recovery", "seed", "otp",
+        "totp", "wrap", "wrapping",
     }
 )  # fmt: skip
 # `string` after `connection` (connection_string, ConnectionString).
@@ -95,6 +98,13 @@ _NOT_SECRET = frozenset(
 _NOT_SECRET_PAIRS = frozenset({("client", "token"), ("client", "tokens")})
 
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# "Password" in other languages (German, Spanish, Portuguese, Dutch, Italian, Finnish, Swedish,
+# Polish, Russian, Chinese, Japanese, Danish, Hungarian, Turkish): a key that ends with one, up to
+# the qualifiers that keep the meaning, names a credential. French (mot de passe) ends with `passe`.
+_FOREIGN = re.compile(
+    r"(kennwort|contrase[ñn]a|senha|wachtwoord|parola|salasana|l[öo]senord|has[łl]o|пароль|密码|パスワード|"
+    r"adgangskode|jelsz[óo]|[şs]ifre)([\w.-]{0,12})$"
+)
 
 
 def _words(key: str) -> list[str]:
@@ -114,7 +124,11 @@ def credential_name(key: str) -> bool:
     """Whether the key (a variable, field, header, flag or setting name) names a credential."""
     if "::" in key:
         return False  # a type or resource path (AWS::ApiGateway::ApiKey, Config::Secret)
-    words = _words(key.rpartition(":")[2])
+    last = key.rpartition(":")[2]
+    foreign = _FOREIGN.search(last.lower())
+    if foreign and all(w in _TRAILING or w.isdigit() for w in _words(foreign.group(2))):
+        return True
+    words = _words(last)
     while words and (words[-1] in _TRAILING or words[-1].isdigit()) and len(words) > 1:
         if _names_credential(words):
             return True
