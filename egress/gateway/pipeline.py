@@ -2,6 +2,8 @@
 
     read body     gateway/body.py        JSON only, within the size and time limits
     authenticate  gateway/auth.py        a gateway key or an OIDC token; the client (clients.py)
+    admit         limits/quota.py        rate limits and budgets (a native 429), in one pipelined
+                                         Redis round trip with the session ledger's read
     parse         wire                   off the event loop when large (gateway/offload.py)
     inspect       detect                 within its CPU budget (gateway/offload.py)
     decide        gateway/decide.py      the policy over the candidates (gateway/router.py)
