@@ -11,6 +11,7 @@ No sticky routing: consecutive turns of one conversation go to A, B, C in turn.
   mid-load and restarted: every completed request has its audit record, `egress audit verify`
   passes on the shared chain, no canary in the database, in Redis (every key scanned, its value
   dumped) or in any log. The counts are printed.
+- Breakers: an endpoint's circuit that opens on A is open on B and C (they skip it untried).
 - Redis stopped halfway (last, it stops this module's Redis): a request that needs the ledger is
   refused with a native 503 and nothing reaches the upstream; a request without a session still
   passes; /readyz says redis; each replica logs the outage once, not per request.
@@ -37,6 +38,7 @@ import httpx
 import psycopg
 import pytest
 import redis
+import yaml
 
 from egress.config import default_cache_dir
 from egress.gateway.auth import new_key
@@ -55,7 +57,13 @@ CANARY_AWS = "AKIAQYLPMN5HHHFPZAM7"  # shaped like a real key: masked; never at 
 
 
 def password() -> str:
-    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(20))
+    """A random password that only a context rule (DB_PASSWORD=) finds, and always finds: the
+    rule's entropy bar turns away ~5 % of uniformly random 20-character strings (few or no
+    digits), so each triple here holds an upper-case letter, a digit and a lower-case letter."""
+    return "".join(
+        secrets.choice(string.ascii_uppercase) + secrets.choice(string.digits) + secrets.choice(string.ascii_lowercase)
+        for _ in range(7)
+    )
 
 
 @dataclass
@@ -156,6 +164,17 @@ def cluster(sim: UpstreamSimulator, tmp_path_factory) -> Iterator[Cluster]:
             auth={"key_refresh_s": 0.5},
             audit={"durability": "before_forward"},
         )
+        # An endpoint nobody listens on, for the shared breakers (its own model: no other test uses it).
+        doc = yaml.safe_load(config.read_text())
+        doc["providers"].append(
+            {
+                **doc["providers"][0],
+                "name": "sim-dead",
+                "base_url": f"http://127.0.0.1:{free_port()}",
+                "models": ["dead-*"],
+            }
+        )
+        config.write_text(yaml.safe_dump(doc, sort_keys=False))
         seed = open_store(pg_url)
         seed.migrate()
         secret, key = new_key("alice", "team-a")
@@ -457,6 +476,13 @@ def test_kill_9_of_one_replica_under_load_loses_no_record_and_leaks_nothing(clus
     finally:
         stop.set()
     (load,) = result
+    # The restarted replica serves again (its requests are counted and audited like the others).
+    for n in range(3):
+        r = messages_turn(
+            b.url, cluster.key, f"after-restart-{n}", f"after the restart: {CANARY_AWS}\nDB_PASSWORD={pw}\n"
+        )
+        assert r.status_code == 200, r.text
+        load.completed.append(r.headers["x-egress-request-id"])
     # The surviving replicas' outcome records are written by their group-commit writers: wait for them.
     deadline = time.monotonic() + 15
     while True:
@@ -495,8 +521,8 @@ def test_kill_9_of_one_replica_under_load_loses_no_record_and_leaks_nothing(clus
     assert unrecorded == [], f"{len(unrecorded)} completed requests have no audit record"
     assert missing == [], f"{len(missing)} requests reached the upstream with no egress record"
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    for request in sim.received:
-        assert CANARY_AWS.encode() not in request.body and pw.encode() not in request.body
+    leaked = [r.body[:400] for r in sim.received if CANARY_AWS.encode() in r.body or pw.encode() in r.body]
+    assert leaked == [], f"{len(leaked)} requests reached the upstream with a canary: {leaked[:3]}"
     at_rest = database_text(cluster.pg_url)
     assert CANARY_AWS not in at_rest and pw not in at_rest
     assert keys >= LOAD_CLIENTS  # each load session's ledger is there, sealed
@@ -504,6 +530,31 @@ def test_kill_9_of_one_replica_under_load_loses_no_record_and_leaks_nothing(clus
     logs = cluster.logs()
     assert CANARY_AWS not in logs and pw not in logs
     assert a.proc is not None and a.proc.poll() is None and c.proc is not None and c.proc.poll() is None
+
+
+# --- breakers ---------------------------------------------------------------------------------
+
+
+def dead_turn(url: str, key: str) -> httpx.Response:
+    return httpx.post(
+        url + "/v1/messages",
+        json={"model": "dead-1", "max_tokens": 10, "messages": [{"role": "user", "content": "hello"}]},
+        headers={"x-egress-key": key, "anthropic-version": "2023-06-01"},
+        timeout=30,
+    )
+
+
+def test_a_circuit_opened_on_one_replica_is_open_on_the_others(cluster: Cluster):
+    a, b, c = cluster.replicas
+    for _ in range(3):  # the breaker's threshold: three failures in a row on A
+        r = dead_turn(a.url, cluster.key)
+        assert r.status_code in (502, 503), r.text
+        assert "circuit open" not in r.text
+    time.sleep(0.5)  # published, heard
+    for replica in (b, c):  # never tried here: skipped, because A's circuit opened
+        r = dead_turn(replica.url, cluster.key)
+        assert r.status_code == 502, (replica.name, r.text)
+        assert '"cause":"circuit_open"' in r.text and "connection refused" not in r.text, (replica.name, r.text)
 
 
 # --- Redis stopped halfway (last: it stops this module's Redis) -------------------------------
