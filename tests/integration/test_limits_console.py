@@ -10,6 +10,7 @@ from pathlib import Path
 
 import anthropic
 import httpx
+import openai
 import pytest
 
 from egress.admin.accounts import Passwords, Role, new_account
@@ -46,8 +47,14 @@ def test_sdk_429_then_usage_page(upstream: UpstreamSimulator, tmp_path: Path) ->
             sdk.messages.create(model="claude-sonnet-4-5", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
         assert 1 <= int(refused.value.response.headers["retry-after"]) <= 60
         assert refused.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+        # The same team limit, through the official OpenAI SDK: its own RateLimitError.
+        openai_sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key=secret, max_retries=0)
+        with pytest.raises(openai.RateLimitError) as refused_openai:
+            openai_sdk.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        assert refused_openai.value.code == "rate_limit_exceeded"
+        assert 1 <= int(refused_openai.value.response.headers["retry-after"]) <= 60
         received = len(upstream.received)
-        assert received == 3  # the refused one never left
+        assert received == 3  # the refused ones never left
 
         # A browser-like client: it sends the Origin a same-origin form would.
         with httpx.Client(base_url=gateway.url, headers={"origin": gateway.url}, timeout=30) as browser:
