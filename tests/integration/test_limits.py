@@ -57,7 +57,13 @@ class Replica:
 def serve(tmp: Path, config: Path, name: str, ready_status: tuple[int, ...] = (200,)) -> Replica:
     port = free_port()
     log = tmp / f"{name}.log"
-    env = {**os.environ, **SIM_ENV, "EGRESS_TEST_METRICS_TOKEN": METRICS_TOKEN, "HOME": str(tmp), "XDG_CACHE_HOME": str(default_cache_dir(os.environ).parent)}
+    env = {
+        **os.environ,
+        **SIM_ENV,
+        "EGRESS_TEST_METRICS_TOKEN": METRICS_TOKEN,
+        "HOME": str(tmp),
+        "XDG_CACHE_HOME": str(default_cache_dir(os.environ).parent),
+    }
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [*EGRESS, "serve", "--config", str(config), "--port", str(port), "--workers", "1"],
@@ -110,7 +116,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         raw.ping()
     except redis.RedisError as exc:
-        pytest.fail(f"Redis does not answer at {REDIS_URL} ({type(exc).__name__}): start redis-server (scripts/test.sh)")
+        pytest.fail(
+            f"Redis does not answer at {REDIS_URL} ({type(exc).__name__}): start redis-server (scripts/test.sh)"
+        )
     tmp = tmp_path_factory.mktemp("limits")
     sim = UpstreamSimulator().start()
     answer = assemble_anthropic(sim.fixture_bytes(DEFAULT_FIXTURE["/v1/messages"]))
