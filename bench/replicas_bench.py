@@ -267,12 +267,13 @@ def replicas_bench(redis_url: str, admin: str, clients: int, duration: float) ->
     try:
         for count in (1, 3, 1, 3):  # alternating: the machine's load drifts
             pg = make_db(admin)
+            prefix = f"egress-bench-{secrets.token_hex(3)}:"
             procs: list[subprocess.Popen] = []
             try:
                 doc = {
                     "data_dir": str(tmp / "data"),
                     "store": {"url": pg},
-                    "redis": {"url": redis_url, "key_prefix": f"egress-bench-{secrets.token_hex(3)}:"},
+                    "redis": {"url": redis_url, "key_prefix": prefix},
                     "auth": {"required": True, "key_refresh_s": 1},
                     "providers": [
                         {
@@ -334,6 +335,10 @@ def replicas_bench(redis_url: str, admin: str, clients: int, duration: float) ->
                 for p in procs:
                     p.wait(30)
                 drop_db(admin, pg)
+                client = redis.Redis.from_url(redis_url)
+                for key in client.scan_iter(match=prefix + "*"):
+                    client.delete(key)
+                client.close()
     finally:
         upstream.terminate()
         upstream.wait(10)
