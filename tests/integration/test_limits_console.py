@@ -1,7 +1,8 @@
 """One gateway with limits and the console (no Redis: counted in process, the embedded
 defaults): a team over its requests per minute gets the native 429 from the official Anthropic
 SDK (RateLimitError, retry-after), and the console's Usage page shows what was used against the
-team's budget, from the usage rows the gateway wrote in batches."""
+team's budget, from the usage rows the gateway wrote in batches; and a Rego policy that reads
+input.usage."""
 
 from __future__ import annotations
 
@@ -73,6 +74,48 @@ def test_sdk_429_then_usage_page(upstream: UpstreamSimulator, tmp_path: Path) ->
             bad = browser.get("/admin/usage", params={"since": "whenever"})
             assert bad.status_code == 400 and "neither a duration" in bad.text
             assert '<a href="/admin/usage">Usage</a>' in browser.get("/admin/traffic").text
+    finally:
+        gateway.stop()
+        store.close()
+
+
+HALF = "input.usage.team.requests_per_minute.used_percent >= 50"
+USAGE_POLICY = f"""package egress
+import rego.v1
+decision := {{"action": "block", "endpoints": [], "reasons": ["the team used half its requests this minute"]}} if {{
+    {HALF}
+}}
+decision := {{"action": "allow", "endpoints": [c.name | some c in input.candidates]}} if {{
+    not {HALF}
+}}
+"""
+
+
+def test_the_policy_reads_input_usage(upstream: UpstreamSimulator, tmp_path: Path) -> None:
+    """A Rego policy that blocks a team past half its requests per minute: the first request
+    (25 % used) passes, the second (50 %) is blocked by the policy, not by the limit."""
+    rego = tmp_path / "usage.rego"
+    rego.write_text(USAGE_POLICY)
+    path = write_config(
+        tmp_path,
+        upstream.url,
+        policy={"files": [str(rego)]},
+        limits={"teams": {"qa": {"requests_per_minute": 4}}},
+    )
+    config = load_config(path, env=SIM_ENV)
+    store = open_configured_store(config)
+    secret, key = new_key("quinn", "qa")
+    store.create_key(key)
+    gateway = ThreadedGateway(config).start()
+    try:
+        sdk = anthropic.Anthropic(
+            base_url=gateway.url, api_key="sk-ant-client", default_headers={"x-egress-key": secret}, max_retries=0
+        )
+        sdk.messages.create(model="claude-sonnet-4-5", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+        with pytest.raises(anthropic.PermissionDeniedError) as blocked:
+            sdk.messages.create(model="claude-sonnet-4-5", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+        assert "half its requests" in str(blocked.value)
+        assert len(upstream.received) == 1
     finally:
         gateway.stop()
         store.close()
