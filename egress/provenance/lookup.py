@@ -54,13 +54,17 @@ class LookupSettings:
     min_lines: int = 3  # a match covers at least this many lines of the text
     min_tokens: int = 30  # … and at least this many normalised tokens
     min_run_tokens: int = K + 4  # shorter runs of matching tokens (one k-gram and a little) are chance
+    min_distinct: int = 4  # … held up by at least this many distinct fingerprints (not a repeated one)
     max_files: int = 10  # a fingerprint in more files than this is boilerplate
     languages: int = 2  # the query is lexed as each of the most indexed languages (≥ 10 % of lines)
+    min_keys: int = 3  # a region of a text of SHORT_TEXT lines or more is lexed only with this many known keys
+    odd_quotes_only: bool = True  # the 'starts inside a string' variants only when a quote is unbalanced
     precheck: bool = True  # lex only around lines whose shape keys the index holds (shapes.py)
 
 
 REGION_GAP = 8  # lines with known keys at most this far apart are lexed as one region
 REGION_PAD = 4  # lines of context lexed either side of a region
+SHORT_TEXT = 40  # a text of fewer lines is lexed around any known key (min_keys does not apply)
 
 
 @dataclass(slots=True)
@@ -195,7 +199,11 @@ class Lookup:
         """The repositories `text` carries code of, best first (empty when none)."""
         if not len(self.hashes) or len(text) < 40 or text.count("\n") + 1 < self.settings.min_lines:
             return ()  # too short to hold a match: not even lexed (a one-line chat message)
-        regions = [text] if self.shapes is None else _regions(text, self.shapes)
+        # A short text (an excerpt pasted alone) is lexed on a single known key: it is cheap to lex
+        # and holds few keys; in a long one, a region needs `min_keys` of them.
+        short = text.count("\n") < SHORT_TEXT
+        needed = 1 if short else self.settings.min_keys
+        regions = [text] if self.shapes is None else _regions(text, self.shapes, needed)
         if not regions:
             return ()  # no line could be indexed code: nothing is lexed
         by_repo: dict[int, _Found] = {}
@@ -238,7 +246,11 @@ class Lookup:
         old_side = unwrap(text, side="old")
         if old_side != cleaned:
             variants.append(old_side)  # a diff: its old side is what an index made before holds
-        if '"""' in cleaned or "'''" in cleaned:
+        if self.settings.odd_quotes_only:
+            inside = cleaned.count('"""') % 2 == 1 or cleaned.count("'''") % 2 == 1
+        else:
+            inside = '"""' in cleaned or "'''" in cleaned
+        if inside:
             # An excerpt that starts inside a multi-line string would be lexed inside out (code
             # as string, string as code): it is also read as if a string had just been opened.
             variants += ['"""\n' + v for v in variants] + ["'''\n" + v for v in variants]
@@ -269,33 +281,46 @@ class Lookup:
                 by_file[int(self.files[entry])].append(position)
         s = self.settings
         # Runs are per file: a real excerpt shares long runs with one file, while chance k-grams
-        # shared with many files must not be stitched into one run.
-        by_repo: dict[int, np.ndarray] = {}
-        files_by_repo: dict[int, set[int]] = defaultdict(set)
+        # shared with many files must not be stitched into one run. A repository matches only
+        # when one of its files alone holds the minimum (a real excerpt comes from one file;
+        # generic code borrows a run from each of many), with enough distinct fingerprints (a
+        # repetitive table, `N.N: S,` line after line, hits one or two fingerprints many times).
+        ignored: np.ndarray | None = None
+        found: dict[int, _Found] = {}
+        union: dict[int, np.ndarray] = {}
         for file_id, positions in by_file.items():
             covered = _covered(positions, len(tokens), s.min_run_tokens)
             if not covered.any():
                 continue
-            repo = self.paths[file_id][0]
-            files_by_repo[repo].add(file_id)
-            held = by_repo.get(repo)
-            by_repo[repo] = covered if held is None else held | covered
-        if by_repo:
-            ignored = self._ignored_tokens(query, len(tokens))
-            by_repo = {repo: covered & ~ignored for repo, covered in by_repo.items()}
-        found: dict[int, _Found] = {}
-        for repo, covered in by_repo.items():
+            if ignored is None:
+                ignored = self._ignored_tokens(query, len(tokens))
+            covered &= ~ignored
             matched = int(covered.sum())
             if matched < s.min_tokens:
                 continue
             lines = len(np.unique(tokens.lines[covered]))
             if lines < s.min_lines:
                 continue
-            found[repo] = _Found(matched, lines, {self.paths[f][1] for f in files_by_repo[repo]})
+            at = np.asarray(positions)
+            distinct = len(np.unique(query[at[covered[at]]]))
+            if distinct < s.min_distinct:
+                continue
+            repo = self.paths[file_id][0]
+            held = union.get(repo)
+            union[repo] = covered if held is None else held | covered
+            f = found.get(repo)
+            if f is None:
+                found[repo] = _Found(matched, lines, {self.paths[file_id][1]})
+            else:
+                f.paths.add(self.paths[file_id][1])
+        for repo, f in found.items():
+            covered = union[repo]
+            f.tokens = int(covered.sum())
+            f.lines = len(np.unique(tokens.lines[covered]))
         return found, len(tokens)
 
 
-def _regions(text: str, known: np.ndarray) -> list[str]:
+def _regions(text: str, known: np.ndarray, min_keys: int = 1) -> list[str]:
     """The parts of `text` worth lexing: around the lines that start a key the index holds."""
     keys, kept = line_keys(text)
     if not len(keys) or not len(known):
@@ -305,6 +330,7 @@ def _regions(text: str, known: np.ndarray) -> list[str]:
     if not len(starts):
         return []
     hit = np.unique(kept[(starts[:, None] + np.arange(SPAN)).ravel()]).tolist()
+    first_lines = set(kept[starts].tolist())  # the line each known key starts on
     lines = text.split("\n")
     hunks = [i for i, line in enumerate(lines) if line.startswith("@@ -")] if "@@ -" in text else []
     regions: list[str] = []
@@ -313,12 +339,15 @@ def _regions(text: str, known: np.ndarray) -> list[str]:
         if line is not None and line - last <= REGION_GAP:
             last = line
             continue
-        a, b = max(0, first - REGION_PAD), min(len(lines), last + REGION_PAD + 1)
-        region = lines[a:b]
-        before = bisect_left(hunks, a)
-        if before:
-            region.insert(0, lines[hunks[before - 1]])  # inside a diff: unwrap() needs its hunk header
-        regions.append("\n".join(region))
+        # A region with fewer than `min_keys` known keys is a lone generic shape (a dataclass's
+        # fields, an `__init__` assigning its arguments): not lexed.
+        if sum(1 for k in first_lines if first <= k <= last) >= min_keys:
+            a, b = max(0, first - REGION_PAD), min(len(lines), last + REGION_PAD + 1)
+            region = lines[a:b]
+            before = bisect_left(hunks, a)
+            if before:
+                region.insert(0, lines[hunks[before - 1]])  # inside a diff: unwrap() needs its hunk header
+            regions.append("\n".join(region))
         if line is not None:
             first = last = line
     return regions

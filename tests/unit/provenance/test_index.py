@@ -201,7 +201,7 @@ def test_short_matches_are_ignored(store: SqlStore, repo: Path) -> None:
     index(store, "payments", repo)
     two_lines = "\n".join(RISK.split("\n")[5:7])
     assert lookup(store).match(two_lines) == ()
-    assert lookup(store, LookupSettings(min_lines=1, min_tokens=10)).match(two_lines) != ()
+    assert lookup(store, LookupSettings(min_lines=1, min_tokens=10, min_distinct=1)).match(two_lines) != ()
 
 
 def test_remove_forgets_the_repository(store: SqlStore, repo: Path) -> None:
