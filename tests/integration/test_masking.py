@@ -421,7 +421,9 @@ def test_another_user_cannot_continue_a_conversation_with_its_values_restored(ga
 def test_after_compaction_a_value_only_a_context_rule_found_stays_masked(gateway, upstream):
     """Claude Code compacts: the summary the model wrote (restored on its way back) replaces the
     file read where the password was found; no rule fires on the summary, yet it never leaves."""
-    password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(20))
+    # Random, but always with an upper- and lower-case letter and a digit: the shape of a generated
+    # password, which the context rule is for (a 20-letter word-like value may be prose).
+    password = "Q7k" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(17))
     session = {"x-egress-key": gateway.key, "x-claude-code-session-id": "sess-" + secrets.token_hex(4)}
     turn1 = {
         "model": "claude-sonnet-4-5",
