@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -83,13 +83,20 @@ class HotState:
         assert settings.url is not None
         self.settings = settings
         self.prefix = settings.key_prefix
-        self.redis: Redis = Redis.from_url(
+        # A blocking pool: past max_connections a call waits (within the round trip's bound) for a
+        # connection instead of failing at once, as redis-py's default pool does past 100 in flight
+        # (which would refuse ledger sessions and drop rate limits to the per-process fallback).
+        pool: BlockingConnectionPool = BlockingConnectionPool.from_url(
             settings.url.get_secret_value(),
+            max_connections=settings.max_connections,
+            timeout=settings.timeout_s,
             socket_timeout=settings.timeout_s,
             socket_connect_timeout=settings.connect_timeout_s,
             retry=Retry(NoBackoff(), 0),
             retry_on_timeout=False,
         )
+        self._pool = pool
+        self.redis: Redis = Redis(connection_pool=pool)
         # Subscriptions wait for messages with no read timeout: a connection of their own.
         self.listener: Redis = Redis.from_url(
             settings.url.get_secret_value(),
@@ -143,6 +150,7 @@ class HotState:
             except asyncio.CancelledError:
                 pass
         await self.redis.aclose()
+        await self._pool.disconnect()  # a pool handed to Redis() is not closed by it
         await self.listener.aclose()
 
     def check(self) -> Check:

@@ -17,6 +17,12 @@ class RedisSettings(BaseModel):
     timeout_ms: float = Field(default=250.0, gt=0, le=30_000, description="bound on one round trip")
     ledger_ttl_hours: float = Field(default=24.0, gt=0, description="how long an idle session's ledger is kept")
     max_ledger_values: int = Field(default=512, ge=1, description="values remembered per session (most recent kept)")
+    max_connections: int = Field(
+        default=256,
+        ge=1,
+        le=10_000,
+        description="connections per process; a request beyond them waits for one within timeout_ms",
+    )
     health_interval_ms: float = Field(default=1000.0, gt=0, description="how often the background probe pings")
 
     @property

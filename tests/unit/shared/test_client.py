@@ -3,6 +3,7 @@ in readiness and logged once per outage."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -46,3 +47,19 @@ async def test_readiness_recovers_when_redis_answers_again(hot: HotState):
     assert not hot.check().ok
     assert await hot.ping()
     assert hot.check().ok
+
+
+async def test_more_calls_in_flight_than_connections_wait_for_one_and_all_succeed(raw, prefix: str):
+    """Past `max_connections` a call waits for a free connection (within its bound) rather than
+    failing at once, as redis-py's default pool does past its cap: 300 concurrent calls on 8."""
+    state = HotState(settings(prefix, max_connections=8, timeout_ms=5000))
+    try:
+
+        async def one(i: int) -> None:
+            await state.bounded(state.redis.set(state.key("n", str(i)), b"1", px=60_000))
+
+        await asyncio.gather(*(one(i) for i in range(300)))
+        assert len(list(raw.scan_iter(match=prefix + "n*"))) == 300
+        assert not state.health.failing
+    finally:
+        await state.close()
