@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import logging
 import os
 import signal
@@ -39,7 +40,6 @@ from egress.gateway.worker_pool import WorkerStages
 from egress.identity.oidc import OidcVerifier
 from egress.identity.oidc_login import LoginClient, OidcLogin
 from egress.identity.plans import CredentialClassifier, bundled_plans
-from egress.identity.saml import ServiceProvider
 from egress.identity.token_cache import VerifiedTokenCache
 from egress.limits.metrics import LimitMetrics
 from egress.limits.prices import PriceBook
@@ -294,7 +294,11 @@ def build_console_saml(config: Config, store: SqlStore) -> ConsoleSaml | None:
     if settings is None:
         return None
     base = config.public_base_url
-    provider = ServiceProvider(
+    # pysaml2 compiles the SAML schemas when imported (~0.7 s): loaded here, only when SAML is
+    # configured, so `egress serve` and its workers start without it (the one deliberate
+    # import outside a module's head, as egress/cli/lazy.py does for commands).
+    service_provider = importlib.import_module("egress.identity.saml_sp").ServiceProvider
+    provider = service_provider(
         settings,
         entity_id=settings.sp_entity_id or f"{base}/admin/saml/metadata",
         acs_url=settings.acs_url or f"{base}/admin/saml/acs",

@@ -7,6 +7,7 @@ pack it makes says so, and `egress report` adds them."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,6 @@ from egress.report.measures import measures
 from egress.report.model import Report, build
 from egress.report.render_html import render_html
 from egress.report.render_json import render_json
-from egress.report.render_pdf import render_pdf
 from egress.route.provider_catalog import ProviderCatalog
 from egress.store.base import SqlStore
 
@@ -45,7 +45,9 @@ def generate(store: SqlStore, context: ReportContext, since: float, until: float
 
 def download(report: Report, fmt: str) -> Download:
     if fmt == "pdf":
-        body = render_pdf(report)
+        # WeasyPrint loads pango and its CSS engine when imported (~0.7 s): imported on the first
+        # PDF asked for, so the gateway (which mounts this console) starts without it.
+        body = importlib.import_module("egress.report.render_pdf").render_pdf(report)
     elif fmt == "html":
         body = render_html(report).encode()
     else:

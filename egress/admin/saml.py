@@ -19,12 +19,16 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from egress.admin.accounts import Viewer
 from egress.admin.oidc import RoleMapping, SignInRefused
 from egress.core.records import ConsoleLogin
-from egress.identity.saml import SamlIdentity, SamlRefused, ServiceProvider
+from egress.identity.saml import SamlIdentity, SamlRefused
 from egress.store.base import SqlStore
+
+if TYPE_CHECKING:
+    from egress.identity.saml_sp import ServiceProvider  # pysaml2: imported only when configured
 
 log = logging.getLogger("egress.admin.saml")
 

@@ -21,11 +21,11 @@ from egress.identity.saml import (
     RETRY_S,
     SIGN_ALG,
     SamlRefused,
-    ServiceProvider,
     idp_entity_ids,
     read_metadata,
     signed_parts,
 )
+from egress.identity.saml_sp import ServiceProvider
 from egress.identity.settings import SamlSettings
 from egress.store.base import SqlStore
 from egress.store.postgres import PostgresStore
