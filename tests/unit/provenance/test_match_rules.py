@@ -69,3 +69,27 @@ def test_a_long_text_is_lexed_only_around_several_known_keys(tmp_path: Path, mon
     lexed.clear()
     Lookup.build(rows, frozenset()).match(three)
     assert lexed  # a short text is lexed on one key
+
+
+DOCUMENTED = (
+    "def score(transaction, history, limits):\n"
+    '    """Risk of a transaction, 0..100.\n'
+    "\n"
+    "    Foreign cards and large amounts add points; the total is capped.\n"
+    '    """\n' + "\n".join(RISK.strip("\n").split("\n")[2:]) + "\n"
+)
+
+
+def test_an_excerpt_starting_inside_a_docstring_is_read_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = rows_of(tmp_path, {"risk.py": DOCUMENTED})
+    lookup = Lookup.build(rows, frozenset(), LookupSettings(precheck=False))
+    inside = "\n".join(DOCUMENTED.split("\n")[3:])  # from the docstring's second line: one `"""`
+    assert [m.repo for m in lookup.match(inside)] == ["billing"]
+    lexed: list[str] = []
+    original = Normaliser.tokens
+    monkeypatch.setattr(Normaliser, "tokens", lambda self, t: lexed.append(t) or original(self, t))
+    assert [m.repo for m in lookup.match(DOCUMENTED)] == ["billing"]
+    assert len(lexed) == 1  # balanced triple quotes: read once, not also as if inside a string
+    lexed.clear()
+    Lookup.build(rows, frozenset(), LookupSettings(precheck=False, odd_quotes_only=False)).match(DOCUMENTED)
+    assert len(lexed) == 3
