@@ -35,6 +35,7 @@ from egress.detect.internal import internal_rules
 from egress.detect.rules import NEAR_MISS_RULE_ID, RuleError, bundled_files, load_rule_files
 from egress.detect.settings import DetectionSettings
 from egress.gateway.settings import AuthSettings, ServerSettings
+from egress.limits.settings import LimitsSettings
 from egress.lockdown.settings import LockdownSettings
 from egress.mask.settings import MaskingSettings
 from egress.policy import data_schema
@@ -50,7 +51,6 @@ from egress.route.provider_catalog import (
     parse_catalog,
     patched_entry,
 )
-from egress.limits.settings import LimitsSettings
 from egress.route.settings import UpstreamSettings
 from egress.shared.settings import RedisSettings
 from egress.siem.settings import SiemSettings
