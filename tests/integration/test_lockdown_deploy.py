@@ -193,13 +193,17 @@ def test_dockerfile_steps_serve_read_only_as_a_non_root_user(image_root):
     python_home = image_root / "python"
     python_home.mkdir()
     python = python_home / "bin" / Path(sys._base_executable).name
-    deps = sysconfig.get_paths()["purelib"]
+    # egress's own site-packages, bind-mounted where user 10001 can reach it too: CI's clone (and
+    # so its venv) lies in a private 0700 temporary folder.
+    deps = image_root / "deps"
+    deps.mkdir()
     build = [
         f"mount --bind {shlex.quote(sys.base_prefix)} {python_home}",
         f"{python} -m venv --without-pip {venv}",
-        f"echo {shlex.quote(deps)} > {venv}/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages/deps.pth",
+        f"echo {shlex.quote(str(deps))} > {venv}/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages/deps.pth",
         f"{shlex.quote(sys.executable)} -m pip --python {venv}/bin/python install -q --no-deps {wheel}",
         f"chmod -R a+rX {image_root}",
+        f"mount --bind {shlex.quote(sysconfig.get_paths()['purelib'])} {deps}",
     ]
     # Run stage: the image's ENV, user and read-only root; the data and cache folders are tmpfs.
     port = free_port()
