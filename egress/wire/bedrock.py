@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import orjson
 
-from egress.wire.cloud_body import mapped_body
+from egress.wire.cloud_body import ERROR_TYPE_BY_STATUS, mapped_body
 from egress.wire.eventstream import EventStreamDecoder, EventStreamError, Message
 from egress.wire.sse import encode_event
 from egress.wire.upstream_checks import body_object, protocol_error
@@ -54,17 +54,6 @@ _EXCEPTIONS: dict[str, tuple[int, str]] = {
     "modelerrorexception": (500, "api_error"),
     "modelstreamerrorexception": (500, "api_error"),
     "internalserverexception": (500, "api_error"),
-}
-_BY_STATUS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    408: "timeout_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-    529: "overloaded_error",
 }
 
 
@@ -127,7 +116,7 @@ def error_answer(status: int, error_type_header: str | None, raw: bytes) -> tupl
     if known is not None:
         status, kind = known
     else:
-        kind = _BY_STATUS.get(status, "api_error")
+        kind = ERROR_TYPE_BY_STATUS.get(status, "api_error")
     message = doc.get("message") or doc.get("Message") if isinstance(doc, dict) else None
     if not isinstance(message, str):
         message = f"Bedrock answered HTTP {status}" + (

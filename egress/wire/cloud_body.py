@@ -18,6 +18,21 @@ from typing import Any
 
 import orjson
 
+# Anthropic's error type for a cloud's HTTP status, where the cloud's own error names none that
+# maps (Bedrock's exception names and Vertex's gRPC statuses are read first).
+ERROR_TYPE_BY_STATUS: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
 _HEAD_MODEL = re.compile(rb'\A\s*\{\s*"model"\s*:\s*"[^"\\]*"\s*,')
 _TAIL_STREAM = re.compile(rb',\s*"stream"\s*:\s*(?:true|false)\s*\}\s*\Z')
 _TAIL_SPAN = 64  # the end of the body where `,"stream":true}` is looked for

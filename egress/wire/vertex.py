@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import orjson
 
-from egress.wire.cloud_body import mapped_body
+from egress.wire.cloud_body import ERROR_TYPE_BY_STATUS, mapped_body
 from egress.wire.sse import SseDecoder
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -40,18 +40,6 @@ _STATUSES: dict[str, tuple[int, str]] = {
     "INTERNAL": (500, "api_error"),
     "CANCELLED": (499, "api_error"),
 }
-_BY_STATUS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    408: "timeout_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
 
 
 def predict_path(model: str, stream: bool) -> str:
@@ -65,7 +53,7 @@ def request_body(body: bytes) -> bytes:
 
 
 def _error_type(status: int) -> str:
-    return _BY_STATUS.get(status, "api_error")
+    return ERROR_TYPE_BY_STATUS.get(status, "api_error")
 
 
 def error_answer(status: int, raw: bytes) -> tuple[int, bytes]:
